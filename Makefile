@@ -8,11 +8,13 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # libfcgi ships no .pc file on every distribution; name it directly.
 LIBS     := -lfcgi $(filter-out -lfcgi,$(PKG_LIBS))
 
+# snprintf truncation is how fixed buffers are bounded here, so it is not a warning.
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wformat=2 -Wno-format-nonliteral
+            -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fstack-clash-protection
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Iinclude $(PKG_CFLAGS)
+VERSION  := 0.1.0
+CFLAGS   += -DBATCHUP_VERSION=\"$(VERSION)\" -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Iinclude $(PKG_CFLAGS)
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
 
 BUILD    ?= build

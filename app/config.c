@@ -1,0 +1,261 @@
+/*
+ * config.c - reading `key = value` files and BATCHUP_<KEY> variables.
+ *
+ * Every key is described once in the table below (name, kind, bounds, where
+ * it lives in struct bu_config), so parsing, validation and the environment
+ * overrides cannot drift apart.  A bad key or value is reported with the key
+ * and the value and the process exits 2: a server must not start on a
+ * configuration that does not mean what the operator thinks.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batchup/config.h"
+
+enum kind { K_STRING, K_INT, K_U64, K_AUTH, K_SENDFILE, K_LISTEN, K_LEVEL };
+
+struct key {
+    const char *name;
+    enum kind kind;
+    size_t offset;
+    size_t size;   /* for strings: buffer size */
+    long long min; /* for numbers */
+    long long max;
+};
+
+#define STR(f) K_STRING, offsetof(struct bu_config, f), sizeof(((struct bu_config *)0)->f), 0, 0
+#define NUM(f, lo, hi) K_INT, offsetof(struct bu_config, f), sizeof(int), lo, hi
+
+static const struct key keys[] = {
+    {"database", STR(database)},
+    {"listen", K_LISTEN, offsetof(struct bu_config, listen), sizeof(((struct bu_config *)0)->listen),
+     0, 0},
+    {"workers", NUM(workers, 1, 1024)},
+    {"max_requests", K_U64, offsetof(struct bu_config, max_requests), sizeof(long), 0, LONG_MAX},
+    {"storage_dir", STR(storage_dir)},
+    {"per_user_limit", NUM(per_user_limit, 1, 100000)},
+    {"max_active_users", NUM(max_active_users, 0, 10000000)},
+    {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400)},
+    {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600)},
+    {"max_file_size", K_U64, offsetof(struct bu_config, max_file_size), sizeof(uint64_t), 0,
+     LLONG_MAX},
+    {"max_batch_files", NUM(max_batch_files, 1, 1000000)},
+    {"upload_expiry_seconds", NUM(upload_expiry_seconds, 60, INT_MAX)},
+    {"link_ttl_seconds", NUM(link_ttl_seconds, 1, INT_MAX)},
+    {"auth", K_AUTH, offsetof(struct bu_config, auth), 0, 0, 0},
+    {"sendfile", K_SENDFILE, offsetof(struct bu_config, sendfile), 0, 0, 0},
+    {"metrics_path", STR(metrics_path)},
+    {"shutdown_timeout", NUM(shutdown_timeout, 1, 86400)},
+    {"gc_interval_seconds", NUM(gc_interval_seconds, 0, 86400)},
+    {"log_level", K_LEVEL, offsetof(struct bu_config, log_level),
+     sizeof(((struct bu_config *)0)->log_level), 0, 0},
+};
+
+void config_defaults(struct bu_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:9000");
+    cfg->workers = 4;
+    snprintf(cfg->storage_dir, sizeof cfg->storage_dir, "var/storage");
+    cfg->per_user_limit = 5;
+    cfg->max_active_users = 25;
+    cfg->slot_lease_seconds = 30;
+    cfg->queue_retry_seconds = 2;
+    cfg->max_batch_files = 1000;
+    cfg->upload_expiry_seconds = 86400;
+    cfg->link_ttl_seconds = 604800;
+    cfg->auth = CONFIG_AUTH_TOKEN;
+    cfg->sendfile = CONFIG_SENDFILE_OFF;
+    snprintf(cfg->metrics_path, sizeof cfg->metrics_path, "/metrics");
+    cfg->shutdown_timeout = 30;
+    cfg->gc_interval_seconds = 10;
+    snprintf(cfg->log_level, sizeof cfg->log_level, "info");
+}
+
+static int bad(char *msg, size_t cap, const char *key, const char *value, const char *why)
+{
+    snprintf(msg, cap, "bad value for '%s': '%s' (%s)", key, value, why);
+    return -1;
+}
+
+/* Strict decimal: digits only (a leading '-' is reported as out of range). */
+static int parse_ll(const char *s, long long *out)
+{
+    char *end;
+
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    return 0;
+}
+
+int config_set(struct bu_config *cfg, const char *key, const char *value, char *msg, size_t cap)
+{
+    const struct key *k = NULL;
+    char *field;
+    long long n;
+
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, key) == 0)
+            k = &keys[i];
+    if (k == NULL) {
+        snprintf(msg, cap, "unknown configuration key '%s' (value '%s')", key, value);
+        return -1;
+    }
+    field = (char *)cfg + k->offset;
+    switch (k->kind) {
+    case K_STRING:
+    case K_LEVEL:
+    case K_LISTEN:
+        if (strlen(value) >= k->size)
+            return bad(msg, cap, key, value, "too long");
+        if (k->kind == K_LEVEL && strcmp(value, "debug") != 0 && strcmp(value, "info") != 0 &&
+            strcmp(value, "warn") != 0 && strcmp(value, "error") != 0)
+            return bad(msg, cap, key, value, "expected debug, info, warn or error");
+        if (k->kind == K_LISTEN && value[0] != '/' && strrchr(value, ':') == NULL)
+            return bad(msg, cap, key, value, "expected host:port or an absolute socket path");
+        if (k->kind == K_LISTEN && value[0] != '/') {
+            const char *port = strrchr(value, ':') + 1;
+            if (parse_ll(port, &n) != 0 || n < 1 || n > 65535)
+                return bad(msg, cap, key, value, "port must be 1..65535");
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case K_INT:
+    case K_U64:
+        if (parse_ll(value, &n) != 0)
+            return bad(msg, cap, key, value, "expected a whole number");
+        if (n < k->min || n > k->max) {
+            char why[96];
+            snprintf(why, sizeof why, "must be between %lld and %lld", k->min, k->max);
+            return bad(msg, cap, key, value, why);
+        }
+        if (k->kind == K_INT)
+            *(int *)field = (int)n;
+        else if (k->size == sizeof(long))
+            *(long *)field = (long)n;
+        else
+            *(uint64_t *)field = (uint64_t)n;
+        return 0;
+    case K_AUTH:
+        if (strcmp(value, "token") == 0)
+            cfg->auth = CONFIG_AUTH_TOKEN;
+        else if (strcmp(value, "remote_user") == 0)
+            cfg->auth = CONFIG_AUTH_REMOTE_USER;
+        else
+            return bad(msg, cap, key, value, "expected token or remote_user");
+        return 0;
+    case K_SENDFILE:
+        if (strcmp(value, "off") == 0)
+            cfg->sendfile = CONFIG_SENDFILE_OFF;
+        else if (strcmp(value, "x-accel-redirect") == 0)
+            cfg->sendfile = CONFIG_SENDFILE_X_ACCEL;
+        else if (strcmp(value, "x-sendfile") == 0)
+            cfg->sendfile = CONFIG_SENDFILE_X_SENDFILE;
+        else
+            return bad(msg, cap, key, value, "expected off, x-accel-redirect or x-sendfile");
+        return 0;
+    }
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int load_file(struct bu_config *cfg, const char *path, char *msg, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int lineno = 0;
+
+    if (f == NULL) {
+        snprintf(msg, cap, "cannot read configuration file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *s, *eq, *key, *value;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(msg, cap, "%s:%d: line too long", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(msg, cap, "%s:%d: expected 'key = value', got '%s'", path, lineno, s);
+            fclose(f);
+            return -1;
+        }
+        *eq = '\0';
+        key = trim(s);
+        value = trim(eq + 1);
+        /* Allow the value to be quoted, as libpq connection strings often are. */
+        if (strlen(value) >= 2 && value[0] == '"' && value[strlen(value) - 1] == '"') {
+            value[strlen(value) - 1] = '\0';
+            value++;
+        }
+        if (config_set(cfg, key, value, msg, cap) != 0) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, cap - used, " in %s:%d", path, lineno);
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+int config_load(struct bu_config *cfg, const char *cli_path, char *msg, size_t cap)
+{
+    const char *path = cli_path;
+
+    config_defaults(cfg);
+    if (path == NULL || *path == '\0')
+        path = getenv("BATCHUP_CONFIG");
+    if ((path == NULL || *path == '\0') && access("/etc/batchup/batchup.conf", F_OK) == 0)
+        path = "/etc/batchup/batchup.conf";
+    if (path != NULL && *path != '\0') {
+        if (load_file(cfg, path, msg, cap) != 0)
+            return -1;
+        snprintf(cfg->path, sizeof cfg->path, "%s", path);
+    }
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char var[64];
+        const char *value;
+
+        snprintf(var, sizeof var, "BATCHUP_");
+        for (size_t j = 0; keys[i].name[j] != '\0' && j + 9 < sizeof var; j++) {
+            var[8 + j] = (char)toupper((unsigned char)keys[i].name[j]);
+            var[9 + j] = '\0';
+        }
+        value = getenv(var);
+        if (value != NULL && config_set(cfg, keys[i].name, value, msg, cap) != 0) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, cap - used, " in environment variable %s", var);
+            return -1;
+        }
+    }
+    return 0;
+}

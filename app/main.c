@@ -1,0 +1,79 @@
+/*
+ * main.c - the batchup command line: parse the subcommand and the -c
+ * option, load the configuration, and hand over.  The only place that
+ * decides the process's exit status.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchup/cli.h"
+#include "batchup/config.h"
+#include "batchup/gc.h"
+#include "batchup/log.h"
+#include "batchup/supervisor.h"
+
+static const char usage_text[] =
+    "usage: batchup COMMAND [-c FILE]\n"
+    "\n"
+    "  serve                       run the preforked FastCGI server\n"
+    "  migrate                     apply the sql/ migrations (idempotent, safe concurrently)\n"
+    "  user add NAME [--limit N]   create a user; prints its API token alone on stdout\n"
+    "  user token NAME             issue a new token for NAME\n"
+    "  user limit NAME N           set NAME's concurrent-upload limit (0 = server default)\n"
+    "  user list                   users, limits, active and queued uploads\n"
+    "  gc                          one maintenance pass\n"
+    "  --version | --help\n"
+    "\n"
+    "Configuration: -c FILE, else $BATCHUP_CONFIG, else /etc/batchup/batchup.conf,\n"
+    "else defaults; BATCHUP_<KEY> variables override any key.\n"
+    "Exit status: 0 success, 1 runtime failure, 2 bad usage or configuration.\n";
+
+int main(int argc, char **argv)
+{
+    const char *cfg_path = NULL;
+    char *args[64];
+    int nargs = 0;
+    struct bu_config cfg;
+    char msg[1024];
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "batchup: -c needs a file name\n");
+                return 2;
+            }
+            cfg_path = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("batchup %s\n", BATCHUP_VERSION);
+            return 0;
+        } else if (nargs < 64) {
+            args[nargs++] = argv[i];
+        } else {
+            fprintf(stderr, "batchup: too many arguments\n");
+            return 2;
+        }
+    }
+    if (nargs == 0) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (config_load(&cfg, cfg_path, msg, sizeof msg) != 0) {
+        fprintf(stderr, "batchup: %s\n", msg);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+    if (strcmp(args[0], "serve") == 0 && nargs == 1)
+        return supervisor_run(&cfg, cfg_path);
+    if (strcmp(args[0], "migrate") == 0 && nargs == 1)
+        return migrate_run(&cfg);
+    if (strcmp(args[0], "gc") == 0 && nargs == 1)
+        return gc_run(&cfg) == 0 ? 0 : 1;
+    if (strcmp(args[0], "user") == 0)
+        return users_command(&cfg, nargs - 1, args + 1);
+    fprintf(stderr, "batchup: unknown command '%s'; see 'batchup --help'\n", args[0]);
+    return 2;
+}

@@ -1,0 +1,82 @@
+/*
+ * routes.c - dispatching a request to its handler.
+ *
+ * Paths are matched literally under /api/v1; ids in paths are checked for
+ * their exact form here (UUIDs, URL-safe tokens), so handlers and the storage
+ * layer only ever see ids that are safe to put in a file name or a query.
+ * A known path with the wrong method is 405 with Allow; anything else 404.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "batchup/log.h"
+#include "batchup/metrics.h"
+#include "batchup/routes.h"
+
+int routes_is_uuid(const char *s)
+{
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+    return s[36] == '\0';
+}
+
+static void health(struct http_request *req)
+{
+    struct bu_error err;
+    PGresult *res = db_query(req->db, &err, "SELECT 1", 0, NULL);
+
+    if (res == NULL) {
+        http_send_json(req, 503,
+                       json_pack("{s:s,s:s}", "status", "unavailable", "database", "down"));
+        return;
+    }
+    PQclear(res);
+    http_send_json(req, 200, json_pack("{s:s,s:s,s:s}", "status", "ok", "database", "ok",
+                                       "version", BATCHUP_VERSION));
+}
+
+static void method_not_allowed(struct http_request *req, const char *allow)
+{
+    struct bu_error err;
+
+    error_set(&err, 405, "method_not_allowed", "%s is not allowed here; allowed: %s", req->method,
+              allow);
+    http_status(req, 405);
+    http_add_header(req, "Allow", "%s", allow);
+    http_send_error(req, &err);
+}
+
+static int is(const struct http_request *req, const char *method)
+{
+    return strcmp(req->method, method) == 0;
+}
+
+void routes_dispatch(struct http_request *req)
+{
+    const char *p = req->path;
+    struct bu_error err;
+
+    if (strcmp(p, "/api/v1/health") == 0) {
+        if (is(req, "GET") || is(req, "HEAD"))
+            health(req);
+        else
+            method_not_allowed(req, "GET, HEAD");
+        return;
+    }
+    if (req->cfg->metrics_path[0] != '\0' && strcmp(p, req->cfg->metrics_path) == 0) {
+        if (is(req, "GET"))
+            metrics_handle(req);
+        else
+            method_not_allowed(req, "GET");
+        return;
+    }
+    error_set(&err, 404, "not_found", "no such resource: %s", p);
+    http_send_error(req, &err);
+}

@@ -1,0 +1,118 @@
+/*
+ * storage.c - file data on disk, and its durability.
+ *
+ * The order of operations is the contract with the database: bytes are
+ * written and fdatasync'd before the offset that covers them is recorded, and
+ * a completed file is fsync'd, renamed into files/ and its directory fsync'd
+ * before the database calls it completed.  So after a crash the database
+ * never claims bytes the disk does not have.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "batchup/log.h"
+#include "batchup/storage.h"
+
+static int mkdir_p(const char *path)
+{
+    char tmp[1100];
+    size_t len = strlen(path);
+
+    if (len >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+int storage_init(const struct bu_config *cfg, char *msg, size_t cap)
+{
+    char path[1100];
+
+    snprintf(path, sizeof path, "%s/partial", cfg->storage_dir);
+    if (mkdir_p(path) != 0) {
+        snprintf(msg, cap, "cannot create storage folder '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/files", cfg->storage_dir);
+    if (mkdir_p(path) != 0) {
+        snprintf(msg, cap, "cannot create storage folder '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void storage_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/partial/%s", cfg->storage_dir, file_id);
+}
+
+void storage_final_relpath(const char *file_id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "files/%.2s/%s", file_id, file_id);
+}
+
+void storage_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
+{
+    char rel[256];
+
+    storage_final_relpath(file_id, rel, sizeof rel);
+    snprintf(buf, cap, "%s/%s", cfg->storage_dir, rel);
+}
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+{
+    char partial[1100], final[1100], dir[1100];
+    struct stat st;
+
+    storage_partial_path(cfg, file_id, partial, sizeof partial);
+    storage_final_path(cfg, file_id, final, sizeof final);
+    if (stat(partial, &st) != 0 && stat(final, &st) == 0)
+        return 0; /* an earlier attempt moved it already */
+    snprintf(dir, sizeof dir, "%s/files/%.2s", cfg->storage_dir, file_id);
+    if (mkdir_p(dir) != 0 || fsync_path(partial, O_RDONLY) != 0 || rename(partial, final) != 0 ||
+        fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+        log_error("cannot commit %s: %s", file_id, strerror(errno));
+        return error_set(err, 500, "storage_error", "the file could not be stored");
+    }
+    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
+    fsync_path(dir, O_RDONLY | O_DIRECTORY);
+    return 0;
+}
+
+void storage_remove(const struct bu_config *cfg, const char *file_id)
+{
+    char path[1100];
+
+    storage_partial_path(cfg, file_id, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+    storage_final_path(cfg, file_id, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+}

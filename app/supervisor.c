@@ -1,0 +1,406 @@
+/*
+ * supervisor.c - the master process of `batchup serve`.
+ *
+ * The master opens the listening socket once (or takes fd 0 when spawn-fcgi,
+ * mod_fcgid or lighttpd handed one over), forks the workers, and from then
+ * on only supervises: it never accepts a request and never talks to the
+ * database, so nothing a request does can wedge it.  Signals are turned into
+ * bytes on a self-pipe (the php-fpm way) and handled in the main loop:
+ *
+ *   SIGCHLD             reap; a worker that died unasked is logged with its
+ *                       cause and replaced, with a backoff when it dies young
+ *                       (a crash loop must not spin the CPU); a worker that
+ *                       left after max_requests is replaced at once
+ *   SIGHUP              read the configuration again; start a fresh set of
+ *                       workers, then ask the old ones to finish their
+ *                       request and leave.  The socket stays open throughout,
+ *                       so the kernel queues connections and none fails.
+ *   SIGTERM/INT/QUIT    graceful stop: SIGQUIT to every child, which
+ *                       finishes its request and exits; after
+ *                       shutdown_timeout SIGKILL; exit 0 when all are gone.
+ *
+ * Every gc_interval_seconds it forks a short-lived maintenance child (one gc
+ * pass) unless the previous one is still running, so a slow pass never
+ * delays supervision.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "batchup/gc.h"
+#include "batchup/log.h"
+#include "batchup/metrics.h"
+#include "batchup/storage.h"
+#include "batchup/supervisor.h"
+#include "batchup/worker.h"
+
+#define MAX_CHILDREN 1100
+
+struct child {
+    pid_t pid;
+    double started;    /* monotonic seconds */
+    int retiring;      /* asked to leave; do not replace */
+};
+
+static int sig_pipe[2] = {-1, -1};
+static struct child children[MAX_CHILDREN];
+static pid_t gc_pid;
+
+static double now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+
+    if (write(sig_pipe[1], &c, 1) < 0) {
+        /* Pipe full: the loop has plenty to read already. */
+    }
+    errno = saved;
+}
+
+static int install_signals(void)
+{
+    struct sigaction sa;
+    static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT};
+
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_signal;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    return 0;
+}
+
+/* In a freshly forked child: forget the master's signal plumbing. */
+static void child_reset(void)
+{
+    struct sigaction sa;
+    static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT};
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
+}
+
+static int is_listening_socket(int fd)
+{
+    int val = 0;
+    socklen_t len = sizeof val;
+
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == 0 && val;
+}
+
+/* libfcgi unlinks a unix socket path without looking; look first, so a
+ * second server cannot silently steal the first one's socket. */
+static int unix_socket_answers(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd, rc;
+
+    if (strlen(path) >= sizeof sa.sun_path)
+        return 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    close(fd);
+    return rc == 0;
+}
+
+static int open_listener(const struct bu_config *cfg, int *owned_path)
+{
+    int fd;
+
+    *owned_path = 0;
+    if (is_listening_socket(0)) {
+        log_info("serving on the listening socket passed as standard input");
+        fd = 0;
+    } else {
+        if (cfg->listen[0] == '/' && unix_socket_answers(cfg->listen)) {
+            log_error("another server already answers on %s; not starting", cfg->listen);
+            return -1;
+        }
+        fd = FCGX_OpenSocket(cfg->listen, 1024);
+        if (fd < 0) {
+            log_error("cannot listen on %s: %s", cfg->listen, strerror(errno));
+            return -1;
+        }
+        *owned_path = cfg->listen[0] == '/';
+        log_info("listening on %s", cfg->listen);
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+        log_error("cannot make the listening socket non-blocking: %s", strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+static int live_workers(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].pid > 0 && !children[i].retiring)
+            n++;
+    return n;
+}
+
+static int any_children(void)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].pid > 0)
+            return 1;
+    return gc_pid > 0;
+}
+
+/* Fork one worker into a free slot.  Returns 1 in the child (which must
+ * return straight to main), 0 in the master, -1 when fork failed. */
+static int spawn_worker(const struct bu_config *cfg, int listen_fd, int *child_status)
+{
+    int slot = -1;
+    pid_t pid;
+
+    for (int i = 0; i < MAX_CHILDREN && slot < 0; i++)
+        if (children[i].pid == 0)
+            slot = i;
+    if (slot < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        child_reset();
+        *child_status = worker_run(cfg, listen_fd);
+        return 1;
+    }
+    children[slot].pid = pid;
+    children[slot].started = now_s();
+    children[slot].retiring = 0;
+    return 0;
+}
+
+static void signal_children(int sig, int workers_only)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].pid > 0)
+            kill(children[i].pid, sig);
+    if (!workers_only && gc_pid > 0)
+        kill(gc_pid, sig);
+}
+
+static void describe_exit(int status, char *buf, size_t cap)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, cap, "signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                 WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(buf, cap, "status %d", status);
+}
+
+/* Reap children.  Returns how many unasked worker deaths need a replacement
+ * and sets *young when one of them died within a second of starting. */
+static int reap(int stopping, int *young)
+{
+    int status, lost = 0;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        char how[128];
+
+        describe_exit(status, how, sizeof how);
+        if (pid == gc_pid) {
+            gc_pid = 0;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                log_warn("maintenance pass %d ended with %s", (int)pid, how);
+            continue;
+        }
+        for (int i = 0; i < MAX_CHILDREN; i++) {
+            double lived;
+            if (children[i].pid != pid)
+                continue;
+            lived = now_s() - children[i].started;
+            if (children[i].retiring || stopping) {
+                log_info("worker %d left (%s)", (int)pid, how);
+            } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                log_info("worker %d recycled after %.1fs", (int)pid, lived);
+                lost++;
+            } else {
+                log_warn("worker %d died after %.1fs: %s; replacing it", (int)pid, lived, how);
+                METRICS_ADD(worker_restarts, 1);
+                if (lived < 1.0)
+                    *young = 1;
+                lost++;
+            }
+            children[i].pid = 0;
+        }
+    }
+    return lost;
+}
+
+static void start_gc(const struct bu_config *cfg, int *is_child, int *child_status)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        log_warn("cannot fork the maintenance pass: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        child_reset();
+        *is_child = 1;
+        *child_status = gc_run(cfg) == 0 ? 0 : 1;
+        return;
+    }
+    gc_pid = pid;
+}
+
+int supervisor_run(struct bu_config *cfg, const char *cli_path)
+{
+    int listen_fd, owned_path, stopping = 0, status = 0, young = 0;
+    double stop_deadline = 0, next_gc, respawn_at = 0, backoff = 0.1;
+    char msg[512];
+
+    if (storage_init(cfg, msg, sizeof msg) != 0) {
+        log_error("%s", msg);
+        return 1;
+    }
+    if (install_signals() != 0 || metrics_init() != 0) {
+        log_error("cannot set up the master: %s", strerror(errno));
+        return 1;
+    }
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        return 1;
+    }
+    listen_fd = open_listener(cfg, &owned_path);
+    if (listen_fd < 0)
+        return 1;
+    log_info("batchup %s master started, %d workers", BATCHUP_VERSION, cfg->workers);
+    next_gc = now_s() + 1;
+    for (;;) {
+        struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
+        unsigned char sigs[64];
+        ssize_t n;
+        int lost = 0;
+
+        /* Keep the pool full (unless stopping); a crash loop waits out its backoff. */
+        while (!stopping && live_workers() < cfg->workers && now_s() >= respawn_at) {
+            int rc = spawn_worker(cfg, listen_fd, &status);
+            if (rc == 1)
+                return status;
+            if (rc < 0) {
+                respawn_at = now_s() + 1;
+                break;
+            }
+        }
+        if (!stopping && cfg->gc_interval_seconds > 0 && gc_pid == 0 && now_s() >= next_gc) {
+            int is_child = 0;
+            start_gc(cfg, &is_child, &status);
+            if (is_child)
+                return status;
+            next_gc = now_s() + cfg->gc_interval_seconds;
+        }
+        if (stopping && !any_children())
+            break;
+        if (stopping && now_s() >= stop_deadline) {
+            log_warn("shutdown timeout (%ds) passed; killing the remaining children",
+                     cfg->shutdown_timeout);
+            signal_children(SIGKILL, 0);
+            stop_deadline = now_s() + 3600;
+        }
+
+        if (poll(&pfd, 1, 200) < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            break;
+        }
+        while ((n = read(sig_pipe[0], sigs, sizeof sigs)) > 0) {
+            for (ssize_t i = 0; i < n; i++) {
+                switch (sigs[i]) {
+                case SIGCHLD:
+                    lost += reap(stopping, &young);
+                    break;
+                case SIGHUP: {
+                    struct bu_config fresh;
+                    if (stopping)
+                        break;
+                    if (config_load(&fresh, cli_path, msg, sizeof msg) != 0) {
+                        log_error("reload refused, keeping the running configuration: %s", msg);
+                        break;
+                    }
+                    if (strcmp(fresh.listen, cfg->listen) != 0)
+                        log_warn("listen changed to %s; it takes effect on restart", fresh.listen);
+                    snprintf(fresh.listen, sizeof fresh.listen, "%s", cfg->listen);
+                    *cfg = fresh;
+                    log_set_level(cfg->log_level);
+                    log_info("configuration reloaded; replacing workers (%d)", cfg->workers);
+                    for (int c = 0; c < MAX_CHILDREN; c++)
+                        if (children[c].pid > 0 && !children[c].retiring) {
+                            children[c].retiring = 1;
+                            kill(children[c].pid, SIGQUIT);
+                        }
+                    break;
+                }
+                case SIGTERM:
+                case SIGINT:
+                case SIGQUIT:
+                    if (!stopping) {
+                        log_info("stopping: letting %d workers finish their requests",
+                                 live_workers());
+                        stopping = 1;
+                        stop_deadline = now_s() + cfg->shutdown_timeout;
+                        signal_children(SIGQUIT, 0);
+                    }
+                    break;
+                default:
+                    break;
+                }
+            }
+        }
+        if (lost > 0) {
+            if (young) {
+                respawn_at = now_s() + backoff;
+                backoff = backoff * 2 > 5 ? 5 : backoff * 2;
+                young = 0;
+            } else {
+                backoff = 0.1;
+            }
+        }
+    }
+    if (owned_path)
+        unlink(cfg->listen);
+    log_info("master stopped");
+    return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * config.h - batchup's configuration: every key of SPEC section 3, parsed
+ * and validated in one place.
+ */
+#ifndef BATCHUP_CONFIG_H
+#define BATCHUP_CONFIG_H
+
+#include <stdint.h>
+
+enum config_auth { CONFIG_AUTH_TOKEN, CONFIG_AUTH_REMOTE_USER };
+enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SENDFILE_X_SENDFILE };
+
+struct bu_config {
+    char database[1024];
+    char listen[256];
+    int workers;
+    long max_requests;
+    char storage_dir[1024];
+    int per_user_limit;
+    int max_active_users;
+    int slot_lease_seconds;
+    int queue_retry_seconds;
+    uint64_t max_file_size;
+    int max_batch_files;
+    int upload_expiry_seconds;
+    int link_ttl_seconds;
+    enum config_auth auth;
+    enum config_sendfile sendfile;
+    char metrics_path[256];
+    int shutdown_timeout;
+    int gc_interval_seconds;
+    char log_level[16];
+    char path[1024]; /* the file it was read from, "" for defaults only */
+};
+
+/* Load the configuration: defaults, then the file (`cli_path`, else
+ * $BATCHUP_CONFIG, else /etc/batchup/batchup.conf when it exists), then
+ * BATCHUP_<KEY> environment overrides.  On failure writes one line naming the
+ * key and the value into msg and returns -1 (the caller exits 2). */
+int config_load(struct bu_config *cfg, const char *cli_path, char *msg, size_t msgcap);
+
+/* Set one key from its text form, validating it; used by the loader and tests. */
+int config_set(struct bu_config *cfg, const char *key, const char *value, char *msg, size_t msgcap);
+
+void config_defaults(struct bu_config *cfg);
+
+#endif

@@ -1,0 +1,13 @@
+/*
+ * gc.h - one maintenance pass: expired leases, expired uploads and their
+ * partial data, expired links and their files.
+ */
+#ifndef BATCHUP_GC_H
+#define BATCHUP_GC_H
+
+#include "batchup/config.h"
+
+/* Run one pass with its own database connection.  Returns 0 or -1. */
+int gc_run(const struct bu_config *cfg);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * http.h - HTTP over FastCGI: one request, its headers, its body, and the
+ * response.  Handlers never touch libfcgi directly.
+ */
+#ifndef BATCHUP_HTTP_H
+#define BATCHUP_HTTP_H
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "batchup/config.h"
+#include "batchup/db.h"
+#include "batchup/error.h"
+
+struct http_request {
+    FCGX_Request *fcgx;
+    const struct bu_config *cfg;
+    struct db *db;
+    const char *method;
+    char path[2048];     /* request path, without the query string */
+    const char *query;   /* after '?', or "" */
+    int64_t content_length; /* -1 when the web server did not say (chunked) */
+    struct timespec start;
+
+    int status;          /* the status sent, 0 until the head is sent */
+    char head[4096];     /* response head being built */
+    size_t head_len;
+    int head_overflow;
+    int head_sent;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    int client_gone;     /* the web server closed the connection */
+    int body_aborted;    /* the request body ended before its end */
+
+    int user_id;         /* 0 until authenticated */
+    char user_name[201];
+};
+
+void http_request_init(struct http_request *req, FCGX_Request *fcgx, const struct bu_config *cfg,
+                       struct db *db);
+
+/* A request header by its HTTP name ("Upload-Offset"), or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+/* A FastCGI parameter by its CGI name ("REMOTE_USER"), or NULL. */
+const char *http_param(const struct http_request *req, const char *name);
+
+/* Start the response: the status and any headers, then the body. */
+void http_status(struct http_request *req, int status);
+void http_add_header(struct http_request *req, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Write body bytes (sending the head first).  Returns 0, or -1 once the
+ * client is gone (further writes are dropped). */
+int http_write(struct http_request *req, const void *buf, size_t len);
+int http_flush(struct http_request *req);
+
+/* Complete responses. */
+void http_send_json(struct http_request *req, int status, json_t *body); /* steals body */
+void http_send_json_text(struct http_request *req, int status, const char *json);
+void http_send_error(struct http_request *req, const struct bu_error *err);
+void http_send_empty(struct http_request *req, int status);
+
+/* Read request body bytes as they arrive: returns >0 bytes (at most cap),
+ * 0 at the clean end of the body, -1 when the body was cut off (the client or
+ * the web server went away); bytes that arrived stay valid. */
+ssize_t http_read(struct http_request *req, void *buf, size_t cap);
+/* Read a whole small body (JSON) of at most max bytes into a malloc'd,
+ * NUL-terminated buffer; 413/400 in err on failure. */
+char *http_read_all(struct http_request *req, size_t max, size_t *len, struct bu_error *err);
+
+const char *http_reason(int status);
+
+#endif

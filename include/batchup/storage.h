@@ -1,0 +1,29 @@
+/*
+ * storage.h - where file data lives under storage_dir, and how it is made
+ * durable.
+ *
+ *   partial/<file id>                 an upload in progress
+ *   files/<first 2 chars>/<file id>   a completed file (the shard keeps
+ *                                     directories small)
+ */
+#ifndef BATCHUP_STORAGE_H
+#define BATCHUP_STORAGE_H
+
+#include <stddef.h>
+
+#include "batchup/config.h"
+#include "batchup/error.h"
+
+/* Create storage_dir/partial and storage_dir/files if missing. */
+int storage_init(const struct bu_config *cfg, char *msg, size_t cap);
+void storage_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
+void storage_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
+/* The completed file's path relative to storage_dir (for X-Accel-Redirect). */
+void storage_final_relpath(const char *file_id, char *buf, size_t cap);
+/* Make a partial file complete: fsync it, rename it into files/, fsync the
+ * directories involved.  Idempotent when it was already moved. */
+int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* Remove the data of one file, partial or complete; missing is fine. */
+void storage_remove(const struct bu_config *cfg, const char *file_id);
+
+#endif

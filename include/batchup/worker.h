@@ -1,0 +1,18 @@
+/*
+ * worker.h - one worker process: accept a FastCGI connection, answer it,
+ * repeat; stop between requests when asked.
+ */
+#ifndef BATCHUP_WORKER_H
+#define BATCHUP_WORKER_H
+
+#include "batchup/config.h"
+#include "batchup/http.h"
+
+/* Serve on listen_fd until told to stop (SIGQUIT, SIGTERM or SIGINT) or
+ * until max_requests were answered.  Returns the process exit status. */
+int worker_run(const struct bu_config *cfg, int listen_fd);
+
+/* Route one request to its handler (exposed for the fuzz harness). */
+void worker_dispatch(struct http_request *req);
+
+#endif
