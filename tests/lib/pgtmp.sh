@@ -6,6 +6,12 @@
 #                     export PGHOST=DIR PGDATABASE=batchup PGUSER=postgres.
 #   pgtmp_stop DIR    stop that cluster (fast shutdown); DIR is left behind
 #                     for the caller to remove.
+#   pgtmp_migrate [SQLDIR]
+#                     apply SQLDIR/NNN_*.sql (default: sql/) to $PGDATABASE
+#                     as `batchup migrate` does: schema batchup and
+#                     batchup.schema_migrations first, then each file not yet
+#                     recorded, in its own transaction.  A stand-in for tests
+#                     until the real command can be used.
 #
 # initdb and postgres refuse to run as root, so when we are root they run as
 # the "postgres" system user through runuser, and DIR is handed to it. The
@@ -51,4 +57,18 @@ pgtmp_start() {
 pgtmp_stop() {
     dir=${1:?pgtmp_stop: DIR required}
     pgtmp__as_postgres "$PGTMP_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
+pgtmp_migrate() {
+    sqldir=${1:-sql}
+    psql -Xq -v ON_ERROR_STOP=1 -c 'CREATE SCHEMA IF NOT EXISTS batchup' \
+        -c 'CREATE TABLE IF NOT EXISTS batchup.schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())' \
+        >/dev/null || return 1
+    for f in "$sqldir"/[0-9][0-9][0-9]_*.sql; do
+        v=$(basename "$f" .sql)
+        if [ -z "$(psql -XAtq -c "SELECT 1 FROM batchup.schema_migrations WHERE version = '$v'")" ]; then
+            psql -Xq -v ON_ERROR_STOP=1 -1 -f "$f" \
+                -c "INSERT INTO batchup.schema_migrations (version) VALUES ('$v')" >/dev/null || return 1
+        fi
+    done
 }
