@@ -1,0 +1,57 @@
+#!/bin/bash
+# SIGTERM while a request is in flight: the request (a POST /api/v1/batches
+# whose body trickles in over 4 s through nginx) gets its full normal answer,
+# the master waits for it, every worker exits, and the master exits 0.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/tap.sh
+. tests/lib/stack.sh
+
+stack_init || tap_bail "cannot create the stack folder"
+stack_start workers=2 gc_interval_seconds=3600 shutdown_timeout=30 || tap_bail "the stack did not start"
+master=$BATCHUP_PID
+
+token=$(stack_user_add alice 2>"$STACK_DIR/user.err")
+tap_like "$token" '^[A-Za-z0-9_.~+/=-]{16,}$' "batchup user add prints a token"
+[ -n "$token" ] || tap_diag "$(cat "$STACK_DIR/user.err")"
+body='{"files":[{"name":"slow.txt","size":3},{"name":"second.txt","size":5}]}'
+
+code=$(curl -s -o "$STACK_DIR/quick.json" -w '%{http_code}' --max-time 10 \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data-binary "$body" "$BATCHUP_URL/api/v1/batches")
+tap_is "$code" 201 "a quick POST /api/v1/batches answers 201"
+
+workers=$(stack_worker_pids)
+"$(stack__python)" tests/lib/slowreq.py POST "$BATCHUP_URL/api/v1/batches" "$body" 4 8 \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    >"$STACK_DIR/slow.out" 2>&1 &
+slow=$!
+sleep 1.5
+kill -TERM "$master"
+sleep 1
+stack__alive "$master"
+tap_ok $? "the master is still running 1 s after SIGTERM while the request is in flight"
+
+wait "$slow"
+tap_ok $? "the slow request got a response"
+tap_is "$(head -n 1 "$STACK_DIR/slow.out")" 201 "the slow request's answer is 201"
+sed 1d "$STACK_DIR/slow.out" | "$(stack__python)" -c '
+import json, sys
+b = json.load(sys.stdin)
+assert b["id"] and len(b["files"]) == 2, b
+assert [f["name"] for f in b["files"]] == ["slow.txt", "second.txt"], b
+' 2>"$STACK_DIR/json.err"
+tap_ok $? "its body is the batch, with both files"
+[ -s "$STACK_DIR/json.err" ] && tap_diag "$(cat "$STACK_DIR/slow.out" "$STACK_DIR/json.err")"
+
+stack__wait_gone "$master" 40
+tap_ok $? "the master exits within 40 s of SIGTERM"
+wait "$master"
+tap_is "$?" 0 "the master's exit status is 0"
+BATCHUP_PID=
+rm -f "$STACK_DIR/batchup.pid"
+left=
+for w in $workers; do stack__alive "$w" && left="$left $w"; done
+tap_is "$left" "" "no worker is left running"
+tap_like "$(stack_health_code)" '^(502|504)$' "nginx finds nobody on the socket any more"
+
+tap_done

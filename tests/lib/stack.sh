@@ -1,0 +1,449 @@
+# shellcheck shell=bash
+# stack.sh: a private batchup stack (PostgreSQL, batchup, nginx) for tests.
+#
+# Source this file; it only defines functions. A test then usually does
+#
+#     . tests/lib/stack.sh
+#     stack_init                       # temp folder, exports, cleanup on EXIT
+#     stack_start workers=3            # cluster, config, migrate, nginx, serve
+#     curl "$BATCHUP_URL/api/v1/health"
+#
+# or calls the steps one by one (stack_pg_start, stack_write_conf,
+# stack_migrate, stack_nginx_start, stack_batchup_start) when it needs to do
+# something in between: start batchup itself to `wait` for its exit status,
+# stop PostgreSQL under a running server, and so on.
+#
+# Everything lives in one folder, STACK_DIR (a fresh temporary one, or the one
+# the caller names): the cluster in pg/ (unix socket only, fsync off), the
+# config batchup.conf, the FastCGI socket batchup.sock, storage/, nginx/ and
+# the logs batchup.log, nginx/error.log, pg/postgres.log. Every process it
+# starts has its pid written there, so stack_reap can stop what a killed test
+# left behind. Every wait is bounded: a process that does not stop in time is
+# killed with SIGKILL. Nothing here ever waits without a deadline.
+#
+# Exported for tests: STACK_DIR BATCHUP_BIN BATCHUP_CONF BATCHUP_URL
+# BATCHUP_PID NGINX_PORT NGINX_PID PGHOST PGPORT PGDATABASE PGUSER
+# STACK_SOCKET STACK_REPO.
+#
+# As root (CI), initdb and postgres run as the "postgres" system user through
+# runuser (they refuse root), and nginx runs its worker as root too, so that
+# it may connect to a socket in a root-owned folder.
+
+stack__pgbin() {
+    if [ -n "${STACK_PG_BIN:-}" ]; then
+        printf '%s\n' "$STACK_PG_BIN"
+    else
+        ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+    fi
+}
+
+stack__python() {
+    if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else echo python3; fi
+}
+
+stack__log() {
+    printf 'stack: %s\n' "$*" >&2
+}
+
+# stack__alive PID: the process exists and is not a zombie.
+stack__alive() {
+    local st
+    [ -n "${1:-}" ] || return 1
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "${st%% *}" != Z ]
+}
+
+# stack__wait_gone PID SECONDS: true once PID is gone, false at the deadline.
+stack__wait_gone() {
+    local pid=$1 deadline=$((SECONDS + $2))
+    while stack__alive "$pid"; do
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
+    return 0
+}
+
+# stack__stop_pid PID SECONDS [SIGNAL]: SIGNAL (TERM), then KILL after
+# SECONDS, for the process and the children it had when asked.
+stack__stop_pid() {
+    local pid=$1 secs=$2 sig=${3:-TERM} kids k
+    stack__alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+    kids=$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')
+    kill "-$sig" "$pid" 2>/dev/null
+    if ! stack__wait_gone "$pid" "$secs"; then
+        stack__log "pid $pid ignored SIG$sig for ${secs}s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+        stack__wait_gone "$pid" 5
+    fi
+    for k in $kids; do
+        if stack__alive "$k"; then
+            stack__wait_gone "$k" 2 || kill -KILL "$k" 2>/dev/null
+        fi
+    done
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+stack__as_postgres() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# stack_init [DIR]: choose the stack folder (a new temporary one under
+# $STACK_ROOT or $TMPDIR when DIR is not given), export the variables, and
+# arrange for stack_cleanup to run when the shell exits, even on SIGTERM.
+stack_init() {
+    STACK_REPO=${STACK_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+    if [ -n "${1:-}" ]; then
+        mkdir -p "$1" || return 1
+        STACK_DIR=$(cd "$1" && pwd)
+        STACK_OWN_DIR=0
+    else
+        local root=${STACK_ROOT:-${TMPDIR:-/tmp}}
+        mkdir -p "$root" || return 1
+        STACK_DIR=$(mktemp -d "$root/batchup-stack.XXXXXX") || return 1
+        STACK_OWN_DIR=1
+    fi
+    # The postgres user must reach pg/ inside it (traversal only).
+    chmod 0755 "$STACK_DIR"
+    STACK_SOCKET=$STACK_DIR/batchup.sock
+    if [ "${#STACK_SOCKET}" -gt 100 ]; then
+        stack__log "socket path too long for a unix socket: $STACK_SOCKET"
+        return 1
+    fi
+    BATCHUP_BIN=${BATCHUP_BIN:-$STACK_REPO/${BUILD:-build}/batchup}
+    BATCHUP_CONF=$STACK_DIR/batchup.conf
+    export STACK_REPO STACK_DIR STACK_SOCKET BATCHUP_BIN BATCHUP_CONF
+    # The server must read our file, never /etc/batchup/batchup.conf.
+    export BATCHUP_CONFIG=$BATCHUP_CONF
+    # Tests run without the caller's BATCHUP_<KEY> overrides.
+    local v
+    for v in $(compgen -e | grep '^BATCHUP_' || true); do
+        case $v in
+            BATCHUP_BIN | BATCHUP_CONF | BATCHUP_CONFIG | BATCHUP_URL | BATCHUP_PID | BATCHUP_SQL_DIR) ;;
+            *) unset "$v" ;;
+        esac
+    done
+    trap stack_cleanup EXIT
+    trap 'exit 143' TERM
+    trap 'exit 130' INT
+    trap 'exit 129' HUP
+}
+
+# --- PostgreSQL ---------------------------------------------------------
+
+# stack_pg_start: create the cluster in $STACK_DIR/pg when missing, start
+# it, create database "batchup". Exports PGHOST PGPORT PGUSER PGDATABASE.
+stack_pg_start() {
+    local pg=$STACK_DIR/pg bin
+    bin=$(stack__pgbin)
+    [ -x "$bin/initdb" ] || { stack__log "PostgreSQL server binaries not found (apt-get install postgresql)"; return 1; }
+    mkdir -p "$pg" || return 1
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$pg" || return 1
+        if ! runuser -u postgres -- test -w "$pg"; then
+            stack__log "user postgres cannot write $pg: every folder above it must be searchable (chmod o+x)"
+            return 1
+        fi
+    fi
+    if [ ! -f "$pg/data/PG_VERSION" ]; then
+        stack__as_postgres "$bin/initdb" -D "$pg/data" -U postgres -A trust -E UTF8 \
+            --locale=C.UTF-8 >"$pg/initdb.log" 2>&1 || {
+            cat "$pg/initdb.log" >&2
+            return 1
+        }
+    fi
+    export PGHOST=$pg PGPORT=5432 PGUSER=postgres PGDATABASE=batchup
+    if ! stack__as_postgres "$bin/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w -t 60 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$pg' -c port=5432 \
+            -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+            -c max_connections=200" start >/dev/null; then
+        tail -n 20 "$pg/postgres.log" >&2
+        return 1
+    fi
+    if [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = 'batchup'")" != 1 ]; then
+        psql -Xq -d postgres -c 'CREATE DATABASE batchup' || return 1
+    fi
+}
+
+# stack_pg_stop: fast shutdown, then immediate, then SIGKILL; bounded.
+stack_pg_stop() {
+    local data=$STACK_DIR/pg/data bin pid
+    bin=$(stack__pgbin)
+    [ -f "$data/postmaster.pid" ] || return 0
+    stack__as_postgres "$bin/pg_ctl" -D "$data" -m fast -w -t 20 stop >/dev/null 2>&1 && return 0
+    stack__as_postgres "$bin/pg_ctl" -D "$data" -m immediate -w -t 10 stop >/dev/null 2>&1 && return 0
+    pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null)
+    if [ -n "$pid" ]; then
+        kill -KILL "$pid" 2>/dev/null
+        stack__wait_gone "$pid" 5
+    fi
+    return 0
+}
+
+stack_pg_restart() {
+    stack_pg_stop && stack_pg_start
+}
+
+# --- batchup ------------------------------------------------------------
+
+# stack_write_conf [key=value ...]: write $BATCHUP_CONF for this stack. The
+# defaults (database, listen, workers = $STACK_WORKERS or 2, storage_dir)
+# are overridden by the words of $STACK_CONF, then by the arguments, so a
+# test asks for what it needs: `stack_write_conf workers=3
+# slot_lease_seconds=3`.
+stack_write_conf() {
+    local -a keys=() vals=()
+    local kv k v i found
+    for kv in "database=host=$STACK_DIR/pg port=5432 dbname=batchup user=postgres" \
+        "listen=$STACK_SOCKET" "workers=${STACK_WORKERS:-2}" \
+        "storage_dir=$STACK_DIR/storage" ${STACK_CONF:-} "$@"; do
+        k=${kv%%=*}
+        v=${kv#*=}
+        found=0
+        for i in "${!keys[@]}"; do
+            if [ "${keys[$i]}" = "$k" ]; then
+                vals[$i]=$v
+                found=1
+            fi
+        done
+        if [ "$found" = 0 ]; then
+            keys+=("$k")
+            vals+=("$v")
+        fi
+    done
+    mkdir -p "$STACK_DIR/storage"
+    {
+        echo "# Written by tests/lib/stack.sh for the stack in $STACK_DIR."
+        for i in "${!keys[@]}"; do
+            printf '%s = %s\n' "${keys[$i]}" "${vals[$i]}"
+        done
+    } >"$BATCHUP_CONF"
+}
+
+# stack_migrate: batchup migrate against the stack's database.
+stack_migrate() {
+    "$BATCHUP_BIN" migrate -c "$BATCHUP_CONF"
+}
+
+# stack_batchup_launch COMMAND...: start COMMAND (which runs batchup serve,
+# directly or through spawn-fcgi -n) in the background of the calling shell,
+# stderr and stdout to $STACK_DIR/batchup.log, and wait until it answers
+# through nginx. Sets BATCHUP_PID, a child of the caller's shell: a test may
+# `wait "$BATCHUP_PID"` for its exit status.
+stack_batchup_launch() {
+    "$@" >>"$STACK_DIR/batchup.log" 2>&1 </dev/null &
+    BATCHUP_PID=$!
+    export BATCHUP_PID
+    echo "$BATCHUP_PID" >"$STACK_DIR/batchup.pid"
+    stack_wait_health "${STACK_START_SECONDS:-30}"
+}
+
+stack_batchup_start() {
+    stack_batchup_launch "$BATCHUP_BIN" serve -c "$BATCHUP_CONF"
+}
+
+# stack_batchup_stop [SECONDS]: SIGTERM, SIGKILL after SECONDS (35, above
+# the default shutdown_timeout); prints nothing, returns 0.
+stack_batchup_stop() {
+    [ -n "${BATCHUP_PID:-}" ] || return 0
+    stack__stop_pid "$BATCHUP_PID" "${1:-35}"
+    rm -f "$STACK_DIR/batchup.pid"
+    BATCHUP_PID=
+}
+
+# stack_health_code [MAX_SECONDS]: the HTTP status of GET /api/v1/health
+# through nginx ("000" when nothing answered in time).
+stack_health_code() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time "${1:-5}" "$BATCHUP_URL/api/v1/health"
+}
+
+# stack_wait_health [SECONDS]: wait until health answers 200 through nginx;
+# fails at once when the server process died, showing its log.
+stack_wait_health() {
+    local deadline=$((SECONDS + ${1:-30})) code
+    while :; do
+        code=$(stack_health_code 2)
+        [ "$code" = 200 ] && return 0
+        if [ -n "${BATCHUP_PID:-}" ] && ! stack__alive "$BATCHUP_PID"; then
+            stack__log "batchup exited before answering; end of $STACK_DIR/batchup.log:"
+            tail -n 20 "$STACK_DIR/batchup.log" >&2
+            return 1
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            stack__log "health still answers $code after ${1:-30}s; end of batchup.log:"
+            tail -n 20 "$STACK_DIR/batchup.log" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# stack_user_add NAME [--limit N]: create a user, print its token.
+stack_user_add() {
+    "$BATCHUP_BIN" user add "$@" -c "$BATCHUP_CONF"
+}
+
+# stack_worker_pids: the master's children, one pid a line, sorted.
+stack_worker_pids() {
+    pgrep -P "$BATCHUP_PID" | sort -n
+}
+
+# stack_wait_until SECONDS COMMAND...: poll COMMAND every 0.2 s until it
+# succeeds (0) or SECONDS pass (1).
+stack_wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.2
+    done
+}
+
+# stack_health_codes COUNT [GAP]: COUNT health requests through nginx, one
+# after the other GAP seconds apart (0.1), printing each status on a line.
+stack_health_codes() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        stack_health_code 5
+        echo
+        sleep "${2:-0.1}"
+    done
+}
+
+# --- nginx --------------------------------------------------------------
+
+stack__free_port() {
+    "$(stack__python)" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# stack_nginx_conf PORT: write $STACK_DIR/nginx/nginx.conf from
+# conf/nginx-test.conf.in and the server body of conf/nginx.conf.
+stack_nginx_conf() {
+    local dir=$STACK_DIR/nginx port=$1 server user=
+    mkdir -p "$dir/tmp" || return 1
+    cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$dir/" || return 1
+    server=$(sed -n '/# BEGIN batchup server/,/# END batchup server/p' "$STACK_REPO/conf/nginx.conf" |
+        sed "s|alias /var/lib/batchup/storage/;|alias $STACK_DIR/storage/;|")
+    [ -n "$server" ] || { stack__log "conf/nginx.conf has no BEGIN/END batchup server markers"; return 1; }
+    [ "$(id -u)" = 0 ] && user='user root root;'
+    STACK_NGINX_SERVER=$server "$(stack__python)" - "$STACK_REPO/conf/nginx-test.conf.in" \
+        "$dir/nginx.conf" "$dir" "$port" "$STACK_SOCKET" "$user" <<'PY'
+import os, sys
+src, dst, d, port, sock, user = sys.argv[1:7]
+text = open(src).read()
+for k, v in (("@SERVER@", os.environ["STACK_NGINX_SERVER"]), ("@DIR@", d),
+             ("@PORT@", port), ("@SOCKET@", sock), ("@USER@", user)):
+    text = text.replace(k, v)
+open(dst, "w").write(text)
+PY
+}
+
+# stack_nginx_start [PORT]: start a private nginx on 127.0.0.1:PORT (a free
+# port when not given; retried on another one when it was taken meanwhile).
+# Exports NGINX_PORT NGINX_PID BATCHUP_URL.
+stack_nginx_start() {
+    local want=${1:-} port try dir=$STACK_DIR/nginx deadline
+    command -v nginx >/dev/null || { stack__log "nginx not found (apt-get install nginx-light)"; return 1; }
+    for _ in 1 2 3; do
+        port=${want:-$(stack__free_port)}
+        stack_nginx_conf "$port" || return 1
+        nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null >>"$dir/stdout.log" 2>&1 &
+        NGINX_PID=$!
+        echo "$NGINX_PID" >"$STACK_DIR/nginx.pid.stack"
+        deadline=$((SECONDS + 10))
+        while stack__alive "$NGINX_PID" && [ "$SECONDS" -lt "$deadline" ]; do
+            if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+                NGINX_PORT=$port
+                BATCHUP_URL=http://127.0.0.1:$port
+                export NGINX_PORT NGINX_PID BATCHUP_URL
+                return 0
+            fi
+            sleep 0.1
+        done
+        stack__stop_pid "$NGINX_PID" 5
+        [ -n "$want" ] && break
+    done
+    stack__log "nginx did not start; end of $dir/error.log:"
+    tail -n 10 "$dir/error.log" >&2
+    return 1
+}
+
+stack_nginx_stop() {
+    [ -n "${NGINX_PID:-}" ] || return 0
+    stack__stop_pid "$NGINX_PID" 10
+    rm -f "$STACK_DIR/nginx.pid.stack"
+    NGINX_PID=
+}
+
+# --- all together -------------------------------------------------------
+
+# stack_start [key=value ...]: PostgreSQL, config (with these keys), migrate,
+# nginx, batchup serve; returns once health answers 200 through nginx.
+stack_start() {
+    stack_pg_start || return 1
+    stack_write_conf "$@" || return 1
+    stack_migrate >>"$STACK_DIR/migrate.log" 2>&1 || {
+        stack__log "batchup migrate failed:"
+        cat "$STACK_DIR/migrate.log" >&2
+        return 1
+    }
+    stack_nginx_start || return 1
+    stack_batchup_start
+}
+
+# stack_stop: stop nginx, batchup and PostgreSQL, each bounded.
+stack_stop() {
+    stack_nginx_stop
+    stack_batchup_stop
+    stack_pg_stop
+}
+
+# stack_reap DIR: stop whatever a stack in DIR left running, from its pid
+# files (for the runner, after a test was killed before its cleanup ran).
+stack_reap() {
+    local dir=$1 pid f bin
+    for f in "$dir/nginx.pid.stack" "$dir/batchup.pid"; do
+        pid=$(cat "$f" 2>/dev/null) || continue
+        [ -n "$pid" ] && stack__stop_pid "$pid" 10
+        rm -f "$f"
+    done
+    if [ -f "$dir/pg/data/postmaster.pid" ]; then
+        bin=$(stack__pgbin)
+        stack__as_postgres "$bin/pg_ctl" -D "$dir/pg/data" -m immediate -w -t 10 stop >/dev/null 2>&1 || {
+            pid=$(head -n 1 "$dir/pg/data/postmaster.pid" 2>/dev/null)
+            [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+        }
+    fi
+    return 0
+}
+
+# stack_cleanup: the EXIT trap. When the shell exits non-zero the ends of
+# the logs are shown as TAP comments; a temporary folder is removed (kept
+# when STACK_KEEP=1).
+stack_cleanup() {
+    local rc=$? f
+    trap - EXIT TERM INT HUP
+    [ -n "${STACK_DIR:-}" ] || return "$rc"
+    stack_stop
+    stack_reap "$STACK_DIR"
+    if [ "$rc" != 0 ]; then
+        for f in batchup.log nginx/error.log pg/postgres.log; do
+            [ -s "$STACK_DIR/$f" ] || continue
+            echo "# --- last lines of $f ---"
+            tail -n 15 "$STACK_DIR/$f" | sed 's/^/#   /'
+        done
+    fi
+    if [ "${STACK_OWN_DIR:-0}" = 1 ] && [ "${STACK_KEEP:-0}" != 1 ]; then
+        rm -rf "$STACK_DIR"
+    elif [ "${STACK_OWN_DIR:-0}" = 1 ]; then
+        echo "# stack kept in $STACK_DIR"
+    fi
+    exit "$rc"
+}
