@@ -1,0 +1,59 @@
+/*
+ * zip.h - a streaming ZIP writer for batch downloads.
+ *
+ * The archive holds stored (uncompressed) entries and is produced through
+ * callbacks, so this module knows nothing about HTTP or the disk. Its exact
+ * length is known before the first byte is written (zip_archive_size), which
+ * lets the download handler send Content-Length. See zip.c for the format.
+ */
+#ifndef BATCHUP_ZIP_H
+#define BATCHUP_ZIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* The longest name zip_safe_names produces, in bytes, before a " (N)"
+ * suffix is added; with the suffix a name stays under 255 bytes. */
+#define ZIP_NAME_MAX 200
+
+/* A buffer size that suits zip_stream: large writes, constant memory. */
+#define ZIP_BUFFER_SIZE (256 * 1024)
+
+struct zip_entry {
+    const char *name; /* safe, unique, UTF-8 (see zip_safe_names) */
+    uint64_t size;    /* exact number of bytes read() will deliver */
+    time_t mtime;     /* modification time, stored as UTC */
+};
+
+/* Read up to cap bytes of entry index into buf. Returns the number of bytes
+ * read, 0 at the end of the entry, or a negative value on error. */
+typedef ssize_t (*zip_read_fn)(void *ctx, size_t index, void *buf, size_t cap);
+
+/* Write all len bytes of buf. Returns 0, or -1 on error. */
+typedef int (*zip_write_fn)(void *ctx, const void *buf, size_t len);
+
+/* Compute the exact length of the archive zip_stream will write for these
+ * entries, from the name lengths and sizes alone. Returns 0 and stores the
+ * length in *size, or -1 when the entries cannot be archived (a name longer
+ * than 65535 bytes, or a total beyond 2^64). */
+int zip_archive_size(const struct zip_entry *entries, size_t n, uint64_t *size);
+
+/* Write the archive of entries through write(), reading each entry's bytes
+ * through read(). buf (cap bytes, at least 1; ZIP_BUFFER_SIZE suits) is the
+ * only buffer used for data; besides it, n CRC values are allocated. Exactly
+ * entries[i].size bytes are read from each entry: a read error, or an entry
+ * that ends early, fails the stream (-1) instead of producing an archive
+ * whose contents contradict its length. Returns 0 on success, -1 on error
+ * (read, write, out of memory or invalid entries). */
+int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read, zip_write_fn write,
+               void *ctx, void *buf, size_t cap);
+
+/* Turn n original file names (any bytes, NULL allowed) into names that are
+ * safe to extract and unique, case-sensitively, within the archive. out[i]
+ * is malloc'd; free each with free(). Returns 0, or -1 when out of memory
+ * (then out holds nothing to free). See zip.c for the rules. */
+int zip_safe_names(const char *const *names, size_t n, char **out);
+
+#endif
