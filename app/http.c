@@ -202,11 +202,18 @@ int http_flush(struct http_request *req)
     return 0;
 }
 
+/* Start status unless the caller already did (to add headers of its own). */
+static void begin(struct http_request *req, int status)
+{
+    if (req->status != status || req->head_len == 0)
+        http_status(req, status);
+}
+
 void http_send_json_text(struct http_request *req, int status, const char *json)
 {
     size_t len = strlen(json);
 
-    http_status(req, status);
+    begin(req, status);
     http_add_header(req, "Content-Type", "application/json; charset=utf-8");
     http_add_header(req, "Content-Length", "%zu", len + 1);
     http_add_header(req, "Cache-Control", "no-store");
@@ -249,7 +256,7 @@ void http_send_error(struct http_request *req, const struct bu_error *err)
         return;
     }
     len = strlen(text);
-    http_status(req, err->status ? err->status : 500);
+    begin(req, err->status ? err->status : 500);
     http_add_header(req, "Content-Type", "application/json; charset=utf-8");
     http_add_header(req, "Content-Length", "%zu", len + 1);
     http_add_header(req, "Cache-Control", "no-store");
@@ -264,8 +271,9 @@ void http_send_error(struct http_request *req, const struct bu_error *err)
 
 void http_send_empty(struct http_request *req, int status)
 {
-    if (req->status != status || req->head_len == 0)
-        http_status(req, status);
+    begin(req, status);
+    if (status != 204 && status != 304 && strcmp(req->method, "HEAD") != 0)
+        http_add_header(req, "Content-Length", "0");
     send_head(req);
 }
 

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "batchup/batches.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
+#include "batchup/tus.h"
 
 int routes_is_uuid(const char *s)
 {
@@ -61,7 +63,14 @@ static int is(const struct http_request *req, const char *method)
 void routes_dispatch(struct http_request *req)
 {
     const char *p = req->path;
+    const char *override = http_header(req, "X-HTTP-Method-Override");
     struct bu_error err;
+
+    /* tus clients behind proxies that drop PATCH send POST with this header. */
+    if (override != NULL && is(req, "POST") &&
+        (strcmp(override, "PATCH") == 0 || strcmp(override, "DELETE") == 0 ||
+         strcmp(override, "HEAD") == 0))
+        req->method = override;
 
     if (strcmp(p, "/api/v1/health") == 0) {
         if (is(req, "GET") || is(req, "HEAD"))
@@ -75,6 +84,46 @@ void routes_dispatch(struct http_request *req)
             metrics_handle(req);
         else
             method_not_allowed(req, "GET");
+        return;
+    }
+    if (strcmp(p, "/api/v1/batches") == 0) {
+        if (is(req, "POST"))
+            batches_create(req);
+        else if (is(req, "GET"))
+            batches_list(req);
+        else
+            method_not_allowed(req, "GET, POST");
+        return;
+    }
+    if (strncmp(p, "/api/v1/batches/", 16) == 0 && routes_is_uuid(p + 16)) {
+        if (is(req, "GET"))
+            batches_get(req, p + 16);
+        else if (is(req, "DELETE"))
+            batches_delete(req, p + 16);
+        else
+            method_not_allowed(req, "GET, DELETE");
+        return;
+    }
+    if (strcmp(p, "/api/v1/files") == 0 || strcmp(p, "/api/v1/files/") == 0) {
+        if (is(req, "OPTIONS"))
+            tus_options(req);
+        else if (is(req, "POST"))
+            tus_create(req);
+        else
+            method_not_allowed(req, "OPTIONS, POST");
+        return;
+    }
+    if (strncmp(p, "/api/v1/files/", 14) == 0 && routes_is_uuid(p + 14)) {
+        if (is(req, "OPTIONS"))
+            tus_options(req);
+        else if (is(req, "HEAD"))
+            tus_head(req, p + 14);
+        else if (is(req, "PATCH"))
+            tus_patch(req, p + 14);
+        else if (is(req, "DELETE"))
+            tus_delete(req, p + 14);
+        else
+            method_not_allowed(req, "OPTIONS, HEAD, PATCH, DELETE");
         return;
     }
     error_set(&err, 404, "not_found", "no such resource: %s", p);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,9 +106,54 @@ int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_e
     return 0;
 }
 
+int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+{
+    char path[1100];
+    int fd;
+
+    snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        log_error("cannot open %s: %s", path, strerror(errno));
+        return error_set(err, 500, "storage_error", "the upload cannot be opened");
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return error_set(err, 423, "upload_locked",
+                         "another request is writing this upload; retry when it has finished");
+    }
+    return fd;
+}
+
+int storage_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+{
+    char path[1100];
+    int fd;
+
+    storage_partial_path(cfg, file_id, path, sizeof path);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        log_error("cannot open %s: %s", path, strerror(errno));
+        return error_set(err, 500, "storage_error", "the upload cannot be opened");
+    }
+    return fd;
+}
+
+int storage_final_exists(const struct bu_config *cfg, const char *file_id)
+{
+    char path[1100];
+    struct stat st;
+
+    storage_final_path(cfg, file_id, path, sizeof path);
+    return stat(path, &st) == 0;
+}
+
 void storage_remove(const struct bu_config *cfg, const char *file_id)
 {
     char path[1100];
+
+    snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
+    unlink(path);
 
     storage_partial_path(cfg, file_id, path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)

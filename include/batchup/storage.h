@@ -23,6 +23,15 @@ void storage_final_relpath(const char *file_id, char *buf, size_t cap);
 /* Make a partial file complete: fsync it, rename it into files/, fsync the
  * directories involved.  Idempotent when it was already moved. */
 int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* Take the per-upload lock (partial/<id>.lock, flock): returns its fd, or -1
+ * with err 423 upload_locked when another request holds it.  The lock file
+ * outlives the rename at completion, so two requests can never both write
+ * one upload.  Released by closing the fd (or by the process dying). */
+int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* Open (creating) the partial file for writing. */
+int storage_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* Does the completed file exist (moved, possibly before a crash)? */
+int storage_final_exists(const struct bu_config *cfg, const char *file_id);
 /* Remove the data of one file, partial or complete; missing is fine. */
 void storage_remove(const struct bu_config *cfg, const char *file_id);
 
