@@ -14,7 +14,8 @@
 # stop PostgreSQL under a running server, and so on.
 #
 # Everything lives in one folder, STACK_DIR (a fresh temporary one, or the one
-# the caller names): the cluster in pg/ (unix socket only, fsync off), the
+# the caller names): the cluster in pg/ (unix socket only, fsync off;
+# STACK_PG_DIR puts it elsewhere), the
 # config batchup.conf, the FastCGI socket batchup.sock, storage/, nginx/ and
 # the logs batchup.log, nginx/error.log, pg/postgres.log. Every process it
 # starts has its pid written there, so stack_reap can stop what a killed test
@@ -109,6 +110,7 @@ stack_init() {
     fi
     # The postgres user must reach pg/ inside it (traversal only).
     chmod 0755 "$STACK_DIR"
+    STACK_PG_DIR=${STACK_PG_DIR:-$STACK_DIR/pg}
     STACK_SOCKET=$STACK_DIR/batchup.sock
     if [ "${#STACK_SOCKET}" -gt 100 ]; then
         stack__log "socket path too long for a unix socket: $STACK_SOCKET"
@@ -116,7 +118,7 @@ stack_init() {
     fi
     BATCHUP_BIN=${BATCHUP_BIN:-$STACK_REPO/${BUILD:-build}/batchup}
     BATCHUP_CONF=$STACK_DIR/batchup.conf
-    export STACK_REPO STACK_DIR STACK_SOCKET BATCHUP_BIN BATCHUP_CONF
+    export STACK_REPO STACK_DIR STACK_PG_DIR STACK_SOCKET BATCHUP_BIN BATCHUP_CONF
     # The server must read our file, never /etc/batchup/batchup.conf.
     export BATCHUP_CONFIG=$BATCHUP_CONF
     # Tests run without the caller's BATCHUP_<KEY> overrides.
@@ -135,10 +137,11 @@ stack_init() {
 
 # --- PostgreSQL ---------------------------------------------------------
 
-# stack_pg_start: create the cluster in $STACK_DIR/pg when missing, start
-# it, create database "batchup". Exports PGHOST PGPORT PGUSER PGDATABASE.
+# stack_pg_start: create the cluster in $STACK_PG_DIR (default
+# $STACK_DIR/pg) when missing, start it unless it already runs, create
+# database "batchup". Exports PGHOST PGPORT PGUSER PGDATABASE.
 stack_pg_start() {
-    local pg=$STACK_DIR/pg bin
+    local pg=$STACK_PG_DIR bin
     bin=$(stack__pgbin)
     [ -x "$bin/initdb" ] || { stack__log "PostgreSQL server binaries not found (apt-get install postgresql)"; return 1; }
     mkdir -p "$pg" || return 1
@@ -157,7 +160,9 @@ stack_pg_start() {
         }
     fi
     export PGHOST=$pg PGPORT=5432 PGUSER=postgres PGDATABASE=batchup
-    if ! stack__as_postgres "$bin/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w -t 60 \
+    if stack__as_postgres "$bin/pg_ctl" -D "$pg/data" status >/dev/null 2>&1; then
+        stack__log "PostgreSQL already runs in $pg/data: using it"
+    elif ! stack__as_postgres "$bin/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w -t 60 \
         -o "-c listen_addresses='' -c unix_socket_directories='$pg' -c port=5432 \
             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
             -c max_connections=200" start >/dev/null; then
@@ -171,7 +176,7 @@ stack_pg_start() {
 
 # stack_pg_stop: fast shutdown, then immediate, then SIGKILL; bounded.
 stack_pg_stop() {
-    local data=$STACK_DIR/pg/data bin pid
+    local data=$STACK_PG_DIR/data bin pid
     bin=$(stack__pgbin)
     [ -f "$data/postmaster.pid" ] || return 0
     stack__as_postgres "$bin/pg_ctl" -D "$data" -m fast -w -t 20 stop >/dev/null 2>&1 && return 0
@@ -198,7 +203,7 @@ stack_pg_restart() {
 stack_write_conf() {
     local -a keys=() vals=()
     local kv k v i found
-    for kv in "database=host=$STACK_DIR/pg port=5432 dbname=batchup user=postgres" \
+    for kv in "database=host=$STACK_PG_DIR port=5432 dbname=batchup user=postgres" \
         "listen=$STACK_SOCKET" "workers=${STACK_WORKERS:-2}" \
         "storage_dir=$STACK_DIR/storage" ${STACK_CONF:-} "$@"; do
         k=${kv%%=*}
@@ -425,19 +430,19 @@ stack_reap() {
 }
 
 # stack_cleanup: the EXIT trap. When the shell exits non-zero the ends of
-# the logs are shown as TAP comments; a temporary folder is removed (kept
-# when STACK_KEEP=1).
+# the logs are shown as TAP comments (unless STACK_SHOW_LOGS=0); a temporary
+# folder is removed (kept when STACK_KEEP=1).
 stack_cleanup() {
     local rc=$? f
     trap - EXIT TERM INT HUP
     [ -n "${STACK_DIR:-}" ] || return "$rc"
     stack_stop
     stack_reap "$STACK_DIR"
-    if [ "$rc" != 0 ]; then
-        for f in batchup.log nginx/error.log pg/postgres.log; do
-            [ -s "$STACK_DIR/$f" ] || continue
+    if [ "$rc" != 0 ] && [ "${STACK_SHOW_LOGS:-1}" = 1 ]; then
+        for f in "$STACK_DIR/batchup.log" "$STACK_DIR/nginx/error.log" "$STACK_PG_DIR/postgres.log"; do
+            [ -s "$f" ] || continue
             echo "# --- last lines of $f ---"
-            tail -n 15 "$STACK_DIR/$f" | sed 's/^/#   /'
+            tail -n 15 "$f" | sed 's/^/#   /'
         done
     fi
     if [ "${STACK_OWN_DIR:-0}" = 1 ] && [ "${STACK_KEEP:-0}" != 1 ]; then
