@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "batchup/batches.h"
+#include "batchup/download.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
@@ -125,6 +126,22 @@ void routes_dispatch(struct http_request *req)
         else
             method_not_allowed(req, "OPTIONS, HEAD, PATCH, DELETE");
         return;
+    }
+    if (strncmp(p, "/api/v1/download/", 17) == 0) {
+        if (!is(req, "GET") && !is(req, "HEAD"))
+            return method_not_allowed(req, "GET, HEAD");
+        if (strncmp(p + 17, "stream/", 7) == 0 && routes_is_uuid(p + 24))
+            return download_stream(req, p + 24);
+        if (strncmp(p + 17, "batch/", 6) == 0) {
+            char token[129];
+            const char *t = p + 23, *slash = strchr(t, '/');
+            size_t n = slash ? (size_t)(slash - t) : strlen(t);
+            if (n > 0 && n < sizeof token) {
+                memcpy(token, t, n);
+                token[n] = '\0';
+                return download_batch(req, token, t + n);
+            }
+        }
     }
     error_set(&err, 404, "not_found", "no such resource: %s", p);
     http_send_error(req, &err);
