@@ -42,7 +42,8 @@
  * 1970..2038 (a signed 32-bit value).
  *
  * Names: zip_safe_names() turns users' names into names that are safe to
- * extract anywhere (rules above it, below). The archive is flat.
+ * extract anywhere; its rules are listed further down, above the code.
+ * The archive is flat.
  *
  * What this file must never do: hold memory proportional to the files' sizes
  * (data passes through one caller-provided buffer; the central directory is
