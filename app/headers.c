@@ -1,0 +1,534 @@
+/*
+ * headers.c - the header values of a file download, as pure functions.
+ *
+ * Everything here reads bytes a client chose (Range, If-None-Match,
+ * If-Range, If-Modified-Since) or writes bytes a client will parse
+ * (Content-Disposition, ETag, dates), so it is kept apart from the request
+ * handling, unit-tested and fuzzed (tests/fuzz/fuzz_headers.c).
+ *
+ * Choices:
+ * - Range: one byte range is served; several, another unit, or a value that
+ *   does not parse are ignored and the whole file is sent with 200, which RFC
+ *   9110 (14.2) allows and which a multipart/byteranges body would not
+ *   improve for downloads. Numbers saturate instead of overflowing: a first
+ *   position past 2^64 is still past the end (416), a last position or suffix
+ *   length past 2^64 still means "to the end".
+ * - Conditions: If-None-Match uses weak comparison, If-Range strong
+ *   comparison, as RFC 9110 requires. A malformed condition never produces
+ *   a 304 or a partial response: the safe answer is the whole file.
+ * - Dates are formatted and parsed by hand: strftime and strptime follow the
+ *   locale, and timegm is not needed for the proleptic Gregorian calendar.
+ * - Names in Content-Disposition: both parameters are sent, a plain ASCII
+ *   fallback for old clients and the exact UTF-8 name in filename*.
+ *
+ * What it must never do: write past a buffer, read past a NUL, emit a CR, LF
+ * or unescaped quote into a header, or trust a number a client sent.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "batchup/headers.h"
+
+/* ------------------------------------------------------------------------
+ * Small parsing helpers.
+ */
+
+static const char *skip_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* Read one or more digits, saturating at UINT64_MAX. Returns false when
+ * there is no digit at *p. */
+static bool parse_u64(const char **p, uint64_t *v)
+{
+    const char *s = *p;
+
+    *v = 0;
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        *v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
+    }
+    *p = s;
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Range and Content-Range.
+ */
+
+struct range_spec {
+    bool suffix;       /* "-n": the last n bytes */
+    bool open;         /* "a-": from a to the end */
+    uint64_t from, to; /* "a-b", or n for a suffix */
+};
+
+/* Parse one range-spec at *p (no whitespace inside, RFC 9110 14.1.1). */
+static bool parse_range_spec(const char **p, struct range_spec *r)
+{
+    memset(r, 0, sizeof *r);
+    if (**p == '-') {
+        (*p)++;
+        r->suffix = true;
+        return parse_u64(p, &r->from);
+    }
+    if (!parse_u64(p, &r->from) || **p != '-')
+        return false;
+    (*p)++;
+    if (**p < '0' || **p > '9') {
+        r->open = true;
+        return true;
+    }
+    return parse_u64(p, &r->to) && r->to >= r->from;
+}
+
+enum headers_range headers_parse_range(const char *value, uint64_t size, uint64_t *first,
+                                       uint64_t *last)
+{
+    struct range_spec r = {0}, spec;
+    int count = 0;
+
+    if (value == NULL)
+        return HEADERS_RANGE_NONE;
+    const char *p = skip_ows(value);
+    if (strncasecmp(p, "bytes", 5) != 0)
+        return HEADERS_RANGE_NONE;
+    p = skip_ows(p + 5);
+    if (*p != '=')
+        return HEADERS_RANGE_NONE;
+    p++;
+
+    /* 1#range-spec: a list; empty elements are allowed (RFC 9110 5.6.1). */
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '\0')
+            break;
+        if (!parse_range_spec(&p, &spec) || ++count > 1)
+            return HEADERS_RANGE_NONE;
+        r = spec;
+        p = skip_ows(p);
+        if (*p != ',' && *p != '\0')
+            return HEADERS_RANGE_NONE;
+    }
+    if (count != 1)
+        return HEADERS_RANGE_NONE;
+
+    if (r.suffix) {
+        if (r.from == 0 || size == 0)
+            return HEADERS_RANGE_UNSATISFIABLE;
+        *first = size - (r.from < size ? r.from : size);
+        *last = size - 1;
+        return HEADERS_RANGE_SATISFIABLE;
+    }
+    if (r.from >= size)
+        return HEADERS_RANGE_UNSATISFIABLE;
+    *first = r.from;
+    *last = r.open || r.to >= size ? size - 1 : r.to;
+    return HEADERS_RANGE_SATISFIABLE;
+}
+
+/* snprintf's result as this file's convention: the length, or -1 (and an
+ * empty string) when it did not fit. */
+static int fitted(char *buf, size_t cap, int n)
+{
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap > 0)
+            buf[0] = '\0';
+        return -1;
+    }
+    return n;
+}
+
+int headers_content_range(char *buf, size_t cap, enum headers_range range, uint64_t first,
+                          uint64_t last, uint64_t size)
+{
+    if (range == HEADERS_RANGE_SATISFIABLE && first <= last && last < size)
+        return fitted(buf, cap,
+                      snprintf(buf, cap, "bytes %llu-%llu/%llu", (unsigned long long)first,
+                               (unsigned long long)last, (unsigned long long)size));
+    if (range == HEADERS_RANGE_UNSATISFIABLE)
+        return fitted(buf, cap, snprintf(buf, cap, "bytes */%llu", (unsigned long long)size));
+    return fitted(buf, cap, -1);
+}
+
+/* ------------------------------------------------------------------------
+ * HTTP dates.
+ */
+
+static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *const long_days[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                         "Thursday", "Friday", "Saturday"};
+static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+int headers_http_date(char buf[HEADERS_DATE_SIZE], time_t t)
+{
+    struct tm tm;
+
+    buf[0] = '\0';
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+        return -1;
+    return fitted(buf, HEADERS_DATE_SIZE,
+                  snprintf(buf, HEADERS_DATE_SIZE, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                           days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+                           tm.tm_hour, tm.tm_min, tm.tm_sec));
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int len[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : len[m - 1];
+}
+
+static bool match(const char **p, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    if (strncmp(*p, lit, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+/* Exactly n digits. */
+static bool digits(const char **p, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return false;
+        *v = *v * 10 + (c - '0');
+    }
+    *p += n;
+    return true;
+}
+
+static bool month(const char **p, int *m)
+{
+    for (int i = 0; i < 12; i++) {
+        if (match(p, months[i])) {
+            *m = i + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool day_name(const char **p, bool long_form)
+{
+    for (int i = 0; i < 7; i++)
+        if (match(p, long_form ? long_days[i] : days[i]))
+            return true;
+    return false;
+}
+
+/* "HH:MM:SS"; 60 seconds is a leap second (RFC 9110 5.6.7). */
+static bool time_of_day(const char **p, int *h, int *mi, int *s)
+{
+    return digits(p, 2, h) && match(p, ":") && digits(p, 2, mi) && match(p, ":") &&
+           digits(p, 2, s) && *h <= 23 && *mi <= 59 && *s <= 60;
+}
+
+int headers_parse_http_date(const char *s, time_t *out)
+{
+    const char *p, *end;
+    int y = 0, m = 0, d = 0, h = 0, mi = 0, sec = 0;
+    bool ok;
+
+    if (s == NULL)
+        return -1;
+    p = skip_ows(s);
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+
+    const char *q = p;
+    if (day_name(&q, false) && *q == ',') {
+        /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+        ok = match(&q, ", ") && digits(&q, 2, &d) && match(&q, " ") && month(&q, &m) &&
+             match(&q, " ") && digits(&q, 4, &y) && match(&q, " ") &&
+             time_of_day(&q, &h, &mi, &sec) && match(&q, " GMT");
+    } else if (q = p, day_name(&q, true) && *q == ',') {
+        /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT; 70..99 are 19xx. */
+        ok = match(&q, ", ") && digits(&q, 2, &d) && match(&q, "-") && month(&q, &m) &&
+             match(&q, "-") && digits(&q, 2, &y) && match(&q, " ") &&
+             time_of_day(&q, &h, &mi, &sec) && match(&q, " GMT");
+        y += y < 70 ? 2000 : 1900;
+    } else {
+        /* asctime: Sun Nov  6 08:49:37 1994 */
+        q = p;
+        ok = day_name(&q, false) && match(&q, " ") && month(&q, &m) && match(&q, " ");
+        if (ok && *q == ' ') {
+            q++;
+            ok = digits(&q, 1, &d);
+        } else {
+            ok = ok && digits(&q, 2, &d);
+        }
+        ok = ok && match(&q, " ") && time_of_day(&q, &h, &mi, &sec) && match(&q, " ") &&
+             digits(&q, 4, &y);
+    }
+    if (!ok || q != end || m < 1 || d < 1 || d > days_in_month(y, m))
+        return -1;
+    *out = (time_t)(days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + sec);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Entity tags.
+ */
+
+int headers_etag(char *buf, size_t cap, const char *sha256_hex)
+{
+    if (cap < HEADERS_ETAG_SIZE || sha256_hex == NULL || strlen(sha256_hex) != 64) {
+        if (cap > 0)
+            buf[0] = '\0';
+        return -1;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char c = sha256_hex[i];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            buf[0] = '\0';
+            return -1;
+        }
+        buf[i + 1] = c;
+    }
+    buf[0] = '"';
+    buf[65] = '"';
+    buf[66] = '\0';
+    return 66;
+}
+
+/* One entity-tag at *p: [W/] DQUOTE *etagc DQUOTE. Sets *opaque to the
+ * quoted part, *len to its length (quotes included), *weak. */
+static bool parse_entity_tag(const char **p, const char **opaque, size_t *len, bool *weak)
+{
+    const char *s = *p;
+
+    *weak = s[0] == 'W' && s[1] == '/';
+    if (*weak)
+        s += 2;
+    if (*s != '"')
+        return false;
+    *opaque = s++;
+    while (*s == 0x21 || ((unsigned char)*s >= 0x23 && (unsigned char)*s != 0x7F))
+        s++;
+    if (*s != '"')
+        return false;
+    *len = (size_t)(s + 1 - *opaque);
+    *p = s + 1;
+    return true;
+}
+
+/* Our own ETag, parsed: it must be a single well-formed entity-tag. */
+static bool own_tag(const char *etag, const char **opaque, size_t *len, bool *weak)
+{
+    if (etag == NULL || !parse_entity_tag(&etag, opaque, len, weak))
+        return false;
+    return *etag == '\0';
+}
+
+bool headers_etag_matches(const char *if_none_match, const char *etag)
+{
+    const char *ours, *theirs;
+    size_t ours_len, theirs_len;
+    bool ours_weak, theirs_weak, matched = false;
+
+    if (if_none_match == NULL || !own_tag(etag, &ours, &ours_len, &ours_weak))
+        return false;
+    const char *p = skip_ows(if_none_match);
+    if (*p == '*')
+        return *skip_ows(p + 1) == '\0';
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '\0')
+            break;
+        if (!parse_entity_tag(&p, &theirs, &theirs_len, &theirs_weak))
+            return false;
+        if (theirs_len == ours_len && memcmp(theirs, ours, ours_len) == 0)
+            matched = true;
+        p = skip_ows(p);
+        if (*p != ',' && *p != '\0')
+            return false;
+    }
+    return matched;
+}
+
+bool headers_if_range_allows(const char *if_range, const char *etag, time_t last_modified)
+{
+    const char *ours, *theirs;
+    size_t ours_len, theirs_len;
+    bool ours_weak, theirs_weak;
+    time_t t;
+
+    if (if_range == NULL)
+        return true;
+    const char *p = skip_ows(if_range);
+    if (*p == '"' || (p[0] == 'W' && p[1] == '/')) {
+        if (!parse_entity_tag(&p, &theirs, &theirs_len, &theirs_weak) || *skip_ows(p) != '\0' ||
+            theirs_weak)
+            return false;
+        return own_tag(etag, &ours, &ours_len, &ours_weak) && !ours_weak &&
+               theirs_len == ours_len && memcmp(theirs, ours, ours_len) == 0;
+    }
+    return headers_parse_http_date(p, &t) == 0 && t == last_modified;
+}
+
+/* ------------------------------------------------------------------------
+ * Content-Disposition.
+ */
+
+/* The length of the valid UTF-8 sequence at s (1 to 4) and its code point,
+ * or 0 when the bytes at s are not valid UTF-8 (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF). s is NUL-terminated. The same
+ * rules as zip.c's name cleaning. */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t v, min;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        len = 2, v = c & 0x1Fu, min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3, v = c & 0x0Fu, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4, v = c & 0x07u, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0; /* this also stops at the terminating NUL */
+        v = (v << 6) | (s[i] & 0x3Fu);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+/* Characters that never reach a file name: controls (C0, DEL, C1), the
+ * direction overrides that disguise extensions, line separators, slashes. */
+static bool char_is_unsafe(uint32_t cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||
+           cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
+           cp == '/' || cp == '\\';
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* RFC 8187 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" /
+ * "." / "^" / "_" / "`" / "|" / "~". */
+static bool is_attr_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$&+-.^_`|~", c) != NULL);
+}
+
+struct out {
+    char *buf;
+    size_t cap, len;
+    bool full;
+};
+
+static void out_char(struct out *o, char c)
+{
+    if (o->len + 1 >= o->cap) {
+        o->full = true;
+        return;
+    }
+    o->buf[o->len++] = c;
+}
+
+static void out_str(struct out *o, const char *s)
+{
+    while (*s)
+        out_char(o, *s++);
+}
+
+int headers_content_disposition(char *buf, size_t cap, const char *disposition,
+                                const char *utf8_name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    struct out o = {buf, cap, 0, false};
+    const unsigned char *name;
+
+    if (cap == 0)
+        return -1;
+    buf[0] = '\0';
+    if (disposition == NULL)
+        disposition = "attachment";
+    for (const char *d = disposition; *d; d++)
+        if (!is_tchar((unsigned char)*d))
+            return -1;
+    if (*disposition == '\0')
+        return -1;
+    name = (const unsigned char *)(utf8_name && *utf8_name ? utf8_name : "file");
+
+    out_str(&o, disposition);
+    out_str(&o, "; filename=\"");
+    for (size_t i = 0; name[i];) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(name + i, &cp);
+        bool plain = n == 1 && cp >= 0x20 && cp < 0x7F && !strchr("\"\\/%", (int)cp);
+        out_char(&o, plain ? (char)cp : '_');
+        i += n ? n : 1;
+    }
+    out_str(&o, "\"; filename*=UTF-8''");
+    for (size_t i = 0; name[i];) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(name + i, &cp);
+        if (n == 0 || char_is_unsafe(cp)) {
+            out_char(&o, '_');
+            i += n ? n : 1;
+            continue;
+        }
+        for (size_t k = 0; k < n; k++, i++) {
+            if (is_attr_char(name[i])) {
+                out_char(&o, (char)name[i]);
+            } else {
+                out_char(&o, '%');
+                out_char(&o, hex[name[i] >> 4]);
+                out_char(&o, hex[name[i] & 0x0F]);
+            }
+        }
+    }
+    if (o.full) {
+        buf[0] = '\0';
+        return -1;
+    }
+    buf[o.len] = '\0';
+    return (int)o.len;
+}
