@@ -40,15 +40,15 @@ typedef int (*zip_write_fn)(void *ctx, const void *buf, size_t len);
  * than 65535 bytes, or a total beyond 2^64). */
 int zip_archive_size(const struct zip_entry *entries, size_t n, uint64_t *size);
 
-/* Write the archive of entries through write(), reading each entry's bytes
- * through read(). buf (cap bytes, at least 1; ZIP_BUFFER_SIZE suits) is the
+/* Write the archive of entries through write_fn, reading each entry's bytes
+ * through read_fn. buf (cap bytes, at least 1; ZIP_BUFFER_SIZE suits) is the
  * only buffer used for data; besides it, n CRC values are allocated. Exactly
  * entries[i].size bytes are read from each entry: a read error, or an entry
  * that ends early, fails the stream (-1) instead of producing an archive
  * whose contents contradict its length. Returns 0 on success, -1 on error
  * (read, write, out of memory or invalid entries). */
-int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read, zip_write_fn write,
-               void *ctx, void *buf, size_t cap);
+int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
+               zip_write_fn write_fn, void *ctx, void *buf, size_t cap);
 
 /* Turn n original file names (any bytes, NULL allowed) into names that are
  * safe to extract and unique, case-sensitively, within the archive. out[i]
