@@ -1,0 +1,171 @@
+/*
+ * test_config.c - the configuration loader: defaults, files, environment
+ * overrides, and every kind of bad input naming its key.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batchup/config.h"
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+    FILE *f;
+
+    snprintf(path, sizeof path, "/tmp/batchup-test-%d.conf", (int)getpid());
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    unsetenv("BATCHUP_CONFIG");
+    unsetenv("BATCHUP_WORKERS");
+    unsetenv("BATCHUP_AUTH");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    return 0;
+}
+
+static void test_defaults(void **state)
+{
+    struct bu_config cfg;
+    char msg[256];
+
+    (void)state;
+    write_conf("# nothing but a comment\n\n");
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    assert_string_equal(cfg.listen, "127.0.0.1:9000");
+    assert_int_equal(cfg.workers, 4);
+    assert_int_equal(cfg.per_user_limit, 5);
+    assert_int_equal(cfg.max_active_users, 25);
+    assert_int_equal(cfg.slot_lease_seconds, 30);
+    assert_int_equal(cfg.queue_retry_seconds, 2);
+    assert_int_equal(cfg.max_batch_files, 1000);
+    assert_int_equal(cfg.upload_expiry_seconds, 86400);
+    assert_int_equal(cfg.link_ttl_seconds, 604800);
+    assert_int_equal(cfg.auth, CONFIG_AUTH_TOKEN);
+    assert_int_equal(cfg.sendfile, CONFIG_SENDFILE_OFF);
+    assert_string_equal(cfg.storage_dir, "var/storage");
+    assert_true(cfg.max_file_size == 0);
+}
+
+static void test_file_values(void **state)
+{
+    struct bu_config cfg;
+    char msg[256];
+
+    (void)state;
+    write_conf("database = \"host=/tmp dbname=x\"\n  workers=7  \nlisten = /run/b.sock\n"
+               "auth = remote_user\nsendfile = x-accel-redirect\nmax_file_size = 1099511627776\n"
+               "metrics_path =\n");
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    assert_string_equal(cfg.database, "host=/tmp dbname=x");
+    assert_int_equal(cfg.workers, 7);
+    assert_string_equal(cfg.listen, "/run/b.sock");
+    assert_int_equal(cfg.auth, CONFIG_AUTH_REMOTE_USER);
+    assert_int_equal(cfg.sendfile, CONFIG_SENDFILE_X_ACCEL);
+    assert_true(cfg.max_file_size == 1099511627776ULL);
+    assert_string_equal(cfg.metrics_path, "");
+}
+
+static void test_env_overrides_file(void **state)
+{
+    struct bu_config cfg;
+    char msg[256];
+
+    (void)state;
+    write_conf("workers = 7\n");
+    setenv("BATCHUP_WORKERS", "3", 1);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    assert_int_equal(cfg.workers, 3);
+    setenv("BATCHUP_CONFIG", path, 1);
+    assert_int_equal(config_load(&cfg, NULL, msg, sizeof msg), 0);
+    assert_int_equal(cfg.workers, 3);
+    unsetenv("BATCHUP_WORKERS");
+    assert_int_equal(config_load(&cfg, NULL, msg, sizeof msg), 0);
+    assert_int_equal(cfg.workers, 7);
+}
+
+static void expect_bad(const char *text, const char *needle)
+{
+    struct bu_config cfg;
+    char msg[256];
+
+    write_conf(text);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), -1);
+    if (strstr(msg, needle) == NULL)
+        fail_msg("message '%s' does not name '%s'", msg, needle);
+}
+
+static void test_bad_values_name_the_key(void **state)
+{
+    (void)state;
+    expect_bad("wrokers = 3\n", "'wrokers'");
+    expect_bad("workers = -3\n", "'workers'");
+    expect_bad("workers = 0\n", "'workers'");
+    expect_bad("workers = 3x\n", "'3x'");
+    expect_bad("workers = \n", "'workers'");
+    expect_bad("workers = 99999999999999999999\n", "'workers'");
+    expect_bad("auth = basic\n", "'auth'");
+    expect_bad("sendfile = yes\n", "'sendfile'");
+    expect_bad("listen = nowhere\n", "'listen'");
+    expect_bad("listen = 127.0.0.1:70000\n", "'listen'");
+    expect_bad("per_user_limit = 0\n", "'per_user_limit'");
+    expect_bad("just words\n", "expected 'key = value'");
+    expect_bad("log_level = loud\n", "'log_level'");
+}
+
+static void test_bad_env_names_variable(void **state)
+{
+    struct bu_config cfg;
+    char msg[256];
+
+    (void)state;
+    write_conf("");
+    setenv("BATCHUP_WORKERS", "abc", 1);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "BATCHUP_WORKERS"));
+    assert_non_null(strstr(msg, "'abc'"));
+    unsetenv("BATCHUP_WORKERS");
+}
+
+static void test_missing_file(void **state)
+{
+    struct bu_config cfg;
+    char msg[256];
+
+    (void)state;
+    assert_int_equal(config_load(&cfg, "/nonexistent/batchup.conf", msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "/nonexistent/batchup.conf"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_overrides_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_values_name_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_env_names_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
