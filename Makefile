@@ -24,7 +24,7 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan test unit run bench lint format clean deps
+.PHONY: all asan test unit run bench lint format clean deps fuzz
 
 all: $(BUILD)/batchup
 
@@ -63,6 +63,17 @@ lint:
 
 format:
 	clang-format -i app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c
+
+# libFuzzer harnesses for every parser of untrusted input (clang); run each
+# with e.g. `build/fuzz/fuzz_tus -max_total_time=60`.
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DBATCHUP_VERSION=\"fuzz\" \
+               -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
+fuzz: | $(BUILD)/obj
+	mkdir -p $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_headers tests/fuzz/fuzz_headers.c app/headers.c
+	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_zip_names tests/fuzz/fuzz_zip_names.c app/zip.c -lz
+	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_tus tests/fuzz/fuzz_tus.c \
+	    $(filter-out app/main.c app/zip.c app/headers.c,$(SRCS)) app/headers.c app/zip.c $(LIBS)
 
 deps:
 	tests/lib/deps.sh
