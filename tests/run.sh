@@ -53,9 +53,11 @@ summary() {
 }
 
 # count_tap FILE: add FILE's TAP results to the totals; sets cnt_p, cnt_f.
+# Only numbered or described results count: pg_prove's per-file verdict, a
+# bare "ok", is not a test.
 count_tap() {
-    cnt_p=$(grep -Ec '^ok( |$)' "$1")
-    cnt_f=$(grep -Ec '^not ok( |$)' "$1")
+    cnt_p=$(grep -Ec '^ok ([0-9]|- )' "$1")
+    cnt_f=$(grep -Ec '^not ok ([0-9]|- )' "$1")
     passed=$((passed + cnt_p))
     failed=$((failed + cnt_f))
 }
@@ -199,7 +201,7 @@ run_sql() {
             out=$(timeout -k 5 "${SQL_TIMEOUT:-300}" pg_prove --verbose --failures "$t" 2>&1)
             rc=$?
             printf '%s\n' "$out"
-            if [ "$rc" != 0 ] && ! printf '%s\n' "$out" | grep -Eq '^not ok( |$)'; then
+            if [ "$rc" != 0 ] && ! printf '%s\n' "$out" | grep -Eq '^not ok ([0-9]|- )'; then
                 echo "not ok - $t: pg_prove exited $rc (bad plan, SQL error or timeout)"
             fi
         done
@@ -268,9 +270,15 @@ run_integration() {
     [ "$any" = 1 ] || echo "# no integration tests"
 }
 
-start=$SECONDS
-wants unit && run_unit
-wants sql && run_sql
-wants race && run_race
-wants integration && run_integration
-echo "# $((SECONDS - start)) s"
+# section KIND: run one kind, then its own tally as a comment.
+section() {
+    local p0=$passed f0=$failed t0=$SECONDS
+    wants "$1" || return 0
+    "run_$1"
+    echo "# $1: $((passed - p0)) passed, $((failed - f0)) failed ($((SECONDS - t0)) s)"
+}
+
+section unit
+section sql
+section race
+section integration

@@ -435,6 +435,8 @@ stack_reap() {
 stack_cleanup() {
     local rc=$? f
     trap - EXIT TERM INT HUP
+    # Stop everything even when whoever reads our output went away.
+    trap '' PIPE
     [ -n "${STACK_DIR:-}" ] || return "$rc"
     stack_stop
     stack_reap "$STACK_DIR"
