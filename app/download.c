@@ -174,7 +174,7 @@ static void row_to_file(PGresult *res, int i, int col, struct file_row *f)
 
 #define FILE_COLUMNS                                                                               \
     "f.id, f.name, f.size, f.sha256, coalesce(f.media_type, ''),"                                  \
-    " extract(epoch FROM f.completed_at)::bigint"
+    " floor(extract(epoch FROM f.completed_at))::bigint"
 
 void download_stream(struct http_request *req, const char *file_id)
 {
