@@ -12,10 +12,10 @@ LIBS     := -lfcgi $(filter-out -lfcgi,$(PKG_LIBS))
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fstack-clash-protection
-CFLAGS   ?= -O2 -g
+OPT      ?= -O2 -g
 VERSION  := 0.1.0
-CFLAGS   += -DBATCHUP_VERSION=\"$(VERSION)\" -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Iinclude $(PKG_CFLAGS)
-LDFLAGS  += -pie -Wl,-z,relro,-z,now
+CFLAGS   += $(OPT) -DBATCHUP_VERSION=\"$(VERSION)\" -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Iinclude $(PKG_CFLAGS)
+LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANITIZE)
 
 BUILD    ?= build
 SRCS     := $(sort $(wildcard app/*.c))
@@ -44,8 +44,9 @@ unit: $(UNIT_BINS)
 
 # AddressSanitizer + UBSan build into build-asan/ (same targets, other flags).
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	    HARDEN="" LDFLAGS="-fsanitize=address,undefined" all unit
+	$(MAKE) BUILD=build-asan HARDEN="" \
+	    OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    SANITIZE="-fsanitize=address,undefined" all unit
 
 test: all unit
 	tests/run.sh
