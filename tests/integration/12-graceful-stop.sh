@@ -2,6 +2,7 @@
 # SIGTERM while a request is in flight: the request (a POST /api/v1/batches
 # whose body trickles in over 4 s through nginx) gets its full normal answer,
 # the master waits for it, every worker exits, and the master exits 0.
+# SIGINT and SIGQUIT stop an idle server with status 0 too.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -53,5 +54,17 @@ left=
 for w in $workers; do stack__alive "$w" && left="$left $w"; done
 tap_is "$left" "" "no worker is left running"
 tap_like "$(stack_health_code)" '^(502|504)$' "nginx finds nobody on the socket any more"
+
+# SIGINT and SIGQUIT stop an idle server the same way.
+for sig in INT QUIT; do
+    stack_batchup_start || tap_bail "batchup did not start again"
+    kill "-$sig" "$BATCHUP_PID"
+    stack__wait_gone "$BATCHUP_PID" 40
+    tap_ok $? "SIG$sig stops an idle server within 40 s"
+    wait "$BATCHUP_PID"
+    tap_is "$?" 0 "exit status 0 after SIG$sig"
+    BATCHUP_PID=
+    rm -f "$STACK_DIR/batchup.pid"
+done
 
 tap_done

@@ -234,13 +234,25 @@ stack_migrate() {
     "$BATCHUP_BIN" migrate -c "$BATCHUP_CONF"
 }
 
+# stack__default_signals COMMAND...: replace the calling (sub)shell with
+# COMMAND, SIGINT, SIGQUIT and SIGPIPE set to their defaults. A shell without
+# job control starts background commands with SIGINT and SIGQUIT ignored; a
+# server started by systemd or from a terminal has them at their defaults,
+# and so must ours.
+stack__default_signals() {
+    exec "$(stack__python)" -c 'import os, signal, sys
+for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
+    signal.signal(s, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+}
+
 # stack_batchup_launch COMMAND...: start COMMAND (which runs batchup serve,
 # directly or through spawn-fcgi -n) in the background of the calling shell,
 # stderr and stdout to $STACK_DIR/batchup.log, and wait until it answers
 # through nginx. Sets BATCHUP_PID, a child of the caller's shell: a test may
 # `wait "$BATCHUP_PID"` for its exit status.
 stack_batchup_launch() {
-    "$@" >>"$STACK_DIR/batchup.log" 2>&1 </dev/null &
+    stack__default_signals "$@" >>"$STACK_DIR/batchup.log" 2>&1 </dev/null &
     BATCHUP_PID=$!
     export BATCHUP_PID
     echo "$BATCHUP_PID" >"$STACK_DIR/batchup.pid"
