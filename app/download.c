@@ -187,8 +187,11 @@ void download_stream(struct http_request *req, const char *file_id)
     if (auth_request(req, &err) != 0)
         return http_send_error(req, &err);
     snprintf(user, sizeof user, "%d", req->user_id);
+    /* A completed file of an expired batch is gone (batchup.api_files says
+     * "expired"): gc removes its data, or is about to. */
     res = db_query(req->db, &err,
-                   "SELECT " FILE_COLUMNS " FROM batchup.files f"
+                   "SELECT " FILE_COLUMNS ", batchup.batch_api_status(b.status, b.link_expires_at)"
+                   " = 'expired' FROM batchup.files f JOIN batchup.batches b ON b.id = f.batch_id"
                    " WHERE f.id = $1::uuid AND f.user_id = $2::int AND f.status = 'completed'",
                    2, params);
     if (res == NULL)
@@ -196,6 +199,11 @@ void download_stream(struct http_request *req, const char *file_id)
     if (PQntuples(res) != 1) {
         PQclear(res);
         return not_found(req, "completed file");
+    }
+    if (strcmp(PQgetvalue(res, 0, 6), "t") == 0) {
+        PQclear(res);
+        error_set(&err, 410, "file_expired", "this file's batch has expired: its data is gone");
+        return http_send_error(req, &err);
     }
     row_to_file(res, 0, 0, &f);
     serve_file(req, &f);
