@@ -34,6 +34,9 @@ $(BUILD)/batchup: $(OBJS)
 $(BUILD)/obj/%.o: app/%.c $(wildcard include/batchup/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The upload page is built into the binary (.incbin in app/page.c).
+$(BUILD)/obj/page.o: app/page.html
+
 $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@
 

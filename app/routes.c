@@ -13,6 +13,7 @@
 #include "batchup/download.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
+#include "batchup/page.h"
 #include "batchup/routes.h"
 #include "batchup/tus.h"
 
@@ -73,6 +74,13 @@ void routes_dispatch(struct http_request *req)
          strcmp(override, "HEAD") == 0))
         req->method = override;
 
+    if (strcmp(p, "/") == 0) {
+        if (is(req, "GET") || is(req, "HEAD"))
+            page_handle(req);
+        else
+            method_not_allowed(req, "GET, HEAD");
+        return;
+    }
     if (strcmp(p, "/api/v1/health") == 0) {
         if (is(req, "GET") || is(req, "HEAD"))
             health(req);
