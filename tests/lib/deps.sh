@@ -13,6 +13,8 @@
 # the time of the install (the tests start private ones on a unix socket and
 # a free loopback port; `make run` uses port 8080, not the packaged 80).
 set -euo pipefail
+# nginx and runuser live in /usr/sbin, not always in a user's PATH.
+PATH=$PATH:/usr/sbin:/sbin
 
 # "package|file or command that proves it is there" (first match wins).
 needs=(
@@ -37,8 +39,9 @@ needs=(
     "unzip|unzip"
     "python3|/usr/bin/python3"
     "procps|pgrep"
-    "nodejs|node"
-    "npm|npm"
+    # Node.js (with its npm) may come from elsewhere than Debian: only when
+    # there is no node at all are Debian's packages asked for.
+    "nodejs npm|node"
 )
 
 have() {

@@ -129,6 +129,8 @@ stack_init() {
             *) unset "$v" ;;
         esac
     done
+    # nginx and runuser live in /usr/sbin, not always in a user's PATH.
+    case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin ;; esac
     trap stack_cleanup EXIT
     trap 'exit 143' TERM
     trap 'exit 130' INT
