@@ -56,7 +56,7 @@ CREATE TABLE batchup.batches (
     CHECK (status <> 'complete' OR (download_token IS NOT NULL AND files_remaining = 0)),
     CHECK (status <> 'uploading' OR download_token IS NULL),
     CHECK (purged_at IS NULL OR status = 'expired')
-);
+) WITH (fillfactor = 80);
 
 COMMENT ON TABLE batchup.batches IS
     'A set of files uploaded together; it gets one download link when every file has completed (aborted files ignored).';
@@ -100,7 +100,7 @@ CREATE TABLE batchup.files (
     CHECK (sha256 IS NULL OR expected_sha256 IS NULL OR sha256 = expected_sha256),
     CHECK ((status = 'queued') = (queued_at IS NOT NULL)),
     CHECK ((status = 'queued') = (queue_live_until IS NOT NULL))
-);
+) WITH (fillfactor = 80);
 
 COMMENT ON TABLE batchup.files IS
     'One file of a batch, uploaded with tus; ordinal keeps the order the client listed them in.';
@@ -128,7 +128,7 @@ CREATE TABLE batchup.slots (
     lease_expires_at  timestamptz NOT NULL,
     FOREIGN KEY (file_id, user_id) REFERENCES batchup.files (id, user_id) ON DELETE CASCADE,
     CHECK (lease_expires_at > acquired_at)
-);
+) WITH (fillfactor = 80);
 
 COMMENT ON TABLE batchup.slots IS
     'Upload slots held: at most one per file. Rows are inserted only by batchup.claim_slot under the owner''s advisory lock, and deleted by the status trigger, lease reaping (claim_slot, gc) and batchup.release_slot.';
@@ -137,8 +137,12 @@ COMMENT ON COLUMN batchup.slots.lease_expires_at IS
 
 -- The queue: a user's live waiters in FIFO order.
 CREATE INDEX files_queue_idx ON batchup.files (user_id, queued_at, id) WHERE status = 'queued';
--- batchup.gc looks for unfinished uploads nobody touched for a long time.
-CREATE INDEX files_unfinished_idx ON batchup.files (updated_at)
+-- Unfinished files, for batchup.gc (uploads nobody touched for a long time)
+-- and abort_batch.  Keyed on batch_id, not updated_at: record_progress
+-- changes updated_at on every call, and an index on it would make each of
+-- those updates non-HOT.  (Rows are written with fillfactor 80 so that the
+-- frequent single-row updates find room for HOT on the same page.)
+CREATE INDEX files_unfinished_idx ON batchup.files (batch_id)
     WHERE status IN ('pending', 'queued', 'uploading');
 CREATE INDEX slots_user_idx ON batchup.slots (user_id);
 CREATE INDEX slots_lease_idx ON batchup.slots (lease_expires_at);

@@ -119,9 +119,12 @@ BEGIN
     -- The file row first: the order every function follows (file, then
     -- slot, then batch), so completion and abort of this file wait for us
     -- or we for them, never both.
-    SELECT f.status, f.upload_offset, f.size, f.queued_at, f.queue_live_until, u.slot_limit
+    SELECT f.status, f.upload_offset, f.size, f.queued_at, f.queue_live_until, u.slot_limit,
+           s.lease_expires_at AS lease
       INTO v_file
-      FROM batchup.files f JOIN batchup.users u ON u.id = f.user_id
+      FROM batchup.files f
+      JOIN batchup.users u ON u.id = f.user_id
+      LEFT JOIN batchup.slots s ON s.file_id = f.id
      WHERE f.id = p_file AND f.user_id = p_user
        FOR NO KEY UPDATE OF f;
     IF NOT FOUND THEN
@@ -137,15 +140,20 @@ BEGIN
         RETURN;
     END IF;
 
+    -- Renewal.  If the slot vanished since the SELECT (an administrator's
+    -- release, or a reaper whose clock saw the lease run out), the file
+    -- competes below like any other.
+    IF v_file.lease >= now() THEN
+        UPDATE batchup.slots s SET lease_expires_at = now() + v_lease WHERE s.file_id = p_file;
+        IF FOUND THEN
+            UPDATE batchup.files f SET last_seen_at = now() WHERE f.id = p_file;
+            RETURN QUERY SELECT 'granted'::text, NULL::integer, v_file.upload_offset, v_file.size;
+            RETURN;
+        END IF;
+    END IF;
+
     -- Slots whose lease ran out are free; forget them before counting.
     DELETE FROM batchup.slots s WHERE s.user_id = p_user AND s.lease_expires_at < now();
-
-    UPDATE batchup.slots s SET lease_expires_at = now() + v_lease WHERE s.file_id = p_file;
-    IF FOUND THEN
-        UPDATE batchup.files f SET last_seen_at = now() WHERE f.id = p_file;
-        RETURN QUERY SELECT 'granted'::text, NULL::integer, v_file.upload_offset, v_file.size;
-        RETURN;
-    END IF;
 
     v_limit := coalesce(nullif(v_file.slot_limit, 0), p_default_limit);
     SELECT count(*) INTO v_active FROM batchup.slots s WHERE s.user_id = p_user;
@@ -170,14 +178,19 @@ BEGIN
         PERFORM 1 FROM batchup.slots s WHERE s.user_id = p_user LIMIT 1 FOR KEY SHARE;
         IF NOT FOUND THEN
             PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), 0);
-            -- Leases that ran out free their users' places.  Rows locked by
-            -- someone else are skipped (and counted): waiting here, under
-            -- the global lock, could deadlock with their owner's claim.
-            DELETE FROM batchup.slots s
-             WHERE s.file_id IN (SELECT x.file_id FROM batchup.slots x
-                                  WHERE x.lease_expires_at < now()
-                                    FOR UPDATE SKIP LOCKED);
             SELECT count(DISTINCT s.user_id) INTO v_users FROM batchup.slots s;
+            IF v_users >= p_max_active_users THEN
+                -- Leases that ran out free their users' places; only worth
+                -- the work when the cap is reached.  Rows locked by someone
+                -- else are skipped (and still counted): waiting for them,
+                -- under the global lock, could deadlock with their owner's
+                -- claim.
+                DELETE FROM batchup.slots s
+                 WHERE s.file_id = ANY (ARRAY(SELECT x.file_id FROM batchup.slots x
+                                               WHERE x.lease_expires_at < now()
+                                                 FOR UPDATE SKIP LOCKED));
+                SELECT count(DISTINCT s.user_id) INTO v_users FROM batchup.slots s;
+            END IF;
             v_granted := v_users < p_max_active_users;
         END IF;
     END IF;
@@ -278,7 +291,7 @@ COMMENT ON FUNCTION batchup.finish_batch(uuid, integer) IS
 -- changed it).  The batch row lock taken by the UPDATE serialises the
 -- callers: exactly one of them sees 0.
 CREATE FUNCTION batchup.count_finished(p_batch uuid, p_count integer, p_link_ttl_seconds integer)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_left integer;
@@ -288,49 +301,62 @@ BEGIN
     RETURNING b.files_remaining INTO v_left;
     IF v_left = 0 THEN
         PERFORM batchup.finish_batch(p_batch, p_link_ttl_seconds);
+        RETURN true;
     END IF;
+    RETURN false;
 END;
 $$;
 
 COMMENT ON FUNCTION batchup.count_finished(uuid, integer, integer) IS
-    'Internal. Subtracts p_count finished files from the batch''s files_remaining and finishes the batch when none is left.';
+    'Internal. Subtracts p_count finished files from the batch''s files_remaining and finishes the batch when none is left; returns whether it did.';
 
--- The commit of a file whose bytes are already durable on disk.
+-- The commit of a file whose bytes are already durable on disk.  The
+-- guarded UPDATE is the transition: it changes a row only for an
+-- unfinished file, so a retried completion cannot count twice, and it
+-- waits for (then re-checks against) a concurrent abort of the same file.
 CREATE FUNCTION batchup.complete_file(p_file uuid, p_sha256 text, p_link_ttl_seconds integer)
 RETURNS TABLE (batch_id uuid, batch_complete boolean, download_token text, file_status text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_file record;
+    v_batch   uuid;
+    v_status  text := 'completed';
+    v_file    record;
 BEGIN
     IF p_sha256 IS NULL OR p_sha256 !~ '^[0-9a-fA-F]{64}$' THEN
         RAISE EXCEPTION 'sha256 must be 64 hex digits' USING ERRCODE = 'BU400';
     END IF;
     PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
 
-    SELECT f.batch_id, f.status, f.expected_sha256 INTO v_file
-      FROM batchup.files f WHERE f.id = p_file FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
+    UPDATE batchup.files f
+       SET status = 'completed', sha256 = lower(p_sha256), upload_offset = f.size,
+           completed_at = now(), updated_at = now(), queued_at = NULL, queue_live_until = NULL
+     WHERE f.id = p_file AND f.status IN ('pending', 'queued', 'uploading')
+       AND (f.expected_sha256 IS NULL OR f.expected_sha256 = lower(p_sha256))
+    RETURNING f.batch_id INTO v_batch;
 
-    -- A retried completion, or one that lost against an abort or expiry,
-    -- changes nothing and reports the current state.
-    IF v_file.status NOT IN ('completed', 'aborted', 'expired') THEN
-        IF v_file.expected_sha256 IS NOT NULL AND v_file.expected_sha256 <> lower(p_sha256) THEN
+    IF FOUND THEN
+        IF NOT batchup.count_finished(v_batch, 1, p_link_ttl_seconds) THEN
+            RETURN QUERY SELECT v_batch, false, NULL::text, 'completed'::text;
+            RETURN;
+        END IF;
+    ELSE
+        SELECT f.batch_id, f.status, f.expected_sha256 INTO v_file FROM batchup.files f WHERE f.id = p_file;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        IF v_file.status IN ('pending', 'queued', 'uploading') THEN
             RAISE EXCEPTION 'file % has sha256 %, not the announced %', p_file, lower(p_sha256), v_file.expected_sha256
                 USING ERRCODE = 'BU460';
         END IF;
-        UPDATE batchup.files f
-           SET status = 'completed', sha256 = lower(p_sha256), upload_offset = f.size,
-               completed_at = now(), updated_at = now(), queued_at = NULL, queue_live_until = NULL
-         WHERE f.id = p_file;
-        PERFORM batchup.count_finished(v_file.batch_id, 1, p_link_ttl_seconds);
-        v_file.status := 'completed';
+        -- A retried completion, or one that lost against an abort or
+        -- expiry: nothing changed; report the current state.
+        v_batch := v_file.batch_id;
+        v_status := v_file.status;
     END IF;
 
     RETURN QUERY
-        SELECT b.id, b.status = 'complete', b.download_token, v_file.status
-          FROM batchup.batches b WHERE b.id = v_file.batch_id;
+        SELECT b.id, b.status = 'complete', b.download_token, v_status
+          FROM batchup.batches b WHERE b.id = v_batch;
 END;
 $$;
 

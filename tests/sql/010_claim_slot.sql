@@ -5,7 +5,7 @@
 -- simulated by moving leases and queue deadlines into the past.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(67);
+SELECT plan(69);
 \ir fixtures.psql
 
 SELECT pg_temp.mkuser('c_alice');
@@ -116,6 +116,10 @@ SELECT is(pg_temp.claim('c_h1', 2, 5), 'granted', 'erin''s expired leases free h
 SELECT ok(NOT EXISTS (SELECT 1 FROM batchup.slots WHERE user_id = pg_temp.uid('c_erin')),
           'the cap check reaped other users'' expired slots');
 SELECT is(pg_temp.claim('c_i1', 2, 0), 'granted', 'a cap of 0 means no cap');
+SELECT pg_temp.expire_lease('c_i1');
+SELECT is(pg_temp.claim('c_i1', 2, 0), 'granted', 'a file whose own lease ran out takes a slot again when one is free');
+SELECT results_eq($$SELECT acquired_at, lease_expires_at FROM batchup.slots WHERE file_id = pg_temp.fid('c_i1')$$,
+                  $$VALUES (now(), now() + interval '30 s')$$, 'as a new slot, not a renewal of the lost one');
 
 -- Files that cannot upload.
 SELECT results_eq($$SELECT * FROM batchup.claim_slot(pg_temp.fid('c_c2'), pg_temp.uid('c_bob'), 2, 0, 30, 2)$$,
