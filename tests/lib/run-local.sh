@@ -23,14 +23,12 @@ tests/lib/deps.sh || exit 1
 # cluster then lives in /var/tmp instead, named after this clone.
 if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$REPO"; then
     STACK_PG_DIR=/var/tmp/batchup-pg-$(printf '%s' "$REPO" | md5sum | cut -c1-12)
-    export STACK_PG_DIR
     echo "run-local: user postgres cannot reach $REPO; the cluster lives in $STACK_PG_DIR" >&2
 fi
 
+port=${BATCHUP_PORT:-8080}
 stack_init "$REPO/var" || exit 1
 STACK_SHOW_LOGS=0
-STACK_WORKERS=${STACK_WORKERS:-2}
-port=${BATCHUP_PORT:-8080}
 
 stack_pg_start || exit 1
 stack_write_conf || exit 1

@@ -87,7 +87,8 @@ stack__stop_pid() {
 
 stack__as_postgres() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        # From /: the caller's folder may be out of the postgres user's reach.
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -110,6 +111,8 @@ stack_init() {
     fi
     # The postgres user must reach pg/ inside it (traversal only).
     chmod 0755 "$STACK_DIR"
+    # The caller may set STACK_PG_DIR (not exported: a stack started by a
+    # child gets its own cluster).
     STACK_PG_DIR=${STACK_PG_DIR:-$STACK_DIR/pg}
     STACK_SOCKET=$STACK_DIR/batchup.sock
     if [ "${#STACK_SOCKET}" -gt 100 ]; then
@@ -118,7 +121,7 @@ stack_init() {
     fi
     BATCHUP_BIN=${BATCHUP_BIN:-$STACK_REPO/${BUILD:-build}/batchup}
     BATCHUP_CONF=$STACK_DIR/batchup.conf
-    export STACK_REPO STACK_DIR STACK_PG_DIR STACK_SOCKET BATCHUP_BIN BATCHUP_CONF
+    export STACK_REPO STACK_DIR STACK_SOCKET BATCHUP_BIN BATCHUP_CONF
     # The server must read our file, never /etc/batchup/batchup.conf.
     export BATCHUP_CONFIG=$BATCHUP_CONF
     # Tests run without the caller's BATCHUP_<KEY> overrides.
