@@ -29,7 +29,7 @@
 --     several files lock them in id order; maintenance skips locked rows.
 --
 -- Advisory lock keys use the two-int form (NS, key) with the namespace
--- NS = 1651865712 (0x62757870, "bupx"), returned by batchup.lock_namespace():
+-- NS = 1651865712 (0x62757870, "buxp"), returned by batchup.lock_namespace():
 -- key > 0 is a user id, key 0 the global active-users cap, key -1 the
 -- maintenance pass.  Only transaction-level locks are used, so they work
 -- through PgBouncer in transaction mode.  batchup.slot_locks shows them.
@@ -47,7 +47,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 1651865712;
 
 COMMENT ON FUNCTION batchup.lock_namespace() IS
-    'The advisory lock namespace of batchup, 1651865712 (0x62757870, "bupx"): locks (NS, user id) serialise one user''s slot decisions, (NS, 0) the global active-users cap, (NS, -1) the maintenance pass. Appears as pg_locks.classid.';
+    'The advisory lock namespace of batchup, 1651865712 (0x62757870, "buxp"): locks (NS, user id) serialise one user''s slot decisions, (NS, 0) the global active-users cap, (NS, -1) the maintenance pass. Appears as pg_locks.classid.';
 
 -- A fresh download token: two random UUIDs (244 random bits) in URL-safe
 -- base64 without padding, 43 characters.  gen_random_uuid() draws from the
