@@ -36,7 +36,7 @@ replaced() {
 }
 stack_wait_until 15 replaced
 tap_ok $? "the killed worker ($victim) is gone and a new pid is among 3 workers"
-tap_diag "workers before: $(echo $before), after: $(echo $(stack_worker_pids))"
+tap_diag "workers before: $(echo $before), after: $(stack_worker_pids | tr "\n" " ")"
 stack__alive "$master"
 tap_ok $? "the master ($master) still runs"
 tap_is "$(stack_health_code)" 200 "health answers 200 afterwards"

@@ -33,7 +33,7 @@ reload() {
     }
     stack_wait_until 20 settled
     tap_ok $? "after SIGHUP with workers = $want: $want workers, none of the old ones left"
-    tap_diag "workers before: $(echo $old), after: $(echo $(stack_worker_pids))"
+    tap_diag "workers before: $(echo $old), after: $(stack_worker_pids | tr "\n" " ")"
     wait "$loop"
     bad=$(grep -cv '^200$' "$codes_file")
     tap_is "$bad" 0 "60 health requests across the reload to $want workers all answer 200"

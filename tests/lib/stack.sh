@@ -371,7 +371,7 @@ PY
 # port when not given; retried on another one when it was taken meanwhile).
 # Exports NGINX_PORT NGINX_PID BATCHUP_URL.
 stack_nginx_start() {
-    local want=${1:-} port try dir=$STACK_DIR/nginx deadline
+    local want=${1:-} port dir=$STACK_DIR/nginx deadline
     command -v nginx >/dev/null || { stack__log "nginx not found (apt-get install nginx-light)"; return 1; }
     for _ in 1 2 3; do
         port=${want:-$(stack__free_port)}
