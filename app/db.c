@@ -9,6 +9,7 @@
  * attempt.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "batchup/db.h"
@@ -79,6 +80,42 @@ PGconn *db_connection(struct db *db, struct bu_error *err)
     return db->conn;
 }
 
+/* Turn a refused statement into the API's error.  batchup's own functions
+ * raise SQLSTATEs "BU<http status>" (BU400, BU404, BU409, BU410, BU460) whose
+ * messages we wrote for clients; a constraint or data error (class 22, 23)
+ * means input the C checks let through, which is still the client's input:
+ * 400, never 500.  Anything else is ours: 500. */
+static void db_error(struct db *db, PGresult *res, struct bu_error *err)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+    if (state == NULL)
+        state = "";
+    if (msg == NULL)
+        msg = "";
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
+    if (strncmp(state, "BU", 2) == 0) {
+        int status = atoi(state + 2);
+        static const struct { int status; const char *code; } codes[] = {
+            {400, "bad_request"}, {404, "not_found"}, {409, "conflict"},
+            {410, "gone"}, {460, "checksum_mismatch"}};
+        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+            if (codes[i].status == status) {
+                log_info("database refused: %s %s", state, msg);
+                error_set(err, status, codes[i].code, "%s", msg);
+                return;
+            }
+    }
+    if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0) {
+        log_warn("database rejected input: %s %s", state, msg);
+        error_set(err, 400, "invalid_input", "the request was rejected: %s", msg);
+        return;
+    }
+    log_error("database error %s: %s", state, msg);
+    error_set(err, 500, "database_error", "the database refused the operation (%s)", state);
+}
+
 PGresult *db_query(struct db *db, struct bu_error *err, const char *sql, int nparams,
                    const char *const *params)
 {
@@ -101,14 +138,7 @@ PGresult *db_query(struct db *db, struct bu_error *err, const char *sql, int npa
         error_set(err, 503, "database_unavailable", "the database is unavailable; retry shortly");
         return NULL;
     }
-    {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
-        log_error("database error %s: %s", state ? state : "?", msg ? msg : "?");
-        error_set(err, 500, "database_error", "the database refused the operation (%s)",
-                  state ? state : "unknown");
-    }
+    db_error(db, res, err);
     PQclear(res);
     return NULL;
 }

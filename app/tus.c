@@ -369,10 +369,18 @@ static int complete(struct http_request *req, const char *file_id, int fd, const
         return -1;
     snprintf(ttl, sizeof ttl, "%d", req->cfg->link_ttl_seconds);
     res = db_query(req->db, err,
-                   "SELECT batch_complete FROM batchup.complete_file($1::uuid, $2, $3::int)", 3,
-                   params);
+                   "SELECT batch_complete, file_status FROM batchup.complete_file($1::uuid, $2,"
+                   " $3::int)",
+                   3, params);
     if (res == NULL)
         return -1;
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 1), "completed") != 0) {
+        /* The file was aborted or expired while its last bytes arrived: the
+         * completion lost, and the data goes the way of the file. */
+        PQclear(res);
+        storage_remove(req->cfg, file_id);
+        return error_set(err, 410, "upload_gone", "this upload was aborted or has expired");
+    }
     METRICS_ADD(uploads_completed, 1);
     if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
         METRICS_ADD(batches_completed, 1);
