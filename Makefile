@@ -51,7 +51,7 @@ asan:
 	    OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    SANITIZE="-fsanitize=address,undefined" all unit
 
-test: all unit
+test: all unit asan
 	tests/run.sh
 
 run: all

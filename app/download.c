@@ -75,24 +75,6 @@ static void serve_file(struct http_request *req, const struct file_row *f)
     if (headers_content_disposition(disp, sizeof disp, "attachment", f->name) < 0)
         snprintf(disp, sizeof disp, "attachment; filename=\"file\"");
 
-    if (req->cfg->sendfile != CONFIG_SENDFILE_OFF && f->size > 0) {
-        http_status(req, 200);
-        http_add_header(req, "Content-Type", "%s", *f->media_type ? f->media_type
-                                                                 : "application/octet-stream");
-        http_add_header(req, "Content-Disposition", "%s", disp);
-        http_add_header(req, "Cache-Control", "private");
-        if (req->cfg->sendfile == CONFIG_SENDFILE_X_ACCEL) {
-            char rel[256];
-            storage_final_relpath(f->id, rel, sizeof rel);
-            http_add_header(req, "X-Accel-Redirect", "/_batchup_files/%s", rel);
-        } else {
-            storage_final_path(req->cfg, f->id, path, sizeof path);
-            http_add_header(req, "X-Sendfile", "%s", path);
-        }
-        http_send_empty(req, 200);
-        return;
-    }
-
     if ((inm != NULL && *etag && headers_etag_matches(inm, etag)) ||
         (inm == NULL && ims != NULL && headers_parse_http_date(ims, &since) == 0 &&
          f->mtime <= since)) {
@@ -103,6 +85,30 @@ static void serve_file(struct http_request *req, const struct file_row *f)
         http_send_empty(req, 304);
         return;
     }
+    if (req->cfg->sendfile != CONFIG_SENDFILE_OFF && f->size > 0) {
+        http_status(req, 200);
+        http_add_header(req, "Content-Type", "%s", *f->media_type ? f->media_type
+                                                                 : "application/octet-stream");
+        http_add_header(req, "Content-Disposition", "%s", disp);
+        http_add_header(req, "Cache-Control", "private");
+        /* The validators stay ours whichever process sends the bytes: the
+         * internal location in conf/nginx.conf repeats this ETag. */
+        if (*etag)
+            http_add_header(req, "ETag", "%s", etag);
+        http_add_header(req, "Last-Modified", "%s", date);
+        if (req->cfg->sendfile == CONFIG_SENDFILE_X_ACCEL) {
+            char rel[256];
+            storage_final_relpath(f->id, rel, sizeof rel);
+            http_add_header(req, "X-Accel-Redirect", "/_batchup_files/%s", rel);
+        } else {
+            storage_final_path(req->cfg, f->id, path, sizeof path);
+            http_add_header(req, "X-Sendfile", "%s", path);
+        }
+        /* No body and no Content-Length: the web server supplies both. */
+        http_flush(req);
+        return;
+    }
+
     if (f->size > 0 && headers_if_range_allows(http_header(req, "If-Range"), etag, f->mtime))
         range = headers_parse_range(http_header(req, "Range"), f->size, &first, &last);
     if (range == HEADERS_RANGE_UNSATISFIABLE) {

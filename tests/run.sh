@@ -34,13 +34,13 @@ export BATCHUP_BIN=${BATCHUP_BIN:-$REPO/$BUILD/batchup}
 kind=${1:-all}
 filter=${2:-}
 case $kind in
-    all | unit | sql | race | integration) ;;
+    all | unit | sql | race | integration | asan) ;;
     -h | --help)
         sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "usage: tests/run.sh [all|unit|sql|race|integration] [FILTER]" >&2
+        echo "usage: tests/run.sh [all|unit|sql|race|integration|asan] [FILTER]" >&2
         exit 2
         ;;
 esac
@@ -241,12 +241,15 @@ run_race() {
 
 # --- integration --------------------------------------------------------
 
+# run_integration [REGEX]: every integration test (or those whose name
+# matches REGEX, for the sanitizer pass).
 run_integration() {
-    local t name log rc d any=0 secs=${IT_TIMEOUT:-240}
+    local t name log rc d any=0 secs=${IT_TIMEOUT:-240} only=${1:-}
     echo "# integration tests (tests/integration/)"
     for t in tests/integration/*; do
         [ -f "$t" ] && [ -x "$t" ] || continue
         matches "$t" || continue
+        [ -z "$only" ] || [[ $(basename "$t") =~ $only ]] || continue
         any=1
         name=$(basename "$t")
         need_binary "$name" || continue
@@ -270,6 +273,46 @@ run_integration() {
     [ "$any" = 1 ] || echo "# no integration tests"
 }
 
+# --- asan ---------------------------------------------------------------
+
+# The upload, download and supervision tests once more against the
+# AddressSanitizer + UBSan build (`make asan`), with LeakSanitizer checking
+# every batchup process as it exits. Any sanitizer report fails the pass.
+run_asan() {
+    local reports=$RUN_DIR/asan-reports f bad=0
+    local only=${ASAN_TESTS:-'^(10|11|12|20|60|61|62|70|71|72)-'}
+    echo "# sanitizer pass: build-asan/batchup under ${only}"
+    if [ ! -x "$PWD/build-asan/batchup" ]; then
+        fail_line "build-asan/batchup is missing: run 'make asan'"
+        return
+    fi
+    mkdir -p "$reports"
+    (
+        export BATCHUP_BIN=$PWD/build-asan/batchup
+        export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:halt_on_error=1"
+        export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
+        export LSAN_OPTIONS="log_path=$reports/lsan"
+        run_integration "$only" >"$RUN_DIR/asan-integration.log" 2>&1
+        echo "$passed $failed" >"$RUN_DIR/asan-counts"
+    )
+    cat "$RUN_DIR/asan-integration.log"
+    read -r passed failed <"$RUN_DIR/asan-counts"
+    for f in "$reports"/*; do
+        [ -s "$f" ] || continue
+        if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+            bad=1
+            echo "# --- $f ---"
+            head -n 40 "$f" | sed 's/^/#   /'
+        fi
+    done
+    if [ "$bad" = 0 ]; then
+        echo "ok - no AddressSanitizer, LeakSanitizer or UBSan report from any batchup process"
+        passed=$((passed + 1))
+    else
+        fail_line "sanitizer reports from batchup (above)"
+    fi
+}
+
 # section KIND: run one kind, then its own tally as a comment.
 section() {
     local p0=$passed f0=$failed t0=$SECONDS
@@ -282,3 +325,4 @@ section unit
 section sql
 section race
 section integration
+section asan

@@ -39,6 +39,8 @@ needs=(
     "unzip|unzip"
     "python3|/usr/bin/python3"
     "procps|pgrep"
+    # The upload page is tested in a real browser.
+    "chromium|/usr/bin/chromium"
     # Node.js (with its npm) may come from elsewhere than Debian: only when
     # there is no node at all are Debian's packages asked for.
     "nodejs npm|node"
