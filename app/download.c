@@ -223,7 +223,7 @@ struct zip_ctx {
     int fd;
 };
 
-static ssize_t zip_read(void *vctx, size_t index, void *buf, size_t cap)
+static ssize_t read_entry(void *vctx, size_t index, void *buf, size_t cap)
 {
     struct zip_ctx *ctx = vctx;
     char path[1100];
@@ -245,7 +245,7 @@ static ssize_t zip_read(void *vctx, size_t index, void *buf, size_t cap)
     return read(ctx->fd, buf, cap);
 }
 
-static int zip_write(void *vctx, const void *buf, size_t len)
+static int write_out(void *vctx, const void *buf, size_t len)
 {
     struct zip_ctx *ctx = vctx;
 
@@ -292,7 +292,7 @@ static void send_zip(struct http_request *req, const char *batch_id, PGresult *r
         http_flush(req);
         goto done;
     }
-    if (zip_stream(entries, (size_t)n, zip_read, zip_write, &ctx, out_buf, sizeof out_buf) != 0 &&
+    if (zip_stream(entries, (size_t)n, read_entry, write_out, &ctx, out_buf, sizeof out_buf) != 0 &&
         !req->client_gone)
         log_error("the ZIP of batch %s broke off after %llu bytes", batch_id,
                   (unsigned long long)req->bytes_out);
