@@ -296,8 +296,14 @@ static int record_progress(struct http_request *req, const char *file_id, uint64
     snprintf(lease, sizeof lease, "%d", req->cfg->slot_lease_seconds);
     res = db_query(req->db, err, "SELECT batchup.record_progress($1::uuid, $2::bigint, $3::int)",
                    3, params);
-    if (res == NULL)
+    if (res == NULL) {
+        /* BU410: terminated or expired while this request was writing it.
+         * Same answer as a PATCH that arrives after the termination. */
+        if (err->status == 410)
+            error_set(err, 410, "upload_gone",
+                      "this upload was aborted or has expired while it was being written");
         return -1;
+    }
     held = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     return held;
