@@ -1,0 +1,37 @@
+#!/bin/bash
+# The stock tus-js-client (npm) uploads real batches through nginx: user
+# alice (default limit 5) sends 12 files from 0 bytes to 4 MiB, while bob
+# (limit 1) sends 4 files at the same time. A sampler reads
+# batchup.active_slots every ~50 ms. Checked (tests/node/tus-batch.mjs): each
+# user reaches and never exceeds its limit; queued files get 423, which the
+# client retries by itself until they go through; every stored file is
+# byte-identical (download, storage/files, recorded sha256); the first GET of
+# each batch after its last upload already has its download_url.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/tap.sh
+. tests/lib/stack.sh
+
+command -v node >/dev/null && command -v npm >/dev/null || tap_bail "node and npm are needed (apt-get install nodejs npm)"
+if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
+    echo "# installing tests/node dependencies (npm ci)"
+    (cd tests/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2 ||
+        tap_bail "npm ci in tests/node failed"
+fi
+
+stack_init || tap_bail "cannot create the stack folder"
+stack_start workers=4 slot_lease_seconds=3 queue_retry_seconds=1 ||
+    tap_bail "the stack did not start"
+TOKEN_A=$(stack_user_add alice) || tap_bail "cannot add user alice"
+TOKEN_B=$(stack_user_add bob --limit 1) || tap_bail "cannot add user bob"
+export TOKEN_A TOKEN_B
+
+# The driver prints "ok - ...", "not ok - ..." and "# ..." lines; number them.
+while IFS= read -r line; do
+    case $line in
+        "ok - "*) tap_ok 0 "${line#ok - }" ;;
+        "not ok - "*) tap_ok 1 "${line#not ok - }" ;;
+        "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "the node driver exited 0" ;;
+        *) printf '%s\n' "$line" ;;
+    esac
+done < <(DRIVER_SECONDS=120 timeout -k 5 150 node tests/node/tus-batch.mjs 2>&1; echo "# driver-exit $?")
+tap_done
