@@ -282,6 +282,26 @@ static int claim_slot(struct http_request *req, const char *file_id, struct clai
     return 0;
 }
 
+/* The offset the database holds for file_id. */
+static int current_offset(struct http_request *req, const char *file_id, uint64_t *offset,
+                          struct bu_error *err)
+{
+    const char *params[1] = {file_id};
+    PGresult *res = db_query(req->db, err,
+                             "SELECT upload_offset FROM batchup.files WHERE id = $1::uuid", 1,
+                             params);
+
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return error_set(err, 404, "not_found", "no such upload");
+    }
+    *offset = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
 /* Record a durable offset (and renew the lease).  1 slot held, 0 slot lost,
  * -1 database error. */
 static int record_progress(struct http_request *req, const char *file_id, uint64_t offset,
@@ -461,6 +481,16 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
     lock_fd = storage_lock_upload(req->cfg, file_id, err);
     if (lock_fd < 0)
         return -1;
+    /* The offset was read before the lock: a request that held it may have
+     * recorded more since.  Cutting the file back to a stale offset would
+     * lose bytes the database counts, so look again now that we hold it. */
+    if (current_offset(req, file_id, &up->offset, err) != 0)
+        goto out;
+    if (up->offset != offset) {
+        error_set(err, 409, "offset_mismatch", "Upload-Offset is %llu, the upload has %llu",
+                  (unsigned long long)offset, (unsigned long long)up->offset);
+        goto out;
+    }
     if (!storage_final_exists(req->cfg, file_id)) {
         fd = storage_open_partial(req->cfg, file_id, err);
         if (fd < 0)
