@@ -1,0 +1,156 @@
+#!/bin/bash
+# upload.sh: upload throughput of batchup next to nginx alone and @tus/server.
+#
+#   tests/bench/upload.sh            (make bench runs it through run.sh)
+#
+# One private stack (tests/lib/stack.sh: PostgreSQL, batchup, nginx on a free
+# loopback port), one nginx serving all three systems, one client (curl),
+# BENCH_CONCURRENCY (5) uploads at once, for files of 1 MiB, 64 MiB and
+# 1 GiB, each size in rounds, the three systems side by side in each round:
+#
+#   (a) nginx ceiling  nginx reads the body into a file and nothing else
+#                      (client_body_in_file_only on, a trivial upstream
+#                      answering 204, proxy_pass_request_body off)
+#   (b) @tus/server    the tus reference server for Node with @tus/file-store
+#                      (versions in node/package.json), proxied by nginx with
+#                      proxy_request_buffering off; POST /files, then PATCH
+#   (c) batchup        one user with limit 5: POST /api/v1/batches (every
+#                      file, with its sha256), then one PATCH per file with
+#                      the whole body (conf/nginx.conf's /api/ location)
+#   (c*) the same batchup through a second server block with larger nginx
+#        buffers (BENCH_TUNED=1, default): a what-if row, not the shipped
+#        configuration.
+#
+# Each lane is one curl process sending its share of the files over one
+# keep-alive connection (`-T file -X PATCH`, streamed from the file; the body
+# is the same as with --data-binary).  Every stored file is checked against
+# the input's SHA-256 after each round (and then deleted).  The CPU time of
+# the server-side processes comes from /proc/PID/stat; the peak memory of
+# each batchup worker is sampled every 50 ms while it receives (bench.py).
+#
+# Knobs: BENCH_UPLOAD_SIZES (default "1M:100:3 64M:5:5 1G:5:1", meaning
+# name:files:rounds), BENCH_CONCURRENCY (5), BENCH_TUNED (1), BENCH_OUT (a
+# folder for the JSON results; default the stack folder, removed at exit).
+# STACK_ROOT=/dev/shm puts the whole stack (inputs, nginx's body files,
+# @tus/file-store's and batchup's storage) on tmpfs: fsync costs nothing
+# there, so the figures show the software path alone, without the disk
+# (needs about 12 GiB of RAM with the default sizes).
+# Needs: nginx, PostgreSQL, curl, node >= 20.19 and npm (for the first run:
+# `npm ci` into tests/bench/node/node_modules, never committed).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/stack.sh
+BENCH=tests/bench
+PY=$(stack__python)
+SIZES=${BENCH_UPLOAD_SIZES:-"1M:100:3 64M:5:5 1G:5:1"}
+CONC=${BENCH_CONCURRENCY:-5}
+TUNED=${BENCH_TUNED:-1}
+
+die() {
+    echo "upload.sh: $*" >&2
+    exit 1
+}
+
+# The tus server (node) is ours to stop, before the stack's own cleanup.
+NODE_PID=
+bench_cleanup() {
+    local rc=$?
+    if [ -n "$NODE_PID" ]; then
+        stack__stop_pid "$NODE_PID" 5
+    fi
+    (exit "$rc")
+    stack_cleanup
+}
+
+# --- prerequisites -------------------------------------------------------
+command -v node >/dev/null || die "node not found (apt-get install nodejs npm)"
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' ||
+    die "@tus/server needs node >= 20.19 (this is $(node -v))"
+if [ ! -f "$BENCH/node/node_modules/@tus/server/package.json" ] ||
+    [ ! -f "$BENCH/node/node_modules/@tus/file-store/package.json" ]; then
+    echo "upload.sh: installing @tus/server into $BENCH/node/node_modules (npm ci)" >&2
+    (cd "$BENCH/node" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >&2) ||
+        die "npm ci failed in $BENCH/node"
+fi
+TUS_VERSION=$(node -p "require('./$BENCH/node/node_modules/@tus/server/package.json').version")
+FS_VERSION=$(node -p "require('./$BENCH/node/node_modules/@tus/file-store/package.json').version")
+
+# --- the stack ------------------------------------------------------------
+stack_init || die "cannot create the stack folder"
+trap bench_cleanup EXIT
+OUT=${BENCH_OUT:-$STACK_DIR}
+mkdir -p "$OUT"
+workers=$((CONC + 2))
+stack_start workers=$workers per_user_limit=$CONC || die "the stack did not start"
+PG_PID=$(head -n 1 "$STACK_PG_DIR/data/postmaster.pid")
+token=$(stack_user_add bench --limit "$CONC") || die "batchup user add failed"
+
+# @tus/server on a free port.
+TUS_PORT=$(stack__free_port)
+mkdir -p "$STACK_DIR/tus" "$STACK_DIR/ceiling"
+node "$BENCH/tus-server.mjs" "$TUS_PORT" "$STACK_DIR/tus" >"$STACK_DIR/tus.log" 2>&1 </dev/null &
+NODE_PID=$!
+
+# nginx: the benchmark's locations added to the stack's configuration.
+TUNED_PORT=
+[ "$TUNED" = 1 ] && TUNED_PORT=$(stack__free_port)
+"$PY" "$BENCH/bench.py" nginx-patch "$STACK_DIR/nginx/nginx.conf" --port "$NGINX_PORT" \
+    --tus-port "$TUS_PORT" --ceiling-dir "$STACK_DIR/ceiling" --static-dir "$STACK_DIR/storage/files" \
+    ${TUNED_PORT:+--tuned-port "$TUNED_PORT"} || die "cannot patch nginx.conf"
+nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" \
+    2>"$STACK_DIR/nginx-t.log" || { cat "$STACK_DIR/nginx-t.log" >&2; die "bad nginx.conf"; }
+kill -HUP "$NGINX_PID"
+ready() {
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X PATCH --data x \
+        "$BATCHUP_URL/bench/ceiling")" = 204 ] &&
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X OPTIONS \
+            -H 'Tus-Resumable: 1.0.0' "$BATCHUP_URL/files")" = 204 ] &&
+        { [ -z "$TUNED_PORT" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+            "http://127.0.0.1:$TUNED_PORT/api/v1/health")" = 200 ]; }
+}
+stack_wait_until 20 ready || {
+    tail -n 5 "$STACK_DIR/nginx/error.log" "$STACK_DIR/tus.log" >&2
+    die "nginx (reloaded) or @tus/server does not answer"
+}
+# nginx workers restarted on reload: the old ones are gone before we measure.
+sleep 1
+rm -rf "${STACK_DIR:?}/ceiling"/*
+
+# --- input files ----------------------------------------------------------
+bytes_of() {
+    case $1 in
+        *G) echo $((${1%G} << 30)) ;;
+        *M) echo $((${1%M} << 20)) ;;
+        *K) echo $((${1%K} << 10)) ;;
+        *) echo "$1" ;;
+    esac
+}
+gen=() rounds=()
+for s in $SIZES; do
+    IFS=: read -r name count reps <<<"$s"
+    gen+=("$name:$count:$(bytes_of "$name")")
+    rounds+=("$name:$reps")
+done
+need=0
+for g in "${gen[@]}"; do
+    IFS=: read -r _ count b <<<"$g"
+    need=$((need + count * b))
+done
+free=$(df -B1 --output=avail "$STACK_DIR" | tail -n 1)
+[ "$free" -gt $((need * 2 + (2 << 30))) ] ||
+    die "needs $((need * 2 >> 30)) GiB free in $STACK_DIR, has $((free >> 30)) GiB"
+echo "upload.sh: writing $((need >> 20)) MiB of input files" >&2
+"$PY" "$BENCH/bench.py" gen "$STACK_DIR/in" "${gen[@]}" >"$STACK_DIR/hashes.json" ||
+    die "cannot write the input files"
+sync
+
+"$PY" "$BENCH/bench.py" upload --url "$BATCHUP_URL" --token "$token" \
+    --hashes "$STACK_DIR/hashes.json" --ceiling-dir "$STACK_DIR/ceiling" \
+    --tus-dir "$STACK_DIR/tus" --storage-dir "$STACK_DIR/storage" --out "$OUT/upload.json" \
+    --tus-version "$TUS_VERSION (file-store $FS_VERSION)" \
+    ${TUNED_PORT:+--tuned-url "http://127.0.0.1:$TUNED_PORT"} \
+    --nginx-pid "$NGINX_PID" --batchup-pid "$BATCHUP_PID" --pg-pid "$PG_PID" \
+    --node-pid "$NODE_PID" --concurrency "$CONC" --sizes "${rounds[@]}"
+rc=$?
+rm -rf "${STACK_DIR:?}/in" "${STACK_DIR:?}/tus" "${STACK_DIR:?}/ceiling"
+exit $rc
