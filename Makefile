@@ -74,10 +74,10 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DBATCHUP_VERSION=\"fu
                -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 fuzz: | $(BUILD)/obj
 	mkdir -p $(BUILD)/fuzz
-	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_headers tests/fuzz/fuzz_headers.c app/headers.c
-	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_zip_names tests/fuzz/fuzz_zip_names.c app/zip.c -lz
+	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_headers tests/fuzz/fuzz_headers.c app/headers.c app/utf8.c
+	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_zip_names tests/fuzz/fuzz_zip_names.c app/zip.c app/utf8.c -lz
 	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_tus tests/fuzz/fuzz_tus.c \
-	    $(filter-out app/main.c app/zip.c app/headers.c,$(SRCS)) app/headers.c app/zip.c $(LIBS)
+	    $(filter-out app/main.c,$(SRCS)) $(LIBS)
 
 deps:
 	tests/lib/deps.sh

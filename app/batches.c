@@ -54,8 +54,7 @@ json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
     size_t i;
 
     if (root == NULL) {
-        error_set(err, 400, "bad_json", "the body is not JSON: %s (line %d)", jerr.text,
-                  jerr.line);
+        error_set(err, 400, "bad_json", "the body is not JSON: %s (line %d)", jerr.text, jerr.line);
         return NULL;
     }
     files = json_object_get(root, "files");
@@ -73,7 +72,8 @@ json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
         goto done;
     }
     out = json_array();
-    json_array_foreach(files, i, item) {
+    json_array_foreach(files, i, item)
+    {
         json_t *name = json_object_get(item, "name"), *size = json_object_get(item, "size");
         json_t *sha = json_object_get(item, "sha256"), *type = json_object_get(item, "type");
         json_t *clean;
@@ -86,7 +86,8 @@ json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
         if (!json_is_string(name) || !valid_name(json_string_value(name))) {
             error_set(err, 400, "bad_name",
                       "files[%zu].name must be 1 to 1024 bytes of UTF-8 without control "
-                      "characters", i);
+                      "characters",
+                      i);
             goto fail;
         }
         if (!json_is_integer(size) || json_integer_value(size) < 0) {
@@ -94,8 +95,8 @@ json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
             goto fail;
         }
         if (cfg->max_file_size > 0 && (uint64_t)json_integer_value(size) > cfg->max_file_size) {
-            error_set(err, 413, "file_too_large", "files[%zu].size exceeds max_file_size (%llu)",
-                      i, (unsigned long long)cfg->max_file_size);
+            error_set(err, 413, "file_too_large", "files[%zu].size exceeds max_file_size (%llu)", i,
+                      (unsigned long long)cfg->max_file_size);
             goto fail;
         }
         clean = json_pack("{s:O,s:O}", "name", name, "size", size);

@@ -34,8 +34,8 @@ struct key {
 
 static const struct key keys[] = {
     {"database", STR(database)},
-    {"listen", K_LISTEN, offsetof(struct bu_config, listen), sizeof(((struct bu_config *)0)->listen),
-     0, 0},
+    {"listen", K_LISTEN, offsetof(struct bu_config, listen),
+     sizeof(((struct bu_config *)0)->listen), 0, 0},
     {"workers", NUM(workers, 1, 1024)},
     {"max_requests", K_U64, offsetof(struct bu_config, max_requests), sizeof(long), 0, LONG_MAX},
     {"storage_dir", STR(storage_dir)},

@@ -69,7 +69,9 @@ PGconn *db_connection(struct db *db, struct bu_error *err)
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(db->conn));
         msg[strcspn(msg, "\n")] = '\0';
         log_warn("database connection failed (next try in %d ms): %s",
-                 db->backoff_ms == 0 ? 100 : db->backoff_ms * 2 > 5000 ? 5000 : db->backoff_ms * 2,
+                 db->backoff_ms == 0         ? 100
+                 : db->backoff_ms * 2 > 5000 ? 5000
+                                             : db->backoff_ms * 2,
                  msg);
         db_close(db);
         schedule_retry(db);
@@ -97,9 +99,14 @@ static void db_error(struct db *db, PGresult *res, struct bu_error *err)
     snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
     if (strncmp(state, "BU", 2) == 0) {
         int status = atoi(state + 2);
-        static const struct { int status; const char *code; } codes[] = {
-            {400, "bad_request"}, {404, "not_found"}, {409, "conflict"},
-            {410, "gone"}, {460, "checksum_mismatch"}};
+        static const struct {
+            int status;
+            const char *code;
+        } codes[] = {{400, "bad_request"},
+                     {404, "not_found"},
+                     {409, "conflict"},
+                     {410, "gone"},
+                     {460, "checksum_mismatch"}};
         for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
             if (codes[i].status == status) {
                 log_info("database refused: %s %s", state, msg);

@@ -87,8 +87,8 @@ static void serve_file(struct http_request *req, const struct file_row *f)
     }
     if (req->cfg->sendfile != CONFIG_SENDFILE_OFF && f->size > 0) {
         http_status(req, 200);
-        http_add_header(req, "Content-Type", "%s", *f->media_type ? f->media_type
-                                                                 : "application/octet-stream");
+        http_add_header(req, "Content-Type", "%s",
+                        *f->media_type ? f->media_type : "application/octet-stream");
         http_add_header(req, "Content-Disposition", "%s", disp);
         http_add_header(req, "Cache-Control", "private");
         /* The validators stay ours whichever process sends the bytes: the
@@ -322,10 +322,10 @@ static void send_manifest(struct http_request *req, const char *token, PGresult 
         char url[256];
         row_to_file(res, i, 2, &f);
         snprintf(url, sizeof url, "/api/v1/download/batch/%s/files/%s", token, f.id);
-        json_array_append_new(files, json_pack("{s:s,s:s,s:I,s:s,s:s?,s:s}", "id", f.id, "name",
-                                               f.name, "size", (json_int_t)f.size, "sha256",
-                                               f.sha256, "type",
-                                               *f.media_type ? f.media_type : NULL, "url", url));
+        json_array_append_new(files,
+                              json_pack("{s:s,s:s,s:I,s:s,s:s?,s:s}", "id", f.id, "name", f.name,
+                                        "size", (json_int_t)f.size, "sha256", f.sha256, "type",
+                                        *f.media_type ? f.media_type : NULL, "url", url));
     }
     http_send_json(req, 200,
                    json_pack("{s:s,s:s,s:o}", "batch_id", PQgetvalue(res, 0, 0), "expires_at",
@@ -340,12 +340,13 @@ void download_batch(struct http_request *req, const char *token, const char *res
 
     if (!valid_token(token))
         return not_found(req, "download link");
-    res = db_query(req->db, &err,
-                   "SELECT b.id, (b.status = 'complete' AND b.link_expires_at > now()), " FILE_COLUMNS
-                   ", batchup.rfc3339(b.link_expires_at) FROM batchup.batches b"
-                   " LEFT JOIN batchup.files f ON f.batch_id = b.id AND f.status = 'completed'"
-                   " WHERE b.download_token = $1 ORDER BY f.ordinal",
-                   1, params);
+    res =
+        db_query(req->db, &err,
+                 "SELECT b.id, (b.status = 'complete' AND b.link_expires_at > now()), " FILE_COLUMNS
+                 ", batchup.rfc3339(b.link_expires_at) FROM batchup.batches b"
+                 " LEFT JOIN batchup.files f ON f.batch_id = b.id AND f.status = 'completed'"
+                 " WHERE b.download_token = $1 ORDER BY f.ordinal",
+                 1, params);
     if (res == NULL)
         return http_send_error(req, &err);
     if (PQntuples(res) == 0) {

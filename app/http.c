@@ -85,28 +85,50 @@ const char *http_header(const struct http_request *req, const char *name)
 const char *http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 423: return "Locked";
-    case 460: return "Checksum Mismatch";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 423:
+        return "Locked";
+    case 460:
+        return "Checksum Mismatch";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -319,8 +341,8 @@ ssize_t http_read(struct http_request *req, void *buf, size_t cap)
     req->bytes_in += got;
     if (got > 0)
         return (ssize_t)got;
-    if (FCGX_GetError(in) != 0 || (req->content_length >= 0 &&
-                                   req->bytes_in < (uint64_t)req->content_length)) {
+    if (FCGX_GetError(in) != 0 ||
+        (req->content_length >= 0 && req->bytes_in < (uint64_t)req->content_length)) {
         req->body_aborted = 1;
         return -1;
     }

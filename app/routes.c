@@ -42,8 +42,9 @@ static void health(struct http_request *req)
         return;
     }
     PQclear(res);
-    http_send_json(req, 200, json_pack("{s:s,s:s,s:s}", "status", "ok", "database", "ok",
-                                       "version", BATCHUP_VERSION));
+    http_send_json(
+        req, 200,
+        json_pack("{s:s,s:s,s:s}", "status", "ok", "database", "ok", "version", BATCHUP_VERSION));
 }
 
 static void method_not_allowed(struct http_request *req, const char *allow)

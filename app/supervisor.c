@@ -49,8 +49,8 @@
 
 struct child {
     pid_t pid;
-    double started;    /* monotonic seconds */
-    int retiring;      /* asked to leave; do not replace */
+    double started; /* monotonic seconds */
+    int retiring;   /* asked to leave; do not replace */
 };
 
 static int sig_pipe[2] = {-1, -1};

@@ -287,9 +287,8 @@ static int current_offset(struct http_request *req, const char *file_id, uint64_
                           struct bu_error *err)
 {
     const char *params[1] = {file_id};
-    PGresult *res = db_query(req->db, err,
-                             "SELECT upload_offset FROM batchup.files WHERE id = $1::uuid", 1,
-                             params);
+    PGresult *res = db_query(
+        req->db, err, "SELECT upload_offset FROM batchup.files WHERE id = $1::uuid", 1, params);
 
     if (res == NULL)
         return -1;
@@ -314,8 +313,8 @@ static int record_progress(struct http_request *req, const char *file_id, uint64
 
     snprintf(off, sizeof off, "%llu", (unsigned long long)offset);
     snprintf(lease, sizeof lease, "%d", req->cfg->slot_lease_seconds);
-    res = db_query(req->db, err, "SELECT batchup.record_progress($1::uuid, $2::bigint, $3::int)",
-                   3, params);
+    res = db_query(req->db, err, "SELECT batchup.record_progress($1::uuid, $2::bigint, $3::int)", 3,
+                   params);
     if (res == NULL) {
         /* BU410: terminated or expired while this request was writing it.
          * Same answer as a PATCH that arrives after the termination. */
@@ -416,8 +415,8 @@ static int complete(struct http_request *req, const char *file_id, int fd, const
 
 /* The result of receiving one request body. */
 struct upload {
-    uint64_t offset;   /* the offset now recorded */
-    int position;      /* queue position when err is slot_unavailable */
+    uint64_t offset; /* the offset now recorded */
+    int position;    /* queue position when err is slot_unavailable */
     int completed;
 };
 
@@ -532,8 +531,8 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
     if (ck->algo != TUS_ALGO_NONE) {
         part = EVP_MD_CTX_new();
         if (part == NULL ||
-            EVP_DigestInit_ex(part, ck->algo == TUS_ALGO_SHA1 ? EVP_sha1() : EVP_sha256(),
-                              NULL) != 1) {
+            EVP_DigestInit_ex(part, ck->algo == TUS_ALGO_SHA1 ? EVP_sha1() : EVP_sha256(), NULL) !=
+                1) {
             error_set(err, 500, "internal", "no hash context");
             goto out;
         }
@@ -706,8 +705,7 @@ void tus_options(struct http_request *req)
                     "creation,creation-with-upload,termination,checksum,expiration");
     http_add_header(req, "Tus-Checksum-Algorithm", "sha1,sha256");
     if (req->cfg->max_file_size > 0)
-        http_add_header(req, "Tus-Max-Size", "%llu",
-                        (unsigned long long)req->cfg->max_file_size);
+        http_add_header(req, "Tus-Max-Size", "%llu", (unsigned long long)req->cfg->max_file_size);
     http_send_empty(req, 204);
 }
 
@@ -896,8 +894,8 @@ void tus_head(struct http_request *req, const char *file_id)
         http_add_header(req, "Upload-Queue-Position", "%s", PQgetvalue(res, 0, 3));
     if (strcmp(status, "completed") != 0) {
         char date[HEADERS_DATE_SIZE];
-        headers_http_date(date, (time_t)atoll(PQgetvalue(res, 0, 6)) +
-                                    req->cfg->upload_expiry_seconds);
+        headers_http_date(date,
+                          (time_t)atoll(PQgetvalue(res, 0, 6)) + req->cfg->upload_expiry_seconds);
         http_add_header(req, "Upload-Expires", "%s", date);
     }
     PQclear(res);
@@ -916,8 +914,8 @@ void tus_delete(struct http_request *req, const char *file_id)
         return fail(req, &err);
     snprintf(user, sizeof user, "%d", req->user_id);
     snprintf(ttl, sizeof ttl, "%d", req->cfg->link_ttl_seconds);
-    res = db_query(req->db, &err, "SELECT batchup.abort_file($1::uuid, $2::int, $3::int)", 3,
-                   params);
+    res =
+        db_query(req->db, &err, "SELECT batchup.abort_file($1::uuid, $2::int, $3::int)", 3, params);
     if (res == NULL)
         return fail(req, &err);
     snprintf(result, sizeof result, "%s", PQgetvalue(res, 0, 0));

@@ -14,7 +14,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: batchup user add NAME [--limit N] | token NAME | limit NAME N | list\n");
+    fprintf(stderr,
+            "usage: batchup user add NAME [--limit N] | token NAME | limit NAME N | list\n");
     return 2;
 }
 
@@ -66,8 +67,10 @@ static int user_add(struct db *db, const char *name, int limit)
     res = run(db, "SELECT batchup.user_add($1, $2, $3::int)", 3, params);
     if (res == NULL) {
         if (strcmp(db->sqlstate, "23505") == 0)
-            fprintf(stderr, "batchup: user '%s' already exists; 'batchup user token %s' issues a "
-                            "new token\n", name, name);
+            fprintf(stderr,
+                    "batchup: user '%s' already exists; 'batchup user token %s' issues a "
+                    "new token\n",
+                    name, name);
         return 1;
     }
     PQclear(res);

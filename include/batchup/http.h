@@ -20,22 +20,22 @@ struct http_request {
     const struct bu_config *cfg;
     struct db *db;
     const char *method;
-    char path[2048];     /* request path, without the query string */
-    const char *query;   /* after '?', or "" */
+    char path[2048];        /* request path, without the query string */
+    const char *query;      /* after '?', or "" */
     int64_t content_length; /* -1 when the web server did not say (chunked) */
     struct timespec start;
 
-    int status;          /* the status sent, 0 until the head is sent */
-    char head[4096];     /* response head being built */
+    int status;      /* the status sent, 0 until the head is sent */
+    char head[4096]; /* response head being built */
     size_t head_len;
     int head_overflow;
     int head_sent;
     uint64_t bytes_in;
     uint64_t bytes_out;
-    int client_gone;     /* the web server closed the connection */
-    int body_aborted;    /* the request body ended before its end */
+    int client_gone;  /* the web server closed the connection */
+    int body_aborted; /* the request body ended before its end */
 
-    int user_id;         /* 0 until authenticated */
+    int user_id; /* 0 until authenticated */
     char user_name[201];
 };
 

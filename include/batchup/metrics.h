@@ -19,7 +19,7 @@ struct metrics {
     uint64_t responses_5xx;
     uint64_t bytes_received;
     uint64_t bytes_sent;
-    uint64_t slot_waits;        /* 423 slot_unavailable answers */
+    uint64_t slot_waits; /* 423 slot_unavailable answers */
     uint64_t uploads_completed;
     uint64_t batches_completed;
     uint64_t worker_restarts;

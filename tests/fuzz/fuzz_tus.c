@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             strlen(value) >= sizeof value)
             abort();
     }
-    if (tus_parse_checksum(s, &ck) == 0 &&
-        !((ck.algo == TUS_ALGO_SHA1 && ck.len == 20) || (ck.algo == TUS_ALGO_SHA256 && ck.len == 32)))
+    if (tus_parse_checksum(s, &ck) == 0 && !((ck.algo == TUS_ALGO_SHA1 && ck.len == 20) ||
+                                             (ck.algo == TUS_ALGO_SHA256 && ck.len == 32)))
         abort();
     if (tus_parse_u64(s, &v) == 0 && v > (uint64_t)INT64_MAX)
         abort();
@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_t *f;
         if (json_array_size(files) == 0 || json_array_size(files) > 8)
             abort();
-        json_array_foreach(files, i, f) {
+        json_array_foreach(files, i, f)
+        {
             if (!json_is_string(json_object_get(f, "name")) ||
                 json_integer_value(json_object_get(f, "size")) < 0)
                 abort();

@@ -66,8 +66,8 @@ static void test_checksum(void **state)
     assert_int_equal(ck.algo, TUS_ALGO_SHA1);
     assert_int_equal(ck.len, 20);
     assert_int_equal(ck.digest[0], 0xda);
-    assert_int_equal(
-        tus_parse_checksum("sha256 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", &ck), 0);
+    assert_int_equal(tus_parse_checksum("sha256 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", &ck),
+                     0);
     assert_int_equal(ck.algo, TUS_ALGO_SHA256);
     assert_int_equal(ck.digest[0], 0xe3);
     assert_int_equal(tus_parse_checksum("md5 1B2M2Y8AsgTpgAmY7PhCfg==", &ck), -2);
@@ -117,9 +117,10 @@ static void test_batch_body(void **state)
 {
     struct bu_config cfg;
     struct bu_error err = {0};
-    const char *ok = "{\"files\":[{\"name\":\"a.jpg\",\"size\":10,\"type\":\"image/jpeg\","
-                     "\"sha256\":\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\"},"
-                     "{\"name\":\"\xc3\xa9\",\"size\":0}]}";
+    const char *ok =
+        "{\"files\":[{\"name\":\"a.jpg\",\"size\":10,\"type\":\"image/jpeg\","
+        "\"sha256\":\"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\"},"
+        "{\"name\":\"\xc3\xa9\",\"size\":0}]}";
     json_t *files;
 
     (void)state;
@@ -156,8 +157,7 @@ static void test_batch_body(void **state)
                        "bad_type");
     expect_batch_error("{\"files\":[{\"name\":\"a\",\"size\":1,\"color\":\"red\"}]}", 400,
                        "bad_request");
-    expect_batch_error("{\"files\":[{\"name\":\"a\",\"size\":1,\"name\":\"b\"}]}", 400,
-                       "bad_json");
+    expect_batch_error("{\"files\":[{\"name\":\"a\",\"size\":1,\"name\":\"b\"}]}", 400, "bad_json");
     expect_batch_error("{\"files\":[{\"name\":\"a\",\"size\":1},{\"name\":\"a\",\"size\":1},"
                        "{\"name\":\"a\",\"size\":1},{\"name\":\"a\",\"size\":1}]}",
                        413, "too_many_files");
