@@ -94,75 +94,74 @@ long tus_base64_decode(const char *src, size_t len, unsigned char *out, size_t c
     return (long)o;
 }
 
+/* One "key base64value" pair of an Upload-Metadata header. */
+struct meta_pair {
+    const char *key;
+    size_t keylen;
+    const char *value;
+    size_t valuelen;
+};
+
+/* The pair at *p, advancing *p past it: 1 found, 0 at the end, -1 malformed
+ * (an empty pair). */
+static int meta_next(const char **p, struct meta_pair *pair)
+{
+    const char *s = *p, *end, *sp;
+
+    if (*s == '\0')
+        return 0;
+    end = strchr(s, ',');
+    if (end == NULL)
+        end = s + strlen(s);
+    while (s < end && *s == ' ')
+        s++;
+    if (s == end)
+        return -1;
+    sp = memchr(s, ' ', (size_t)(end - s));
+    pair->key = s;
+    pair->keylen = sp ? (size_t)(sp - s) : (size_t)(end - s);
+    pair->value = sp ? sp + 1 : end;
+    pair->valuelen = (size_t)(end - pair->value);
+    while (pair->valuelen > 0 && pair->value[pair->valuelen - 1] == ' ')
+        pair->valuelen--;
+    *p = *end ? end + 1 : end;
+    return 1;
+}
+
 int tus_metadata_get(const char *header, const char *key, char *out, size_t cap)
 {
-    size_t keylen = strlen(key);
+    struct meta_pair pair;
     const char *p = header;
+    int rc;
 
     if (header == NULL)
         return 1;
-    while (*p != '\0') {
-        const char *end = strchr(p, ','), *sp;
-        size_t partlen;
-
-        if (end == NULL)
-            end = p + strlen(p);
-        while (p < end && *p == ' ')
-            p++;
-        partlen = (size_t)(end - p);
-        sp = memchr(p, ' ', partlen);
-        if (partlen == 0)
+    while ((rc = meta_next(&p, &pair)) == 1) {
+        long n;
+        if (pair.keylen != strlen(key) || memcmp(pair.key, key, pair.keylen) != 0)
+            continue;
+        if (cap == 0)
             return -1;
-        if ((sp ? (size_t)(sp - p) : partlen) == keylen && memcmp(p, key, keylen) == 0) {
-            long n = 0;
-            if (sp != NULL) {
-                const char *v = sp + 1;
-                size_t vlen = (size_t)(end - v);
-                while (vlen > 0 && v[vlen - 1] == ' ')
-                    vlen--;
-                if (cap == 0)
-                    return -1;
-                n = tus_base64_decode(v, vlen, (unsigned char *)out, cap - 1);
-                if (n < 0)
-                    return -1;
-            }
-            out[n] = '\0';
-            if (strlen(out) != (size_t)n)
-                return -1; /* an embedded NUL */
-            return 0;
-        }
-        p = *end ? end + 1 : end;
+        n = tus_base64_decode(pair.value, pair.valuelen, (unsigned char *)out, cap - 1);
+        if (n < 0)
+            return -1;
+        out[n] = '\0';
+        return strlen(out) == (size_t)n ? 0 : -1; /* -1: an embedded NUL */
     }
-    return 1;
+    return rc < 0 ? -1 : 1;
 }
 
 int tus_metadata_valid(const char *header)
 {
     unsigned char scratch[4096];
+    struct meta_pair pair;
     const char *p = header;
+    int rc;
 
-    while (*p != '\0') {
-        const char *end = strchr(p, ','), *sp;
-        size_t partlen;
-
-        if (end == NULL)
-            end = p + strlen(p);
-        while (p < end && *p == ' ')
-            p++;
-        partlen = (size_t)(end - p);
-        sp = memchr(p, ' ', partlen);
-        if (partlen == 0 || sp == p)
+    while ((rc = meta_next(&p, &pair)) == 1)
+        if (tus_base64_decode(pair.value, pair.valuelen, scratch, sizeof scratch) < 0)
             return 0;
-        if (sp != NULL) {
-            size_t vlen = (size_t)(end - sp - 1);
-            while (vlen > 0 && sp[vlen] == ' ')
-                vlen--;
-            if (tus_base64_decode(sp + 1, vlen, scratch, sizeof scratch) < 0)
-                return 0;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return 1;
+    return rc == 0;
 }
 
 int tus_parse_checksum(const char *header, struct tus_checksum *out)
