@@ -364,9 +364,10 @@ out:
     return rc;
 }
 
-/* Complete a file whose bytes are all in the partial file (fd): verify,
- * make durable, move, and complete it in the database. */
-static int complete(struct http_request *req, const char *file_id, int fd, const char *sha256,
+/* Complete a file whose bytes are all in its partial file: check the
+ * declared SHA-256, make it durable and move it (storage_commit), and
+ * complete it in the database. */
+static int complete(struct http_request *req, const char *file_id, const char *sha256,
                     struct bu_error *err)
 {
     char ttl[16], digest[65];
@@ -387,8 +388,6 @@ static int complete(struct http_request *req, const char *file_id, int fd, const
                          "the file's SHA-256 (%s) is not the one declared for it", digest);
     }
     PQclear(res);
-    if (fd >= 0 && fdatasync(fd) != 0)
-        return error_set(err, 500, "storage_error", "the file could not be made durable");
     if (storage_commit(req->cfg, file_id, err) != 0)
         return -1;
     snprintf(ttl, sizeof ttl, "%d", req->cfg->link_ttl_seconds);
@@ -512,7 +511,7 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
             goto out;
         }
         close(final_fd);
-        if (complete(req, file_id, -1, digest, err) != 0)
+        if (complete(req, file_id, digest, err) != 0)
             goto out;
         up->offset = c.size;
         up->completed = 1;
@@ -619,7 +618,7 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
             error_set(err, 500, "storage_error", "the upload cannot be read back");
             goto out;
         }
-        if (complete(req, file_id, fd, digest, err) != 0) {
+        if (complete(req, file_id, digest, err) != 0) {
             if (err->status == 460) {
                 /* Drop what this request added beyond the recorded offset. */
                 if (ftruncate(fd, (off_t)durable) != 0)
