@@ -15,7 +15,8 @@
 #   (ii)  GET /api/v1/download/stream/<id> with sendfile = off
 #   (iii) the same with sendfile = x-accel-redirect (batchup restarted)
 #   (iv)  GET /api/v1/download/batch/<token>: the ZIP stream
-#   (ii*, iv*) with BENCH_TUNED=1 (default), (ii) and (iv) again through a
+#   (ii*, iv*) with BENCH_TUNED=1 (off by default: conf/nginx.conf now ships
+#         these buffers), (ii) and (iv) again through a
 #         second server block with a larger fastcgi_buffer_size: what-if
 #         rows, not the shipped configuration
 #
@@ -31,7 +32,7 @@ PY=$(stack__python)
 NFILES=${BENCH_DL_FILES:-5}
 MIB=${BENCH_DL_MIB:-200}
 REPS=${BENCH_DL_REPS:-3}
-TUNED=${BENCH_TUNED:-1}
+TUNED=${BENCH_TUNED:-0}
 WORKERS=7
 
 die() {

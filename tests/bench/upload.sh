@@ -18,7 +18,8 @@
 #                      file, with its sha256), then one PATCH per file with
 #                      the whole body (conf/nginx.conf's /api/ location)
 #   (c*) the same batchup through a second server block with larger nginx
-#        buffers (BENCH_TUNED=1, default): a what-if row, not the shipped
+#        buffers (BENCH_TUNED=1; off by default since conf/nginx.conf ships
+#        them): a what-if row for experimenting with other sizes, not the shipped
 #        configuration.
 #
 # Each lane is one curl process sending its share of the files over one
@@ -29,7 +30,7 @@
 # each batchup worker is sampled every 50 ms while it receives (bench.py).
 #
 # Knobs: BENCH_UPLOAD_SIZES (default "1M:100:3 64M:5:5 1G:5:1", meaning
-# name:files:rounds), BENCH_CONCURRENCY (5), BENCH_TUNED (1), BENCH_OUT (a
+# name:files:rounds), BENCH_CONCURRENCY (5), BENCH_TUNED (0), BENCH_OUT (a
 # folder for the JSON results; default the stack folder, removed at exit).
 # STACK_ROOT=/dev/shm puts the whole stack (inputs, nginx's body files,
 # @tus/file-store's and batchup's storage) on tmpfs: fsync costs nothing
@@ -44,7 +45,7 @@ BENCH=tests/bench
 PY=$(stack__python)
 SIZES=${BENCH_UPLOAD_SIZES:-"1M:100:3 64M:5:5 1G:5:1"}
 CONC=${BENCH_CONCURRENCY:-5}
-TUNED=${BENCH_TUNED:-1}
+TUNED=${BENCH_TUNED:-0}
 
 die() {
     echo "upload.sh: $*" >&2
