@@ -43,12 +43,12 @@ token=$("$BATCHUP_BIN" user token demo -c "$BATCHUP_CONF") || exit 1
 
 cat <<INFO
 
-batchup is running: $BATCHUP_URL/
+batchup is running: $BATCHUP_URL/  (open it in a browser and paste the token)
   user "demo", token: $token
 
   curl $BATCHUP_URL/api/v1/health
   curl -H 'Authorization: Bearer $token' -H 'Content-Type: application/json' \\
-       -d '{"files":[{"name":"hello.txt","size":6}]}' $BATCHUP_URL/api/v1/batches
+       -d '{"files":[{"name":"hello.txt","size":5}]}' $BATCHUP_URL/api/v1/batches
   # then, with the upload_url of the answer:
   curl -X PATCH -H 'Authorization: Bearer $token' -H 'Tus-Resumable: 1.0.0' \\
        -H 'Upload-Offset: 0' -H 'Content-Type: application/offset+octet-stream' \\
