@@ -43,7 +43,7 @@ void auth_hash_token(const char *token, char out[65])
     static const char hex[] = "0123456789abcdef";
 
     EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++) {
+    for (size_t i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }

@@ -291,7 +291,7 @@ int headers_parse_http_date(const char *s, time_t *out)
     }
     if (!ok || q != end || m < 1 || d < 1 || d > days_in_month(y, m))
         return -1;
-    *out = (time_t)(days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + sec);
+    *out = (time_t)(days_from_civil(y, m, d) * 86400 + (long)h * 3600 + (long)mi * 60 + sec);
     return 0;
 }
 

@@ -48,9 +48,9 @@
 #define MAX_CHILDREN 1100
 
 struct child {
-    pid_t pid;
     double started; /* monotonic seconds */
-    int retiring;   /* asked to leave; do not replace */
+    pid_t pid;
+    int retiring; /* asked to leave; do not replace */
 };
 
 static int sig_pipe[2] = {-1, -1};

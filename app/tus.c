@@ -45,7 +45,7 @@
 #include "batchup/storage.h"
 #include "batchup/tus.h"
 
-#define TUS_BUFFER (256 * 1024)
+#define TUS_BUFFER ((size_t)256 * 1024)
 
 /* One buffer per worker process: memory stays constant whatever the size. */
 static unsigned char stream_buf[TUS_BUFFER];

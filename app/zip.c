@@ -663,9 +663,7 @@ static char *suffixed_name(const char *base, unsigned long k)
 
     if (s == NULL)
         return NULL;
-    memcpy(s, base, stem);
-    memcpy(s + stem, suffix, (size_t)suffix_len);
-    strcpy(s + stem + (size_t)suffix_len, base + stem);
+    snprintf(s, len + 1, "%.*s%s%s", (int)stem, base, suffix, base + stem);
     return s;
 }
 
