@@ -39,6 +39,9 @@ needs=(
     "unzip|unzip"
     "python3|/usr/bin/python3"
     "procps|pgrep"
+    # make lint (run by CI).
+    "clang-tidy|clang-tidy"
+    "cppcheck|cppcheck"
     # The upload page is tested in a real browser.
     "chromium|/usr/bin/chromium"
     # Node.js (with its npm) may come from elsewhere than Debian: only when
