@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "batchup/auth.h"
+#include "batchup/utf8.h"
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -68,9 +69,8 @@ int auth_request(struct http_request *req, struct bu_error *err)
         const char *params[1] = {name};
         if (name == NULL || *name == '\0' || strlen(name) > 200)
             return error_set(err, 401, "unauthorized", "the web server sent no REMOTE_USER");
-        for (const char *p = name; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                return error_set(err, 401, "unauthorized", "REMOTE_USER is not a valid name");
+        if (utf8_has_ascii_control(name))
+            return error_set(err, 401, "unauthorized", "REMOTE_USER is not a valid name");
         res = db_query(req->db, err, "SELECT batchup.user_for_remote($1)", 1, params);
         if (res == NULL)
             return -1;

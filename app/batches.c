@@ -18,6 +18,7 @@
 #include "batchup/batches.h"
 #include "batchup/log.h"
 #include "batchup/storage.h"
+#include "batchup/utf8.h"
 
 #define BATCHES_MAX_BODY (8u << 20)
 
@@ -25,12 +26,7 @@ static int valid_name(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > 1024)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
+    return n > 0 && n <= 1024 && !utf8_has_ascii_control(s);
 }
 
 static int valid_type(const char *s)
@@ -162,14 +158,34 @@ static void send_batch(struct http_request *req, int status, const char *batch_i
     PQclear(res);
 }
 
+int batches_insert(struct http_request *req, json_t *files, char batch_id[37], struct bu_error *err)
+{
+    char user[16], ttl[16];
+    char *files_text = json_dumps(files, JSON_COMPACT);
+    const char *params[3] = {user, files_text, ttl};
+    PGresult *res;
+
+    json_decref(files);
+    if (files_text == NULL)
+        return error_set(err, 400, "bad_request", "the file list cannot be encoded");
+    snprintf(user, sizeof user, "%d", req->user_id);
+    snprintf(ttl, sizeof ttl, "%d", req->cfg->link_ttl_seconds);
+    res = db_query(req->db, err, "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int)", 3,
+                   params);
+    free(files_text);
+    if (res == NULL)
+        return -1;
+    snprintf(batch_id, 37, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
 void batches_create(struct http_request *req)
 {
     struct bu_error err;
-    char *body, *files_text, user[16], ttl[16], batch_id[37];
-    const char *params[3] = {user, NULL, ttl};
+    char *body, batch_id[37];
     size_t len;
     json_t *files;
-    PGresult *res;
 
     if (auth_request(req, &err) != 0)
         return http_send_error(req, &err);
@@ -180,18 +196,8 @@ void batches_create(struct http_request *req)
     free(body);
     if (files == NULL)
         return http_send_error(req, &err);
-    files_text = json_dumps(files, JSON_COMPACT);
-    json_decref(files);
-    snprintf(user, sizeof user, "%d", req->user_id);
-    snprintf(ttl, sizeof ttl, "%d", req->cfg->link_ttl_seconds);
-    params[1] = files_text;
-    res = db_query(req->db, &err, "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int)", 3,
-                   params);
-    free(files_text);
-    if (res == NULL)
+    if (batches_insert(req, files, batch_id, &err) != 0)
         return http_send_error(req, &err);
-    snprintf(batch_id, sizeof batch_id, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
     send_batch(req, 201, batch_id);
 }
 

@@ -206,9 +206,14 @@ static int write_records(struct http_request *req, const unsigned char *p, size_
         return -1;
     while (len > 0) {
         size_t chunk = len > 65535 ? 65535 : len, off = 0;
-        unsigned char h[8] = {1, 6 /* FCGI_STDOUT */, (unsigned char)(req->fcgx->requestId >> 8),
-                              (unsigned char)req->fcgx->requestId, (unsigned char)(chunk >> 8),
-                              (unsigned char)chunk, 0, 0};
+        unsigned char h[8] = {1,
+                              6 /* FCGI_STDOUT */,
+                              (unsigned char)(req->fcgx->requestId >> 8),
+                              (unsigned char)req->fcgx->requestId,
+                              (unsigned char)(chunk >> 8),
+                              (unsigned char)chunk,
+                              0,
+                              0};
         size_t total = sizeof h + chunk;
 
         while (off < total) {

@@ -39,11 +39,13 @@
 #include <openssl/evp.h>
 
 #include "batchup/auth.h"
+#include "batchup/batches.h"
 #include "batchup/headers.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
 #include "batchup/storage.h"
 #include "batchup/tus.h"
+#include "batchup/utf8.h"
 
 #define TUS_BUFFER ((size_t)256 * 1024)
 
@@ -747,13 +749,11 @@ void tus_create(struct http_request *req)
 {
     struct bu_error err;
     uint64_t length;
-    char name[1025], type[256], ttl[16], size[24], user[16];
-    json_t *files;
-    char *files_text;
-    const char *params[4] = {user, NULL, ttl, NULL};
+    char name[1025], type[256], batch_id[37], file_id[37];
+    const char *params[1] = {batch_id};
     const char *meta = http_header(req, "Upload-Metadata");
-    char file_id[37];
-    PGresult *res, *res2;
+    json_t *files;
+    PGresult *res;
     int has_body;
     struct tus_checksum ck;
     struct upload up;
@@ -784,11 +784,10 @@ void tus_create(struct http_request *req)
         error_set(&err, 400, "bad_metadata", "Upload-Metadata is not 'key base64,key base64'");
         return fail(req, &err);
     }
-    for (const char *p = name; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            error_set(&err, 400, "bad_metadata", "the filename has control characters");
-            return fail(req, &err);
-        }
+    if (utf8_has_ascii_control(name)) {
+        error_set(&err, 400, "bad_metadata", "the filename has control characters");
+        return fail(req, &err);
+    }
     for (const char *p = type; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
             error_set(&err, 400, "bad_metadata", "the filetype is not printable ASCII");
@@ -804,32 +803,21 @@ void tus_create(struct http_request *req)
     if (auth_request(req, &err) != 0)
         return fail(req, &err);
 
-    snprintf(size, sizeof size, "%llu", (unsigned long long)length);
     files = json_pack("[{s:s,s:I}]", "name", name, "size", (json_int_t)length);
-    if (files != NULL && type[0] != '\0')
-        json_object_set_new(json_array_get(files, 0), "type", json_string(type));
-    files_text = files ? json_dumps(files, JSON_COMPACT) : NULL;
-    json_decref(files);
-    if (files_text == NULL) {
+    if (files == NULL) {
         error_set(&err, 400, "bad_metadata", "the metadata is not valid UTF-8");
         return fail(req, &err);
     }
-    snprintf(user, sizeof user, "%d", req->user_id);
-    snprintf(ttl, sizeof ttl, "%d", req->cfg->link_ttl_seconds);
-    params[1] = files_text;
-    res = db_query(req->db, &err, "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int)", 3,
+    if (type[0] != '\0')
+        json_object_set_new(json_array_get(files, 0), "type", json_string(type));
+    if (batches_insert(req, files, batch_id, &err) != 0)
+        return fail(req, &err);
+    res = db_query(req->db, &err, "SELECT id FROM batchup.files WHERE batch_id = $1::uuid", 1,
                    params);
-    free(files_text);
     if (res == NULL)
         return fail(req, &err);
-    params[0] = PQgetvalue(res, 0, 0);
-    res2 = db_query(req->db, &err, "SELECT id FROM batchup.files WHERE batch_id = $1::uuid", 1,
-                    params);
+    snprintf(file_id, sizeof file_id, "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
     PQclear(res);
-    if (res2 == NULL)
-        return fail(req, &err);
-    snprintf(file_id, sizeof file_id, "%s", PQntuples(res2) == 1 ? PQgetvalue(res2, 0, 0) : "");
-    PQclear(res2);
 
     memset(&up, 0, sizeof up);
     if (has_body && length > 0 && receive(req, file_id, 0, &ck, &up, &err) != 0) {

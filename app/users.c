@@ -11,6 +11,7 @@
 #include "batchup/auth.h"
 #include "batchup/cli.h"
 #include "batchup/db.h"
+#include "batchup/utf8.h"
 
 static int usage(void)
 {
@@ -23,12 +24,7 @@ static int valid_name(const char *name)
 {
     size_t n = strlen(name);
 
-    if (n == 0 || n > 200)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            return 0;
-    return 1;
+    return n > 0 && n <= 200 && !utf8_has_ascii_control(name);
 }
 
 static int parse_limit(const char *s, int *out)

@@ -32,6 +32,14 @@ size_t utf8_decode(const unsigned char *s, uint32_t *cp)
     return len;
 }
 
+bool utf8_has_ascii_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
 bool utf8_is_hidden_control(uint32_t cp)
 {
     return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||

@@ -11,6 +11,11 @@ void batches_list(struct http_request *req);
 void batches_get(struct http_request *req, const char *batch_id);
 void batches_delete(struct http_request *req, const char *batch_id);
 
+/* Create a batch of the user's files (validated as batches_parse returns
+ * them; the reference is taken) and write its id into batch_id. */
+int batches_insert(struct http_request *req, json_t *files, char batch_id[37],
+                   struct bu_error *err);
+
 /* Validate a POST body; on success returns the files array to hand to
  * batchup.create_batch (new reference), else NULL with err.  Exposed for the
  * unit tests and the fuzzer. */

@@ -19,4 +19,8 @@ size_t utf8_decode(const unsigned char *s, uint32_t *cp);
  * and the line and paragraph separators. */
 bool utf8_is_hidden_control(uint32_t cp);
 
+/* Does s hold an ASCII control character (below 0x20, or DEL)?  Names
+ * (users, files) never may: they are printed, logged and sent in headers. */
+bool utf8_has_ascii_control(const char *s);
+
 #endif
