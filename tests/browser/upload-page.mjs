@@ -103,8 +103,13 @@ try {
   ok(await waitFor(async () => (await page.textContent("#files")).includes("Paused"), 5000, "Paused"),
      "Pause stops the upload and says so");
   const saved = JSON.parse(await page.evaluate(() => localStorage.getItem("batchup.batch")));
-  const b1 = await (await api(`/api/v1/batches/${saved.id}`)).json();
-  const mid = b1.files[0].offset;
+  // The server records a cut-off body once nginx tells it the client left,
+  // a moment after the page has stopped: ask for a few seconds.
+  let mid = 0;
+  await waitFor(async () => {
+    mid = (await (await api(`/api/v1/batches/${saved.id}`)).json()).files[0].offset;
+    return mid > 0;
+  }, 5000, "the kept offset");
   ok(mid > 0 && mid < big.buffer.length, `the server kept what arrived before the pause (${mid} of ${big.buffer.length} bytes)`);
 
   // 3. A reload in the middle, then the same file picked again: same batch, resumed.
