@@ -21,6 +21,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 PY=$(stack__python)
 shopt -s lastpipe # `... | tap_from_py` counts in this shell
@@ -37,19 +38,10 @@ d = json.load(sys.stdin)
 v = eval(sys.argv[1], {"d": d})
 print(v if not isinstance(v, (dict, list)) else json.dumps(v, ensure_ascii=False))' "$1"
 }
-hval() {
-    tr -d '\r' <"$2" | grep -i "^$1:" | tail -n 1 | sed 's/^[^:]*:[[:space:]]*//'
-}
 get() {
     local out=$1 url=$2
     shift 2
     curl -s --max-time 60 -D "$out.h" -o "$out.b" -w '%{http_code}' "$@" "$BATCHUP_URL$url"
-}
-patch() {
-    curl -s --max-time 60 -o /dev/null -w '%{http_code}' -X PATCH \
-        -H "Authorization: Bearer $1" -H 'Tus-Resumable: 1.0.0' \
-        -H "Upload-Offset: ${4:-0}" -H 'Content-Type: application/offset+octet-stream' \
-        --data-binary "@$3" "$BATCHUP_URL$2"
 }
 # tap_from_py: turn lines "0<TAB>what" / "1<TAB>what" (status, description)
 # printed by a python3 check into TAP lines; "#..." lines are diagnostics.

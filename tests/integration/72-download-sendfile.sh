@@ -15,6 +15,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 PY=$(stack__python)
 
@@ -24,29 +25,6 @@ W=$STACK_DIR/t72
 mkdir -p "$W"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
 BOB=$(stack_user_add bob) || tap_bail "cannot add user bob"
-
-jget() {
-    "$PY" -c 'import json, sys
-d = json.load(sys.stdin)
-v = eval(sys.argv[1], {"d": d})
-print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$1"
-}
-hval() {
-    tr -d '\r' <"$2" | grep -i "^$1:" | tail -n 1 | sed 's/^[^:]*:[[:space:]]*//'
-}
-get() {
-    local out=$1 tok=$2 url=$3
-    shift 3
-    local auth=()
-    [ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
-    curl -s --max-time 30 "${auth[@]}" -D "$out.h" -o "$out.b" -w '%{http_code}' "$@" "$BATCHUP_URL$url"
-}
-patch() {
-    curl -s --max-time 60 -o /dev/null -w '%{http_code}' -X PATCH \
-        -H "Authorization: Bearer $1" -H 'Tus-Resumable: 1.0.0' \
-        -H "Upload-Offset: ${4:-0}" -H 'Content-Type: application/offset+octet-stream' \
-        --data-binary "@$3" "$BATCHUP_URL$2"
-}
 
 head -c 2500000 /dev/urandom >"$W/a.bin"
 SIZE=$(stat -c %s "$W/a.bin")

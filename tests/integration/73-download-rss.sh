@@ -8,6 +8,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 PY=$(stack__python)
 MIB=${RSS_FILE_MIB:-200}
@@ -20,13 +21,6 @@ stack_start workers=2 gc_interval_seconds=0 || tap_bail "the stack did not start
 W=$STACK_DIR/t73
 mkdir -p "$W"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
-
-jget() {
-    "$PY" -c 'import json, sys
-d = json.load(sys.stdin)
-v = eval(sys.argv[1], {"d": d})
-print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$1"
-}
 
 # One file of random bytes, uploaded three times under three names.
 head -c $((MIB << 20)) /dev/urandom >"$W/big.bin" || tap_bail "cannot write $MIB MiB"

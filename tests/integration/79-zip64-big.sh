@@ -19,6 +19,7 @@ if [ "${BATCHUP_BIG_TESTS:-0}" != 1 ]; then
 fi
 
 . tests/lib/stack.sh
+. tests/lib/api.sh
 PY=$(stack__python)
 BIG_MIB=${BIG_MIB:-4500}
 NEED_KIB=$((12 << 20))
@@ -35,13 +36,6 @@ W=$STACK_DIR/t79
 mkdir -p "$W"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
 T0=$SECONDS
-
-jget() {
-    "$PY" -c 'import json, sys
-d = json.load(sys.stdin)
-v = eval(sys.argv[1], {"d": d})
-print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$1"
-}
 
 head -c 1048577 /dev/urandom >"$W/0"
 truncate -s "${BIG_MIB}M" "$W/1"

@@ -39,6 +39,7 @@ needs=(
     "unzip|unzip"
     "python3|/usr/bin/python3"
     "procps|pgrep"
+    "jq|jq"
     # make lint (run by CI).
     "clang-tidy|clang-tidy"
     "cppcheck|cppcheck"
