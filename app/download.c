@@ -40,6 +40,7 @@ struct file_row {
     const char *sha256;
     const char *media_type;
     time_t mtime;
+    int64_t crc32; /* -1 when not recorded (completed before migration 004) */
 };
 
 static int valid_token(const char *t)
@@ -65,7 +66,7 @@ static void serve_file(struct http_request *req, const struct file_row *f)
     const char *inm = http_header(req, "If-None-Match");
     const char *ims = http_header(req, "If-Modified-Since");
     enum headers_range range = HEADERS_RANGE_NONE;
-    uint64_t first = 0, last = f->size ? f->size - 1 : 0, pos, end;
+    uint64_t first = 0, last = f->size ? f->size - 1 : 0;
     int head_only = strcmp(req->method, "HEAD") == 0, fd = -1;
     time_t since;
 
@@ -152,17 +153,8 @@ static void serve_file(struct http_request *req, const struct file_row *f)
     if (head_only || f->size == 0) {
         http_flush(req);
     } else {
-        for (pos = first, end = last + 1; pos < end;) {
-            size_t want = end - pos > sizeof out_buf ? sizeof out_buf : (size_t)(end - pos);
-            ssize_t n = pread(fd, out_buf, want, (off_t)pos);
-            if (n <= 0) {
-                log_error("read of %s failed at %llu", f->id, (unsigned long long)pos);
-                break;
-            }
-            if (http_write(req, out_buf, (size_t)n) != 0)
-                break;
-            pos += (uint64_t)n;
-        }
+        if (http_sendfile(req, fd, first, last - first + 1) != 0 && !req->client_gone)
+            log_error("sending %s failed", f->id);
     }
     if (fd >= 0)
         close(fd);
@@ -176,11 +168,14 @@ static void row_to_file(PGresult *res, int i, int col, struct file_row *f)
     f->sha256 = PQgetvalue(res, i, col + 3);
     f->media_type = PQgetvalue(res, i, col + 4);
     f->mtime = (time_t)atoll(PQgetvalue(res, i, col + 5));
+    f->crc32 = atoll(PQgetvalue(res, i, col + 6));
 }
 
+/* The columns row_to_file reads, FILE_NCOLUMNS of them. */
 #define FILE_COLUMNS                                                                               \
     "f.id, f.name, f.size, f.sha256, coalesce(f.media_type, ''),"                                  \
-    " floor(extract(epoch FROM f.completed_at))::bigint"
+    " floor(extract(epoch FROM f.completed_at))::bigint, coalesce(f.crc32, -1)"
+#define FILE_NCOLUMNS 7
 
 void download_stream(struct http_request *req, const char *file_id)
 {
@@ -206,7 +201,7 @@ void download_stream(struct http_request *req, const char *file_id)
         PQclear(res);
         return not_found(req, "completed file");
     }
-    if (strcmp(PQgetvalue(res, 0, 6), "t") == 0) {
+    if (strcmp(PQgetvalue(res, 0, FILE_NCOLUMNS), "t") == 0) {
         PQclear(res);
         error_set(&err, 410, "file_expired", "this file's batch has expired: its data is gone");
         return http_send_error(req, &err);
@@ -223,14 +218,12 @@ struct zip_ctx {
     int fd;
 };
 
-static ssize_t read_entry(void *vctx, size_t index, void *buf, size_t cap)
+/* Make entry index the open file of ctx. */
+static int open_entry(struct zip_ctx *ctx, size_t index)
 {
-    struct zip_ctx *ctx = vctx;
     char path[1100];
 
-    if (ctx->files[index].size == 0)
-        return 0;
-    if (ctx->current != index) {
+    if (ctx->current != index || ctx->fd < 0) {
         if (ctx->fd >= 0)
             close(ctx->fd);
         storage_final_path(ctx->req->cfg, ctx->files[index].id, path, sizeof path);
@@ -242,7 +235,29 @@ static ssize_t read_entry(void *vctx, size_t index, void *buf, size_t cap)
         }
         posix_fadvise(ctx->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
+    return 0;
+}
+
+static ssize_t read_entry(void *vctx, size_t index, void *buf, size_t cap)
+{
+    struct zip_ctx *ctx = vctx;
+
+    if (ctx->files[index].size == 0)
+        return 0;
+    if (open_entry(ctx, index) != 0)
+        return -1;
     return read(ctx->fd, buf, cap);
+}
+
+/* An entry whose CRC-32 was recorded at upload: its bytes go from the page
+ * cache to the socket (sendfile), never through the worker. */
+static int send_entry(void *vctx, size_t index, uint64_t size)
+{
+    struct zip_ctx *ctx = vctx;
+
+    if (open_entry(ctx, index) != 0)
+        return -1;
+    return http_sendfile(ctx->req, ctx->fd, 0, size);
 }
 
 static int write_out(void *vctx, const void *buf, size_t len)
@@ -275,6 +290,8 @@ static void send_zip(struct http_request *req, const char *batch_id, PGresult *r
         entries[i].name = safe[i];
         entries[i].size = files[i].size;
         entries[i].mtime = files[i].mtime;
+        entries[i].crc32 = (uint32_t)files[i].crc32;
+        entries[i].crc_known = files[i].crc32 >= 0;
     }
     if (zip_archive_size(entries, (size_t)n, &total) != 0) {
         error_set(&err, 500, "internal", "the batch cannot be archived");
@@ -292,7 +309,8 @@ static void send_zip(struct http_request *req, const char *batch_id, PGresult *r
         http_flush(req);
         goto done;
     }
-    if (zip_stream(entries, (size_t)n, read_entry, write_out, &ctx, out_buf, sizeof out_buf) != 0 &&
+    if (zip_stream_send(entries, (size_t)n, read_entry, send_entry, write_out, &ctx, out_buf,
+                        sizeof out_buf) != 0 &&
         !req->client_gone)
         log_error("the ZIP of batch %s broke off after %llu bytes", batch_id,
                   (unsigned long long)req->bytes_out);
@@ -329,7 +347,7 @@ static void send_manifest(struct http_request *req, const char *token, PGresult 
     }
     http_send_json(req, 200,
                    json_pack("{s:s,s:s,s:o}", "batch_id", PQgetvalue(res, 0, 0), "expires_at",
-                             PQgetvalue(res, 0, 8), "files", files));
+                             PQgetvalue(res, 0, 2 + FILE_NCOLUMNS), "files", files));
 }
 
 void download_batch(struct http_request *req, const char *token, const char *rest)

@@ -15,7 +15,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,21 +203,28 @@ static int send_head(struct http_request *req)
  * (nginx reads them one by one too).  Here each record carries up to 64 KiB.
  * libfcgi's own buffer is flushed first, so the stream stays in order, and
  * it still writes the end-of-stream and end-of-request records itself. */
+static void record_header(const struct http_request *req, unsigned char h[8], size_t len)
+{
+    h[0] = 1; /* FCGI_VERSION_1 */
+    h[1] = 6; /* FCGI_STDOUT */
+    h[2] = (unsigned char)(req->fcgx->requestId >> 8);
+    h[3] = (unsigned char)req->fcgx->requestId;
+    h[4] = (unsigned char)(len >> 8);
+    h[5] = (unsigned char)len;
+    h[6] = 0; /* no padding */
+    h[7] = 0;
+}
+
 static int write_records(struct http_request *req, const unsigned char *p, size_t len)
 {
     if (FCGX_FFlush(req->fcgx->out) < 0)
         return -1;
     while (len > 0) {
         size_t chunk = len > 65535 ? 65535 : len, off = 0;
-        unsigned char h[8] = {1,
-                              6 /* FCGI_STDOUT */,
-                              (unsigned char)(req->fcgx->requestId >> 8),
-                              (unsigned char)req->fcgx->requestId,
-                              (unsigned char)(chunk >> 8),
-                              (unsigned char)chunk,
-                              0,
-                              0};
+        unsigned char h[8];
         size_t total = sizeof h + chunk;
+
+        record_header(req, h, chunk);
 
         while (off < total) {
             struct iovec iov[2];
@@ -238,6 +248,50 @@ static int write_records(struct http_request *req, const unsigned char *p, size_
         len -= chunk;
     }
     return 0;
+}
+
+int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len)
+{
+    if (req->client_gone || send_head(req) != 0)
+        return -1;
+    if (FCGX_FFlush(req->fcgx->out) < 0)
+        goto gone;
+    while (len > 0) {
+        size_t chunk = len > 65535 ? 65535 : (size_t)len, left = chunk, hoff = 0;
+        unsigned char h[8];
+        off_t at = (off_t)offset;
+
+        record_header(req, h, chunk);
+        while (hoff < sizeof h) {
+            ssize_t w = write(req->fcgx->ipcFd, h + hoff, sizeof h - hoff);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                goto gone;
+            hoff += (size_t)w;
+        }
+        while (left > 0) {
+            ssize_t w = sendfile(req->fcgx->ipcFd, fd, &at, left);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                /* The record promised bytes that cannot come (a client gone,
+                 * or a file shorter than it should be): the stream cannot be
+                 * continued, so end the connection; the web server sees a
+                 * truncated response. */
+                shutdown(req->fcgx->ipcFd, SHUT_RDWR);
+                goto gone;
+            }
+            left -= (size_t)w;
+        }
+        req->bytes_out += chunk;
+        offset += chunk;
+        len -= chunk;
+    }
+    return 0;
+gone:
+    req->client_gone = 1;
+    return -1;
 }
 
 int http_write(struct http_request *req, const void *buf, size_t len)

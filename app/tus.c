@@ -24,7 +24,8 @@
  *
  * A body cut off midway keeps what arrived (fdatasync, then record), unless
  * the client asked for a checksum of it: bytes that cannot be verified are
- * dropped.  The whole-file SHA-256 is computed while streaming when the
+ * dropped.  The whole-file SHA-256 and CRC-32 (the ZIP's, stored so that
+ * downloads need not compute it) are computed while streaming when the
  * request starts at offset 0 (the common single-PATCH case); a file
  * assembled over several requests is hashed once, from disk, at completion.
  */
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "batchup/auth.h"
 #include "batchup/batches.h"
@@ -340,12 +342,20 @@ static void hex(const unsigned char *md, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* SHA-256 of the first size bytes of fd, read through the stream buffer. */
-static int hash_file(int fd, uint64_t size, char out[65])
+/* What a completed file is known by: its SHA-256 (the API's checksum and
+ * the ETag) and its CRC-32 (for the ZIP, so downloads need not compute it). */
+struct digest {
+    char sha256[65];
+    uint32_t crc32;
+};
+
+/* The digest of the first size bytes of fd, read through the stream buffer. */
+static int hash_file(int fd, uint64_t size, struct digest *out)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char md[32];
     uint64_t pos = 0;
+    uLong crc = crc32(0, Z_NULL, 0);
     int rc = -1;
 
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
@@ -356,10 +366,12 @@ static int hash_file(int fd, uint64_t size, char out[65])
         if (n <= 0)
             goto out;
         EVP_DigestUpdate(ctx, stream_buf, (size_t)n);
+        crc = crc32_z(crc, stream_buf, (size_t)n);
         pos += (uint64_t)n;
     }
     EVP_DigestFinal_ex(ctx, md, NULL);
-    hex(md, 32, out);
+    hex(md, 32, out->sha256);
+    out->crc32 = (uint32_t)crc;
     rc = 0;
 out:
     EVP_MD_CTX_free(ctx);
@@ -369,34 +381,34 @@ out:
 /* Complete a file whose bytes are all in its partial file: check the
  * declared SHA-256, make it durable and move it (storage_commit), and
  * complete it in the database. */
-static int complete(struct http_request *req, const char *file_id, const char *sha256,
+static int complete(struct http_request *req, const char *file_id, const struct digest *d,
                     struct bu_error *err)
 {
-    char ttl[16], digest[65];
-    const char *params[3] = {file_id, digest, ttl};
+    char ttl[16], crc[16];
+    const char *params[4] = {file_id, d->sha256, crc, ttl};
     const char *expected;
     PGresult *res;
 
-    snprintf(digest, sizeof digest, "%s", sha256);
     res = db_query(req->db, err,
                    "SELECT coalesce(expected_sha256, '') FROM batchup.file_state($1::uuid, NULL)",
                    1, params);
     if (res == NULL)
         return -1;
     expected = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
-    if (*expected != '\0' && strcmp(expected, digest) != 0) {
+    if (*expected != '\0' && strcmp(expected, d->sha256) != 0) {
         PQclear(res);
         return error_set(err, 460, "checksum_mismatch",
-                         "the file's SHA-256 (%s) is not the one declared for it", digest);
+                         "the file's SHA-256 (%s) is not the one declared for it", d->sha256);
     }
     PQclear(res);
     if (storage_commit(req->cfg, file_id, err) != 0)
         return -1;
     snprintf(ttl, sizeof ttl, "%d", req->cfg->link_ttl_seconds);
+    snprintf(crc, sizeof crc, "%u", (unsigned)d->crc32);
     res = db_query(req->db, err,
                    "SELECT batch_complete, file_status FROM batchup.complete_file($1::uuid, $2,"
-                   " $3::int)",
-                   3, params);
+                   " $3::bigint, $4::int)",
+                   4, params);
     if (res == NULL)
         return -1;
     if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 1), "completed") != 0) {
@@ -443,6 +455,7 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
 {
     struct claim c;
     EVP_MD_CTX *whole = NULL, *part = NULL;
+    uLong whole_crc = crc32(0, Z_NULL, 0);
     uint64_t cur, durable;
     double last_record;
     int lock_fd = -1, fd = -1, rc = -1, over = 0, cut = 0, lost = 0;
@@ -501,19 +514,19 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
     } else {
         /* All bytes were in and moved, but the worker died before the
          * database heard of it: finish that completion now. */
-        char digest[65];
+        struct digest d;
         char path[1100];
         int final_fd;
         storage_final_path(req->cfg, file_id, path, sizeof path);
         final_fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (final_fd < 0 || hash_file(final_fd, c.size, digest) != 0) {
+        if (final_fd < 0 || hash_file(final_fd, c.size, &d) != 0) {
             if (final_fd >= 0)
                 close(final_fd);
             error_set(err, 500, "storage_error", "the stored file cannot be read");
             goto out;
         }
         close(final_fd);
-        if (complete(req, file_id, digest, err) != 0)
+        if (complete(req, file_id, &d, err) != 0)
             goto out;
         up->offset = c.size;
         up->completed = 1;
@@ -557,8 +570,10 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
             error_set(err, 500, "storage_error", "the data could not be stored");
             goto out;
         }
-        if (whole != NULL)
+        if (whole != NULL) {
             EVP_DigestUpdate(whole, stream_buf, (size_t)n);
+            whole_crc = crc32_z(whole_crc, stream_buf, (size_t)n);
+        }
         if (part != NULL)
             EVP_DigestUpdate(part, stream_buf, (size_t)n);
         cur += (uint64_t)n;
@@ -611,16 +626,17 @@ static int receive(struct http_request *req, const char *file_id, uint64_t offse
         }
     }
     if (cur == c.size) {
-        char digest[65];
+        struct digest d;
         unsigned char md[32];
         if (whole != NULL) {
             EVP_DigestFinal_ex(whole, md, NULL);
-            hex(md, 32, digest);
-        } else if (hash_file(fd, c.size, digest) != 0) {
+            hex(md, 32, d.sha256);
+            d.crc32 = (uint32_t)whole_crc;
+        } else if (hash_file(fd, c.size, &d) != 0) {
             error_set(err, 500, "storage_error", "the upload cannot be read back");
             goto out;
         }
-        if (complete(req, file_id, digest, err) != 0) {
+        if (complete(req, file_id, &d, err) != 0) {
             if (err->status == 460) {
                 /* Drop what this request added beyond the recorded offset. */
                 if (ftruncate(fd, (off_t)durable) != 0)

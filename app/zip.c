@@ -419,12 +419,34 @@ static int stream_data(struct zip_out *o, const struct zip_entry *e, size_t inde
         o->total += (uint64_t)got;
         left -= (uint64_t)got;
     }
+    /* A CRC recorded at upload that the bytes no longer match: the stored
+     * data changed, and an archive claiming otherwise must not be made. */
+    if (e->crc_known && (uint32_t)crc != e->crc32)
+        return -1;
     *crc_out = (uint32_t)crc;
+    return 0;
+}
+
+/* Send an entry whose CRC is known through send_fn: flush what is buffered,
+ * then let the caller write the bytes itself. */
+static int send_data(struct zip_out *o, const struct zip_entry *e, size_t index,
+                     zip_send_fn send_fn, uint32_t *crc_out)
+{
+    if (out_flush(o) < 0 || (e->size > 0 && send_fn(o->ctx, index, e->size) < 0))
+        return -1;
+    o->total += e->size;
+    *crc_out = e->crc32;
     return 0;
 }
 
 int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
                zip_write_fn write_fn, void *ctx, void *buf, size_t cap)
+{
+    return zip_stream_send(entries, n, read_fn, NULL, write_fn, ctx, buf, cap);
+}
+
+int zip_stream_send(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
+                    zip_send_fn send_fn, zip_write_fn write_fn, void *ctx, void *buf, size_t cap)
 {
     struct zip_out o = {buf, cap, 0, 0, write_fn, ctx};
     uint64_t expected, cd_offset, offset = 0;
@@ -443,7 +465,8 @@ int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
         bool zip64 = entry_is_zip64(e->size, o.total);
 
         if (put_local_header(&o, e, name_len, zip64) < 0 ||
-            stream_data(&o, e, i, read_fn, &crcs[i]) < 0 ||
+            (send_fn != NULL && e->crc_known ? send_data(&o, e, i, send_fn, &crcs[i])
+                                             : stream_data(&o, e, i, read_fn, &crcs[i])) < 0 ||
             put_descriptor(&o, crcs[i], e->size, zip64) < 0)
             goto out;
     }

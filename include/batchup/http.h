@@ -55,6 +55,10 @@ void http_add_header(struct http_request *req, const char *name, const char *fmt
  * client is gone (further writes are dropped). */
 int http_write(struct http_request *req, const void *buf, size_t len);
 int http_flush(struct http_request *req);
+/* Send len bytes of fd from offset as the body (after the head), with
+ * sendfile(2): the bytes never enter the worker.  0, or -1 once the client
+ * is gone (or fd ran short: the response is then cut off). */
+int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len);
 
 /* Complete responses. */
 void http_send_json(struct http_request *req, int status, json_t *body); /* steals body */

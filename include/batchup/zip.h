@@ -9,6 +9,7 @@
 #ifndef BATCHUP_ZIP_H
 #define BATCHUP_ZIP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -25,6 +26,8 @@ struct zip_entry {
     const char *name; /* safe, unique, UTF-8 (see zip_safe_names) */
     uint64_t size;    /* exact number of bytes read() will deliver */
     time_t mtime;     /* modification time, stored as UTC */
+    uint32_t crc32;   /* the entry's CRC-32, when crc_known */
+    bool crc_known;   /* computed at upload: no need to read the bytes for it */
 };
 
 /* Read up to cap bytes of entry index into buf. Returns the number of bytes
@@ -49,6 +52,17 @@ int zip_archive_size(const struct zip_entry *entries, size_t n, uint64_t *size);
  * (read, write, out of memory or invalid entries). */
 int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
                zip_write_fn write_fn, void *ctx, void *buf, size_t cap);
+
+/* Write exactly size bytes of entry index straight to the output (for
+ * example with sendfile(2)), after everything before them was written.
+ * Returns 0, or -1 on error. */
+typedef int (*zip_send_fn)(void *ctx, size_t index, uint64_t size);
+
+/* zip_stream, where each entry whose CRC is known is not read through
+ * read_fn but handed to send_fn: the archive's bytes never pass through
+ * buf and no CRC is computed for it. The result is the same archive. */
+int zip_stream_send(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
+                    zip_send_fn send_fn, zip_write_fn write_fn, void *ctx, void *buf, size_t cap);
 
 /* Turn n original file names (any bytes, NULL allowed) into names that are
  * safe to extract and unique, case-sensitively, within the archive. out[i]

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The stock tus-js-client (npm) uploads real batches through nginx: user
-# alice (default limit 5) sends 12 files from 0 bytes to 4 MiB, while bob
+# alice (default limit 5) sends 13 files from 0 bytes to 16 MiB, while bob
 # (limit 1) sends 4 files at the same time. A sampler reads
 # batchup.active_slots every ~50 ms. Checked (tests/node/tus-batch.mjs): each
 # user reaches and never exceeds its limit; queued files get 423, which the

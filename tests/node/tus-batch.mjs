@@ -26,7 +26,7 @@ const MiB = 1024 * 1024;
 // Varied sizes, the big ones first so that they are the first to ask for
 // slots and hold them long enough for the sampler to see the limit reached.
 const SIZES = {
-  alice: [4 * MiB + 1, 3 * MiB, 3 * MiB - 5, 2 * MiB + 7, 2 * MiB, 1.5 * MiB, MiB, 300 * 1024, 64 * 1024 + 1,
+  alice: [16 * MiB + 1, 12 * MiB, 10 * MiB - 5, 8 * MiB + 7, 8 * MiB, 1.5 * MiB, MiB, 300 * 1024, 64 * 1024 + 1,
           1000, 17, 1, 0],
   bob: [2 * MiB, MiB + 3, 100 * 1024, 5],
 };

@@ -299,6 +299,58 @@ static void test_roundtrip_unicode_names(void **state)
         free(names[i]);
 }
 
+/* io_send: the bytes of an entry whose CRC is known, written straight to the
+ * sink, as download.c does with sendfile(2). */
+static int io_send(void *ctx, size_t index, uint64_t size)
+{
+    struct mem_io *io = ctx;
+
+    assert_true(size == io->src.entries[index].size);
+    io->src.reads++;
+    return mem_write(&io->sink, io->src.data[index], (size_t)size);
+}
+
+static void test_known_crcs_sent_directly(void **state)
+{
+    (void)state;
+    static unsigned char big[600 * 1024];
+    const unsigned char *data[3] = {(const unsigned char *)"first\n", big,
+                                    (const unsigned char *)"third!\n"};
+    struct zip_entry e[3] = {{"a.txt", 6, 1700000000}, {"big.bin", sizeof big, 1700000000},
+                             {"c.txt", 7, 1700000000}};
+    struct mem_sink streamed = {0};
+    struct mem_io io = {{data, e, {0}, 0}, {NULL, 0, 0, 0, 0}};
+    static unsigned char buf[4096];
+
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)((i * 2654435761u) >> 11);
+    assert_int_equal(zip_to_memory(e, 3, data, sizeof buf, &streamed), 0);
+
+    /* Entries 0 and 1 carry their CRC; entry 2 is read and checksummed. */
+    for (size_t i = 0; i < 2; i++) {
+        e[i].crc32 = (uint32_t)crc32(0, data[i], (uInt)e[i].size);
+        e[i].crc_known = true;
+    }
+    assert_int_equal(zip_stream_send(e, 3, io_read, io_send, io_write, &io, buf, sizeof buf), 0);
+    assert_int_equal(io.sink.len, streamed.len);
+    assert_memory_equal(io.sink.buf, streamed.buf, streamed.len);
+    assert_true(io.src.pos[0] == 0 && io.src.pos[1] == 0); /* never read */
+    assert_true(io.src.pos[2] == 7);
+    free(io.sink.buf);
+
+    /* Without a send callback a known CRC is checked against the bytes read:
+     * stored data that changed since the upload fails the stream. */
+    struct mem_sink checked = {0};
+    assert_int_equal(zip_to_memory(e, 3, data, sizeof buf, &checked), 0);
+    assert_memory_equal(checked.buf, streamed.buf, streamed.len);
+    free(checked.buf);
+    e[1].crc32 ^= 1;
+    struct mem_sink wrong = {0};
+    assert_int_equal(zip_to_memory(e, 3, data, sizeof buf, &wrong), -1);
+    free(wrong.buf);
+    free(streamed.buf);
+}
+
 static void test_empty_archive(void **state)
 {
     (void)state;
@@ -808,6 +860,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_unicode_names),
+        cmocka_unit_test(test_known_crcs_sent_directly),
         cmocka_unit_test(test_empty_archive),
         cmocka_unit_test(test_header_fields),
         cmocka_unit_test(test_many_entries),
