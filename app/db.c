@@ -68,13 +68,9 @@ PGconn *db_connection(struct db *db, struct bu_error *err)
         char msg[256];
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(db->conn));
         msg[strcspn(msg, "\n")] = '\0';
-        log_warn("database connection failed (next try in %d ms): %s",
-                 db->backoff_ms == 0         ? 100
-                 : db->backoff_ms * 2 > 5000 ? 5000
-                                             : db->backoff_ms * 2,
-                 msg);
         db_close(db);
         schedule_retry(db);
+        log_warn("database connection failed (next try in %d ms): %s", db->backoff_ms, msg);
         error_set(err, 503, "database_unavailable", "the database is unavailable; retry shortly");
         return NULL;
     }

@@ -85,7 +85,7 @@ const char *http_header(const struct http_request *req, const char *name)
     return http_param(req, cgi);
 }
 
-const char *http_reason(int status)
+static const char *http_reason(int status)
 {
     switch (status) {
     case 200:

@@ -82,22 +82,33 @@ static char *read_file(const char *path)
     return buf;
 }
 
+/* Run sql (several statements when param is NULL, else one statement with
+ * $1 = param) for migration what.  Returns the result, or NULL after saying
+ * on stderr why it failed. */
+static PGresult *run(PGconn *conn, const char *sql, const char *param, const char *what)
+{
+    PGresult *res =
+        param == NULL ? PQexec(conn, sql) : PQexecParams(conn, sql, 1, NULL, &param, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    fprintf(stderr, "batchup: migration %s failed: %s", what, PQerrorMessage(conn));
+    PQclear(res);
+    return NULL;
+}
+
 static int exec_ok(PGconn *conn, const char *sql, const char *what)
 {
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    PGresult *res = run(conn, sql, NULL, what);
 
-    if (!ok)
-        fprintf(stderr, "batchup: migration %s failed: %s", what, PQerrorMessage(conn));
     PQclear(res);
-    return ok ? 0 : -1;
+    return res != NULL ? 0 : -1;
 }
 
 /* Apply one migration unless recorded; 1 applied, 0 already there, -1 failed. */
 static int apply(PGconn *conn, const char *dir, const char *name)
 {
-    const char *params[1] = {name};
     char path[PATH_MAX];
     char *sql;
     PGresult *res;
@@ -112,13 +123,9 @@ static int apply(PGconn *conn, const char *dir, const char *name)
                 "   'Migrations applied by batchup migrate, one row each.'",
                 name) != 0)
         goto fail;
-    res = PQexecParams(conn, "SELECT 1 FROM batchup.schema_migrations WHERE version = $1", 1, NULL,
-                       params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "batchup: migration %s failed: %s", name, PQerrorMessage(conn));
-        PQclear(res);
+    res = run(conn, "SELECT 1 FROM batchup.schema_migrations WHERE version = $1", name, name);
+    if (res == NULL)
         goto fail;
-    }
     done = PQntuples(res) == 1;
     PQclear(res);
     if (done) {
@@ -136,13 +143,9 @@ static int apply(PGconn *conn, const char *dir, const char *name)
         goto fail;
     }
     free(sql);
-    res = PQexecParams(conn, "INSERT INTO batchup.schema_migrations(version) VALUES ($1)", 1, NULL,
-                       params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "batchup: migration %s failed: %s", name, PQerrorMessage(conn));
-        PQclear(res);
+    res = run(conn, "INSERT INTO batchup.schema_migrations(version) VALUES ($1)", name, name);
+    if (res == NULL)
         goto fail;
-    }
     PQclear(res);
     if (exec_ok(conn, "COMMIT", name) != 0)
         return -1;

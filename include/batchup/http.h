@@ -74,6 +74,4 @@ ssize_t http_read(struct http_request *req, void *buf, size_t cap);
  * NUL-terminated buffer; 413/400 in err on failure. */
 char *http_read_all(struct http_request *req, size_t max, size_t *len, struct bu_error *err);
 
-const char *http_reason(int status);
-
 #endif

@@ -12,7 +12,4 @@
  * until max_requests were answered.  Returns the process exit status. */
 int worker_run(const struct bu_config *cfg, int listen_fd);
 
-/* Route one request to its handler (exposed for the fuzz harness). */
-void worker_dispatch(struct http_request *req);
-
 #endif
