@@ -316,8 +316,8 @@ static void test_known_crcs_sent_directly(void **state)
     static unsigned char big[600 * 1024];
     const unsigned char *data[3] = {(const unsigned char *)"first\n", big,
                                     (const unsigned char *)"third!\n"};
-    struct zip_entry e[3] = {{"a.txt", 6, 1700000000}, {"big.bin", sizeof big, 1700000000},
-                             {"c.txt", 7, 1700000000}};
+    struct zip_entry e[3] = {
+        {"a.txt", 6, 1700000000}, {"big.bin", sizeof big, 1700000000}, {"c.txt", 7, 1700000000}};
     struct mem_sink streamed = {0};
     struct mem_io io = {{data, e, {0}, 0}, {NULL, 0, 0, 0, 0}};
     static unsigned char buf[4096];
