@@ -9,20 +9,24 @@
  * trusts REMOTE_USER, creating the user on first sight.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "batchup/auth.h"
-#include "batchup/utf8.h"
+#include "batchup/check.h"
+#include "batchup/digest.h"
+#include "batchup/store.h"
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/* API tokens as issued are AUTH_TOKEN_LEN characters; the lookup accepts
+ * the same alphabet within these bounds. */
+#define AUTH_TOKEN_MIN 16
+#define AUTH_TOKEN_MAX 256
 
 int auth_new_token(char out[AUTH_TOKEN_LEN + 1])
 {
+    static const char b64url[] = CHECK_TOKEN_ALPHABET;
     unsigned char raw[33] = {0};
     int o = 0;
 
@@ -39,70 +43,50 @@ int auth_new_token(char out[AUTH_TOKEN_LEN + 1])
 
 void auth_hash_token(const char *token, char out[65])
 {
-    unsigned char md[32];
-    unsigned int len = 0;
-    static const char hex[] = "0123456789abcdef";
-
-    EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL);
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    digest_sha256_hex(token, strlen(token), out);
 }
 
-static int valid_token(const char *t)
+static int auth_remote_user(struct http_request *req, struct bu_error *err)
 {
-    size_t n = strlen(t);
+    const char *name = http_param(req, "REMOTE_USER");
 
-    if (n < 16 || n > 256)
-        return 0;
-    return strspn(t, b64url) == n;
+    if (name == NULL || *name == '\0')
+        return error_set(err, BU_E_UNAUTHORIZED, "the web server sent no REMOTE_USER");
+    if (!check_user_name(name))
+        return error_set(err, BU_E_UNAUTHORIZED, "REMOTE_USER is not a valid name");
+    if (store_user_for_remote(req->db, err, name, &req->user_id) != 0)
+        return -1;
+    snprintf(req->user_name, sizeof req->user_name, "%s", name);
+    return 0;
+}
+
+static int auth_bearer(struct http_request *req, struct bu_error *err)
+{
+    const char *h = http_header(req, "Authorization");
+    struct store_user user;
+    char hash[65];
+    int found;
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return error_set(err, BU_E_UNAUTHORIZED,
+                         "send 'Authorization: Bearer <token>' (batchup user token NAME)");
+    h += 7;
+    while (*h == ' ')
+        h++;
+    if (!check_token(h, AUTH_TOKEN_MIN, AUTH_TOKEN_MAX))
+        return error_set(err, BU_E_UNAUTHORIZED, "the token is not valid");
+    auth_hash_token(h, hash);
+    found = store_authenticate(req->db, err, hash, &user);
+    if (found <= 0)
+        return found < 0 ? -1 : error_set(err, BU_E_UNAUTHORIZED, "the token is not valid");
+    req->user_id = user.id;
+    snprintf(req->user_name, sizeof req->user_name, "%s", user.name);
+    return 0;
 }
 
 int auth_request(struct http_request *req, struct bu_error *err)
 {
-    PGresult *res;
-
-    if (req->cfg->auth == CONFIG_AUTH_REMOTE_USER) {
-        const char *name = http_param(req, "REMOTE_USER");
-        const char *params[1] = {name};
-        if (name == NULL || *name == '\0' || strlen(name) > 200)
-            return error_set(err, 401, "unauthorized", "the web server sent no REMOTE_USER");
-        if (utf8_has_ascii_control(name))
-            return error_set(err, 401, "unauthorized", "REMOTE_USER is not a valid name");
-        res = db_query(req->db, err, "SELECT batchup.user_for_remote($1)", 1, params);
-        if (res == NULL)
-            return -1;
-        req->user_id = atoi(PQgetvalue(res, 0, 0));
-        snprintf(req->user_name, sizeof req->user_name, "%s", name);
-        PQclear(res);
-        return 0;
-    } else {
-        const char *h = http_header(req, "Authorization");
-        char hash[65];
-        const char *params[1] = {hash};
-
-        if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-            return error_set(err, 401, "unauthorized",
-                             "send 'Authorization: Bearer <token>' (batchup user token NAME)");
-        h += 7;
-        while (*h == ' ')
-            h++;
-        if (!valid_token(h))
-            return error_set(err, 401, "unauthorized", "the token is not valid");
-        auth_hash_token(h, hash);
-        res = db_query(req->db, err, "SELECT user_id, user_name FROM batchup.authenticate($1)", 1,
-                       params);
-        if (res == NULL)
-            return -1;
-        if (PQntuples(res) != 1) {
-            PQclear(res);
-            return error_set(err, 401, "unauthorized", "the token is not valid");
-        }
-        req->user_id = atoi(PQgetvalue(res, 0, 0));
-        snprintf(req->user_name, sizeof req->user_name, "%s", PQgetvalue(res, 0, 1));
-        PQclear(res);
-        return 0;
-    }
+    if (req->cfg->auth == CONFIG_AUTH_REMOTE_USER)
+        return auth_remote_user(req, err);
+    return auth_bearer(req, err);
 }

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,24 @@
 #include <unistd.h>
 
 #include "batchup/config.h"
+
+/* Add " in <where>" to the message of err.  Returns -1. */
+static int error_where(struct bu_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int error_where(struct bu_error *err, const char *fmt, ...)
+{
+    size_t used = strlen(err->message);
+    va_list ap;
+
+    if (used + 4 >= sizeof err->message)
+        return -1;
+    memcpy(err->message + used, " in ", 4);
+    used += 4;
+    va_start(ap, fmt);
+    vsnprintf(err->message + used, sizeof err->message - used, fmt, ap);
+    va_end(ap);
+    return -1;
+}
 
 enum kind { K_STRING, K_INT, K_U64, K_AUTH, K_SENDFILE, K_LISTEN, K_LEVEL };
 
@@ -78,10 +97,9 @@ void config_defaults(struct bu_config *cfg)
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
 }
 
-static int bad(char *msg, size_t cap, const char *key, const char *value, const char *why)
+static int bad(struct bu_error *err, const char *key, const char *value, const char *why)
 {
-    snprintf(msg, cap, "bad value for '%s': '%s' (%s)", key, value, why);
-    return -1;
+    return error_set(err, BU_E_BAD_CONFIG, "bad value for '%s': '%s' (%s)", key, value, why);
 }
 
 /* Strict decimal: digits only (a leading '-' is reported as out of range). */
@@ -98,7 +116,7 @@ static int parse_ll(const char *s, long long *out)
     return 0;
 }
 
-int config_set(struct bu_config *cfg, const char *key, const char *value, char *msg, size_t cap)
+int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err)
 {
     const struct key *k = NULL;
     char *field;
@@ -108,8 +126,8 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, char *
         if (strcmp(keys[i].name, key) == 0)
             k = &keys[i];
     if (k == NULL) {
-        snprintf(msg, cap, "unknown configuration key '%s' (value '%s')", key, value);
-        return -1;
+        return error_set(err, BU_E_BAD_CONFIG, "unknown configuration key '%s' (value '%s')", key,
+                         value);
     }
     field = (char *)cfg + k->offset;
     switch (k->kind) {
@@ -117,27 +135,27 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, char *
     case K_LEVEL:
     case K_LISTEN:
         if (strlen(value) >= k->size)
-            return bad(msg, cap, key, value, "too long");
+            return bad(err, key, value, "too long");
         if (k->kind == K_LEVEL && strcmp(value, "debug") != 0 && strcmp(value, "info") != 0 &&
             strcmp(value, "warn") != 0 && strcmp(value, "error") != 0)
-            return bad(msg, cap, key, value, "expected debug, info, warn or error");
+            return bad(err, key, value, "expected debug, info, warn or error");
         if (k->kind == K_LISTEN && value[0] != '/' && strrchr(value, ':') == NULL)
-            return bad(msg, cap, key, value, "expected host:port or an absolute socket path");
+            return bad(err, key, value, "expected host:port or an absolute socket path");
         if (k->kind == K_LISTEN && value[0] != '/') {
             const char *port = strrchr(value, ':') + 1;
             if (parse_ll(port, &n) != 0 || n < 1 || n > 65535)
-                return bad(msg, cap, key, value, "port must be 1..65535");
+                return bad(err, key, value, "port must be 1..65535");
         }
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case K_INT:
     case K_U64:
         if (parse_ll(value, &n) != 0)
-            return bad(msg, cap, key, value, "expected a whole number");
+            return bad(err, key, value, "expected a whole number");
         if (n < k->min || n > k->max) {
             char why[96];
             snprintf(why, sizeof why, "must be between %lld and %lld", k->min, k->max);
-            return bad(msg, cap, key, value, why);
+            return bad(err, key, value, why);
         }
         if (k->kind == K_INT)
             *(int *)field = (int)n;
@@ -152,7 +170,7 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, char *
         else if (strcmp(value, "remote_user") == 0)
             cfg->auth = CONFIG_AUTH_REMOTE_USER;
         else
-            return bad(msg, cap, key, value, "expected token or remote_user");
+            return bad(err, key, value, "expected token or remote_user");
         return 0;
     case K_SENDFILE:
         if (strcmp(value, "off") == 0)
@@ -162,7 +180,7 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, char *
         else if (strcmp(value, "x-sendfile") == 0)
             cfg->sendfile = CONFIG_SENDFILE_X_SENDFILE;
         else
-            return bad(msg, cap, key, value, "expected off, x-accel-redirect or x-sendfile");
+            return bad(err, key, value, "expected off, x-accel-redirect or x-sendfile");
         return 0;
     }
     return -1;
@@ -180,33 +198,32 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_file(struct bu_config *cfg, const char *path, char *msg, size_t cap)
+static int load_file(struct bu_config *cfg, const char *path, struct bu_error *err)
 {
     FILE *f = fopen(path, "r");
     char line[2048];
     int lineno = 0;
 
     if (f == NULL) {
-        snprintf(msg, cap, "cannot read configuration file '%s': %s", path, strerror(errno));
-        return -1;
+        return error_set(err, BU_E_BAD_CONFIG, "cannot read configuration file '%s': %s", path,
+                         strerror(errno));
     }
     while (fgets(line, sizeof line, f) != NULL) {
         char *s, *eq, *key, *value;
 
         lineno++;
         if (strchr(line, '\n') == NULL && !feof(f)) {
-            snprintf(msg, cap, "%s:%d: line too long", path, lineno);
             fclose(f);
-            return -1;
+            return error_set(err, BU_E_BAD_CONFIG, "%s:%d: line too long", path, lineno);
         }
         s = trim(line);
         if (*s == '\0' || *s == '#')
             continue;
         eq = strchr(s, '=');
         if (eq == NULL) {
-            snprintf(msg, cap, "%s:%d: expected 'key = value', got '%s'", path, lineno, s);
             fclose(f);
-            return -1;
+            return error_set(err, BU_E_BAD_CONFIG, "%s:%d: expected 'key = value', got '%s'", path,
+                             lineno, s);
         }
         *eq = '\0';
         key = trim(s);
@@ -216,18 +233,16 @@ static int load_file(struct bu_config *cfg, const char *path, char *msg, size_t 
             value[strlen(value) - 1] = '\0';
             value++;
         }
-        if (config_set(cfg, key, value, msg, cap) != 0) {
-            size_t used = strlen(msg);
-            snprintf(msg + used, cap - used, " in %s:%d", path, lineno);
+        if (config_set(cfg, key, value, err) != 0) {
             fclose(f);
-            return -1;
+            return error_where(err, "%s:%d", path, lineno);
         }
     }
     fclose(f);
     return 0;
 }
 
-int config_load(struct bu_config *cfg, const char *cli_path, char *msg, size_t cap)
+int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
 {
     const char *path = cli_path;
 
@@ -237,7 +252,7 @@ int config_load(struct bu_config *cfg, const char *cli_path, char *msg, size_t c
     if ((path == NULL || *path == '\0') && access("/etc/batchup/batchup.conf", F_OK) == 0)
         path = "/etc/batchup/batchup.conf";
     if (path != NULL && *path != '\0') {
-        if (load_file(cfg, path, msg, cap) != 0)
+        if (load_file(cfg, path, err) != 0)
             return -1;
         snprintf(cfg->path, sizeof cfg->path, "%s", path);
     }
@@ -251,11 +266,8 @@ int config_load(struct bu_config *cfg, const char *cli_path, char *msg, size_t c
             var[9 + j] = '\0';
         }
         value = getenv(var);
-        if (value != NULL && config_set(cfg, keys[i].name, value, msg, cap) != 0) {
-            size_t used = strlen(msg);
-            snprintf(msg + used, cap - used, " in environment variable %s", var);
-            return -1;
-        }
+        if (value != NULL && config_set(cfg, keys[i].name, value, err) != 0)
+            return error_where(err, "environment variable %s", var);
     }
     return 0;
 }

@@ -12,8 +12,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
+#include "batchup/clock.h"
 #include "batchup/db.h"
 #include "batchup/log.h"
+
+void db_args_init(struct db_args *a)
+{
+    a->n = 0;
+}
+
+void db_args_text(struct db_args *a, const char *value)
+{
+    if (a->n < DB_MAX_ARGS)
+        a->value[a->n++] = value;
+}
+
+void db_args_int(struct db_args *a, long long value)
+{
+    if (a->n >= DB_MAX_ARGS)
+        return;
+    snprintf(a->number[a->n], sizeof a->number[a->n], "%lld", value);
+    a->value[a->n] = a->number[a->n];
+    a->n++;
+}
 
 void db_init(struct db *db, const char *conninfo)
 {
@@ -21,26 +44,12 @@ void db_init(struct db *db, const char *conninfo)
     snprintf(db->conninfo, sizeof db->conninfo, "%s", conninfo);
 }
 
-static long ms_until(const struct timespec *t)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 static void schedule_retry(struct db *db)
 {
-    clock_gettime(CLOCK_MONOTONIC, &db->next_attempt);
     db->backoff_ms = db->backoff_ms == 0 ? 100 : db->backoff_ms * 2;
     if (db->backoff_ms > 5000)
         db->backoff_ms = 5000;
-    db->next_attempt.tv_sec += db->backoff_ms / 1000;
-    db->next_attempt.tv_nsec += (long)(db->backoff_ms % 1000) * 1000000;
-    if (db->next_attempt.tv_nsec >= 1000000000) {
-        db->next_attempt.tv_sec++;
-        db->next_attempt.tv_nsec -= 1000000000;
-    }
+    db->next_attempt = clock_now() + db->backoff_ms / 1000.0;
 }
 
 void db_close(struct db *db)
@@ -50,98 +59,121 @@ void db_close(struct db *db)
     db->conn = NULL;
 }
 
-PGconn *db_connection(struct db *db, struct bu_error *err)
+void db_free(struct pg_result *res)
+{
+    PQclear(res);
+}
+
+static int unavailable(struct bu_error *err)
+{
+    return error_set(err, BU_E_DATABASE_UNAVAILABLE, "the database is unavailable; retry shortly");
+}
+
+int db_connect(struct db *db, struct bu_error *err)
 {
     /* Later keywords win, so the operator's conninfo overrides our defaults. */
     static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *values[] = {"5", "batchup", db->conninfo, NULL};
+    char msg[256];
 
     if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
-        return db->conn;
+        return 0;
     db_close(db);
-    if (ms_until(&db->next_attempt) > 0) {
-        error_set(err, 503, "database_unavailable", "the database is unavailable; retry shortly");
-        return NULL;
-    }
+    if (clock_now() < db->next_attempt)
+        return unavailable(err);
     db->conn = PQconnectdbParams(keys, values, 1);
-    if (PQstatus(db->conn) != CONNECTION_OK) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", PQerrorMessage(db->conn));
-        msg[strcspn(msg, "\n")] = '\0';
-        db_close(db);
-        schedule_retry(db);
-        log_warn("database connection failed (next try in %d ms): %s", db->backoff_ms, msg);
-        error_set(err, 503, "database_unavailable", "the database is unavailable; retry shortly");
-        return NULL;
+    if (PQstatus(db->conn) == CONNECTION_OK) {
+        db->backoff_ms = 0;
+        return 0;
     }
-    db->backoff_ms = 0;
-    return db->conn;
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(db->conn));
+    msg[strcspn(msg, "\n")] = '\0';
+    db_close(db);
+    schedule_retry(db);
+    log_warn("database connection failed (next try in %d ms): %s", db->backoff_ms, msg);
+    return unavailable(err);
 }
 
 /* Turn a refused statement into the API's error.  batchup's own functions
- * raise SQLSTATEs "BU<http status>" (BU400, BU404, BU409, BU410, BU460) whose
- * messages we wrote for clients; a constraint or data error (class 22, 23)
+ * raise SQLSTATEs "BU<http status>" whose messages we wrote for clients
+ * (error.h's table names each); a constraint or data error (class 22, 23)
  * means input the C checks let through, which is still the client's input:
  * 400, never 500.  Anything else is ours: 500. */
 static void db_error(struct db *db, PGresult *res, struct bu_error *err)
 {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    int id;
 
     if (state == NULL)
         state = "";
     if (msg == NULL)
         msg = "";
     snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
-    if (strncmp(state, "BU", 2) == 0) {
-        int status = atoi(state + 2);
-        static const struct {
-            int status;
-            const char *code;
-        } codes[] = {{400, "bad_request"},
-                     {404, "not_found"},
-                     {409, "conflict"},
-                     {410, "gone"},
-                     {460, "checksum_mismatch"}};
-        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-            if (codes[i].status == status) {
-                log_info("database refused: %s %s", state, msg);
-                error_set(err, status, codes[i].code, "%s", msg);
-                return;
-            }
-    }
-    if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0) {
+    id = error_for_sqlstate(state);
+    if (id >= 0) {
+        log_info("database refused: %s %s", state, msg);
+        error_set(err, (enum bu_errcode)id, "%s", msg);
+    } else if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0) {
         log_warn("database rejected input: %s %s", state, msg);
-        error_set(err, 400, "invalid_input", "the request was rejected: %s", msg);
-        return;
+        error_set(err, BU_E_INVALID_INPUT, "the request was rejected: %s", msg);
+    } else {
+        log_error("database error %s: %s", state, msg);
+        error_set(err, BU_E_DATABASE_ERROR, "the database refused the operation (%s)", state);
     }
-    log_error("database error %s: %s", state, msg);
-    error_set(err, 500, "database_error", "the database refused the operation (%s)", state);
 }
 
-PGresult *db_query(struct db *db, struct bu_error *err, const char *sql, int nparams,
-                   const char *const *params)
+/* A statement failed: either the connection broke (503, reconnect later)
+ * or the server refused it (db_error). */
+static void failed(struct db *db, PGresult *res, struct bu_error *err)
 {
-    PGconn *conn = db_connection(db, err);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        log_warn("database connection lost: %s", PQerrorMessage(db->conn));
+        db_close(db);
+        schedule_retry(db);
+        unavailable(err);
+    } else {
+        db_error(db, res, err);
+    }
+    PQclear(res);
+}
+
+struct pg_result *db_query(struct db *db, struct bu_error *err, const char *sql,
+                           const struct db_args *args)
+{
     PGresult *res;
     ExecStatusType st;
 
     db->sqlstate[0] = '\0';
-    if (conn == NULL)
+    if (db_connect(db, err) != 0)
         return NULL;
-    res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(db->conn, sql, args ? args->n : 0, NULL, args ? args->value : NULL, NULL,
+                       NULL, 0);
     st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return res;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        log_warn("database connection lost: %s", PQerrorMessage(conn));
-        PQclear(res);
-        db_close(db);
-        schedule_retry(db);
-        error_set(err, 503, "database_unavailable", "the database is unavailable; retry shortly");
-        return NULL;
-    }
-    db_error(db, res, err);
-    PQclear(res);
+    failed(db, res, err);
     return NULL;
+}
+
+int db_exec_script(struct db *db, struct bu_error *err, const char *sql)
+{
+    PGresult *res;
+    char msg[200];
+
+    db->sqlstate[0] = '\0';
+    if (db_connect(db, err) != 0)
+        return -1;
+    res = PQexec(db->conn, sql);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK) {
+        PQclear(res);
+        return 0;
+    }
+    /* A migration's error is for the operator: the server's own words. */
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(db->conn));
+    msg[strcspn(msg, "\n")] = '\0';
+    failed(db, res, err);
+    if (err->id != BU_E_DATABASE_UNAVAILABLE)
+        error_set(err, BU_E_DATABASE_ERROR, "%s", msg);
+    return -1;
 }

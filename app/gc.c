@@ -8,36 +8,30 @@
  * in between leaves an orphan file on disk, never a database row pointing at
  * missing data.
  */
-#include <stdio.h>
-
 #include "batchup/db.h"
 #include "batchup/gc.h"
 #include "batchup/log.h"
 #include "batchup/storage.h"
+#include "batchup/store.h"
 
-int gc_run(const struct bu_config *cfg)
+static void remove_data(const char *file_id, void *ctx)
+{
+    storage_remove(ctx, file_id);
+}
+
+int gc_run(const struct bu_config *cfg, struct bu_error *err)
 {
     struct db db;
-    struct bu_error err;
-    char expiry[16];
-    const char *params[1] = {expiry};
-    PGresult *res;
     int n;
 
     db_init(&db, cfg->database);
-    snprintf(expiry, sizeof expiry, "%d", cfg->upload_expiry_seconds);
-    res = db_query(&db, &err, "SELECT kind, file_id FROM batchup.gc($1::int)", 1, params);
-    if (res == NULL) {
-        log_warn("maintenance pass failed: %s", err.message);
-        db_close(&db);
+    n = store_gc(&db, err, cfg->upload_expiry_seconds, remove_data, (void *)cfg);
+    db_close(&db);
+    if (n < 0) {
+        log_warn("maintenance pass failed: %s", err->message);
         return -1;
     }
-    n = PQntuples(res);
-    for (int i = 0; i < n; i++)
-        storage_remove(cfg, PQgetvalue(res, i, 1));
     if (n > 0)
         log_info("maintenance pass removed the data of %d files", n);
-    PQclear(res);
-    db_close(&db);
     return 0;
 }

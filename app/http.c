@@ -13,6 +13,7 @@
  * returns what has arrived instead of waiting for a full buffer, so a slow
  * upload still gets its lease renewed between reads.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <sys/sendfile.h>
@@ -24,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fastcgi.h>
+
+#include "batchup/clock.h"
 #include "batchup/http.h"
 #include "batchup/log.h"
 
@@ -37,7 +41,7 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, const struc
     req->fcgx = fcgx;
     req->cfg = cfg;
     req->db = db;
-    clock_gettime(CLOCK_MONOTONIC, &req->start);
+    req->start = clock_now();
     req->method = FCGX_GetParam("REQUEST_METHOD", fcgx->envp);
     if (req->method == NULL)
         req->method = "GET";
@@ -185,6 +189,8 @@ static int send_head(struct http_request *req)
     req->head_sent = 1;
     if (req->status == 0)
         http_status(req, 200);
+    if (req->route_header != NULL)
+        head_append(req, "%s\r\n", req->route_header);
     if (req->head_overflow) {
         log_error("response head too large for %s %s", req->method, req->path);
         http_status(req, 500);
@@ -197,81 +203,50 @@ static int send_head(struct http_request *req)
     return 0;
 }
 
-/* Write len bytes as FastCGI STDOUT records straight to the connection.
- * libfcgi buffers its output in 8 KiB records, one write(2) each; for file
- * bodies and ZIP streams that is 130,000 system calls a GiB, on both sides
- * (nginx reads them one by one too).  Here each record carries up to 64 KiB.
- * libfcgi's own buffer is flushed first, so the stream stays in order, and
- * it still writes the end-of-stream and end-of-request records itself. */
-static void record_header(const struct http_request *req, unsigned char h[8], size_t len)
+/* Response bodies go out as FastCGI STDOUT records written straight to the
+ * connection, each carrying up to FCGI_MAX_LENGTH bytes.  libfcgi buffers
+ * its output in 8 KiB records, one write(2) each; for file bodies and ZIP
+ * streams that is 130,000 system calls a GiB, on both sides (nginx reads
+ * them one by one too).  libfcgi's own buffer is flushed first, so the
+ * stream stays in order, and it still writes the end-of-stream and
+ * end-of-request records itself.
+ *
+ * write_record is the one record writer: the header, then the content,
+ * from memory (buf) or, when buf is NULL, from fd at *at with sendfile(2),
+ * so that file bytes never enter the worker. */
+static int write_all(int fd, const void *p, size_t len)
 {
-    h[0] = 1; /* FCGI_VERSION_1 */
-    h[1] = 6; /* FCGI_STDOUT */
-    h[2] = (unsigned char)(req->fcgx->requestId >> 8);
-    h[3] = (unsigned char)req->fcgx->requestId;
-    h[4] = (unsigned char)(len >> 8);
-    h[5] = (unsigned char)len;
-    h[6] = 0; /* no padding */
-    h[7] = 0;
-}
-
-static int write_records(struct http_request *req, const unsigned char *p, size_t len)
-{
-    if (FCGX_FFlush(req->fcgx->out) < 0)
-        return -1;
     while (len > 0) {
-        size_t chunk = len > 65535 ? 65535 : len, off = 0;
-        unsigned char h[8];
-        size_t total = sizeof h + chunk;
-
-        record_header(req, h, chunk);
-
-        while (off < total) {
-            struct iovec iov[2];
-            int n = 0;
-            ssize_t w;
-            if (off < sizeof h) {
-                iov[n].iov_base = h + off;
-                iov[n++].iov_len = sizeof h - off;
-            }
-            iov[n].iov_base = (void *)(p + (off > sizeof h ? off - sizeof h : 0));
-            iov[n++].iov_len = chunk - (off > sizeof h ? off - sizeof h : 0);
-            w = writev(req->fcgx->ipcFd, iov, n);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                return -1;
-            off += (size_t)w;
-        }
-        req->bytes_out += chunk;
-        p += chunk;
-        len -= chunk;
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p = (const char *)p + w;
+        len -= (size_t)w;
     }
     return 0;
 }
 
-int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len)
+static int write_record(struct http_request *req, const void *buf, int fd, off_t *at, size_t len)
 {
-    if (req->client_gone || send_head(req) != 0)
-        return -1;
-    if (FCGX_FFlush(req->fcgx->out) < 0)
-        goto gone;
-    while (len > 0) {
-        size_t chunk = len > 65535 ? 65535 : (size_t)len, left = chunk, hoff = 0;
-        unsigned char h[8];
-        off_t at = (off_t)offset;
+    FCGI_Header h = {
+        .version = FCGI_VERSION_1,
+        .type = FCGI_STDOUT,
+        .requestIdB1 = (unsigned char)(req->fcgx->requestId >> 8),
+        .requestIdB0 = (unsigned char)req->fcgx->requestId,
+        .contentLengthB1 = (unsigned char)(len >> 8),
+        .contentLengthB0 = (unsigned char)len,
+    };
+    int sock = req->fcgx->ipcFd;
+    size_t done = 0;
 
-        record_header(req, h, chunk);
-        while (hoff < sizeof h) {
-            ssize_t w = write(req->fcgx->ipcFd, h + hoff, sizeof h - hoff);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                goto gone;
-            hoff += (size_t)w;
-        }
-        while (left > 0) {
-            ssize_t w = sendfile(req->fcgx->ipcFd, fd, &at, left);
+    assert(len <= FCGI_MAX_LENGTH);
+    if (buf == NULL) {
+        if (write_all(sock, &h, sizeof h) != 0)
+            return -1;
+        while (done < len) {
+            ssize_t w = sendfile(sock, fd, at, len - done);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0) {
@@ -279,13 +254,46 @@ int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t le
                  * or a file shorter than it should be): the stream cannot be
                  * continued, so end the connection; the web server sees a
                  * truncated response. */
-                shutdown(req->fcgx->ipcFd, SHUT_RDWR);
-                goto gone;
+                shutdown(sock, SHUT_RDWR);
+                return -1;
             }
-            left -= (size_t)w;
+            done += (size_t)w;
         }
+        return 0;
+    }
+    while (done < sizeof h + len) {
+        struct iovec iov[2];
+        int n = 0;
+        ssize_t w;
+        if (done < sizeof h)
+            iov[n++] = (struct iovec){(char *)&h + done, sizeof h - done};
+        iov[n++] = (struct iovec){(char *)buf + (done > sizeof h ? done - sizeof h : 0),
+                                  len - (done > sizeof h ? done - sizeof h : 0)};
+        w = writev(sock, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Send len bytes (from buf, or from fd at offset) as STDOUT records. */
+static int write_stdout(struct http_request *req, const void *buf, int fd, uint64_t offset,
+                        uint64_t len)
+{
+    off_t at = (off_t)offset;
+
+    if (req->client_gone || send_head(req) != 0 || FCGX_FFlush(req->fcgx->out) < 0)
+        goto gone;
+    while (len > 0) {
+        size_t chunk = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : (size_t)len;
+        if (write_record(req, buf, fd, &at, chunk) != 0)
+            goto gone;
         req->bytes_out += chunk;
-        offset += chunk;
+        if (buf != NULL)
+            buf = (const char *)buf + chunk;
         len -= chunk;
     }
     return 0;
@@ -294,19 +302,19 @@ gone:
     return -1;
 }
 
+int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len)
+{
+    return write_stdout(req, NULL, fd, offset, len);
+}
+
 int http_write(struct http_request *req, const void *buf, size_t len)
 {
     if (req->client_gone)
         return -1;
     if (send_head(req) != 0)
         return -1;
-    if (len >= 16384) {
-        if (write_records(req, buf, len) != 0) {
-            req->client_gone = 1;
-            return -1;
-        }
-        return 0;
-    }
+    if (len >= 16384)
+        return write_stdout(req, buf, -1, 0, len);
     while (len > 0) {
         int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
         if (FCGX_PutStr(buf, chunk, req->fcgx->out) < 0) {
@@ -357,7 +365,7 @@ void http_send_json(struct http_request *req, int status, json_t *body)
     json_decref(body);
     if (text == NULL) {
         struct bu_error err;
-        error_set(&err, 500, "internal", "could not encode the response");
+        error_set(&err, BU_E_INTERNAL, "could not encode the response");
         http_send_error(req, &err);
         return;
     }
@@ -386,15 +394,20 @@ void http_send_error(struct http_request *req, const struct bu_error *err)
     }
     len = strlen(text);
     begin(req, err->status ? err->status : 500);
-    http_add_header(req, "Content-Type", "application/json; charset=utf-8");
-    http_add_header(req, "Content-Length", "%zu", len + 1);
     http_add_header(req, "Cache-Control", "no-store");
     if (err->status == 423 || err->status == 503)
         http_add_header(req, "Retry-After", "%d", req->cfg ? req->cfg->queue_retry_seconds : 2);
     if (err->status == 401)
         http_add_header(req, "WWW-Authenticate", "Bearer realm=\"batchup\"");
-    http_write(req, text, len);
-    http_write(req, "\n", 1);
+    if (strcmp(req->method, "HEAD") == 0) {
+        /* HEAD answers carry no body: the status says it. */
+        send_head(req);
+    } else {
+        http_add_header(req, "Content-Type", "application/json; charset=utf-8");
+        http_add_header(req, "Content-Length", "%zu", len + 1);
+        http_write(req, text, len);
+        http_write(req, "\n", 1);
+    }
     free(text);
 }
 
@@ -406,22 +419,13 @@ void http_send_empty(struct http_request *req, int status)
     send_head(req);
 }
 
-static double since_ms(const struct timespec *t0)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 ssize_t http_read(struct http_request *req, void *buf, size_t cap)
 {
     FCGX_Stream *in = req->fcgx->in;
     char *out = buf;
     size_t got = 0;
-    struct timespec t0;
+    double t0 = clock_now();
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (cap > (1u << 30))
         cap = 1u << 30;
     while (got < cap) {
@@ -432,7 +436,7 @@ ssize_t http_read(struct http_request *req, void *buf, size_t cap)
             /* A slow body returns what it has every 100 ms, so the caller
              * can store it and renew its lease; a fast one fills the buffer.
              * (A clock read is far cheaper than asking the socket.) */
-            if (got > 0 && since_ms(&t0) >= 100)
+            if (got > 0 && clock_now() - t0 >= 0.1)
                 break;
             avail = 1; /* blocks for the next record */
         }
@@ -460,7 +464,7 @@ char *http_read_all(struct http_request *req, size_t max, size_t *len, struct bu
     char *buf = malloc(cap + 1);
 
     if (buf == NULL) {
-        error_set(err, 500, "internal", "out of memory");
+        error_set(err, BU_E_INTERNAL, "out of memory");
         return NULL;
     }
     for (;;) {
@@ -469,7 +473,7 @@ char *http_read_all(struct http_request *req, size_t max, size_t *len, struct bu
             char *bigger;
             if (cap >= max) {
                 free(buf);
-                error_set(err, 413, "body_too_large", "the request body is larger than %zu bytes",
+                error_set(err, BU_E_BODY_TOO_LARGE, "the request body is larger than %zu bytes",
                           max);
                 return NULL;
             }
@@ -477,7 +481,7 @@ char *http_read_all(struct http_request *req, size_t max, size_t *len, struct bu
             bigger = realloc(buf, cap + 1);
             if (bigger == NULL) {
                 free(buf);
-                error_set(err, 500, "internal", "out of memory");
+                error_set(err, BU_E_INTERNAL, "out of memory");
                 return NULL;
             }
             buf = bigger;
@@ -485,7 +489,7 @@ char *http_read_all(struct http_request *req, size_t max, size_t *len, struct bu
         n = http_read(req, buf + used, cap - used);
         if (n < 0) {
             free(buf);
-            error_set(err, 400, "body_incomplete", "the request body ended early");
+            error_set(err, BU_E_BODY_INCOMPLETE, "the request body ended early");
             return NULL;
         }
         if (n == 0)

@@ -1,7 +1,7 @@
 /*
  * main.c - the batchup command line: parse the subcommand and the -c
  * option, load the configuration, and hand over.  The only place that
- * decides the process's exit status.
+ * decides the process's exit status, from the error the command returned.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include "batchup/cli.h"
 #include "batchup/config.h"
 #include "batchup/gc.h"
+#include "batchup/error.h"
 #include "batchup/log.h"
 #include "batchup/supervisor.h"
 
@@ -29,13 +30,28 @@ static const char usage_text[] =
     "else defaults; BATCHUP_<KEY> variables override any key.\n"
     "Exit status: 0 success, 1 runtime failure, 2 bad usage or configuration.\n";
 
+/* Run the subcommand in args (the configuration is loaded). */
+static int run(struct bu_config *cfg, const char *cfg_path, int nargs, char **args,
+               struct bu_error *err)
+{
+    if (strcmp(args[0], "serve") == 0 && nargs == 1)
+        return supervisor_run(cfg, cfg_path, err);
+    if (strcmp(args[0], "migrate") == 0 && nargs == 1)
+        return migrate_run(cfg, err);
+    if (strcmp(args[0], "gc") == 0 && nargs == 1)
+        return gc_run(cfg, err);
+    if (strcmp(args[0], "user") == 0)
+        return users_command(cfg, nargs - 1, args + 1, err);
+    return error_set(err, BU_E_USAGE, "unknown command '%s'; see 'batchup --help'", args[0]);
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
     char *args[64];
     int nargs = 0;
     struct bu_config cfg;
-    char msg[1024];
+    struct bu_error err;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
@@ -61,19 +77,14 @@ int main(int argc, char **argv)
         fputs(usage_text, stderr);
         return 2;
     }
-    if (config_load(&cfg, cfg_path, msg, sizeof msg) != 0) {
-        fprintf(stderr, "batchup: %s\n", msg);
-        return 2;
+    if (config_load(&cfg, cfg_path, &err) == 0) {
+        log_set_level(cfg.log_level);
+        if (run(&cfg, cfg_path, nargs, args, &err) == 0)
+            return 0;
     }
-    log_set_level(cfg.log_level);
-    if (strcmp(args[0], "serve") == 0 && nargs == 1)
-        return supervisor_run(&cfg, cfg_path);
-    if (strcmp(args[0], "migrate") == 0 && nargs == 1)
-        return migrate_run(&cfg);
-    if (strcmp(args[0], "gc") == 0 && nargs == 1)
-        return gc_run(&cfg) == 0 ? 0 : 1;
-    if (strcmp(args[0], "user") == 0)
-        return users_command(&cfg, nargs - 1, args + 1);
-    fprintf(stderr, "batchup: unknown command '%s'; see 'batchup --help'\n", args[0]);
-    return 2;
+    /* A worker or the maintenance child returning through here has nothing
+     * to report: its error was logged where it happened. */
+    if (err.message[0] != '\0')
+        fprintf(stderr, "batchup: %s\n", err.message);
+    return error_exit_status(&err);
 }

@@ -10,6 +10,7 @@
 
 #include "batchup/http.h"
 #include "batchup/metrics.h"
+#include "batchup/store.h"
 
 static struct metrics fallback;
 static struct metrics *shared = &fallback;
@@ -40,22 +41,15 @@ static uint64_t get(const uint64_t *counter)
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-void metrics_handle(struct http_request *req)
+int metrics_get(struct http_request *req, struct bu_error *err)
 {
     char body[4096];
     size_t n = 0;
     long active = -1, queued = -1;
-    struct bu_error err;
-    PGresult *res = db_query(req->db, &err,
-                             "SELECT (SELECT count(*) FROM batchup.active_slots),"
-                             " (SELECT count(*) FROM batchup.upload_queue)",
-                             0, NULL);
 
-    if (res != NULL) {
-        active = atol(PQgetvalue(res, 0, 0));
-        queued = atol(PQgetvalue(res, 0, 1));
-        PQclear(res);
-    }
+    /* Without the database the counters are still worth reading. */
+    if (store_upload_counts(req->db, err, &active, &queued) != 0)
+        active = queued = -1;
 #define LINE(name, type, help, value)                                                              \
     n += (size_t)snprintf(body + n, sizeof body - n,                                               \
                           "# HELP batchup_" name " " help "\n# TYPE batchup_" name " " type        \
@@ -84,4 +78,5 @@ void metrics_handle(struct http_request *req)
     http_add_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     http_add_header(req, "Content-Length", "%zu", n);
     http_write(req, body, n);
+    return 0;
 }

@@ -1,12 +1,24 @@
 /*
- * migrate.c - `batchup migrate`: apply sql/NNN_*.sql in order.
+ * migrate.c - `batchup migrate`: bring the database to what sql/ says.
  *
- * Each migration runs in its own transaction that first takes a
- * transaction-level advisory lock (namespace 1651865713, one above the slot
- * namespace, so batchup.slot_locks never shows it), then checks
- * batchup.schema_migrations.  Two migrate commands at once therefore both
- * succeed: the second waits, then finds the work done.  A migration that
- * fails rolls back whole and stops the run (exit 1).
+ * sql/ holds two kinds of files:
+ *
+ *   sql/NNN_*.sql        numbered migrations: tables, indexes, triggers,
+ *                        data.  Each is applied once, in order, and recorded
+ *                        in batchup.schema_migrations.
+ *   sql/functions/NN_*.sql  the functions and views: code, not data.  They are
+ *                        all applied again, in name order, whenever any of
+ *                        them changed (batchup.schema_functions keeps the
+ *                        SHA-256 of each), so the database always runs what
+ *                        the files say.  Every definition is CREATE OR
+ *                        REPLACE.
+ *
+ * Each step (one numbered migration, or the whole set of definitions) runs
+ * in its own transaction that first takes a transaction-level advisory lock
+ * (namespace 1651865713, one above the slot namespace, so
+ * batchup.slot_locks never shows it), then checks its ledger.  Two migrate
+ * commands at once therefore both succeed: the second waits, then finds the
+ * work done.  A step that fails rolls back whole and stops the run (exit 1).
  *
  * The sql/ folder is found through $BATCHUP_SQL_DIR, else next to the binary
  * (<bindir>/../sql, as in the source tree), else /usr/share/batchup/sql.
@@ -20,7 +32,17 @@
 #include <unistd.h>
 
 #include "batchup/cli.h"
-#include "batchup/db.h"
+#include "batchup/digest.h"
+#include "batchup/store.h"
+
+#define MIGRATE_MAX_FILES 1000
+
+/* The files of one kind, sorted by name, with their contents' SHA-256. */
+struct sql_files {
+    size_t n;
+    char *name[MIGRATE_MAX_FILES];
+    char *sha256[MIGRATE_MAX_FILES];
+};
 
 static int find_sql_dir(char *out, size_t cap)
 {
@@ -48,12 +70,14 @@ static int find_sql_dir(char *out, size_t cap)
     return access(out, R_OK) == 0 ? 0 : -1;
 }
 
-static int is_migration(const char *name)
+/* "NNN_name.sql" when numbered, "NN_name.sql" or longer for definitions. */
+static int is_sql_file(const char *name, int numbered)
 {
-    size_t n = strlen(name);
+    size_t n = strlen(name), digits = strspn(name, "0123456789");
 
-    return n > 8 && name[0] >= '0' && name[0] <= '9' && name[1] >= '0' && name[1] <= '9' &&
-           name[2] >= '0' && name[2] <= '9' && name[3] == '_' && strcmp(name + n - 4, ".sql") == 0;
+    if (n < 6 || strcmp(name + n - 4, ".sql") != 0 || name[digits] != '_')
+        return 0;
+    return numbered ? digits == 3 : digits >= 2;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -82,128 +106,154 @@ static char *read_file(const char *path)
     return buf;
 }
 
-/* Run sql (several statements when param is NULL, else one statement with
- * $1 = param) for migration what.  Returns the result, or NULL after saying
- * on stderr why it failed. */
-static PGresult *run(PGconn *conn, const char *sql, const char *param, const char *what)
+static void files_free(struct sql_files *files)
 {
-    PGresult *res =
-        param == NULL ? PQexec(conn, sql) : PQexecParams(conn, sql, 1, NULL, &param, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return res;
-    fprintf(stderr, "batchup: migration %s failed: %s", what, PQerrorMessage(conn));
-    PQclear(res);
-    return NULL;
+    for (size_t i = 0; i < files->n; i++) {
+        free(files->name[i]);
+        free(files->sha256[i]);
+    }
+    files->n = 0;
 }
 
-static int exec_ok(PGconn *conn, const char *sql, const char *what)
+/* List dir's files of one kind, sorted, with their SHA-256 (a missing
+ * folder is an empty list). */
+static int files_list(const char *dir, int numbered, struct sql_files *files,
+                      struct bu_error *err)
 {
-    PGresult *res = run(conn, sql, NULL, what);
+    DIR *d = opendir(dir);
+    struct dirent *de;
 
-    PQclear(res);
-    return res != NULL ? 0 : -1;
+    files->n = 0;
+    if (d == NULL)
+        return errno == ENOENT && !numbered
+                   ? 0
+                   : error_set(err, BU_E_INTERNAL, "cannot open %s: %s", dir, strerror(errno));
+    while ((de = readdir(d)) != NULL && files->n < MIGRATE_MAX_FILES)
+        if (is_sql_file(de->d_name, numbered))
+            files->name[files->n++] = strdup(de->d_name);
+    closedir(d);
+    qsort(files->name, files->n, sizeof files->name[0], cmp_names);
+    for (size_t i = 0; i < files->n; i++) {
+        char path[PATH_MAX], *sql;
+        snprintf(path, sizeof path, "%s/%s", dir, files->name[i]);
+        sql = read_file(path);
+        files->sha256[i] = malloc(65);
+        if (sql == NULL || files->sha256[i] == NULL) {
+            free(sql);
+            files->n = i + 1;
+            return error_set(err, BU_E_INTERNAL, "cannot read %s: %s", path, strerror(errno));
+        }
+        digest_sha256_hex(sql, strlen(sql), files->sha256[i]);
+        free(sql);
+    }
+    return 0;
 }
 
-/* Apply one migration unless recorded; 1 applied, 0 already there, -1 failed. */
-static int apply(PGconn *conn, const char *dir, const char *name)
+static int run_file(struct db *db, struct bu_error *err, const char *dir, const char *name)
 {
     char path[PATH_MAX];
     char *sql;
-    PGresult *res;
-    int done;
+    int rc;
 
-    if (exec_ok(conn,
-                "BEGIN; SELECT pg_advisory_xact_lock(1651865713, 1);"
-                " CREATE SCHEMA IF NOT EXISTS batchup;"
-                " CREATE TABLE IF NOT EXISTS batchup.schema_migrations("
-                "   version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
-                " COMMENT ON TABLE batchup.schema_migrations IS"
-                "   'Migrations applied by batchup migrate, one row each.'",
-                name) != 0)
-        goto fail;
-    res = run(conn, "SELECT 1 FROM batchup.schema_migrations WHERE version = $1", name, name);
-    if (res == NULL)
-        goto fail;
-    done = PQntuples(res) == 1;
-    PQclear(res);
-    if (done) {
-        exec_ok(conn, "COMMIT", name);
-        return 0;
-    }
     snprintf(path, sizeof path, "%s/%s", dir, name);
     sql = read_file(path);
-    if (sql == NULL) {
-        fprintf(stderr, "batchup: cannot read %s: %s\n", path, strerror(errno));
-        goto fail;
-    }
-    if (exec_ok(conn, sql, name) != 0) {
-        free(sql);
-        goto fail;
-    }
+    if (sql == NULL)
+        return error_set(err, BU_E_INTERNAL, "cannot read %s: %s", path, strerror(errno));
+    rc = db_exec_script(db, err, sql);
     free(sql);
-    res = run(conn, "INSERT INTO batchup.schema_migrations(version) VALUES ($1)", name, name);
-    if (res == NULL)
-        goto fail;
-    PQclear(res);
-    if (exec_ok(conn, "COMMIT", name) != 0)
-        return -1;
-    return 1;
-fail:
-    PQclear(PQexec(conn, "ROLLBACK"));
-    return -1;
+    if (rc != 0) {
+        char why[sizeof err->message];
+        snprintf(why, sizeof why, "%s", err->message);
+        error_set(err, BU_E_DATABASE_ERROR, "migration %s failed: %s", name, why);
+    }
+    return rc;
 }
 
-int migrate_run(const struct bu_config *cfg)
+/* Apply one numbered migration unless recorded: 1 applied, 0 already
+ * there, -1 failed (rolled back). */
+static int apply_numbered(struct db *db, struct bu_error *err, const char *dir, const char *name)
+{
+    int applied;
+
+    if (store_migration_begin(db, err) != 0)
+        return -1;
+    applied = store_migration_applied(db, err, name);
+    if (applied == 0 && (run_file(db, err, dir, name) != 0 ||
+                         store_migration_record(db, err, name) != 0))
+        applied = -1;
+    if (applied < 0 || store_commit(db, err) != 0) {
+        store_rollback(db);
+        return -1;
+    }
+    return !applied;
+}
+
+/* Apply every definition file when the set changed: 1 applied, 0 current. */
+static int apply_functions(struct db *db, struct bu_error *err, const char *dir,
+                           const struct sql_files *files)
+{
+    const char *const *names = (const char *const *)files->name;
+    const char *const *shas = (const char *const *)files->sha256;
+    int current;
+
+    if (store_migration_begin(db, err) != 0)
+        return -1;
+    current = store_functions_current(db, err, names, shas, files->n);
+    for (size_t i = 0; current == 0 && i < files->n; i++)
+        if (run_file(db, err, dir, files->name[i]) != 0)
+            current = -1;
+    if (current == 0 && store_functions_record(db, err, names, shas, files->n) != 0)
+        current = -1;
+    if (current < 0 || store_commit(db, err) != 0) {
+        store_rollback(db);
+        return -1;
+    }
+    return !current;
+}
+
+static int migrate(struct db *db, const char *dir, struct bu_error *err)
+{
+    struct sql_files numbered, functions;
+    char fdir[PATH_MAX];
+    int applied = 0, rc = 0, r;
+
+    snprintf(fdir, sizeof fdir, "%s/functions", dir);
+    if (files_list(dir, 1, &numbered, err) != 0 || files_list(fdir, 0, &functions, err) != 0)
+        rc = -1;
+    for (size_t i = 0; i < numbered.n && rc == 0; i++) {
+        r = apply_numbered(db, err, dir, numbered.name[i]);
+        if (r > 0)
+            printf("applied %s\n", numbered.name[i]);
+        applied += r > 0;
+        rc = r < 0 ? -1 : 0;
+    }
+    if (rc == 0 && (r = apply_functions(db, err, fdir, &functions)) > 0)
+        printf("applied functions/ (%zu files)\n", functions.n);
+    if (rc == 0 && r < 0)
+        rc = -1;
+    if (rc == 0)
+        printf("migrations: %d applied, %zu total\n", applied, numbered.n);
+    files_free(&numbered);
+    files_free(&functions);
+    return rc;
+}
+
+int migrate_run(const struct bu_config *cfg, struct bu_error *err)
 {
     char dir[PATH_MAX];
-    struct dirent *de;
-    char *names[1000];
-    size_t n = 0;
-    int applied = 0, rc = 0;
     struct db db;
-    struct bu_error err;
-    PGconn *conn;
-    DIR *d;
+    int rc;
 
-    if (find_sql_dir(dir, sizeof dir) != 0) {
-        fprintf(stderr, "batchup: cannot find the sql/ folder; set BATCHUP_SQL_DIR\n");
-        return 1;
-    }
-    d = opendir(dir);
-    if (d == NULL) {
-        fprintf(stderr, "batchup: cannot open %s: %s\n", dir, strerror(errno));
-        return 1;
-    }
-    while ((de = readdir(d)) != NULL && n < sizeof names / sizeof names[0])
-        if (is_migration(de->d_name))
-            names[n++] = strdup(de->d_name);
-    closedir(d);
-    qsort(names, n, sizeof names[0], cmp_names);
-
+    if (find_sql_dir(dir, sizeof dir) != 0)
+        return error_set(err, BU_E_INTERNAL, "cannot find the sql/ folder; set BATCHUP_SQL_DIR");
     db_init(&db, cfg->database);
-    conn = db_connection(&db, &err);
-    if (conn == NULL) {
-        fprintf(stderr, "batchup: cannot connect to the database (database = '%s'): see above\n",
-                cfg->database);
-        rc = 1;
-    } else {
-        PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    if (db_connect(&db, err) != 0) {
+        /* Never the connection string itself: it may carry a password. */
+        error_set(err, BU_E_DATABASE_UNAVAILABLE,
+                  "cannot connect to the database (the 'database' setting): see above");
+        return -1;
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        int r = apply(conn, dir, names[i]);
-        if (r < 0)
-            rc = 1;
-        else if (r > 0) {
-            applied++;
-            printf("applied %s\n", names[i]);
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
+    rc = migrate(&db, dir, err);
     db_close(&db);
-    if (rc == 0)
-        printf("migrations: %d applied, %zu total\n", applied, n);
     return rc;
 }

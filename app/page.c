@@ -21,7 +21,7 @@ __asm__(".section .rodata\n"
 
 extern const char batchup_page_html[];
 
-void page_handle(struct http_request *req)
+int page_get(struct http_request *req, struct bu_error *err)
 {
     size_t len = strlen(batchup_page_html);
 
@@ -36,4 +36,6 @@ void page_handle(struct http_request *req)
         http_flush(req);
     else
         http_write(req, batchup_page_html, len);
+    (void)err;
+    return 0;
 }

@@ -1,157 +1,181 @@
 /*
- * routes.c - dispatching a request to its handler.
+ * routes.c - the API's routes, in one table.
  *
- * Paths are matched literally under /api/v1; ids in paths are checked for
- * their exact form here (UUIDs, URL-safe tokens), so handlers and the storage
- * layer only ever see ids that are safe to put in a file name or a query.
- * A known path with the wrong method is 405 with Allow; anything else 404.
+ * Each row is (methods, path pattern, handler, headers): a pattern is
+ * literal but for its variable segments, {uuid} (a canonical lower-case
+ * UUID: batch and file ids) and {token} (a download-link token), which are
+ * checked for their exact form here, so handlers and the storage layer only
+ * ever see ids that are safe to put in a file name or a query.  "Allow" and
+ * 405 follow from the table: a path that some row matches, asked with a
+ * method none of those rows has, is 405 with the union of their methods;
+ * any other path is 404.  The metrics endpoint's path is the configuration's
+ * (metrics_path, empty turns it off).
+ *
+ * To find where a request is handled, find its row here: the handler's
+ * prefix names its file (tus_patch is in app/tus.c).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "batchup/batches.h"
+#include "batchup/check.h"
 #include "batchup/download.h"
-#include "batchup/log.h"
+#include "batchup/health.h"
 #include "batchup/metrics.h"
 #include "batchup/page.h"
 #include "batchup/routes.h"
 #include "batchup/tus.h"
 
-int routes_is_uuid(const char *s)
+#define METRICS_PATH "@metrics_path"
+#define TUS "Tus-Resumable: 1.0.0"
+
+struct route {
+    const char *methods; /* space-separated */
+    const char *pattern;
+    routes_handler handler;
+    const char *header; /* a header line for every response, or NULL */
+};
+
+static const struct route routes[] = {
+    {"GET HEAD", "/", page_get, NULL},
+    {"GET HEAD", "/api/v1/health", health_get, NULL},
+    {"GET", METRICS_PATH, metrics_get, NULL},
+
+    {"POST", "/api/v1/batches", batches_create, NULL},
+    {"GET", "/api/v1/batches", batches_list, NULL},
+    {"GET", "/api/v1/batches/{uuid}", batches_get, NULL},
+    {"DELETE", "/api/v1/batches/{uuid}", batches_delete, NULL},
+
+    {"OPTIONS", "/api/v1/files", tus_options, TUS},
+    {"POST", "/api/v1/files", tus_create, TUS},
+    {"OPTIONS", "/api/v1/files/", tus_options, TUS},
+    {"POST", "/api/v1/files/", tus_create, TUS},
+    {"OPTIONS", "/api/v1/files/{uuid}", tus_options, TUS},
+    {"HEAD", "/api/v1/files/{uuid}", tus_head, TUS},
+    {"PATCH", "/api/v1/files/{uuid}", tus_patch, TUS},
+    {"DELETE", "/api/v1/files/{uuid}", tus_delete, TUS},
+
+    {"GET HEAD", "/api/v1/download/stream/{uuid}", download_stream, NULL},
+    {"GET HEAD", "/api/v1/download/batch/{token}", download_zip, NULL},
+    {"GET HEAD", "/api/v1/download/batch/{token}/manifest", download_manifest, NULL},
+    {"GET HEAD", "/api/v1/download/batch/{token}/files/{uuid}", download_link_file, NULL},
+};
+
+/* Download-link tokens: 43 characters as issued; older or hand-made ones
+ * may differ in length, never in alphabet. */
+#define LINK_TOKEN_MIN 22
+#define LINK_TOKEN_MAX 128
+
+/* Does one variable segment (len bytes at s) have the form kind asks for? */
+static int segment_fits(const char *kind, size_t kind_len, const char *s, size_t len,
+                        char out[sizeof((struct http_request *)0)->param[0]])
 {
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
+    if (len >= sizeof((struct http_request *)0)->param[0])
+        return 0;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    if (kind_len == 6 && memcmp(kind, "{uuid}", 6) == 0)
+        return check_uuid(out);
+    if (kind_len == 7 && memcmp(kind, "{token}", 7) == 0)
+        return check_token(out, LINK_TOKEN_MIN, LINK_TOKEN_MAX);
+    return 0;
+}
+
+/* Match path against pattern segment by segment, capturing the variable
+ * segments into req->param. */
+static int match(const char *pattern, const char *path, struct http_request *req)
+{
+    int nparam = 0;
+
+    while (*pattern != '\0' && *path != '\0') {
+        size_t plen = strcspn(pattern + 1, "/") + 1, slen = strcspn(path + 1, "/") + 1;
+        if (pattern[1] == '{') {
+            if (nparam == 2 || path[0] != '/' ||
+                !segment_fits(pattern + 1, plen - 1, path + 1, slen - 1, req->param[nparam]))
                 return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            nparam++;
+        } else if (plen != slen || memcmp(pattern, path, plen) != 0) {
             return 0;
         }
+        pattern += plen;
+        path += slen;
     }
-    return s[36] == '\0';
+    return *pattern == '\0' && *path == '\0';
 }
 
-static void health(struct http_request *req)
+static int route_matches(const struct route *r, struct http_request *req)
 {
-    struct bu_error err;
-    PGresult *res = db_query(req->db, &err, "SELECT 1", 0, NULL);
-
-    if (res == NULL) {
-        http_send_json(req, 503,
-                       json_pack("{s:s,s:s}", "status", "unavailable", "database", "down"));
-        return;
-    }
-    PQclear(res);
-    http_send_json(
-        req, 200,
-        json_pack("{s:s,s:s,s:s}", "status", "ok", "database", "ok", "version", BATCHUP_VERSION));
+    if (strcmp(r->pattern, METRICS_PATH) == 0)
+        return req->cfg->metrics_path[0] != '\0' && strcmp(req->path, req->cfg->metrics_path) == 0;
+    return match(r->pattern, req->path, req);
 }
 
-static void method_not_allowed(struct http_request *req, const char *allow)
+static int has_method(const char *methods, const char *method)
 {
-    struct bu_error err;
+    size_t n = strlen(method);
 
-    error_set(&err, 405, "method_not_allowed", "%s is not allowed here; allowed: %s", req->method,
+    for (const char *p = methods; *p != '\0'; p += strcspn(p, " "), p += *p == ' ') {
+        if (strncmp(p, method, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Add methods to a space-separated set, each once. */
+static void methods_add(char *set, size_t cap, const char *methods)
+{
+    for (const char *p = methods; *p != '\0'; p += strcspn(p, " "), p += *p == ' ') {
+        char one[16];
+        snprintf(one, sizeof one, "%.*s", (int)strcspn(p, " "), p);
+        if (!has_method(set, one))
+            snprintf(set + strlen(set), cap - strlen(set), "%s%s", *set ? " " : "", one);
+    }
+}
+
+static int method_not_allowed(struct http_request *req, const char *methods,
+                              struct bu_error *err)
+{
+    char allow[160] = "";
+
+    /* "GET HEAD" is listed "GET, HEAD". */
+    for (const char *p = methods; *p != '\0'; p += strcspn(p, " "), p += *p == ' ')
+        snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%.*s", *allow ? ", " : "",
+                 (int)strcspn(p, " "), p);
+    error_set(err, BU_E_METHOD_NOT_ALLOWED, "%s is not allowed here; allowed: %s", req->method,
               allow);
-    http_status(req, 405);
+    http_status(req, err->status);
     http_add_header(req, "Allow", "%s", allow);
-    http_send_error(req, &err);
-}
-
-static int is(const struct http_request *req, const char *method)
-{
-    return strcmp(req->method, method) == 0;
+    return -1;
 }
 
 void routes_dispatch(struct http_request *req)
 {
-    const char *p = req->path;
     const char *override = http_header(req, "X-HTTP-Method-Override");
+    char methods[128] = "";
     struct bu_error err;
 
     /* tus clients behind proxies that drop PATCH send POST with this header. */
-    if (override != NULL && is(req, "POST") &&
+    if (override != NULL && strcmp(req->method, "POST") == 0 &&
         (strcmp(override, "PATCH") == 0 || strcmp(override, "DELETE") == 0 ||
          strcmp(override, "HEAD") == 0))
         req->method = override;
 
-    if (strcmp(p, "/") == 0) {
-        if (is(req, "GET") || is(req, "HEAD"))
-            page_handle(req);
-        else
-            method_not_allowed(req, "GET, HEAD");
-        return;
-    }
-    if (strcmp(p, "/api/v1/health") == 0) {
-        if (is(req, "GET") || is(req, "HEAD"))
-            health(req);
-        else
-            method_not_allowed(req, "GET, HEAD");
-        return;
-    }
-    if (req->cfg->metrics_path[0] != '\0' && strcmp(p, req->cfg->metrics_path) == 0) {
-        if (is(req, "GET"))
-            metrics_handle(req);
-        else
-            method_not_allowed(req, "GET");
-        return;
-    }
-    if (strcmp(p, "/api/v1/batches") == 0) {
-        if (is(req, "POST"))
-            batches_create(req);
-        else if (is(req, "GET"))
-            batches_list(req);
-        else
-            method_not_allowed(req, "GET, POST");
-        return;
-    }
-    if (strncmp(p, "/api/v1/batches/", 16) == 0 && routes_is_uuid(p + 16)) {
-        if (is(req, "GET"))
-            batches_get(req, p + 16);
-        else if (is(req, "DELETE"))
-            batches_delete(req, p + 16);
-        else
-            method_not_allowed(req, "GET, DELETE");
-        return;
-    }
-    if (strcmp(p, "/api/v1/files") == 0 || strcmp(p, "/api/v1/files/") == 0) {
-        if (is(req, "OPTIONS"))
-            tus_options(req);
-        else if (is(req, "POST"))
-            tus_create(req);
-        else
-            method_not_allowed(req, "OPTIONS, POST");
-        return;
-    }
-    if (strncmp(p, "/api/v1/files/", 14) == 0 && routes_is_uuid(p + 14)) {
-        if (is(req, "OPTIONS"))
-            tus_options(req);
-        else if (is(req, "HEAD"))
-            tus_head(req, p + 14);
-        else if (is(req, "PATCH"))
-            tus_patch(req, p + 14);
-        else if (is(req, "DELETE"))
-            tus_delete(req, p + 14);
-        else
-            method_not_allowed(req, "OPTIONS, HEAD, PATCH, DELETE");
-        return;
-    }
-    if (strncmp(p, "/api/v1/download/", 17) == 0) {
-        if (!is(req, "GET") && !is(req, "HEAD"))
-            return method_not_allowed(req, "GET, HEAD");
-        if (strncmp(p + 17, "stream/", 7) == 0 && routes_is_uuid(p + 24))
-            return download_stream(req, p + 24);
-        if (strncmp(p + 17, "batch/", 6) == 0) {
-            char token[129];
-            const char *t = p + 23, *slash = strchr(t, '/');
-            size_t n = slash ? (size_t)(slash - t) : strlen(t);
-            if (n > 0 && n < sizeof token) {
-                memcpy(token, t, n);
-                token[n] = '\0';
-                return download_batch(req, token, t + n);
-            }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *r = &routes[i];
+        if (!route_matches(r, req))
+            continue;
+        if (!has_method(r->methods, req->method)) {
+            methods_add(methods, sizeof methods, r->methods);
+            continue;
         }
+        req->route_header = r->header;
+        if (r->handler(req, &err) != 0)
+            http_send_error(req, &err);
+        return;
     }
-    error_set(&err, 404, "not_found", "no such resource: %s", p);
+    if (methods[0] != '\0')
+        method_not_allowed(req, methods, &err);
+    else
+        error_set(&err, BU_E_NOT_FOUND, "no such resource: %s", req->path);
     http_send_error(req, &err);
 }

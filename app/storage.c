@@ -39,19 +39,16 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-int storage_init(const struct bu_config *cfg, char *msg, size_t cap)
+int storage_init(const struct bu_config *cfg, struct bu_error *err)
 {
+    static const char *const dirs[] = {"partial", "files"};
     char path[1100];
 
-    snprintf(path, sizeof path, "%s/partial", cfg->storage_dir);
-    if (mkdir_p(path) != 0) {
-        snprintf(msg, cap, "cannot create storage folder '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/files", cfg->storage_dir);
-    if (mkdir_p(path) != 0) {
-        snprintf(msg, cap, "cannot create storage folder '%s': %s", path, strerror(errno));
-        return -1;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", cfg->storage_dir, dirs[i]);
+        if (mkdir_p(path) != 0)
+            return error_set(err, BU_E_STORAGE_ERROR, "cannot create storage folder '%s': %s",
+                             path, strerror(errno));
     }
     return 0;
 }
@@ -99,7 +96,7 @@ int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_e
     if (mkdir_p(dir) != 0 || fsync_path(partial, O_RDONLY) != 0 || rename(partial, final) != 0 ||
         fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
         log_error("cannot commit %s: %s", file_id, strerror(errno));
-        return error_set(err, 500, "storage_error", "the file could not be stored");
+        return error_set(err, BU_E_STORAGE_ERROR, "the file could not be stored");
     }
     snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
     fsync_path(dir, O_RDONLY | O_DIRECTORY);
@@ -115,11 +112,11 @@ int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         log_error("cannot open %s: %s", path, strerror(errno));
-        return error_set(err, 500, "storage_error", "the upload cannot be opened");
+        return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
-        return error_set(err, 423, "upload_locked",
+        return error_set(err, BU_E_UPLOAD_LOCKED,
                          "another request is writing this upload; retry when it has finished");
     }
     return fd;
@@ -134,7 +131,7 @@ int storage_open_partial(const struct bu_config *cfg, const char *file_id, struc
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         log_error("cannot open %s: %s", path, strerror(errno));
-        return error_set(err, 500, "storage_error", "the upload cannot be opened");
+        return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
     }
     return fd;
 }

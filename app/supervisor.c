@@ -38,6 +38,7 @@
 
 #include <fcgiapp.h>
 
+#include "batchup/clock.h"
 #include "batchup/gc.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
@@ -57,13 +58,18 @@ static int sig_pipe[2] = {-1, -1};
 static struct child children[MAX_CHILDREN];
 static pid_t gc_pid;
 
-static double now_s(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+/* The master's state between two turns of its loop. */
+struct master {
+    struct bu_config *cfg;
+    const char *cli_path;
+    int listen_fd;
+    int stopping;
+    double stop_deadline;
+    double next_gc;
+    double respawn_at; /* no worker is started before this (crash backoff) */
+    double backoff;
+    int young; /* a worker died within a second of starting */
+};
 
 static void on_signal(int sig)
 {
@@ -136,7 +142,7 @@ static int unix_socket_answers(const char *path)
     return rc == 0;
 }
 
-static int open_listener(const struct bu_config *cfg, int *owned_path)
+static int open_listener(const struct bu_config *cfg, int *owned_path, struct bu_error *err)
 {
     int fd;
 
@@ -145,22 +151,19 @@ static int open_listener(const struct bu_config *cfg, int *owned_path)
         log_info("serving on the listening socket passed as standard input");
         fd = 0;
     } else {
-        if (cfg->listen[0] == '/' && unix_socket_answers(cfg->listen)) {
-            log_error("another server already answers on %s; not starting", cfg->listen);
-            return -1;
-        }
+        if (cfg->listen[0] == '/' && unix_socket_answers(cfg->listen))
+            return error_set(err, BU_E_INTERNAL, "another server already answers on %s; not starting",
+                             cfg->listen);
         fd = FCGX_OpenSocket(cfg->listen, 1024);
-        if (fd < 0) {
-            log_error("cannot listen on %s: %s", cfg->listen, strerror(errno));
-            return -1;
-        }
+        if (fd < 0)
+            return error_set(err, BU_E_INTERNAL, "cannot listen on %s: %s", cfg->listen,
+                             strerror(errno));
         *owned_path = cfg->listen[0] == '/';
         log_info("listening on %s", cfg->listen);
     }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
-        log_error("cannot make the listening socket non-blocking: %s", strerror(errno));
-        return -1;
-    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+        return error_set(err, BU_E_INTERNAL, "cannot make the listening socket non-blocking: %s",
+                         strerror(errno));
     return fd;
 }
 
@@ -205,7 +208,7 @@ static int spawn_worker(const struct bu_config *cfg, int listen_fd, int *child_s
         return 1;
     }
     children[slot].pid = pid;
-    children[slot].started = now_s();
+    children[slot].started = clock_now();
     children[slot].retiring = 0;
     return 0;
 }
@@ -251,7 +254,7 @@ static int reap(int stopping, int *young)
             double lived;
             if (children[i].pid != pid)
                 continue;
-            lived = now_s() - children[i].started;
+            lived = clock_now() - children[i].started;
             if (children[i].retiring || stopping) {
                 log_info("worker %d left (%s)", (int)pid, how);
             } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -281,123 +284,141 @@ static void start_gc(const struct bu_config *cfg, int *is_child, int *child_stat
     if (pid == 0) {
         child_reset();
         *is_child = 1;
-        *child_status = gc_run(cfg) == 0 ? 0 : 1;
+        struct bu_error err;
+        *child_status = gc_run(cfg, &err) == 0 ? 0 : 1;
         return;
     }
     gc_pid = pid;
 }
 
-int supervisor_run(struct bu_config *cfg, const char *cli_path)
+/* Keep the pool full (unless stopping); a crash loop waits out its
+ * backoff.  Returns 1 in a forked worker (which must return to main with
+ * *status), else 0. */
+static int fill_pool(struct master *m, int *status)
 {
-    int listen_fd, owned_path, stopping = 0, status = 0, young = 0;
-    double stop_deadline = 0, next_gc, respawn_at = 0, backoff = 0.1;
-    char msg[512];
+    while (!m->stopping && live_workers() < m->cfg->workers && clock_now() >= m->respawn_at) {
+        int rc = spawn_worker(m->cfg, m->listen_fd, status);
+        if (rc == 1)
+            return 1;
+        if (rc < 0) {
+            m->respawn_at = clock_now() + 1;
+            break;
+        }
+    }
+    return 0;
+}
 
-    if (storage_init(cfg, msg, sizeof msg) != 0) {
-        log_error("%s", msg);
-        return 1;
+/* Start a maintenance pass when one is due.  1 in the forked child. */
+static int maybe_gc(struct master *m, int *status)
+{
+    int is_child = 0;
+
+    if (m->stopping || m->cfg->gc_interval_seconds <= 0 || gc_pid != 0 || clock_now() < m->next_gc)
+        return 0;
+    start_gc(m->cfg, &is_child, status);
+    m->next_gc = clock_now() + m->cfg->gc_interval_seconds;
+    return is_child;
+}
+
+/* SIGHUP: read the configuration again and replace the workers. */
+static void reload(struct master *m)
+{
+    struct bu_config fresh;
+    struct bu_error err;
+
+    if (m->stopping)
+        return;
+    if (config_load(&fresh, m->cli_path, &err) != 0) {
+        log_error("reload refused, keeping the running configuration: %s", err.message);
+        return;
     }
-    if (install_signals() != 0 || metrics_init() != 0) {
-        log_error("cannot set up the master: %s", strerror(errno));
-        return 1;
+    if (strcmp(fresh.listen, m->cfg->listen) != 0)
+        log_warn("listen changed to %s; it takes effect on restart", fresh.listen);
+    snprintf(fresh.listen, sizeof fresh.listen, "%s", m->cfg->listen);
+    *m->cfg = fresh;
+    log_set_level(m->cfg->log_level);
+    log_info("configuration reloaded; replacing workers (%d)", m->cfg->workers);
+    for (int c = 0; c < MAX_CHILDREN; c++)
+        if (children[c].pid > 0 && !children[c].retiring) {
+            children[c].retiring = 1;
+            kill(children[c].pid, SIGQUIT);
+        }
+}
+
+static void begin_stop(struct master *m)
+{
+    if (m->stopping)
+        return;
+    log_info("stopping: letting %d workers finish their requests", live_workers());
+    m->stopping = 1;
+    m->stop_deadline = clock_now() + m->cfg->shutdown_timeout;
+    signal_children(SIGQUIT, 0);
+}
+
+/* Act on the signals the handler queued in the self-pipe. */
+static void handle_signals(struct master *m)
+{
+    unsigned char sigs[64];
+    ssize_t n;
+    int lost = 0;
+
+    while ((n = read(sig_pipe[0], sigs, sizeof sigs)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (sigs[i] == SIGCHLD)
+                lost += reap(m->stopping, &m->young);
+            else if (sigs[i] == SIGHUP)
+                reload(m);
+            else if (sigs[i] == SIGTERM || sigs[i] == SIGINT || sigs[i] == SIGQUIT)
+                begin_stop(m);
+        }
     }
-    if (FCGX_Init() != 0) {
-        log_error("FCGX_Init failed");
-        return 1;
+    if (lost > 0 && m->young) {
+        m->respawn_at = clock_now() + m->backoff;
+        m->backoff = m->backoff * 2 > 5 ? 5 : m->backoff * 2;
+        m->young = 0;
+    } else if (lost > 0) {
+        m->backoff = 0.1;
     }
-    listen_fd = open_listener(cfg, &owned_path);
-    if (listen_fd < 0)
-        return 1;
+}
+
+/* Open everything the master needs before its loop. */
+static int master_init(struct master *m, int *owned_path, struct bu_error *err)
+{
+    if (storage_init(m->cfg, err) != 0)
+        return -1;
+    if (install_signals() != 0 || metrics_init() != 0)
+        return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));
+    if (FCGX_Init() != 0)
+        return error_set(err, BU_E_INTERNAL, "FCGX_Init failed");
+    m->listen_fd = open_listener(m->cfg, owned_path, err);
+    return m->listen_fd < 0 ? -1 : 0;
+}
+
+int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
+{
+    struct master m = {.cfg = cfg, .cli_path = cli_path, .backoff = 0.1};
+    int owned_path = 0, status = 0;
+
+    if (master_init(&m, &owned_path, err) != 0)
+        return -1;
     log_info("batchup %s master started, %d workers", BATCHUP_VERSION, cfg->workers);
-    next_gc = now_s() + 1;
+    m.next_gc = clock_now() + 1;
     for (;;) {
         struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
-        unsigned char sigs[64];
-        ssize_t n;
-        int lost = 0;
 
-        /* Keep the pool full (unless stopping); a crash loop waits out its backoff. */
-        while (!stopping && live_workers() < cfg->workers && now_s() >= respawn_at) {
-            int rc = spawn_worker(cfg, listen_fd, &status);
-            if (rc == 1)
-                return status;
-            if (rc < 0) {
-                respawn_at = now_s() + 1;
-                break;
-            }
-        }
-        if (!stopping && cfg->gc_interval_seconds > 0 && gc_pid == 0 && now_s() >= next_gc) {
-            int is_child = 0;
-            start_gc(cfg, &is_child, &status);
-            if (is_child)
-                return status;
-            next_gc = now_s() + cfg->gc_interval_seconds;
-        }
-        if (stopping && !any_children())
+        if (fill_pool(&m, &status) || maybe_gc(&m, &status))
+            return status == 0 ? 0 : error_set(err, BU_E_INTERNAL, "the child process failed");
+        if (m.stopping && !any_children())
             break;
-        if (stopping && now_s() >= stop_deadline) {
+        if (m.stopping && clock_now() >= m.stop_deadline) {
             log_warn("shutdown timeout (%ds) passed; killing the remaining children",
                      cfg->shutdown_timeout);
             signal_children(SIGKILL, 0);
-            stop_deadline = now_s() + 3600;
+            m.stop_deadline = clock_now() + 3600;
         }
-
-        if (poll(&pfd, 1, 200) < 0 && errno != EINTR) {
-            log_error("poll: %s", strerror(errno));
-            break;
-        }
-        while ((n = read(sig_pipe[0], sigs, sizeof sigs)) > 0) {
-            for (ssize_t i = 0; i < n; i++) {
-                switch (sigs[i]) {
-                case SIGCHLD:
-                    lost += reap(stopping, &young);
-                    break;
-                case SIGHUP: {
-                    struct bu_config fresh;
-                    if (stopping)
-                        break;
-                    if (config_load(&fresh, cli_path, msg, sizeof msg) != 0) {
-                        log_error("reload refused, keeping the running configuration: %s", msg);
-                        break;
-                    }
-                    if (strcmp(fresh.listen, cfg->listen) != 0)
-                        log_warn("listen changed to %s; it takes effect on restart", fresh.listen);
-                    snprintf(fresh.listen, sizeof fresh.listen, "%s", cfg->listen);
-                    *cfg = fresh;
-                    log_set_level(cfg->log_level);
-                    log_info("configuration reloaded; replacing workers (%d)", cfg->workers);
-                    for (int c = 0; c < MAX_CHILDREN; c++)
-                        if (children[c].pid > 0 && !children[c].retiring) {
-                            children[c].retiring = 1;
-                            kill(children[c].pid, SIGQUIT);
-                        }
-                    break;
-                }
-                case SIGTERM:
-                case SIGINT:
-                case SIGQUIT:
-                    if (!stopping) {
-                        log_info("stopping: letting %d workers finish their requests",
-                                 live_workers());
-                        stopping = 1;
-                        stop_deadline = now_s() + cfg->shutdown_timeout;
-                        signal_children(SIGQUIT, 0);
-                    }
-                    break;
-                default:
-                    break;
-                }
-            }
-        }
-        if (lost > 0) {
-            if (young) {
-                respawn_at = now_s() + backoff;
-                backoff = backoff * 2 > 5 ? 5 : backoff * 2;
-                young = 0;
-            } else {
-                backoff = 0.1;
-            }
-        }
+        if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+            return error_set(err, BU_E_INTERNAL, "poll: %s", strerror(errno));
+        handle_signals(&m);
     }
     if (owned_path)
         unlink(cfg->listen);

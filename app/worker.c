@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "batchup/clock.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
@@ -65,15 +66,6 @@ static int install_signals(void)
     return 0;
 }
 
-static double elapsed_ms(const struct timespec *start)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
-           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
-}
-
 static void serve_one(FCGX_Request *fcgx, const struct bu_config *cfg, struct db *db)
 {
     struct http_request req;
@@ -84,7 +76,7 @@ static void serve_one(FCGX_Request *fcgx, const struct bu_config *cfg, struct db
         http_send_empty(&req, req.status ? req.status : 500);
     log_info("%s %s %d %llu %llu %.1fms%s", req.method, req.path, req.status,
              (unsigned long long)req.bytes_in, (unsigned long long)req.bytes_out,
-             elapsed_ms(&req.start), req.client_gone ? " client-gone" : "");
+             (clock_now() - req.start) * 1e3, req.client_gone ? " client-gone" : "");
     METRICS_ADD(requests, 1);
     METRICS_ADD(bytes_sent, req.bytes_out);
     if (req.status >= 500)
@@ -134,7 +126,7 @@ int worker_run(const struct bu_config *cfg, int listen_fd)
     }
     /* The connection is opened here, after fork: a PGconn is never shared. */
     db_init(&db, cfg->database);
-    db_connection(&db, &err);
+    db_connect(&db, &err);
     /* listen_sock -1: libfcgi never accepts by itself (see the top comment). */
     FCGX_InitRequest(&fcgx, -1, 0);
     while (!stopping && (cfg->max_requests == 0 || served < cfg->max_requests)) {

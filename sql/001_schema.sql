@@ -4,7 +4,7 @@
 -- upload how many files at once (users.slot_limit, the slots table), who is
 -- waiting (files.status = 'queued'), and when a batch is finished (the
 -- batches.files_remaining counter).  The rules that decide those things are
--- the functions of 002_slots.sql; this file only makes the bad states
+-- functions of sql/functions/; this file only makes the bad states
 -- impossible to store: every invariant that can be written as a CHECK, a
 -- foreign key or a UNIQUE constraint is written as one, so a bug in a
 -- function or an administrator's hand-written UPDATE fails loudly instead of

@@ -1,11 +1,14 @@
 /*
- * config.h - batchup's configuration: every key of SPEC section 3, parsed
- * and validated in one place.
+ * config.h - batchup's configuration: every key, parsed and validated in one
+ * place (the table in config.c; README.md and conf/batchup.conf describe
+ * them).
  */
 #ifndef BATCHUP_CONFIG_H
 #define BATCHUP_CONFIG_H
 
 #include <stdint.h>
+
+#include "batchup/error.h"
 
 enum config_auth { CONFIG_AUTH_TOKEN, CONFIG_AUTH_REMOTE_USER };
 enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SENDFILE_X_SENDFILE };
@@ -35,12 +38,13 @@ struct bu_config {
 
 /* Load the configuration: defaults, then the file (`cli_path`, else
  * $BATCHUP_CONFIG, else /etc/batchup/batchup.conf when it exists), then
- * BATCHUP_<KEY> environment overrides.  On failure writes one line naming the
- * key and the value into msg and returns -1 (the caller exits 2). */
-int config_load(struct bu_config *cfg, const char *cli_path, char *msg, size_t msgcap);
+ * BATCHUP_<KEY> environment overrides.  On failure returns -1 with err
+ * bad_config, whose message names the key, the value and where it came from
+ * (the caller exits 2). */
+int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *err);
 
 /* Set one key from its text form, validating it; used by the loader and tests. */
-int config_set(struct bu_config *cfg, const char *key, const char *value, char *msg, size_t msgcap);
+int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err);
 
 void config_defaults(struct bu_config *cfg);
 

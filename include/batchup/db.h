@@ -1,36 +1,58 @@
 /*
  * db.h - one PostgreSQL connection per process, reconnecting with backoff.
  *
- * Every statement goes through db_query with parameters (never SQL built
- * from input).  When the server is gone the call fails fast with a 503
- * error, and the next call after the backoff tries to connect again, so a
- * restarted PostgreSQL is picked up without restarting batchup.
+ * Only the data layer (store.c) and the migration runner talk to the
+ * database, and only through here: every statement is parameterised (never
+ * SQL built from input), its arguments collected in a struct db_args.  When
+ * the server is gone a call fails fast with a 503 error, and the next call
+ * after the backoff tries to connect again, so a restarted PostgreSQL is
+ * picked up without restarting batchup.  libpq itself stays behind this
+ * header: callers see its connection and result only as opaque pointers.
  */
 #ifndef BATCHUP_DB_H
 #define BATCHUP_DB_H
 
-#include <libpq-fe.h>
-#include <time.h>
-
 #include "batchup/error.h"
 
+struct pg_conn;
+struct pg_result;
+
 struct db {
-    PGconn *conn;
+    struct pg_conn *conn;
     char conninfo[1024];
-    struct timespec next_attempt; /* monotonic; no connect before this */
+    double next_attempt; /* clock_now() seconds; no connect before this */
     int backoff_ms;
     char sqlstate[6]; /* of the last failed statement, "" if none */
 };
 
+/* The arguments $1, $2, ... of one statement, as text (NULL is SQL NULL).
+ * Numbers are formatted into the struct itself, so it needs no memory. */
+#define DB_MAX_ARGS 8
+struct db_args {
+    int n;
+    const char *value[DB_MAX_ARGS];
+    char number[DB_MAX_ARGS][24];
+};
+
+void db_args_init(struct db_args *a);
+void db_args_text(struct db_args *a, const char *value);
+void db_args_int(struct db_args *a, long long value);
+
 void db_init(struct db *db, const char *conninfo);
-/* Returns the live connection, connecting if needed, or NULL (err = 503). */
-PGconn *db_connection(struct db *db, struct bu_error *err);
-/* Run one parameterised statement.  On success returns a result whose
- * status is TUPLES_OK or COMMAND_OK (the caller PQclear()s it); on failure
- * returns NULL with err filled: 503 when the database is unreachable, 500
- * for any other database error (logged with the SQL state). */
-PGresult *db_query(struct db *db, struct bu_error *err, const char *sql, int nparams,
-                   const char *const *params);
+/* Connect unless connected.  0, or -1 with err = 503 database_unavailable
+ * (and a backoff before the next attempt). */
+int db_connect(struct db *db, struct bu_error *err);
+/* Run one parameterised statement.  On success returns its result (rows or
+ * none), which the caller frees with db_free; on failure returns NULL with
+ * err: 503 when the database is unreachable, batchup's own SQLSTATEs as
+ * their table errors, rejected input (class 22, 23) as 400, anything else
+ * 500 (logged with the SQL state). */
+struct pg_result *db_query(struct db *db, struct bu_error *err, const char *sql,
+                           const struct db_args *args);
+/* Run a script of several statements without parameters (a migration).
+ * 0, or -1 with err (the server's message, for the operator). */
+int db_exec_script(struct db *db, struct bu_error *err, const char *sql);
+void db_free(struct pg_result *res);
 void db_close(struct db *db);
 
 #endif

@@ -8,8 +8,14 @@
 
 #include "batchup/http.h"
 
-void download_stream(struct http_request *req, const char *file_id);
-/* rest: "" (the ZIP), "/manifest", or "/files/<file id>". */
-void download_batch(struct http_request *req, const char *token, const char *rest);
+/* Handlers (see routes.c).  GET /api/v1/download/stream/{uuid}: the
+ * owner's completed file. */
+int download_stream(struct http_request *req, struct bu_error *err);
+/* GET /api/v1/download/batch/{token}: the ZIP of the batch. */
+int download_zip(struct http_request *req, struct bu_error *err);
+/* .../{token}/manifest: JSON list of the files. */
+int download_manifest(struct http_request *req, struct bu_error *err);
+/* .../{token}/files/{uuid}: one file of the batch. */
+int download_link_file(struct http_request *req, struct bu_error *err);
 
 #endif

@@ -6,8 +6,10 @@
 #define BATCHUP_GC_H
 
 #include "batchup/config.h"
+#include "batchup/error.h"
 
-/* Run one pass with its own database connection.  Returns 0 or -1. */
-int gc_run(const struct bu_config *cfg);
+/* Run one pass with its own database connection.  Returns 0, or -1 with err
+ * (also logged). */
+int gc_run(const struct bu_config *cfg, struct bu_error *err);
 
 #endif

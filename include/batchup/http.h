@@ -9,7 +9,6 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include "batchup/config.h"
 #include "batchup/db.h"
@@ -23,7 +22,7 @@ struct http_request {
     char path[2048];        /* request path, without the query string */
     const char *query;      /* after '?', or "" */
     int64_t content_length; /* -1 when the web server did not say (chunked) */
-    struct timespec start;
+    double start; /* clock_now() when the request arrived */
 
     int status;      /* the status sent, 0 until the head is sent */
     char head[4096]; /* response head being built */
@@ -37,6 +36,12 @@ struct http_request {
 
     int user_id; /* 0 until authenticated */
     char user_name[201];
+
+    /* Set by the router: the path's variable parts ({uuid}, {token}), and
+     * header lines every response to this request carries ("Name: value"
+     * without CRLF, or NULL). */
+    char param[2][130];
+    const char *route_header;
 };
 
 void http_request_init(struct http_request *req, FCGX_Request *fcgx, const struct bu_config *cfg,
@@ -60,7 +65,9 @@ int http_flush(struct http_request *req);
  * is gone (or fd ran short: the response is then cut off). */
 int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len);
 
-/* Complete responses. */
+/* Complete responses.  An error keeps the headers already added for its
+ * status (a handler may call http_status(req, err->status) and add its own,
+ * such as Retry-After or Upload-Offset, before returning the error). */
 void http_send_json(struct http_request *req, int status, json_t *body); /* steals body */
 void http_send_json_text(struct http_request *req, int status, const char *json);
 void http_send_error(struct http_request *req, const struct bu_error *err);

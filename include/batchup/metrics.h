@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "batchup/error.h"
+
 struct http_request;
 
 struct metrics {
@@ -30,7 +32,7 @@ int metrics_init(void);
 void metrics_add(uint64_t *counter, uint64_t n);
 struct metrics *metrics_shared(void);
 /* GET <metrics_path>: Prometheus text format. */
-void metrics_handle(struct http_request *req);
+int metrics_get(struct http_request *req, struct bu_error *err);
 
 #define METRICS_ADD(field, n) metrics_add(&metrics_shared()->field, (n))
 

@@ -1,11 +1,11 @@
 /*
- * page.h - the upload page served at GET / (SPEC section 6).
+ * page.h - the upload page served at GET /.
  */
 #ifndef BATCHUP_PAGE_H
 #define BATCHUP_PAGE_H
 
 #include "batchup/http.h"
 
-void page_handle(struct http_request *req);
+int page_get(struct http_request *req, struct bu_error *err);
 
 #endif

@@ -15,7 +15,7 @@
 #include "batchup/error.h"
 
 /* Create storage_dir/partial and storage_dir/files if missing. */
-int storage_init(const struct bu_config *cfg, char *msg, size_t cap);
+int storage_init(const struct bu_config *cfg, struct bu_error *err);
 void storage_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
 void storage_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
 /* The completed file's path relative to storage_dir (for X-Accel-Redirect). */

@@ -5,10 +5,12 @@
 #define BATCHUP_SUPERVISOR_H
 
 #include "batchup/config.h"
+#include "batchup/error.h"
 
 /* Run the master until it is stopped.  cli_path is the -c argument (or NULL)
- * so that SIGHUP can read the same configuration again.  Returns the exit
- * status of the process (the master's, or a worker's in a forked child). */
-int supervisor_run(struct bu_config *cfg, const char *cli_path);
+ * so that SIGHUP can read the same configuration again.  Returns 0, or -1
+ * with err; a forked worker or maintenance child returns through here too,
+ * with its own outcome, so that every process leaves through main. */
+int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error *err);
 
 #endif

@@ -33,11 +33,11 @@ int tus_parse_checksum(const char *header, struct tus_checksum *out);
 /* A non-negative decimal header value (Upload-Offset, Upload-Length). */
 int tus_parse_u64(const char *s, uint64_t *out);
 
-/* Handlers. */
-void tus_options(struct http_request *req);
-void tus_create(struct http_request *req);
-void tus_head(struct http_request *req, const char *file_id);
-void tus_patch(struct http_request *req, const char *file_id);
-void tus_delete(struct http_request *req, const char *file_id);
+/* Handlers (see routes.c); the upload's id is req->param[0]. */
+int tus_options(struct http_request *req, struct bu_error *err);
+int tus_create(struct http_request *req, struct bu_error *err);
+int tus_head(struct http_request *req, struct bu_error *err);
+int tus_patch(struct http_request *req, struct bu_error *err);
+int tus_delete(struct http_request *req, struct bu_error *err);
 
 #endif

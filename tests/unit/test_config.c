@@ -47,11 +47,11 @@ static int teardown(void **state)
 static void test_defaults(void **state)
 {
     struct bu_config cfg;
-    char msg[256];
+    struct bu_error err;
 
     (void)state;
     write_conf("# nothing but a comment\n\n");
-    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    assert_int_equal(config_load(&cfg, path, &err), 0);
     assert_string_equal(cfg.listen, "127.0.0.1:9000");
     assert_int_equal(cfg.workers, 4);
     assert_int_equal(cfg.per_user_limit, 5);
@@ -70,13 +70,13 @@ static void test_defaults(void **state)
 static void test_file_values(void **state)
 {
     struct bu_config cfg;
-    char msg[256];
+    struct bu_error err;
 
     (void)state;
     write_conf("database = \"host=/tmp dbname=x\"\n  workers=7  \nlisten = /run/b.sock\n"
                "auth = remote_user\nsendfile = x-accel-redirect\nmax_file_size = 1099511627776\n"
                "metrics_path =\n");
-    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    assert_int_equal(config_load(&cfg, path, &err), 0);
     assert_string_equal(cfg.database, "host=/tmp dbname=x");
     assert_int_equal(cfg.workers, 7);
     assert_string_equal(cfg.listen, "/run/b.sock");
@@ -89,30 +89,30 @@ static void test_file_values(void **state)
 static void test_env_overrides_file(void **state)
 {
     struct bu_config cfg;
-    char msg[256];
+    struct bu_error err;
 
     (void)state;
     write_conf("workers = 7\n");
     setenv("BATCHUP_WORKERS", "3", 1);
-    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    assert_int_equal(config_load(&cfg, path, &err), 0);
     assert_int_equal(cfg.workers, 3);
     setenv("BATCHUP_CONFIG", path, 1);
-    assert_int_equal(config_load(&cfg, NULL, msg, sizeof msg), 0);
+    assert_int_equal(config_load(&cfg, NULL, &err), 0);
     assert_int_equal(cfg.workers, 3);
     unsetenv("BATCHUP_WORKERS");
-    assert_int_equal(config_load(&cfg, NULL, msg, sizeof msg), 0);
+    assert_int_equal(config_load(&cfg, NULL, &err), 0);
     assert_int_equal(cfg.workers, 7);
 }
 
 static void expect_bad(const char *text, const char *needle)
 {
     struct bu_config cfg;
-    char msg[256];
+    struct bu_error err;
 
     write_conf(text);
-    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), -1);
-    if (strstr(msg, needle) == NULL)
-        fail_msg("message '%s' does not name '%s'", msg, needle);
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    if (strstr(err.message, needle) == NULL)
+        fail_msg("message '%s' does not name '%s'", err.message, needle);
 }
 
 static void test_bad_values_name_the_key(void **state)
@@ -136,25 +136,25 @@ static void test_bad_values_name_the_key(void **state)
 static void test_bad_env_names_variable(void **state)
 {
     struct bu_config cfg;
-    char msg[256];
+    struct bu_error err;
 
     (void)state;
     write_conf("");
     setenv("BATCHUP_WORKERS", "abc", 1);
-    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), -1);
-    assert_non_null(strstr(msg, "BATCHUP_WORKERS"));
-    assert_non_null(strstr(msg, "'abc'"));
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_non_null(strstr(err.message, "BATCHUP_WORKERS"));
+    assert_non_null(strstr(err.message, "'abc'"));
     unsetenv("BATCHUP_WORKERS");
 }
 
 static void test_missing_file(void **state)
 {
     struct bu_config cfg;
-    char msg[256];
+    struct bu_error err;
 
     (void)state;
-    assert_int_equal(config_load(&cfg, "/nonexistent/batchup.conf", msg, sizeof msg), -1);
-    assert_non_null(strstr(msg, "/nonexistent/batchup.conf"));
+    assert_int_equal(config_load(&cfg, "/nonexistent/batchup.conf", &err), -1);
+    assert_non_null(strstr(err.message, "/nonexistent/batchup.conf"));
 }
 
 int main(void)

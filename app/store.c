@@ -1,0 +1,734 @@
+/*
+ * store.c - the data layer (see store.h): every SQL statement batchup runs,
+ * each next to the C function that runs it and turns its row into C.
+ *
+ * Each function here is one round trip: a call of one batchup.* function or
+ * a read of one view.  Arguments go through struct db_args (db.c), columns
+ * are read by name, never by position, so a reordered SELECT cannot shift
+ * a value into the wrong field.  Nothing here decides anything: the
+ * database does, and this file only translates.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "batchup/store.h"
+
+/* ---- reading a row by column name ------------------------------------ */
+
+static int col(const PGresult *res, const char *name)
+{
+    int c = PQfnumber(res, name);
+
+    assert(c >= 0); /* a column every query of this file selects */
+    return c;
+}
+
+static const char *get_text(const PGresult *res, int row, const char *name)
+{
+    return PQgetvalue(res, row, col(res, name));
+}
+
+static bool get_null(const PGresult *res, int row, const char *name)
+{
+    return PQgetisnull(res, row, col(res, name));
+}
+
+static long long get_int(const PGresult *res, int row, const char *name)
+{
+    return strtoll(get_text(res, row, name), NULL, 10);
+}
+
+static bool get_bool(const PGresult *res, int row, const char *name)
+{
+    return strcmp(get_text(res, row, name), "t") == 0;
+}
+
+static void copy_text(char *dst, size_t cap, const PGresult *res, int row, const char *name)
+{
+    snprintf(dst, cap, "%s", get_text(res, row, name));
+}
+
+/* Run sql; the result must have at least one row (functions returning a
+ * scalar always do).  NULL with err otherwise. */
+static PGresult *one_row(struct db *db, struct bu_error *err, const char *sql,
+                         const struct db_args *args)
+{
+    PGresult *res = db_query(db, err, sql, args);
+
+    if (res != NULL && PQntuples(res) < 1) {
+        PQclear(res);
+        error_set(err, BU_E_DATABASE_ERROR, "the database answered no row");
+        return NULL;
+    }
+    return res;
+}
+
+/* A statement whose one boolean column says found (1) or not (0). */
+static int found_flag(struct db *db, struct bu_error *err, const char *sql,
+                      const struct db_args *args)
+{
+    PGresult *res = one_row(db, err, sql, args);
+    int found;
+
+    if (res == NULL)
+        return -1;
+    found = get_bool(res, 0, "found");
+    PQclear(res);
+    return found;
+}
+
+/* ---- users ---------------------------------------------------------- */
+
+int store_authenticate(struct db *db, struct bu_error *err, const char *token_hash,
+                       struct store_user *user)
+{
+    struct db_args a;
+    PGresult *res;
+    int found;
+
+    db_args_init(&a);
+    db_args_text(&a, token_hash);
+    res = db_query(db, err, "SELECT user_id, user_name FROM batchup.authenticate($1)", &a);
+    if (res == NULL)
+        return -1;
+    found = PQntuples(res) == 1;
+    if (found) {
+        user->id = (int)get_int(res, 0, "user_id");
+        copy_text(user->name, sizeof user->name, res, 0, "user_name");
+    }
+    PQclear(res);
+    return found;
+}
+
+int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, int *user_id)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    res = one_row(db, err, "SELECT batchup.user_for_remote($1) AS id", &a);
+    if (res == NULL)
+        return -1;
+    *user_id = (int)get_int(res, 0, "id");
+    PQclear(res);
+    return 0;
+}
+
+int store_user_add(struct db *db, struct bu_error *err, const char *name, const char *token_hash,
+                   int limit)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    db_args_text(&a, token_hash);
+    db_args_int(&a, limit);
+    res = db_query(db, err, "SELECT batchup.user_add($1, $2, $3::int)", &a);
+    if (res == NULL)
+        return strcmp(db->sqlstate, "23505") == 0 ? 0 : -1; /* unique_violation: taken */
+    PQclear(res);
+    return 1;
+}
+
+int store_user_set_token(struct db *db, struct bu_error *err, const char *name,
+                         const char *token_hash)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    db_args_text(&a, token_hash);
+    return found_flag(db, err, "SELECT batchup.user_set_token($1, $2) AS found", &a);
+}
+
+int store_user_set_limit(struct db *db, struct bu_error *err, const char *name, int limit)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    db_args_int(&a, limit);
+    return found_flag(db, err, "SELECT batchup.set_user_limit($1, $2::int) AS found", &a);
+}
+
+int store_user_list(struct db *db, struct bu_error *err,
+                    void (*each)(const struct store_user_usage *u, void *ctx), void *ctx)
+{
+    PGresult *res = db_query(db, err,
+                             "SELECT user_name, slot_limit, active, queued FROM batchup.user_usage"
+                             " ORDER BY user_name",
+                             NULL);
+
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct store_user_usage u = {
+            .name = get_text(res, i, "user_name"),
+            .limit = (int)get_int(res, i, "slot_limit"),
+            .active = (int)get_int(res, i, "active"),
+            .queued = (int)get_int(res, i, "queued"),
+        };
+        each(&u, ctx);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* ---- batches -------------------------------------------------------- */
+
+int store_create_batch(struct db *db, struct bu_error *err, int user_id, const char *files_json,
+                       int link_ttl, char batch_id[STORE_ID_SIZE])
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_text(&a, files_json);
+    db_args_int(&a, link_ttl);
+    res = one_row(db, err, "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int) AS id", &a);
+    if (res == NULL)
+        return -1;
+    copy_text(batch_id, STORE_ID_SIZE, res, 0, "id");
+    PQclear(res);
+    return 0;
+}
+
+int store_create_upload(struct db *db, struct bu_error *err, int user_id, const char *name,
+                        const char *media_type, uint64_t size, int link_ttl,
+                        char batch_id[STORE_ID_SIZE], char file_id[STORE_ID_SIZE])
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_text(&a, name);
+    db_args_text(&a, media_type);
+    db_args_int(&a, (long long)size);
+    db_args_int(&a, link_ttl);
+    res = one_row(db, err,
+                  "SELECT batch_id, file_id FROM batchup.create_upload($1::int, $2, $3,"
+                  " $4::bigint, $5::int)",
+                  &a);
+    if (res == NULL)
+        return -1;
+    copy_text(batch_id, STORE_ID_SIZE, res, 0, "batch_id");
+    copy_text(file_id, STORE_ID_SIZE, res, 0, "file_id");
+    PQclear(res);
+    return 0;
+}
+
+/* The first column of the one row of res as a malloc'd string, or NULL
+ * (*found 0) when it is NULL. */
+static char *take_json(PGresult *res, struct bu_error *err, int *found)
+{
+    char *text = NULL;
+
+    *found = !get_null(res, 0, "j");
+    if (*found) {
+        text = strdup(get_text(res, 0, "j"));
+        if (text == NULL)
+            error_set(err, BU_E_INTERNAL, "out of memory");
+    }
+    PQclear(res);
+    return text;
+}
+
+char *store_batch_json(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                       int *found)
+{
+    struct db_args a;
+    PGresult *res;
+
+    *found = 0;
+    db_args_init(&a);
+    db_args_text(&a, batch_id);
+    db_args_int(&a, user_id);
+    res = one_row(db, err, "SELECT batchup.batch_json($1::uuid, $2::int) AS j", &a);
+    return res == NULL ? NULL : take_json(res, err, found);
+}
+
+char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int limit)
+{
+    struct db_args a;
+    PGresult *res;
+    int found;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_int(&a, limit);
+    res = one_row(db, err, "SELECT batchup.batches_json($1::int, $2::int) AS j", &a);
+    return res == NULL ? NULL : take_json(res, err, &found);
+}
+
+int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                      int link_ttl, void (*removed)(const char *file_id, void *ctx), void *ctx)
+{
+    struct db_args a;
+    PGresult *res;
+    int found;
+
+    db_args_init(&a);
+    db_args_text(&a, batch_id);
+    db_args_int(&a, user_id);
+    db_args_int(&a, link_ttl);
+    res = one_row(db, err,
+                  "SELECT found, file_id FROM batchup.abort_batch($1::uuid, $2::int, $3::int)", &a);
+    if (res == NULL)
+        return -1;
+    found = get_bool(res, 0, "found");
+    for (int i = 0; found && i < PQntuples(res); i++)
+        if (!get_null(res, i, "file_id"))
+            removed(get_text(res, i, "file_id"), ctx);
+    PQclear(res);
+    return found;
+}
+
+/* ---- uploads and slots ---------------------------------------------- */
+
+int store_claim_slot(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                     const char *file_id, int user_id, struct store_claim *claim)
+{
+    static const struct {
+        const char *word;
+        enum store_claim_result result;
+    } results[] = {{"granted", STORE_CLAIM_GRANTED},
+                   {"queued", STORE_CLAIM_QUEUED},
+                   {"not_found", STORE_CLAIM_NOT_FOUND},
+                   {"gone", STORE_CLAIM_GONE},
+                   {"completed", STORE_CLAIM_COMPLETED}};
+    struct db_args a;
+    PGresult *res;
+    const char *word;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_int(&a, user_id);
+    db_args_int(&a, cfg->per_user_limit);
+    db_args_int(&a, cfg->max_active_users);
+    db_args_int(&a, cfg->slot_lease_seconds);
+    db_args_int(&a, cfg->queue_retry_seconds);
+    res = one_row(db, err,
+                  "SELECT result, coalesce(queue_position, 0) AS queue_position,"
+                  " coalesce(upload_offset, 0) AS upload_offset, coalesce(size, 0) AS size"
+                  " FROM batchup.claim_slot($1::uuid, $2::int, $3::int, $4::int, $5::int, $6::int)",
+                  &a);
+    if (res == NULL)
+        return -1;
+    word = get_text(res, 0, "result");
+    claim->result = STORE_CLAIM_NOT_FOUND;
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++)
+        if (strcmp(word, results[i].word) == 0)
+            claim->result = results[i].result;
+    claim->queue_position = (int)get_int(res, 0, "queue_position");
+    claim->offset = (uint64_t)get_int(res, 0, "upload_offset");
+    claim->size = (uint64_t)get_int(res, 0, "size");
+    PQclear(res);
+    return 0;
+}
+
+int store_upload_offset(struct db *db, struct bu_error *err, const char *file_id,
+                        uint64_t *offset)
+{
+    struct db_args a;
+    PGresult *res;
+    int found;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    res = one_row(db, err, "SELECT batchup.upload_offset($1::uuid) AS upload_offset", &a);
+    if (res == NULL)
+        return -1;
+    found = !get_null(res, 0, "upload_offset");
+    if (found)
+        *offset = (uint64_t)get_int(res, 0, "upload_offset");
+    PQclear(res);
+    return found;
+}
+
+int store_record_progress(struct db *db, struct bu_error *err, const char *file_id,
+                          uint64_t offset, int lease_seconds)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_int(&a, (long long)offset);
+    db_args_int(&a, lease_seconds);
+    return found_flag(db, err,
+                      "SELECT batchup.record_progress($1::uuid, $2::bigint, $3::int) AS found", &a);
+}
+
+static enum store_file_status file_status(const char *word)
+{
+    static const char *const words[] = {[STORE_PENDING] = "pending",
+                                        [STORE_QUEUED] = "queued",
+                                        [STORE_UPLOADING] = "uploading",
+                                        [STORE_COMPLETED] = "completed",
+                                        [STORE_ABORTED] = "aborted",
+                                        [STORE_EXPIRED] = "expired"};
+
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(word, words[i]) == 0)
+            return (enum store_file_status)i;
+    return STORE_PENDING;
+}
+
+int store_file_state(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                     struct store_file_state *state)
+{
+    struct db_args a;
+    PGresult *res;
+    int found;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    if (user_id > 0)
+        db_args_int(&a, user_id);
+    else
+        db_args_text(&a, NULL);
+    res = db_query(db, err,
+                   "SELECT status, upload_offset, size, coalesce(queue_position, 0) AS queue_position,"
+                   " coalesce(expected_sha256, '') AS expected_sha256,"
+                   " extract(epoch FROM updated_at)::bigint AS updated_at"
+                   " FROM batchup.file_state($1::uuid, $2::int)",
+                   &a);
+    if (res == NULL)
+        return -1;
+    found = PQntuples(res) == 1;
+    if (found) {
+        state->status = file_status(get_text(res, 0, "status"));
+        state->offset = (uint64_t)get_int(res, 0, "upload_offset");
+        state->size = (uint64_t)get_int(res, 0, "size");
+        state->queue_position = (int)get_int(res, 0, "queue_position");
+        state->updated_at = (time_t)get_int(res, 0, "updated_at");
+        copy_text(state->expected_sha256, sizeof state->expected_sha256, res, 0,
+                  "expected_sha256");
+    }
+    PQclear(res);
+    return found;
+}
+
+int store_complete_file(struct db *db, struct bu_error *err, const char *file_id,
+                        const char *sha256, uint32_t crc32, int link_ttl,
+                        struct store_completion *done)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_text(&a, sha256);
+    db_args_int(&a, crc32);
+    db_args_int(&a, link_ttl);
+    res = db_query(db, err,
+                   "SELECT batch_complete, file_status FROM batchup.complete_file($1::uuid, $2,"
+                   " $3::bigint, $4::int)",
+                   &a);
+    if (res == NULL)
+        return -1;
+    done->completed =
+        PQntuples(res) == 1 && strcmp(get_text(res, 0, "file_status"), "completed") == 0;
+    done->batch_complete = done->completed && get_bool(res, 0, "batch_complete");
+    PQclear(res);
+    return 0;
+}
+
+int store_abort_file(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                     int link_ttl, enum store_abort_result *result)
+{
+    struct db_args a;
+    PGresult *res;
+    const char *word;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_int(&a, user_id);
+    db_args_int(&a, link_ttl);
+    res = one_row(db, err, "SELECT batchup.abort_file($1::uuid, $2::int, $3::int) AS result", &a);
+    if (res == NULL)
+        return -1;
+    word = get_text(res, 0, "result");
+    *result = strcmp(word, "aborted") == 0     ? STORE_ABORTED_NOW
+              : strcmp(word, "completed") == 0 ? STORE_ABORT_COMPLETED
+              : strcmp(word, "gone") == 0      ? STORE_ABORT_GONE
+                                               : STORE_ABORT_NOT_FOUND;
+    PQclear(res);
+    return 0;
+}
+
+/* ---- downloads ------------------------------------------------------ */
+
+void store_files_free(struct store_files *files)
+{
+    free(files->file);
+    PQclear(files->res);
+    memset(files, 0, sizeof *files);
+}
+
+/* Take the completed files in the rows of res (those whose id is not NULL)
+ * into files, which then owns res. */
+static int take_files(PGresult *res, struct bu_error *err, struct store_files *files)
+{
+    int rows = PQntuples(res);
+
+    memset(files, 0, sizeof *files);
+    files->res = res;
+    files->file = calloc((size_t)rows + 1, sizeof *files->file);
+    if (files->file == NULL)
+        return error_set(err, BU_E_INTERNAL, "out of memory");
+    for (int i = 0; i < rows; i++) {
+        struct store_file *f = &files->file[files->n];
+        if (get_null(res, i, "id"))
+            continue;
+        f->id = get_text(res, i, "id");
+        f->name = get_text(res, i, "name");
+        f->sha256 = get_text(res, i, "sha256");
+        f->media_type = get_text(res, i, "media_type");
+        f->size = (uint64_t)get_int(res, i, "size");
+        f->completed_at = (time_t)get_int(res, i, "completed_epoch");
+        f->crc32 = get_int(res, i, "crc32");
+        files->n++;
+    }
+    return 0;
+}
+
+int store_owned_file(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                     struct store_files *files, bool *batch_expired)
+{
+    struct db_args a;
+    PGresult *res;
+
+    memset(files, 0, sizeof *files);
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_int(&a, user_id);
+    res = db_query(db, err, "SELECT * FROM batchup.owned_file($1::uuid, $2::int)", &a);
+    if (res == NULL)
+        return -1;
+    *batch_expired = PQntuples(res) == 1 && get_bool(res, 0, "batch_expired");
+    if (take_files(res, err, files) != 0) {
+        store_files_free(files);
+        return -1;
+    }
+    return files->n == 1;
+}
+
+int store_link(struct db *db, struct bu_error *err, const char *token, struct store_link *link)
+{
+    struct db_args a;
+    PGresult *res;
+
+    memset(link, 0, sizeof *link);
+    db_args_init(&a);
+    db_args_text(&a, token);
+    res = db_query(db, err, "SELECT * FROM batchup.link_files($1)", &a);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    copy_text(link->batch_id, sizeof link->batch_id, res, 0, "batch_id");
+    copy_text(link->expires_at, sizeof link->expires_at, res, 0, "expires_at");
+    link->live = get_bool(res, 0, "live");
+    if (take_files(res, err, &link->files) != 0) {
+        store_files_free(&link->files);
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- service -------------------------------------------------------- */
+
+int store_ping(struct db *db, struct bu_error *err)
+{
+    PGresult *res = db_query(db, err, "SELECT 1", NULL);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int store_upload_counts(struct db *db, struct bu_error *err, long *active, long *queued)
+{
+    PGresult *res = one_row(db, err,
+                            "SELECT (SELECT count(*) FROM batchup.active_slots) AS active,"
+                            " (SELECT count(*) FROM batchup.upload_queue) AS queued",
+                            NULL);
+
+    if (res == NULL)
+        return -1;
+    *active = (long)get_int(res, 0, "active");
+    *queued = (long)get_int(res, 0, "queued");
+    PQclear(res);
+    return 0;
+}
+
+int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
+             void (*removed)(const char *file_id, void *ctx), void *ctx)
+{
+    struct db_args a;
+    PGresult *res;
+    int n;
+
+    db_args_init(&a);
+    db_args_int(&a, upload_expiry);
+    res = db_query(db, err, "SELECT kind, file_id FROM batchup.gc($1::int)", &a);
+    if (res == NULL)
+        return -1;
+    n = PQntuples(res);
+    for (int i = 0; i < n; i++)
+        removed(get_text(res, i, "file_id"), ctx);
+    PQclear(res);
+    return n;
+}
+
+/* ---- migrations ----------------------------------------------------- */
+
+/* The lock namespace of `batchup migrate`, one above the slot namespace
+ * (sql/functions/10_common.sql), so batchup.slot_locks never shows it. */
+#define MIGRATION_LOCK "1651865713"
+
+static int command(struct db *db, struct bu_error *err, const char *sql,
+                   const struct db_args *args)
+{
+    PGresult *res = db_query(db, err, sql, args);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int store_migration_begin(struct db *db, struct bu_error *err)
+{
+    static const char *const steps[] = {
+        "BEGIN",
+        "SET LOCAL client_min_messages = warning",
+        "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ", 1)",
+        "CREATE SCHEMA IF NOT EXISTS batchup",
+        "CREATE TABLE IF NOT EXISTS batchup.schema_migrations ("
+        " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+        "COMMENT ON TABLE batchup.schema_migrations IS"
+        " 'Numbered migrations (sql/NNN_*.sql) applied by batchup migrate, one row each.'",
+        "CREATE TABLE IF NOT EXISTS batchup.schema_functions ("
+        " name text PRIMARY KEY, sha256 text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())",
+        "COMMENT ON TABLE batchup.schema_functions IS"
+        " 'The function and view definitions (sql/functions/*.sql) last applied by batchup"
+        " migrate, with the SHA-256 of each file: when a file changes, migrate applies them all"
+        " again.'",
+    };
+
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (command(db, err, steps[i], NULL) != 0) {
+            store_rollback(db);
+            return -1;
+        }
+    return 0;
+}
+
+int store_migration_applied(struct db *db, struct bu_error *err, const char *name)
+{
+    struct db_args a;
+    PGresult *res;
+    int found;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    res = db_query(db, err, "SELECT 1 FROM batchup.schema_migrations WHERE version = $1", &a);
+    if (res == NULL)
+        return -1;
+    found = PQntuples(res) == 1;
+    PQclear(res);
+    return found;
+}
+
+int store_migration_record(struct db *db, struct bu_error *err, const char *name)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    return command(db, err, "INSERT INTO batchup.schema_migrations (version) VALUES ($1)", &a);
+}
+
+/* "name:sha256\n" for each file, in order: the whole set as one text, so
+ * that one comparison tells whether anything changed. */
+static char *function_set(const char *const *names, const char *const *sha256s, size_t n)
+{
+    size_t len = 1;
+    char *text, *p;
+
+    for (size_t i = 0; i < n; i++)
+        len += strlen(names[i]) + strlen(sha256s[i]) + 2;
+    text = malloc(len);
+    if (text == NULL)
+        return NULL;
+    p = text;
+    *p = '\0';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s:%s\n", names[i], sha256s[i]);
+    return text;
+}
+
+int store_functions_current(struct db *db, struct bu_error *err, const char *const *names,
+                            const char *const *sha256s, size_t n)
+{
+    struct db_args a;
+    PGresult *res;
+    char *set = function_set(names, sha256s, n);
+    int current;
+
+    if (set == NULL)
+        return error_set(err, BU_E_INTERNAL, "out of memory");
+    db_args_init(&a);
+    db_args_text(&a, set);
+    res = one_row(db, err,
+                  "SELECT coalesce(string_agg(name || ':' || sha256 || E'\\n', '' ORDER BY name COLLATE \"C\"),"
+                  " '') = $1 AS current FROM batchup.schema_functions",
+                  &a);
+    free(set);
+    if (res == NULL)
+        return -1;
+    current = get_bool(res, 0, "current");
+    PQclear(res);
+    return current;
+}
+
+int store_functions_record(struct db *db, struct bu_error *err, const char *const *names,
+                           const char *const *sha256s, size_t n)
+{
+    if (command(db, err, "DELETE FROM batchup.schema_functions", NULL) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct db_args a;
+        db_args_init(&a);
+        db_args_text(&a, names[i]);
+        db_args_text(&a, sha256s[i]);
+        if (command(db, err, "INSERT INTO batchup.schema_functions (name, sha256) VALUES ($1, $2)",
+                    &a) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int store_commit(struct db *db, struct bu_error *err)
+{
+    return command(db, err, "COMMIT", NULL);
+}
+
+void store_rollback(struct db *db)
+{
+    if (db->conn != NULL)
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+}

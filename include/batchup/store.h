@@ -1,0 +1,218 @@
+/*
+ * store.h - the data layer: one C function per batchup.* SQL function or
+ * view the program uses, returning C types.
+ *
+ * Every question batchup asks PostgreSQL is here, and nowhere else: the
+ * handlers, the command line and the maintenance pass call these functions
+ * and never see SQL, libpq or a column number.  The database keeps every
+ * decision (the functions in sql/functions/), so each call is one round trip
+ * and reads no table directly: it calls a function or a view.
+ *
+ * Conventions: every function takes the process's struct db and an error
+ * to fill.  Functions that look something up return 1 found, 0 not found,
+ * -1 error; the others 0 or -1.  Strings handed back live in the struct
+ * they are returned in (fixed buffers), except for the lists of files
+ * (struct store_files), which point into a result freed by
+ * store_files_free.
+ */
+#ifndef BATCHUP_STORE_H
+#define BATCHUP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "batchup/config.h"
+#include "batchup/db.h"
+
+#define STORE_ID_SIZE 37 /* a UUID and its NUL */
+
+/* ---- users ---------------------------------------------------------- */
+
+struct store_user {
+    int id;
+    char name[201];
+};
+
+/* The user whose token hashes to token_hash (lower-case hex SHA-256). */
+int store_authenticate(struct db *db, struct bu_error *err, const char *token_hash,
+                       struct store_user *user);
+/* The id of the user called name, created on first sight (remote_user). */
+int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, int *user_id);
+/* Create a user: 1 created, 0 the name is taken, -1 error. */
+int store_user_add(struct db *db, struct bu_error *err, const char *name, const char *token_hash,
+                   int limit);
+/* Replace name's token hash / slot limit: 1 done, 0 no such user. */
+int store_user_set_token(struct db *db, struct bu_error *err, const char *name,
+                         const char *token_hash);
+int store_user_set_limit(struct db *db, struct bu_error *err, const char *name, int limit);
+
+struct store_user_usage {
+    const char *name;
+    int limit; /* 0: the server's per_user_limit */
+    int active;
+    int queued;
+};
+
+/* Call each for every user, by name (batchup.user_usage). */
+int store_user_list(struct db *db, struct bu_error *err,
+                    void (*each)(const struct store_user_usage *u, void *ctx), void *ctx);
+
+/* ---- batches -------------------------------------------------------- */
+
+/* Create a batch from a JSON file list (as batches_parse returns it). */
+int store_create_batch(struct db *db, struct bu_error *err, int user_id, const char *files_json,
+                       int link_ttl, char batch_id[STORE_ID_SIZE]);
+/* tus creation: a batch holding one file (media_type "" for none). */
+int store_create_upload(struct db *db, struct bu_error *err, int user_id, const char *name,
+                        const char *media_type, uint64_t size, int link_ttl,
+                        char batch_id[STORE_ID_SIZE], char file_id[STORE_ID_SIZE]);
+/* The API's JSON of one batch of user_id (malloc'd; NULL: see *found / err). */
+char *store_batch_json(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                       int *found);
+/* {"batches": [...]}: the user's newest batches (malloc'd; NULL on error). */
+char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int limit);
+/* Abort every unfinished file of the user's batch, calling removed for
+ * each (its data is to go).  1 done, 0 no such batch of user_id. */
+int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                      int link_ttl, void (*removed)(const char *file_id, void *ctx), void *ctx);
+
+/* ---- uploads and slots ---------------------------------------------- */
+
+enum store_claim_result {
+    STORE_CLAIM_GRANTED,   /* the file holds a slot (taken or renewed) */
+    STORE_CLAIM_QUEUED,    /* waiting: queue_position >= 1 */
+    STORE_CLAIM_NOT_FOUND, /* no such file of this user */
+    STORE_CLAIM_GONE,      /* aborted or expired */
+    STORE_CLAIM_COMPLETED,
+};
+
+struct store_claim {
+    enum store_claim_result result;
+    int queue_position;
+    uint64_t offset; /* recorded, durable */
+    uint64_t size;
+};
+
+/* batchup.claim_slot with the configuration's limits. */
+int store_claim_slot(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                     const char *file_id, int user_id, struct store_claim *claim);
+/* The recorded offset of file_id (1), or no such file (0). */
+int store_upload_offset(struct db *db, struct bu_error *err, const char *file_id,
+                        uint64_t *offset);
+/* Record a durable offset, renewing the lease: 1 the slot is still held,
+ * 0 it was lost (the lease ran out), -1 error (upload_gone, ...). */
+int store_record_progress(struct db *db, struct bu_error *err, const char *file_id,
+                          uint64_t offset, int lease_seconds);
+
+enum store_file_status {
+    STORE_PENDING,
+    STORE_QUEUED,
+    STORE_UPLOADING,
+    STORE_COMPLETED,
+    STORE_ABORTED,
+    STORE_EXPIRED,
+};
+
+/* A file as the API reports it (batchup.file_state). */
+struct store_file_state {
+    enum store_file_status status;
+    uint64_t offset;
+    uint64_t size;
+    int queue_position; /* 0 unless queued */
+    time_t updated_at;
+    char expected_sha256[65]; /* "" when none was announced */
+};
+
+/* user_id 0: any user's file (the completion checks its own upload). */
+int store_file_state(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                     struct store_file_state *state);
+
+struct store_completion {
+    bool completed;      /* false: the file was aborted or expired meanwhile */
+    bool batch_complete; /* this completion issued the batch's link */
+};
+
+/* batchup.complete_file: the file's bytes are durable in files/. */
+int store_complete_file(struct db *db, struct bu_error *err, const char *file_id,
+                        const char *sha256, uint32_t crc32, int link_ttl,
+                        struct store_completion *done);
+
+enum store_abort_result {
+    STORE_ABORTED_NOW,
+    STORE_ABORT_NOT_FOUND,
+    STORE_ABORT_COMPLETED, /* nothing changed */
+    STORE_ABORT_GONE,      /* already aborted or expired */
+};
+
+int store_abort_file(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                     int link_ttl, enum store_abort_result *result);
+
+/* ---- downloads ------------------------------------------------------ */
+
+/* A completed file as downloads serve it. */
+struct store_file {
+    const char *id;
+    const char *name;
+    const char *sha256;
+    const char *media_type; /* "" when none */
+    uint64_t size;
+    time_t completed_at; /* whole seconds: Last-Modified */
+    int64_t crc32;       /* -1 when not recorded */
+};
+
+struct store_files {
+    size_t n;
+    struct store_file *file; /* n of them, pointing into res */
+    struct pg_result *res;
+};
+
+void store_files_free(struct store_files *files);
+
+/* The owner's completed file (files.n is 1 when found); *batch_expired
+ * tells that its batch expired (its data is gone). */
+int store_owned_file(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                     struct store_files *files, bool *batch_expired);
+
+struct store_link {
+    char batch_id[STORE_ID_SIZE];
+    bool live; /* false once the link expired */
+    char expires_at[32];
+    struct store_files files; /* completed files, in upload order */
+};
+
+/* The batch behind a download token, with its files (free link->files). */
+int store_link(struct db *db, struct bu_error *err, const char *token, struct store_link *link);
+
+/* ---- service -------------------------------------------------------- */
+
+/* Does the database answer? */
+int store_ping(struct db *db, struct bu_error *err);
+/* Slots held and live waiters now, on every host. */
+int store_upload_counts(struct db *db, struct bu_error *err, long *active, long *queued);
+/* One maintenance pass: calls removed for each file whose data is to go;
+ * returns how many, or -1. */
+int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
+             void (*removed)(const char *file_id, void *ctx), void *ctx);
+
+/* ---- migrations ----------------------------------------------------- */
+
+/* Begin one migration transaction: the migration lock (advisory, so two
+ * `batchup migrate` at once take turns), schema batchup and its two
+ * ledgers created when missing. */
+int store_migration_begin(struct db *db, struct bu_error *err);
+/* Is the numbered migration name recorded?  1 yes, 0 no. */
+int store_migration_applied(struct db *db, struct bu_error *err, const char *name);
+int store_migration_record(struct db *db, struct bu_error *err, const char *name);
+/* Are exactly these n definition files recorded, with these SHA-256s?
+ * 1 yes, 0 no (they must be applied). */
+int store_functions_current(struct db *db, struct bu_error *err, const char *const *names,
+                            const char *const *sha256s, size_t n);
+/* Record these n definition files as the applied set. */
+int store_functions_record(struct db *db, struct bu_error *err, const char *const *names,
+                           const char *const *sha256s, size_t n);
+int store_commit(struct db *db, struct bu_error *err);
+void store_rollback(struct db *db);
+
+#endif

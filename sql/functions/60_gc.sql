@@ -1,0 +1,61 @@
+-- 60_gc.sql: the maintenance pass.
+
+-- The maintenance pass, run every few seconds by the master's gc child and
+-- by `batchup gc`.  Only one runs at a time; a second one returns at once.
+CREATE OR REPLACE FUNCTION batchup.gc(p_upload_expiry_seconds integer) RETURNS TABLE (kind text, file_id uuid)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_files    uuid[];
+    v_batches  uuid[];
+    v_batch    record;
+BEGIN
+    PERFORM batchup.check_positive(p_upload_expiry_seconds, 'p_upload_expiry_seconds');
+    IF NOT pg_try_advisory_xact_lock(batchup.lock_namespace(), -1) THEN
+        RETURN;
+    END IF;
+
+    -- Uploads nobody touched for too long.  Rows locked by a request are in
+    -- use, not abandoned: skip them.  Their slots go with them (trigger).
+    WITH stale AS (
+        SELECT f.id FROM batchup.files f
+         WHERE f.status IN ('pending', 'queued', 'uploading')
+           AND f.updated_at < now() - make_interval(secs => p_upload_expiry_seconds)
+           AND coalesce(f.last_seen_at, f.updated_at) < now() - make_interval(secs => p_upload_expiry_seconds)
+         ORDER BY f.id
+           FOR NO KEY UPDATE SKIP LOCKED
+    ), expired AS (
+        UPDATE batchup.files f
+           SET status = 'expired', updated_at = now(), queued_at = NULL, queue_live_until = NULL
+          FROM stale WHERE f.id = stale.id
+        RETURNING f.id, f.batch_id
+    )
+    SELECT coalesce(array_agg(e.id), '{}'), coalesce(array_agg(e.batch_id), '{}')
+      INTO v_files, v_batches
+      FROM expired e;
+
+    FOR v_batch IN SELECT b.id, count(*)::integer AS n FROM unnest(v_batches) AS b(id)
+                    GROUP BY b.id ORDER BY b.id LOOP
+        PERFORM batchup.count_finished(v_batch.id, v_batch.n, NULL);
+    END LOOP;
+    RETURN QUERY SELECT 'partial'::text, x.id FROM unnest(v_files) AS x(id);
+
+    DELETE FROM batchup.slots s
+     WHERE s.file_id IN (SELECT x.file_id FROM batchup.slots x
+                          WHERE x.lease_expires_at < now()
+                            FOR UPDATE SKIP LOCKED);
+
+    -- Batches whose link ran out, or that can never get one: their stored
+    -- files go.  A batch with a live link is never touched.
+    RETURN QUERY
+        WITH gone AS (
+            UPDATE batchup.batches b SET status = 'expired', purged_at = now()
+             WHERE b.purged_at IS NULL
+               AND (b.status = 'expired' OR (b.status = 'complete' AND b.link_expires_at < now()))
+            RETURNING b.id)
+        SELECT 'file'::text, f.id FROM batchup.files f JOIN gone ON f.batch_id = gone.id
+         WHERE f.status = 'completed';
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.gc(integer) IS
+    'One maintenance pass: expires unfinished files untouched for p_upload_expiry_seconds (rows kind=partial: delete their partial data), frees slots whose lease ran out, and expires batches whose link ran out or that can never get one (rows kind=file: delete the stored data of these completed files; each is returned once). Returns nothing when another pass is running (advisory lock (lock_namespace(), -1)).';
