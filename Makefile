@@ -9,7 +9,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS     := -lfcgi $(filter-out -lfcgi,$(PKG_LIBS))
 
 # snprintf truncation is how fixed buffers are bounded here, so it is not a warning.
-WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+WARN     := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fstack-clash-protection
 OPT      ?= -O2 -g
@@ -24,7 +24,7 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan test unit run bench lint format clean deps fuzz
+.PHONY: all asan test unit run bench lint headers format clean deps fuzz
 
 all: $(BUILD)/batchup
 
@@ -61,7 +61,14 @@ run: all
 bench: all
 	tests/bench/run.sh
 
-lint:
+# Every header compiles on its own (it includes what it uses).
+headers:
+	@for h in include/batchup/*.h; do \
+	    echo "#include \"batchup/$$(basename $$h)\"" | \
+	        $(CC) $(CFLAGS) -fsyntax-only -x c - || { echo "$$h does not compile alone"; exit 1; }; \
+	done
+
+lint: headers
 	clang-tidy --quiet $(SRCS) -- $(CFLAGS) -Wno-unknown-warning-option
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Iinclude app

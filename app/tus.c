@@ -308,7 +308,7 @@ int tus_create(struct http_request *req, struct bu_error *err)
     struct upload_request in = {.file_id = file_id, .offset = 0};
     struct upload_result res = {0};
     struct tus_checksum ck;
-    uint64_t length;
+    uint64_t length = 0;
     int has_body;
 
     if (check_resumable(req, err) != 0 || creation_length(req, &length, err) != 0 ||

@@ -238,7 +238,7 @@ static int admit(struct upload *up, struct bu_error *err)
 static int finish_left_over(struct upload *up, struct bu_error *err)
 {
     char path[1100], sha256[65];
-    uint32_t crc32;
+    uint32_t crc32 = 0;
     int fd, rc;
 
     storage_final_path(up->req->cfg, up->in->file_id, path, sizeof path);

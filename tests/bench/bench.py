@@ -4,7 +4,7 @@
 The shell scripts start the stack (tests/lib/stack.sh) and the servers; this
 file drives curl, measures and prints.  Subcommands:
 
-  gen DIR SPEC...        write input files (SPEC is NAME:COUNT:BYTES), print
+  gen DIR SIZE...        write input files (SIZE is NAME:COUNT:BYTES), print
                          their SHA-256 as JSON on stdout
   nginx-patch CONF ...   add the benchmark's locations to a generated nginx.conf
   upload ...             the upload benchmark (see upload.sh)

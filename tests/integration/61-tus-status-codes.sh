@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every status code and header of SPEC section 4 for uploads, with curl
+# Every status code and header of the upload API (README, "HTTP API"), with curl
 # through nginx: tus OPTIONS, creation and creation-with-upload, HEAD, PATCH
 # (412, 415, 409, 413, 460, 423 slot_unavailable and upload_locked, 404,
 # 410, 401), termination, the batches API (201 and its shape, malformed
@@ -390,7 +390,7 @@ shape=$(jq -r --arg re "^$UUID_RE\$" '
       (.files[1] | .name == "b.txt" and .size == 5),
       (.files[2] | .name == "empty" and .size == 0 and .status == "completed")
     ] | map(tostring) | join(",")' "$T/body" 2>&1)
-tap_is "$shape" "true,true,true,true,true,true,true,true,true,true,true" "the 201 body has the SPEC shape (id, status, created_at RFC 3339, files with upload_url, nulls)"
+tap_is "$shape" "true,true,true,true,true,true,true,true,true,true,true" "the 201 body has the documented shape (id, status, created_at RFC 3339, files with upload_url, nulls)"
 [ "$shape" = "true,true,true,true,true,true,true,true,true,true,true" ] || tap_diag "$(cat "$T/body")"
 code=$(req GET "/api/v1/batches/$NB" -H "$(auth "$TA")")
 tap_is "$code|$(jq -r '.id + "|" + .status + "|" + (.files | length | tostring)' "$T/body")" "200|$NB|uploading|3" \

@@ -55,7 +55,7 @@ tap_from_py() {
         esac
     done
 }
-# create_batch SPEC_JSON: POST it as alice; the response body to $W/batch.json;
+# create_batch FILES_JSON: POST it as alice; the response body to $W/batch.json;
 # prints the status.
 create_batch() {
     curl -s --max-time 10 -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' \

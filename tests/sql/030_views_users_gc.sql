@@ -8,7 +8,7 @@ SELECT plan(56);
 SELECT pg_temp.mkuser('v_vera');
 SELECT pg_temp.mkuser('v_walt', 4);
 
--- batch_json, in SPEC section 4's shape
+-- batch_json, in the shape the API documents
 SELECT batchup.create_batch(pg_temp.uid('v_vera'),
     '[{"name": "v_j1", "size": 100, "type": "image/jpeg"},
       {"name": "v_j2", "size": 50, "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"},
