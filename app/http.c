@@ -156,6 +156,7 @@ static void head_append(struct http_request *req, const char *fmt, ...)
         req->head_overflow = 1;
     else
         req->head_len += (size_t)n;
+    assert(req->head_len < sizeof req->head);
 }
 
 void http_status(struct http_request *req, int status)

@@ -183,6 +183,7 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
         storage_remove(cfg, up->in->file_id);
         return error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired");
     }
+    assert(up->written == up->claim.size || up->fd < 0);
     METRICS_ADD(uploads_completed, 1);
     if (done.batch_complete)
         METRICS_ADD(batches_completed, 1);
@@ -367,6 +368,9 @@ static int complete(struct upload *up, struct bu_error *err)
 
 static int settle(struct upload *up, struct bu_error *err)
 {
+    /* The stream never writes past the upload's length, nor records more
+     * than it wrote. */
+    assert(up->durable <= up->written && up->written <= up->claim.size);
     switch (up->end) {
     case UPLOAD_OVER:
         cut_back(up, up->durable);
