@@ -4,10 +4,12 @@
  */
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "batchup/error.h"
+#include "batchup/utf8.h"
 
 static const struct {
     int status;
@@ -36,6 +38,23 @@ static void trim_partial_utf8(char *s, size_t len)
     }
 }
 
+/* Messages quote what clients sent (a path, a name), and go into JSON and
+ * logs: a byte that is not valid UTF-8 becomes '?'. */
+static void replace_invalid_utf8(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (*p != '\0') {
+        uint32_t cp;
+        size_t len = utf8_decode(p, &cp);
+        if (len == 0) {
+            *p = '?';
+            len = 1;
+        }
+        p += len;
+    }
+}
+
 int error_set(struct bu_error *err, enum bu_errcode id, const char *fmt, ...)
 {
     va_list ap;
@@ -51,6 +70,7 @@ int error_set(struct bu_error *err, enum bu_errcode id, const char *fmt, ...)
     va_end(ap);
     if (n >= (int)sizeof err->message)
         trim_partial_utf8(err->message, strlen(err->message));
+    replace_invalid_utf8(err->message);
     return -1;
 }
 

@@ -1,8 +1,7 @@
 /*
  * supervisor.c - the master process of `batchup serve`.
  *
- * The master opens the listening socket once (or takes fd 0 when spawn-fcgi,
- * mod_fcgid or lighttpd handed one over), forks the workers, and from then
+ * The master opens the listening socket once (listener.c), forks the workers, and from then
  * on only supervises: it never accepts a request and never talks to the
  * database, so nothing a request does can wedge it.  Signals are turned into
  * bytes on a self-pipe (the php-fpm way) and handled in the main loop:
@@ -30,8 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +37,7 @@
 
 #include "batchup/clock.h"
 #include "batchup/gc.h"
+#include "batchup/listener.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
 #include "batchup/storage.h"
@@ -62,7 +60,7 @@ static pid_t gc_pid;
 struct master {
     struct bu_config *cfg;
     const char *cli_path;
-    int listen_fd;
+    struct listener listener;
     int stopping;
     double stop_deadline;
     double next_gc;
@@ -112,59 +110,6 @@ static void child_reset(void)
         sigaction(sigs[i], &sa, NULL);
     close(sig_pipe[0]);
     close(sig_pipe[1]);
-}
-
-static int is_listening_socket(int fd)
-{
-    int val = 0;
-    socklen_t len = sizeof val;
-
-    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == 0 && val;
-}
-
-/* libfcgi unlinks a unix socket path without looking; look first, so a
- * second server cannot silently steal the first one's socket. */
-static int unix_socket_answers(const char *path)
-{
-    struct sockaddr_un sa;
-    int fd, rc;
-
-    if (strlen(path) >= sizeof sa.sun_path)
-        return 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    close(fd);
-    return rc == 0;
-}
-
-static int open_listener(const struct bu_config *cfg, int *owned_path, struct bu_error *err)
-{
-    int fd;
-
-    *owned_path = 0;
-    if (is_listening_socket(0)) {
-        log_info("serving on the listening socket passed as standard input");
-        fd = 0;
-    } else {
-        if (cfg->listen[0] == '/' && unix_socket_answers(cfg->listen))
-            return error_set(err, BU_E_INTERNAL, "another server already answers on %s; not starting",
-                             cfg->listen);
-        fd = FCGX_OpenSocket(cfg->listen, 1024);
-        if (fd < 0)
-            return error_set(err, BU_E_INTERNAL, "cannot listen on %s: %s", cfg->listen,
-                             strerror(errno));
-        *owned_path = cfg->listen[0] == '/';
-        log_info("listening on %s", cfg->listen);
-    }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
-        return error_set(err, BU_E_INTERNAL, "cannot make the listening socket non-blocking: %s",
-                         strerror(errno));
-    return fd;
 }
 
 static int live_workers(void)
@@ -297,7 +242,7 @@ static void start_gc(const struct bu_config *cfg, int *is_child, int *child_stat
 static int fill_pool(struct master *m, int *status)
 {
     while (!m->stopping && live_workers() < m->cfg->workers && clock_now() >= m->respawn_at) {
-        int rc = spawn_worker(m->cfg, m->listen_fd, status);
+        int rc = spawn_worker(m->cfg, m->listener.fd, status);
         if (rc == 1)
             return 1;
         if (rc < 0) {
@@ -382,7 +327,7 @@ static void handle_signals(struct master *m)
 }
 
 /* Open everything the master needs before its loop. */
-static int master_init(struct master *m, int *owned_path, struct bu_error *err)
+static int master_init(struct master *m, struct bu_error *err)
 {
     if (storage_init(m->cfg, err) != 0)
         return -1;
@@ -390,16 +335,15 @@ static int master_init(struct master *m, int *owned_path, struct bu_error *err)
         return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));
     if (FCGX_Init() != 0)
         return error_set(err, BU_E_INTERNAL, "FCGX_Init failed");
-    m->listen_fd = open_listener(m->cfg, owned_path, err);
-    return m->listen_fd < 0 ? -1 : 0;
+    return listener_open(m->cfg, &m->listener, err);
 }
 
 int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
 {
-    struct master m = {.cfg = cfg, .cli_path = cli_path, .backoff = 0.1};
-    int owned_path = 0, status = 0;
+    struct master m = {.cfg = cfg, .cli_path = cli_path, .backoff = 0.1, .listener = {.fd = -1}};
+    int status = 0;
 
-    if (master_init(&m, &owned_path, err) != 0)
+    if (master_init(&m, err) != 0)
         return -1;
     log_info("batchup %s master started, %d workers", BATCHUP_VERSION, cfg->workers);
     m.next_gc = clock_now() + 1;
@@ -420,8 +364,7 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
             return error_set(err, BU_E_INTERNAL, "poll: %s", strerror(errno));
         handle_signals(&m);
     }
-    if (owned_path)
-        unlink(cfg->listen);
+    listener_close(&m.listener);
     log_info("master stopped");
     return 0;
 }

@@ -1,0 +1,24 @@
+/*
+ * listener.h - the listening socket the workers accept on.
+ */
+#ifndef BATCHUP_LISTENER_H
+#define BATCHUP_LISTENER_H
+
+#include <stdbool.h>
+
+#include "batchup/config.h"
+#include "batchup/error.h"
+
+struct listener {
+    int fd;         /* non-blocking, shared by every worker */
+    bool owns_path; /* a unix socket path we created, removed by listener_close */
+    char path[256];
+};
+
+/* Take the socket handed over on standard input (spawn-fcgi, mod_fcgid,
+ * lighttpd's bin-path), else open cfg->listen. */
+int listener_open(const struct bu_config *cfg, struct listener *l, struct bu_error *err);
+/* Close it, removing a unix socket path we created. */
+void listener_close(struct listener *l);
+
+#endif
