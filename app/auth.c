@@ -17,6 +17,7 @@
 #include "batchup/auth.h"
 #include "batchup/check.h"
 #include "batchup/digest.h"
+#include "batchup/scoreboard.h"
 #include "batchup/store.h"
 
 /* API tokens as issued are AUTH_TOKEN_LEN characters; the lookup accepts
@@ -86,7 +87,10 @@ static int auth_bearer(struct http_request *req, struct bu_error *err)
 
 int auth_request(struct http_request *req, struct bu_error *err)
 {
-    if (req->cfg->auth == CONFIG_AUTH_REMOTE_USER)
-        return auth_remote_user(req, err);
-    return auth_bearer(req, err);
+    int rc = req->cfg->auth == CONFIG_AUTH_REMOTE_USER ? auth_remote_user(req, err)
+                                                        : auth_bearer(req, err);
+
+    if (rc == 0)
+        scoreboard_user(req->user_name);
+    return rc;
 }

@@ -37,50 +37,71 @@ static int error_where(struct bu_error *err, const char *fmt, ...)
     return -1;
 }
 
-enum kind { K_STRING, K_INT, K_U64, K_AUTH, K_SENDFILE, K_LISTEN, K_LEVEL };
+/* K_CHOICE stores the index of the value among `words` in an int (the
+ * enums of config.h follow the same order); K_WORD checks the value against
+ * `words` and stores it as a string. */
+enum kind { K_STRING, K_WORD, K_CHOICE, K_LISTEN, K_INT, K_LONG, K_U64 };
 
 struct key {
     const char *name;
     enum kind kind;
     size_t offset;
-    size_t size;   /* for strings: buffer size */
-    long long min; /* for numbers */
+    size_t size;       /* for strings: buffer size */
+    long long min;     /* for numbers */
     long long max;
+    const char *words; /* K_WORD, K_CHOICE: "a|b|c" */
 };
 
-#define STR(f) K_STRING, offsetof(struct bu_config, f), sizeof(((struct bu_config *)0)->f), 0, 0
-#define NUM(f, lo, hi) K_INT, offsetof(struct bu_config, f), sizeof(int), lo, hi
+#define FIELD(f) offsetof(struct bu_config, f), sizeof(((struct bu_config *)0)->f)
+#define STR(f) K_STRING, FIELD(f), 0, 0, NULL
+#define NUM(f, lo, hi) K_INT, FIELD(f), lo, hi, NULL
+#define CHOICE(f, words) K_CHOICE, FIELD(f), 0, 0, words
+
+_Static_assert(sizeof(enum config_pm) == sizeof(int), "K_CHOICE fields are stored as int");
 
 static const struct key keys[] = {
     {"database", STR(database)},
-    {"listen", K_LISTEN, offsetof(struct bu_config, listen),
-     sizeof(((struct bu_config *)0)->listen), 0, 0},
+    {"listen", K_LISTEN, FIELD(listen), 0, 0, NULL},
     {"workers", NUM(workers, 1, 1024)},
-    {"max_requests", K_U64, offsetof(struct bu_config, max_requests), sizeof(long), 0, LONG_MAX},
+    {"pm", CHOICE(pm, "static|dynamic|ondemand")},
+    {"pm_start_servers", NUM(pm_start_servers, 0, 1024)},
+    {"pm_min_spare_servers", NUM(pm_min_spare_servers, 0, 1024)},
+    {"pm_max_spare_servers", NUM(pm_max_spare_servers, 1, 1024)},
+    {"pm_process_idle_timeout", NUM(pm_process_idle_timeout, 1, 86400)},
+    {"max_requests", K_LONG, FIELD(max_requests), 0, LONG_MAX, NULL},
     {"storage_dir", STR(storage_dir)},
     {"per_user_limit", NUM(per_user_limit, 1, 100000)},
     {"max_active_users", NUM(max_active_users, 0, 10000000)},
     {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400)},
     {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600)},
-    {"max_file_size", K_U64, offsetof(struct bu_config, max_file_size), sizeof(uint64_t), 0,
-     LLONG_MAX},
+    {"max_file_size", K_U64, FIELD(max_file_size), 0, LLONG_MAX, NULL},
     {"max_batch_files", NUM(max_batch_files, 1, 1000000)},
     {"upload_expiry_seconds", NUM(upload_expiry_seconds, 60, INT_MAX)},
     {"link_ttl_seconds", NUM(link_ttl_seconds, 1, INT_MAX)},
-    {"auth", K_AUTH, offsetof(struct bu_config, auth), 0, 0, 0},
-    {"sendfile", K_SENDFILE, offsetof(struct bu_config, sendfile), 0, 0, 0},
+    {"header_timeout", NUM(header_timeout, 1, 3600)},
+    {"body_timeout", NUM(body_timeout, 1, 3600)},
+    {"send_timeout", NUM(send_timeout, 1, 3600)},
+    {"body_min_rate", NUM(body_min_rate, 0, INT_MAX)},
+    {"send_min_rate", NUM(send_min_rate, 0, INT_MAX)},
+    {"min_rate_window", NUM(min_rate_window, 1, 3600)},
+    {"auth", CHOICE(auth, "token|remote_user")},
+    {"sendfile", CHOICE(sendfile, "off|x-accel-redirect|x-sendfile")},
     {"metrics_path", STR(metrics_path)},
     {"shutdown_timeout", NUM(shutdown_timeout, 1, 86400)},
     {"gc_interval_seconds", NUM(gc_interval_seconds, 0, 86400)},
-    {"log_level", K_LEVEL, offsetof(struct bu_config, log_level),
-     sizeof(((struct bu_config *)0)->log_level), 0, 0},
+    {"log_level", K_WORD, FIELD(log_level), 0, 0, "debug|info|warn|error"},
 };
 
 void config_defaults(struct bu_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:9000");
-    cfg->workers = 4;
+    cfg->workers = 32;
+    cfg->pm = CONFIG_PM_DYNAMIC;
+    cfg->pm_start_servers = 4;
+    cfg->pm_min_spare_servers = 2;
+    cfg->pm_max_spare_servers = 8;
+    cfg->pm_process_idle_timeout = 10;
     snprintf(cfg->storage_dir, sizeof cfg->storage_dir, "var/storage");
     cfg->per_user_limit = 5;
     cfg->max_active_users = 25;
@@ -89,6 +110,12 @@ void config_defaults(struct bu_config *cfg)
     cfg->max_batch_files = 1000;
     cfg->upload_expiry_seconds = 86400;
     cfg->link_ttl_seconds = 604800;
+    cfg->header_timeout = 10;
+    cfg->body_timeout = 30;
+    cfg->send_timeout = 30;
+    cfg->body_min_rate = 500;
+    cfg->send_min_rate = 500;
+    cfg->min_rate_window = 30;
     cfg->auth = CONFIG_AUTH_TOKEN;
     cfg->sendfile = CONFIG_SENDFILE_OFF;
     snprintf(cfg->metrics_path, sizeof cfg->metrics_path, "/metrics");
@@ -116,72 +143,88 @@ static int parse_ll(const char *s, long long *out)
     return 0;
 }
 
+/* The index of value among "a|b|c", or -1. */
+static int word_index(const char *words, const char *value)
+{
+    size_t n = strlen(value);
+    int i = 0;
+
+    for (const char *p = words; *p != '\0'; i++) {
+        size_t len = strcspn(p, "|");
+        if (len == n && strncmp(p, value, n) == 0)
+            return i;
+        p += len + (p[len] == '|');
+    }
+    return -1;
+}
+
+static int set_text(const struct key *k, char *field, const char *value, struct bu_error *err)
+{
+    long long port;
+
+    if (strlen(value) >= k->size)
+        return bad(err, k->name, value, "too long");
+    if (k->kind == K_LISTEN && value[0] != '/') {
+        const char *colon = strrchr(value, ':');
+        if (colon == NULL)
+            return bad(err, k->name, value, "expected host:port or an absolute socket path");
+        if (parse_ll(colon + 1, &port) != 0 || port < 1 || port > 65535)
+            return bad(err, k->name, value, "port must be 1..65535");
+    }
+    memcpy(field, value, strlen(value) + 1);
+    return 0;
+}
+
+static int set_number(const struct key *k, char *field, const char *value, struct bu_error *err)
+{
+    long long n;
+    char why[96];
+
+    if (parse_ll(value, &n) != 0)
+        return bad(err, k->name, value, "expected a whole number");
+    if (n < k->min || n > k->max) {
+        snprintf(why, sizeof why, "must be between %lld and %lld", k->min, k->max);
+        return bad(err, k->name, value, why);
+    }
+    if (k->kind == K_INT)
+        *(int *)field = (int)n;
+    else if (k->kind == K_LONG)
+        *(long *)field = (long)n;
+    else
+        *(uint64_t *)field = (uint64_t)n;
+    return 0;
+}
+
 int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err)
 {
     const struct key *k = NULL;
-    char *field;
-    long long n;
+    char *field, why[128];
+    int index;
 
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(keys[i].name, key) == 0)
             k = &keys[i];
-    if (k == NULL) {
+    if (k == NULL)
         return error_set(err, BU_E_BAD_CONFIG, "unknown configuration key '%s' (value '%s')", key,
                          value);
-    }
     field = (char *)cfg + k->offset;
     switch (k->kind) {
     case K_STRING:
-    case K_LEVEL:
     case K_LISTEN:
-        if (strlen(value) >= k->size)
-            return bad(err, key, value, "too long");
-        if (k->kind == K_LEVEL && strcmp(value, "debug") != 0 && strcmp(value, "info") != 0 &&
-            strcmp(value, "warn") != 0 && strcmp(value, "error") != 0)
-            return bad(err, key, value, "expected debug, info, warn or error");
-        if (k->kind == K_LISTEN && value[0] != '/' && strrchr(value, ':') == NULL)
-            return bad(err, key, value, "expected host:port or an absolute socket path");
-        if (k->kind == K_LISTEN && value[0] != '/') {
-            const char *port = strrchr(value, ':') + 1;
-            if (parse_ll(port, &n) != 0 || n < 1 || n > 65535)
-                return bad(err, key, value, "port must be 1..65535");
-        }
-        memcpy(field, value, strlen(value) + 1);
-        return 0;
-    case K_INT:
-    case K_U64:
-        if (parse_ll(value, &n) != 0)
-            return bad(err, key, value, "expected a whole number");
-        if (n < k->min || n > k->max) {
-            char why[96];
-            snprintf(why, sizeof why, "must be between %lld and %lld", k->min, k->max);
+        return set_text(k, field, value, err);
+    case K_WORD:
+    case K_CHOICE:
+        index = word_index(k->words, value);
+        snprintf(why, sizeof why, "expected one of %s", k->words);
+        if (index < 0)
             return bad(err, key, value, why);
-        }
-        if (k->kind == K_INT)
-            *(int *)field = (int)n;
-        else if (k->size == sizeof(long))
-            *(long *)field = (long)n;
-        else
-            *(uint64_t *)field = (uint64_t)n;
-        return 0;
-    case K_AUTH:
-        if (strcmp(value, "token") == 0)
-            cfg->auth = CONFIG_AUTH_TOKEN;
-        else if (strcmp(value, "remote_user") == 0)
-            cfg->auth = CONFIG_AUTH_REMOTE_USER;
-        else
-            return bad(err, key, value, "expected token or remote_user");
-        return 0;
-    case K_SENDFILE:
-        if (strcmp(value, "off") == 0)
-            cfg->sendfile = CONFIG_SENDFILE_OFF;
-        else if (strcmp(value, "x-accel-redirect") == 0)
-            cfg->sendfile = CONFIG_SENDFILE_X_ACCEL;
-        else if (strcmp(value, "x-sendfile") == 0)
-            cfg->sendfile = CONFIG_SENDFILE_X_SENDFILE;
-        else
-            return bad(err, key, value, "expected off, x-accel-redirect or x-sendfile");
-        return 0;
+        if (k->kind == K_CHOICE)
+            *(int *)field = index;
+        return k->kind == K_WORD ? set_text(k, field, value, err) : 0;
+    case K_INT:
+    case K_LONG:
+    case K_U64:
+        return set_number(k, field, value, err);
     }
     return -1;
 }
@@ -242,6 +285,32 @@ static int load_file(struct bu_config *cfg, const char *path, struct bu_error *e
     return 0;
 }
 
+/* The rules between keys.  The pool must carry one user's whole set of
+ * uploads and still have a worker for everyone else; the process manager's
+ * spare and start counts are capped at the pool's size (so that a small
+ * `workers` needs no other key), and must be in order. */
+static int config_check(struct bu_config *cfg, struct bu_error *err)
+{
+    if (cfg->workers <= cfg->per_user_limit)
+        return error_set(err, BU_E_BAD_CONFIG,
+                         "workers (%d) cannot carry one user's %d uploads (per_user_limit) and "
+                         "still answer anyone else: set workers to at least %d",
+                         cfg->workers, cfg->per_user_limit, cfg->per_user_limit + 1);
+    if (cfg->pm_min_spare_servers > cfg->pm_max_spare_servers)
+        return error_set(err, BU_E_BAD_CONFIG,
+                         "pm_min_spare_servers (%d) is above pm_max_spare_servers (%d)",
+                         cfg->pm_min_spare_servers, cfg->pm_max_spare_servers);
+    if (cfg->pm_max_spare_servers > cfg->workers)
+        cfg->pm_max_spare_servers = cfg->workers;
+    if (cfg->pm_min_spare_servers > cfg->pm_max_spare_servers)
+        cfg->pm_min_spare_servers = cfg->pm_max_spare_servers;
+    if (cfg->pm_start_servers > cfg->pm_max_spare_servers)
+        cfg->pm_start_servers = cfg->pm_max_spare_servers;
+    if (cfg->pm_start_servers < cfg->pm_min_spare_servers)
+        cfg->pm_start_servers = cfg->pm_min_spare_servers;
+    return 0;
+}
+
 int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
 {
     const char *path = cli_path;
@@ -269,5 +338,5 @@ int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *er
         if (value != NULL && config_set(cfg, keys[i].name, value, err) != 0)
             return error_where(err, "environment variable %s", var);
     }
-    return 0;
+    return config_check(cfg, err);
 }

@@ -8,48 +8,43 @@
  *
  * Request bodies: CONTENT_LENGTH is only a hint.  nginx with request
  * buffering off sends chunked bodies without it, Apache's mod_proxy_fcgi
- * likewise, so the body is read until libfcgi reports its end, and a body
+ * likewise, so the body is read until the FastCGI stream ends, and a body
  * that contradicts a declared length is rejected by the caller.  http_read
  * returns what has arrived instead of waiting for a full buffer, so a slow
- * upload still gets its lease renewed between reads.
+ * upload still gets its lease renewed between reads.  The records
+ * themselves, and every deadline on the client, are fcgi.c's.
  */
 #include <assert.h>
 #include <ctype.h>
-#include <errno.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <fastcgi.h>
-
 #include "batchup/clock.h"
 #include "batchup/http.h"
 #include "batchup/log.h"
+#include "batchup/scoreboard.h"
 
-void http_request_init(struct http_request *req, FCGX_Request *fcgx, const struct bu_config *cfg,
-                       struct db *db)
+void http_request_init(struct http_request *req, struct fcgi_conn *conn,
+                       const struct bu_config *cfg, struct db *db)
 {
     const char *uri, *q, *cl;
     size_t n;
 
     memset(req, 0, sizeof *req);
-    req->fcgx = fcgx;
+    req->conn = conn;
     req->cfg = cfg;
     req->db = db;
     req->start = clock_now();
-    req->method = FCGX_GetParam("REQUEST_METHOD", fcgx->envp);
+    req->method = fcgi_param(conn, "REQUEST_METHOD");
     if (req->method == NULL)
         req->method = "GET";
-    uri = FCGX_GetParam("REQUEST_URI", fcgx->envp);
+    uri = fcgi_param(conn, "REQUEST_URI");
     if (uri == NULL)
-        uri = FCGX_GetParam("DOCUMENT_URI", fcgx->envp);
+        uri = fcgi_param(conn, "DOCUMENT_URI");
     if (uri == NULL)
-        uri = FCGX_GetParam("SCRIPT_NAME", fcgx->envp);
+        uri = fcgi_param(conn, "SCRIPT_NAME");
     if (uri == NULL)
         uri = "/";
     q = strchr(uri, '?');
@@ -60,7 +55,7 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, const struc
     req->path[n] = '\0';
     req->query = q ? q + 1 : "";
     req->content_length = -1;
-    cl = FCGX_GetParam("CONTENT_LENGTH", fcgx->envp);
+    cl = fcgi_param(conn, "CONTENT_LENGTH");
     if (cl != NULL && *cl != '\0') {
         char *end;
         long long v = strtoll(cl, &end, 10);
@@ -71,7 +66,7 @@ void http_request_init(struct http_request *req, FCGX_Request *fcgx, const struc
 
 const char *http_param(const struct http_request *req, const char *name)
 {
-    return FCGX_GetParam(name, req->fcgx->envp);
+    return fcgi_param(req->conn, name);
 }
 
 const char *http_header(const struct http_request *req, const char *name)
@@ -134,6 +129,8 @@ static const char *http_reason(int status)
         return "Internal Server Error";
     case 503:
         return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
     default:
         return "Unknown";
     }
@@ -197,135 +194,39 @@ static int send_head(struct http_request *req)
         http_status(req, 500);
     }
     head_append(req, "\r\n");
-    if (FCGX_PutStr(req->head, (int)req->head_len, req->fcgx->out) < 0) {
+    if (fcgi_write(req->conn, req->head, req->head_len) != 0) {
         req->client_gone = 1;
         return -1;
     }
     return 0;
 }
 
-/* Response bodies go out as FastCGI STDOUT records written straight to the
- * connection, each carrying up to FCGI_MAX_LENGTH bytes.  libfcgi buffers
- * its output in 8 KiB records, one write(2) each; for file bodies and ZIP
- * streams that is 130,000 system calls a GiB, on both sides (nginx reads
- * them one by one too).  libfcgi's own buffer is flushed first, so the
- * stream stays in order, and it still writes the end-of-stream and
- * end-of-request records itself.
- *
- * write_record is the one record writer: the header, then the content,
- * from memory (buf) or, when buf is NULL, from fd at *at with sendfile(2),
- * so that file bytes never enter the worker. */
-static int write_all(int fd, const void *p, size_t len)
+/* The bytes of a response body go out through fcgi.c: small writes
+ * gathered into records, large ones as records of their own, file bytes
+ * with sendfile(2) so that they never enter the worker. */
+int http_write(struct http_request *req, const void *buf, size_t len)
 {
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p = (const char *)p + w;
-        len -= (size_t)w;
+    if (req->client_gone || send_head(req) != 0)
+        return -1;
+    if (fcgi_write(req->conn, buf, len) != 0) {
+        req->client_gone = 1;
+        return -1;
     }
+    req->bytes_out += len;
+    scoreboard_bytes(req->conn->bytes_in, req->bytes_out);
     return 0;
-}
-
-static int write_record(struct http_request *req, const void *buf, int fd, off_t *at, size_t len)
-{
-    FCGI_Header h = {
-        .version = FCGI_VERSION_1,
-        .type = FCGI_STDOUT,
-        .requestIdB1 = (unsigned char)(req->fcgx->requestId >> 8),
-        .requestIdB0 = (unsigned char)req->fcgx->requestId,
-        .contentLengthB1 = (unsigned char)(len >> 8),
-        .contentLengthB0 = (unsigned char)len,
-    };
-    int sock = req->fcgx->ipcFd;
-    size_t done = 0;
-
-    assert(len <= FCGI_MAX_LENGTH);
-    if (buf == NULL) {
-        if (write_all(sock, &h, sizeof h) != 0)
-            return -1;
-        while (done < len) {
-            ssize_t w = sendfile(sock, fd, at, len - done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                /* The record promised bytes that cannot come (a client gone,
-                 * or a file shorter than it should be): the stream cannot be
-                 * continued, so end the connection; the web server sees a
-                 * truncated response. */
-                shutdown(sock, SHUT_RDWR);
-                return -1;
-            }
-            done += (size_t)w;
-        }
-        return 0;
-    }
-    while (done < sizeof h + len) {
-        struct iovec iov[2];
-        int n = 0;
-        ssize_t w;
-        if (done < sizeof h)
-            iov[n++] = (struct iovec){(char *)&h + done, sizeof h - done};
-        iov[n++] = (struct iovec){(char *)buf + (done > sizeof h ? done - sizeof h : 0),
-                                  len - (done > sizeof h ? done - sizeof h : 0)};
-        w = writev(sock, iov, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        done += (size_t)w;
-    }
-    return 0;
-}
-
-/* Send len bytes (from buf, or from fd at offset) as STDOUT records. */
-static int write_stdout(struct http_request *req, const void *buf, int fd, uint64_t offset,
-                        uint64_t len)
-{
-    off_t at = (off_t)offset;
-
-    if (req->client_gone || send_head(req) != 0 || FCGX_FFlush(req->fcgx->out) < 0)
-        goto gone;
-    while (len > 0) {
-        size_t chunk = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : (size_t)len;
-        if (write_record(req, buf, fd, &at, chunk) != 0)
-            goto gone;
-        req->bytes_out += chunk;
-        if (buf != NULL)
-            buf = (const char *)buf + chunk;
-        len -= chunk;
-    }
-    return 0;
-gone:
-    req->client_gone = 1;
-    return -1;
 }
 
 int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len)
 {
-    return write_stdout(req, NULL, fd, offset, len);
-}
-
-int http_write(struct http_request *req, const void *buf, size_t len)
-{
-    if (req->client_gone)
+    if (req->client_gone || send_head(req) != 0)
         return -1;
-    if (send_head(req) != 0)
+    if (fcgi_sendfile(req->conn, fd, offset, len) != 0) {
+        req->client_gone = 1;
         return -1;
-    if (len >= 16384)
-        return write_stdout(req, buf, -1, 0, len);
-    while (len > 0) {
-        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
-        if (FCGX_PutStr(buf, chunk, req->fcgx->out) < 0) {
-            req->client_gone = 1;
-            return -1;
-        }
-        req->bytes_out += (uint64_t)chunk;
-        buf = (const char *)buf + chunk;
-        len -= (size_t)chunk;
     }
+    req->bytes_out += len;
+    scoreboard_bytes(req->conn->bytes_in, req->bytes_out);
     return 0;
 }
 
@@ -333,7 +234,7 @@ int http_flush(struct http_request *req)
 {
     if (req->client_gone || send_head(req) != 0)
         return -1;
-    if (FCGX_FFlush(req->fcgx->out) < 0) {
+    if (fcgi_flush(req->conn) != 0) {
         req->client_gone = 1;
         return -1;
     }
@@ -422,41 +323,18 @@ void http_send_empty(struct http_request *req, int status)
 
 ssize_t http_read(struct http_request *req, void *buf, size_t cap)
 {
-    FCGX_Stream *in = req->fcgx->in;
-    char *out = buf;
-    size_t got = 0;
-    double t0 = clock_now();
+    ssize_t n = fcgi_read(req->conn, buf, cap);
+    enum fcgi_end end = req->conn->end;
 
-    if (cap > (1u << 30))
-        cap = 1u << 30;
-    while (got < cap) {
-        size_t avail = (size_t)(in->stop - in->rdNext);
-        int n;
-
-        if (avail == 0) {
-            /* A slow body returns what it has every 100 ms, so the caller
-             * can store it and renew its lease; a fast one fills the buffer.
-             * (A clock read is far cheaper than asking the socket.) */
-            if (got > 0 && clock_now() - t0 >= 0.1)
-                break;
-            avail = 1; /* blocks for the next record */
-        }
-        if (avail > cap - got)
-            avail = cap - got;
-        n = FCGX_GetStr(out + got, (int)avail, in);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    req->bytes_in += got;
-    if (got > 0)
-        return (ssize_t)got;
-    if (FCGX_GetError(in) != 0 ||
-        (req->content_length >= 0 && req->bytes_in < (uint64_t)req->content_length)) {
+    if (n > 0)
+        return n;
+    if (end == FCGI_END_CLEAN &&
+        (req->content_length < 0 || req->conn->bytes_in >= (uint64_t)req->content_length))
+        return 0;
+    /* A wake-up or a tick is a pause, not an end: the caller may read on. */
+    if (end != FCGI_END_WOKEN && end != FCGI_END_TICK)
         req->body_aborted = 1;
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 char *http_read_all(struct http_request *req, size_t max, size_t *len, struct bu_error *err)

@@ -293,17 +293,16 @@ int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id,
 
 /* ---- uploads and slots ---------------------------------------------- */
 
-int store_claim_slot(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                     const char *file_id, int user_id, struct store_claim *claim)
+int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                       const char *file_id, int user_id, const char *writer,
+                       const char *break_holder, struct store_claim *claim)
 {
     static const struct {
         const char *word;
         enum store_claim_result result;
-    } results[] = {{"granted", STORE_CLAIM_GRANTED},
-                   {"queued", STORE_CLAIM_QUEUED},
-                   {"not_found", STORE_CLAIM_NOT_FOUND},
-                   {"gone", STORE_CLAIM_GONE},
-                   {"completed", STORE_CLAIM_COMPLETED}};
+    } results[] = {{"granted", STORE_CLAIM_GRANTED},   {"queued", STORE_CLAIM_QUEUED},
+                   {"locked", STORE_CLAIM_LOCKED},     {"not_found", STORE_CLAIM_NOT_FOUND},
+                   {"gone", STORE_CLAIM_GONE},         {"completed", STORE_CLAIM_COMPLETED}};
     struct db_args a;
     PGresult *res;
     const char *word;
@@ -315,10 +314,14 @@ int store_claim_slot(struct db *db, struct bu_error *err, const struct bu_config
     db_args_int(&a, cfg->max_active_users);
     db_args_int(&a, cfg->slot_lease_seconds);
     db_args_int(&a, cfg->queue_retry_seconds);
+    db_args_text(&a, writer);
+    db_args_text(&a, break_holder);
     res = one_row(db, err,
                   "SELECT result, coalesce(queue_position, 0) AS queue_position,"
-                  " coalesce(upload_offset, 0) AS upload_offset, coalesce(size, 0) AS size"
-                  " FROM batchup.claim_slot($1::uuid, $2::int, $3::int, $4::int, $5::int, $6::int)",
+                  " coalesce(upload_offset, 0) AS upload_offset, coalesce(size, 0) AS size,"
+                  " coalesce(expected_sha256, '') AS expected_sha256, coalesce(holder, '') AS holder"
+                  " FROM batchup.claim_upload($1::uuid, $2::int, $3::int, $4::int, $5::int, $6::int,"
+                  " $7, $8)",
                   &a);
     if (res == NULL)
         return -1;
@@ -330,12 +333,80 @@ int store_claim_slot(struct db *db, struct bu_error *err, const struct bu_config
     claim->queue_position = (int)get_int(res, 0, "queue_position");
     claim->offset = (uint64_t)get_int(res, 0, "upload_offset");
     claim->size = (uint64_t)get_int(res, 0, "size");
+    copy_text(claim->expected_sha256, sizeof claim->expected_sha256, res, 0, "expected_sha256");
+    copy_text(claim->holder, sizeof claim->holder, res, 0, "holder");
     PQclear(res);
     return 0;
 }
 
-int store_upload_offset(struct db *db, struct bu_error *err, const char *file_id,
-                        uint64_t *offset)
+static enum store_release release_word(const char *word)
+{
+    if (strcmp(word, "now") == 0)
+        return STORE_RELEASE_NOW;
+    if (strcmp(word, "if_quiet") == 0)
+        return STORE_RELEASE_IF_QUIET;
+    if (strcmp(word, "lost") == 0)
+        return STORE_RELEASE_LOST;
+    return STORE_RELEASE_NONE;
+}
+
+int store_renew_upload(struct db *db, struct bu_error *err, const char *file_id, uint64_t offset,
+                       int lease_seconds, const char *writer, struct store_renewal *renewal)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_int(&a, (long long)offset);
+    db_args_int(&a, lease_seconds);
+    db_args_text(&a, writer);
+    res = one_row(db, err,
+                  "SELECT slot_held, lock_held, coalesce(release, 'none') AS release"
+                  " FROM batchup.renew_upload($1::uuid, $2::bigint, $3::int, $4)",
+                  &a);
+    if (res == NULL)
+        return -1;
+    renewal->slot_held = get_bool(res, 0, "slot_held");
+    renewal->release = get_bool(res, 0, "lock_held") ? release_word(get_text(res, 0, "release"))
+                                                     : STORE_RELEASE_LOST;
+    PQclear(res);
+    return 0;
+}
+
+int store_release_requested(struct db *db, struct bu_error *err, const char *file_id,
+                            const char *writer, enum store_release *release)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_text(&a, writer);
+    res = one_row(db, err,
+                  "SELECT coalesce(batchup.upload_release_requested($1::uuid, $2), 'lost') AS release",
+                  &a);
+    if (res == NULL)
+        return -1;
+    *release = release_word(get_text(res, 0, "release"));
+    PQclear(res);
+    return 0;
+}
+
+int store_release_upload(struct db *db, struct bu_error *err, const char *file_id,
+                         const char *writer)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_text(&a, writer);
+    return found_flag(db, err, "SELECT batchup.release_upload($1::uuid, $2) AS found", &a) < 0 ? -1
+                                                                                               : 0;
+}
+
+int store_upload_writer(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                        char *holder, size_t cap)
 {
     struct db_args a;
     PGresult *res;
@@ -343,27 +414,15 @@ int store_upload_offset(struct db *db, struct bu_error *err, const char *file_id
 
     db_args_init(&a);
     db_args_text(&a, file_id);
-    res = one_row(db, err, "SELECT batchup.upload_offset($1::uuid) AS upload_offset", &a);
+    db_args_int(&a, user_id);
+    res = one_row(db, err, "SELECT batchup.upload_writer($1::uuid, $2::int) AS holder", &a);
     if (res == NULL)
         return -1;
-    found = !get_null(res, 0, "upload_offset");
+    found = !get_null(res, 0, "holder");
     if (found)
-        *offset = (uint64_t)get_int(res, 0, "upload_offset");
+        copy_text(holder, cap, res, 0, "holder");
     PQclear(res);
     return found;
-}
-
-int store_record_progress(struct db *db, struct bu_error *err, const char *file_id,
-                          uint64_t offset, int lease_seconds)
-{
-    struct db_args a;
-
-    db_args_init(&a);
-    db_args_text(&a, file_id);
-    db_args_int(&a, (long long)offset);
-    db_args_int(&a, lease_seconds);
-    return found_flag(db, err,
-                      "SELECT batchup.record_progress($1::uuid, $2::bigint, $3::int) AS found", &a);
 }
 
 static enum store_file_status file_status(const char *word)

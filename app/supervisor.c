@@ -1,26 +1,29 @@
 /*
  * supervisor.c - the master process of `batchup serve`.
  *
- * The master opens the listening socket once (listener.c), forks the workers, and from then
- * on only supervises: it never accepts a request and never talks to the
- * database, so nothing a request does can wedge it.  Signals are turned into
- * bytes on a self-pipe (the php-fpm way) and handled in the main loop:
+ * The master opens the listening socket once (listener.c), keeps the pool of
+ * workers (pool.c) sized as the process manager says, and from then on only
+ * supervises: it never accepts a request and never talks to the database, so
+ * nothing a request does can wedge it.  Signals are turned into bytes on a
+ * self-pipe (the php-fpm way) and handled in the main loop:
  *
  *   SIGCHLD             reap; a worker that died unasked is logged with its
  *                       cause and replaced, with a backoff when it dies young
- *                       (a crash loop must not spin the CPU); a worker that
- *                       left after max_requests is replaced at once
- *   SIGHUP              read the configuration again; start a fresh set of
- *                       workers, then ask the old ones to finish their
- *                       request and leave.  The socket stays open throughout,
- *                       so the kernel queues connections and none fails.
+ *                       (a crash loop must not spin the CPU)
+ *   SIGHUP              read the configuration again; ask the workers to
+ *                       finish their request and leave while a fresh set
+ *                       starts.  The socket stays open throughout, so the
+ *                       kernel queues connections and none fails.
  *   SIGTERM/INT/QUIT    graceful stop: SIGQUIT to every child, which
  *                       finishes its request and exits; after
  *                       shutdown_timeout SIGKILL; exit 0 when all are gone.
  *
- * Every gc_interval_seconds it forks a short-lived maintenance child (one gc
- * pass) unless the previous one is still running, so a slow pass never
- * delays supervision.
+ * Each turn of the loop (at most 200 ms apart) the process manager looks at
+ * the scoreboard; while no worker is idle and the pool may grow, the master
+ * also watches the listening socket, so a waiting connection starts a worker
+ * at once.  Every gc_interval_seconds it forks a short-lived maintenance
+ * child (one gc pass) unless the previous one is still running, so a slow
+ * pass never delays supervision.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -40,20 +42,13 @@
 #include "batchup/listener.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
+#include "batchup/pool.h"
+#include "batchup/scoreboard.h"
 #include "batchup/storage.h"
 #include "batchup/supervisor.h"
-#include "batchup/worker.h"
 
-#define MAX_CHILDREN 1100
-
-struct child {
-    double started; /* monotonic seconds */
-    pid_t pid;
-    int retiring; /* asked to leave; do not replace */
-};
-
+static const int master_signals[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT};
 static int sig_pipe[2] = {-1, -1};
-static struct child children[MAX_CHILDREN];
 static pid_t gc_pid;
 
 /* The master's state between two turns of its loop. */
@@ -64,9 +59,7 @@ struct master {
     int stopping;
     double stop_deadline;
     double next_gc;
-    double respawn_at; /* no worker is started before this (crash backoff) */
-    double backoff;
-    int young; /* a worker died within a second of starting */
+    double backoff; /* before replacing a worker that died young */
 };
 
 static void on_signal(int sig)
@@ -83,7 +76,6 @@ static void on_signal(int sig)
 static int install_signals(void)
 {
     struct sigaction sa;
-    static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT};
 
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
@@ -91,8 +83,8 @@ static int install_signals(void)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     sa.sa_handler = on_signal;
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        sigaction(sigs[i], &sa, NULL);
+    for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++)
+        sigaction(master_signals[i], &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     return 0;
@@ -102,120 +94,13 @@ static int install_signals(void)
 static void child_reset(void)
 {
     struct sigaction sa;
-    static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT};
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        sigaction(sigs[i], &sa, NULL);
+    for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++)
+        sigaction(master_signals[i], &sa, NULL);
     close(sig_pipe[0]);
     close(sig_pipe[1]);
-}
-
-static int live_workers(void)
-{
-    int n = 0;
-
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i].pid > 0 && !children[i].retiring)
-            n++;
-    return n;
-}
-
-static int any_children(void)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i].pid > 0)
-            return 1;
-    return gc_pid > 0;
-}
-
-/* Fork one worker into a free slot.  Returns 1 in the child (which must
- * return straight to main), 0 in the master, -1 when fork failed. */
-static int spawn_worker(const struct bu_config *cfg, int listen_fd, int *child_status)
-{
-    int slot = -1;
-    pid_t pid;
-
-    for (int i = 0; i < MAX_CHILDREN && slot < 0; i++)
-        if (children[i].pid == 0)
-            slot = i;
-    if (slot < 0)
-        return -1;
-    pid = fork();
-    if (pid < 0) {
-        log_error("fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        child_reset();
-        *child_status = worker_run(cfg, listen_fd);
-        return 1;
-    }
-    children[slot].pid = pid;
-    children[slot].started = clock_now();
-    children[slot].retiring = 0;
-    return 0;
-}
-
-static void signal_children(int sig, int workers_only)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i].pid > 0)
-            kill(children[i].pid, sig);
-    if (!workers_only && gc_pid > 0)
-        kill(gc_pid, sig);
-}
-
-static void describe_exit(int status, char *buf, size_t cap)
-{
-    if (WIFEXITED(status))
-        snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(buf, cap, "signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
-                 WCOREDUMP(status) ? ", core dumped" : "");
-    else
-        snprintf(buf, cap, "status %d", status);
-}
-
-/* Reap children.  Returns how many unasked worker deaths need a replacement
- * and sets *young when one of them died within a second of starting. */
-static int reap(int stopping, int *young)
-{
-    int status, lost = 0;
-    pid_t pid;
-
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        char how[128];
-
-        describe_exit(status, how, sizeof how);
-        if (pid == gc_pid) {
-            gc_pid = 0;
-            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                log_warn("maintenance pass %d ended with %s", (int)pid, how);
-            continue;
-        }
-        for (int i = 0; i < MAX_CHILDREN; i++) {
-            double lived;
-            if (children[i].pid != pid)
-                continue;
-            lived = clock_now() - children[i].started;
-            if (children[i].retiring || stopping) {
-                log_info("worker %d left (%s)", (int)pid, how);
-            } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-                log_info("worker %d recycled after %.1fs", (int)pid, lived);
-                lost++;
-            } else {
-                log_warn("worker %d died after %.1fs: %s; replacing it", (int)pid, lived, how);
-                METRICS_ADD(worker_restarts, 1);
-                if (lived < 1.0)
-                    *young = 1;
-                lost++;
-            }
-            children[i].pid = 0;
-        }
-    }
-    return lost;
 }
 
 static void start_gc(const struct bu_config *cfg, int *is_child, int *child_status)
@@ -227,30 +112,13 @@ static void start_gc(const struct bu_config *cfg, int *is_child, int *child_stat
         return;
     }
     if (pid == 0) {
+        struct bu_error err;
         child_reset();
         *is_child = 1;
-        struct bu_error err;
         *child_status = gc_run(cfg, &err) == 0 ? 0 : 1;
         return;
     }
     gc_pid = pid;
-}
-
-/* Keep the pool full (unless stopping); a crash loop waits out its
- * backoff.  Returns 1 in a forked worker (which must return to main with
- * *status), else 0. */
-static int fill_pool(struct master *m, int *status)
-{
-    while (!m->stopping && live_workers() < m->cfg->workers && clock_now() >= m->respawn_at) {
-        int rc = spawn_worker(m->cfg, m->listener.fd, status);
-        if (rc == 1)
-            return 1;
-        if (rc < 0) {
-            m->respawn_at = clock_now() + 1;
-            break;
-        }
-    }
-    return 0;
 }
 
 /* Start a maintenance pass when one is due.  1 in the forked child. */
@@ -263,6 +131,28 @@ static int maybe_gc(struct master *m, int *status)
     start_gc(m->cfg, &is_child, status);
     m->next_gc = clock_now() + m->cfg->gc_interval_seconds;
     return is_child;
+}
+
+/* SIGCHLD: reap every child that ended. */
+static void reap(struct master *m)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        bool worker;
+        if (pid == gc_pid) {
+            gc_pid = 0;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                log_warn("maintenance pass %d ended unsuccessfully (status %d)", (int)pid, status);
+        } else if (pool_reap_one(pid, status, m->stopping, &worker)) {
+            /* Died young: a crash loop must not spin the CPU. */
+            pool_hold_until(clock_now() + m->backoff);
+            m->backoff = m->backoff * 2 > 5 ? 5 : m->backoff * 2;
+        } else if (worker) {
+            m->backoff = 0.1;
+        }
+    }
 }
 
 /* SIGHUP: read the configuration again and replace the workers. */
@@ -282,22 +172,23 @@ static void reload(struct master *m)
     snprintf(fresh.listen, sizeof fresh.listen, "%s", m->cfg->listen);
     *m->cfg = fresh;
     log_set_level(m->cfg->log_level);
-    log_info("configuration reloaded; replacing workers (%d)", m->cfg->workers);
-    for (int c = 0; c < MAX_CHILDREN; c++)
-        if (children[c].pid > 0 && !children[c].retiring) {
-            children[c].retiring = 1;
-            kill(children[c].pid, SIGQUIT);
-        }
+    log_info("configuration reloaded; replacing workers (up to %d)", m->cfg->workers);
+    pool_retire_all();
 }
 
 static void begin_stop(struct master *m)
 {
+    struct pool_counts c;
+
     if (m->stopping)
         return;
-    log_info("stopping: letting %d workers finish their requests", live_workers());
+    pool_count(&c);
+    log_info("stopping: letting %d workers finish their requests", c.all);
     m->stopping = 1;
     m->stop_deadline = clock_now() + m->cfg->shutdown_timeout;
-    signal_children(SIGQUIT, 0);
+    pool_signal(SIGQUIT);
+    if (gc_pid > 0)
+        kill(gc_pid, SIGQUIT);
 }
 
 /* Act on the signals the handler queued in the self-pipe. */
@@ -305,24 +196,16 @@ static void handle_signals(struct master *m)
 {
     unsigned char sigs[64];
     ssize_t n;
-    int lost = 0;
 
     while ((n = read(sig_pipe[0], sigs, sizeof sigs)) > 0) {
         for (ssize_t i = 0; i < n; i++) {
             if (sigs[i] == SIGCHLD)
-                lost += reap(m->stopping, &m->young);
+                reap(m);
             else if (sigs[i] == SIGHUP)
                 reload(m);
             else if (sigs[i] == SIGTERM || sigs[i] == SIGINT || sigs[i] == SIGQUIT)
                 begin_stop(m);
         }
-    }
-    if (lost > 0 && m->young) {
-        m->respawn_at = clock_now() + m->backoff;
-        m->backoff = m->backoff * 2 > 5 ? 5 : m->backoff * 2;
-        m->young = 0;
-    } else if (lost > 0) {
-        m->backoff = 0.1;
     }
 }
 
@@ -331,37 +214,56 @@ static int master_init(struct master *m, struct bu_error *err)
 {
     if (storage_init(m->cfg, err) != 0)
         return -1;
-    if (install_signals() != 0 || metrics_init() != 0)
+    if (install_signals() != 0 || metrics_init() != 0 || scoreboard_init() != 0)
         return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));
     if (FCGX_Init() != 0)
         return error_set(err, BU_E_INTERNAL, "FCGX_Init failed");
+    pool_set_child_init(child_reset);
     return listener_open(m->cfg, &m->listener, err);
+}
+
+/* Wait up to 200 ms for a signal, or for a waiting connection when the
+ * pool should grow for it.  Returns whether connections wait. */
+static bool wait_turn(struct master *m)
+{
+    struct pollfd p[2] = {{.fd = sig_pipe[0], .events = POLLIN},
+                          {.fd = m->listener.fd, .events = POLLIN}};
+    int watch = !m->stopping && pool_wants_listen(m->cfg);
+
+    if (poll(p, watch ? 2 : 1, 200) <= 0)
+        return false;
+    return watch && p[1].revents != 0;
 }
 
 int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
 {
     struct master m = {.cfg = cfg, .cli_path = cli_path, .backoff = 0.1, .listener = {.fd = -1}};
+    bool waiting = false;
     int status = 0;
 
     if (master_init(&m, err) != 0)
         return -1;
-    log_info("batchup %s master started, %d workers", BATCHUP_VERSION, cfg->workers);
+    log_info("batchup %s master started: pm %s, up to %d workers", BATCHUP_VERSION,
+             cfg->pm == CONFIG_PM_STATIC    ? "static"
+             : cfg->pm == CONFIG_PM_DYNAMIC ? "dynamic"
+                                            : "ondemand",
+             cfg->workers);
     m.next_gc = clock_now() + 1;
     for (;;) {
-        struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
-
-        if (fill_pool(&m, &status) || maybe_gc(&m, &status))
+        if ((!m.stopping && pool_adjust(cfg, m.listener.fd, waiting, &status)) ||
+            maybe_gc(&m, &status))
             return status == 0 ? 0 : error_set(err, BU_E_INTERNAL, "the child process failed");
-        if (m.stopping && !any_children())
+        if (m.stopping && !pool_any() && gc_pid == 0)
             break;
         if (m.stopping && clock_now() >= m.stop_deadline) {
             log_warn("shutdown timeout (%ds) passed; killing the remaining children",
                      cfg->shutdown_timeout);
-            signal_children(SIGKILL, 0);
+            pool_signal(SIGKILL);
+            if (gc_pid > 0)
+                kill(gc_pid, SIGKILL);
             m.stop_deadline = clock_now() + 3600;
         }
-        if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
-            return error_set(err, BU_E_INTERNAL, "poll: %s", strerror(errno));
+        waiting = wait_turn(&m);
         handle_signals(&m);
     }
     listener_close(&m.listener);

@@ -4,31 +4,49 @@
  * A request goes through five stages, each a function below, around one
  * struct upload that carries everything they share:
  *
- *   admit   one round trip to batchup.claim_slot: the slot is granted (or
- *           its lease renewed), or the file is queued and the answer is 423
- *           with Upload-Queue-Position before a byte of the body is read.
- *           The worker never waits for a slot.  Also 404, 410, 409 (the
- *           offset), 413 (a declared length past the file's size).
- *   open    the per-upload lock (a flock, see storage.c) keeps two requests
- *           from writing one upload; the offset is read again under it (a
- *           request that held it may have recorded more), and the partial
- *           file is cut back to that offset, dropping bytes a killed worker
- *           wrote but never recorded.  When the file is already in files/
- *           (a worker died between the rename and the database's commit),
- *           the completion is finished here instead.
+ *   admit   one round trip to batchup.claim_upload: the slot is granted (or
+ *           its lease renewed) together with the upload's writer lock, or
+ *           the file is queued and the answer is 423 with
+ *           Upload-Queue-Position before a byte of the body is read (the
+ *           worker never waits for a slot).  When another request holds the
+ *           lock, it is asked to let go (takeover, below) and the claim is
+ *           tried again for a moment.
+ *   open    the partial file, checked against the recorded offset (never
+ *           shorter: bytes the database counts must exist) and cut back to
+ *           it, dropping bytes a killed worker wrote but never recorded.
+ *           When the file is already in files/ (a worker died between the
+ *           rename and the database's commit), the completion is finished
+ *           here instead.
  *   stream  the body flows through one fixed buffer into pwrite, feeding the
  *           digests.  Every slot_lease_seconds / 3 what arrived is made
- *           durable and recorded (keep), which renews the lease: the offset
- *           the database holds never exceeds the bytes that survive a power
- *           cut, and a live upload never loses its slot.
+ *           durable and recorded (keep), which renews the slot and the lock:
+ *           the offset the database holds never exceeds the bytes that
+ *           survive a power cut, and a live upload never loses its slot.
  *   settle  a switch over how the body ended: past the upload's length (cut
- *           back, 413), or at its end, cut off, or with the slot lost: the
- *           request's checksum verified (a mismatch stores nothing), then
- *           either the last byte (complete: size and SHA-256 checked, the
- *           file made durable and moved, batchup.complete_file frees the slot
- *           and, for the batch's last file, issues the link, in one
- *           transaction) or what arrived kept.
- *   close   descriptors and digests released, whatever happened.
+ *           back, 413), or at its end, cut off, timed out, too slow, taken
+ *           over, or with the slot lost: the request's checksum verified (a
+ *           mismatch stores nothing), then either the last byte (complete:
+ *           size and SHA-256 checked, the file made durable and moved,
+ *           batchup.complete_file frees the slot and the lock and, for the
+ *           batch's last file, issues the link, in one transaction) or what
+ *           arrived kept.
+ *   close   the lock released, descriptors and digests freed, whatever
+ *           happened.
+ *
+ * Takeover.  A client whose connection went half-open resumes on a new one
+ * while the old request still waits for bytes that will never come.  The
+ * new request finds the writer lock taken; the claim marks it "release
+ * requested" in the database, and when the holder is a worker of this pool
+ * (the lock's name starts with the pool's id) the scoreboard finds it and
+ * SIGUSR2 wakes it at once.  The holder keeps what it received (durable,
+ * recorded), lets go, and the new request proceeds, within a second.  A
+ * holder of another pool (another host) sees the request within a second
+ * while it waits (it asks the database every second of silence), or at its
+ * next renewal while bytes flow.  A holder that is gone (a killed worker of
+ * this pool) is overruled at once; one of another pool, when its lease runs
+ * out.  A writer stops writing on its own once its lease may have run out
+ * (its renewals failing), so a lock taken over after its lease never has
+ * two writers.
  *
  * The file's SHA-256 and CRC-32 (the ZIP's) are computed while streaming
  * when the request starts at offset 0, the common single-PATCH case; a file
@@ -39,16 +57,23 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batchup/clock.h"
+#include "batchup/digest.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
+#include "batchup/scoreboard.h"
 #include "batchup/storage.h"
 #include "batchup/store.h"
 #include "batchup/upload.h"
 
 #define UPLOAD_BUFFER ((size_t)256 * 1024)
+#define TAKEOVER_WAIT 2.0 /* seconds a request waits for a writer to let go */
+#define QUIET 1.0         /* seconds without a byte: a writer waiting for nothing */
 
 /* One buffer per worker process: memory stays constant whatever the size. */
 static unsigned char stream_buf[UPLOAD_BUFFER];
@@ -56,9 +81,10 @@ static unsigned char stream_buf[UPLOAD_BUFFER];
 /* How the body ended. */
 enum upload_end {
     UPLOAD_CLEAN,     /* at the end the web server announced */
-    UPLOAD_CUT,       /* the client or the web server went away mid-body */
+    UPLOAD_CUT,       /* cut off: the connection broke, a deadline, a trickle */
     UPLOAD_OVER,      /* past the upload's length */
-    UPLOAD_SLOT_LOST, /* the lease ran out under us (the database said so) */
+    UPLOAD_SLOT_LOST, /* the slot's or the lock's lease ran out under us */
+    UPLOAD_RELEASED,  /* a newer request took the upload over */
 };
 
 struct upload {
@@ -66,14 +92,16 @@ struct upload {
     const struct upload_request *in;
     struct upload_result *res;
     struct store_claim claim; /* admit's answer: the size, the recorded offset */
-    int lock_fd;
-    int fd; /* the partial file */
+    char writer[64];          /* "<pool id>/<token>": this request's lock */
+    bool locked;
+    int fd;           /* the partial file */
     uint64_t written; /* bytes in the partial file */
     uint64_t durable; /* of them, fdatasync'd and recorded */
     bool verifying;   /* a checksum of this body is pending: record nothing */
     struct digest whole; /* the file's SHA-256 and CRC-32, when started at 0 */
     struct digest part;  /* the request's checksum */
     double last_record;
+    double lock_valid_until; /* our lease, as far as we can know it */
     enum upload_end end;
 };
 
@@ -93,13 +121,14 @@ static void feed(struct upload *up, const void *buf, size_t n)
     digest_feed(&up->part, buf, n);
 }
 
-/* Make what was written durable, then record it, renewing the lease: 1 the
- * slot is still held, 0 it was lost, -1 error.  While a checksum of the body
- * is pending nothing unverified is recorded: the lease is renewed at the old
- * offset. */
-static int keep(struct upload *up, struct bu_error *err)
+/* Make what was written durable, then record it, renewing the slot and the
+ * lock: *release says what a newer request asked.  While a checksum of the
+ * body is pending nothing unverified is recorded: the leases are renewed at
+ * the old offset.  0, or -1 (err). */
+static int keep(struct upload *up, struct store_renewal *renewal, struct bu_error *err)
 {
-    int held;
+    int lease = up->req->cfg->slot_lease_seconds;
+    double asked = clock_now();
 
     if (!up->verifying && up->written != up->durable) {
         if (fdatasync(up->fd) != 0)
@@ -107,13 +136,17 @@ static int keep(struct upload *up, struct bu_error *err)
         up->durable = up->written;
     }
     assert(up->durable <= up->written && up->written <= up->claim.size);
-    held = store_record_progress(up->req->db, err, up->in->file_id, up->durable,
-                                 up->req->cfg->slot_lease_seconds);
-    if (held < 0 && err->id == BU_E_UPLOAD_GONE)
-        error_set(err, BU_E_UPLOAD_GONE,
-                  "this upload was aborted or has expired while it was being written");
+    if (store_renew_upload(up->req->db, err, up->in->file_id, up->durable, lease, up->writer,
+                           renewal) != 0) {
+        if (err->id == BU_E_UPLOAD_GONE)
+            error_set(err, BU_E_UPLOAD_GONE,
+                      "this upload was aborted or has expired while it was being written");
+        return -1;
+    }
     up->last_record = clock_now();
-    return held;
+    if (renewal->release != STORE_RELEASE_LOST)
+        up->lock_valid_until = asked + lease - 1;
+    return 0;
 }
 
 static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t at)
@@ -160,23 +193,21 @@ static int hash_file(int fd, uint64_t size, char sha256[65], uint32_t *crc32,
 
 /* Commit a file whose bytes are all in storage: check the announced
  * SHA-256, make the file durable and move it (storage_commit), and complete
- * it in the database. */
+ * it in the database (which also frees the slot and the lock). */
 static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct bu_error *err)
 {
     const struct bu_config *cfg = up->req->cfg;
-    struct store_file_state state;
     struct store_completion done;
-    int found = store_file_state(up->req->db, err, up->in->file_id, 0, &state);
+    const char *expected = up->claim.expected_sha256;
 
-    if (found < 0)
-        return -1;
-    if (found && state.expected_sha256[0] != '\0' && strcmp(state.expected_sha256, sha256) != 0)
+    if (expected[0] != '\0' && strcmp(expected, sha256) != 0)
         return error_set(err, BU_E_CHECKSUM_MISMATCH,
                          "the file's SHA-256 (%s) is not the one declared for it", sha256);
     if (storage_commit(cfg, up->in->file_id, err) != 0 ||
         store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32,
                             cfg->link_ttl_seconds, &done) != 0)
         return -1;
+    up->locked = false;
     if (!done.completed) {
         /* The file was aborted or expired while its last bytes arrived: the
          * completion lost, and the data goes the way of the file. */
@@ -192,17 +223,83 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
     return 0;
 }
 
-/* ---- the stages -------------------------------------------------------- */
+/* ---- admit: the slot, the lock, and takeover ------------------------- */
 
-/* Take or renew the slot.  0 go on, 1 nothing to receive (the file is
- * complete at the client's offset), -1 error. */
+/* A name for this request's lock: the pool, so that others know whether
+ * the scoreboard can find us, and a random token. */
+static void writer_name(struct upload *up)
+{
+    unsigned char raw[8];
+    char token[17];
+
+    if (getrandom(raw, sizeof raw, 0) == (ssize_t)sizeof raw)
+        digest_hex(raw, sizeof raw, token);
+    else
+        snprintf(token, sizeof token, "%08x%08x", (unsigned)getpid(),
+                 (unsigned)(clock_now() * 1e6));
+    snprintf(up->writer, sizeof up->writer, "%s/%s", scoreboard_pool_id(), token);
+}
+
+/* The holder's token when it is a worker of this pool, else NULL. */
+static const char *same_pool_token(const char *holder)
+{
+    size_t n = strlen(scoreboard_pool_id());
+
+    return strncmp(holder, scoreboard_pool_id(), n) == 0 && holder[n] == '/' ? holder + n + 1
+                                                                              : NULL;
+}
+
+/* The upload is locked by holder: ask it to let go.  Returns 1 when the
+ * holder is gone (a worker of this pool that no longer holds it: the lock
+ * may be overruled), else 0 after a short pause. */
+static int ask_holder(const char *holder)
+{
+    const char *token = same_pool_token(holder);
+    double quiet;
+    struct timespec pause = {0, 100 * 1000 * 1000};
+
+    if (token != NULL && !scoreboard_ask(token, SB_RELEASE_NOW, &quiet))
+        return 1;
+    nanosleep(&pause, NULL);
+    return 0;
+}
+
+/* Claim the slot and the lock, taking the upload over from a writer that
+ * holds it, for at most TAKEOVER_WAIT. */
+static int claim(struct upload *up, struct bu_error *err)
+{
+    struct http_request *req = up->req;
+    struct store_claim *c = &up->claim;
+    double deadline = clock_now() + TAKEOVER_WAIT;
+    char gone[sizeof c->holder] = "";
+
+    writer_name(up);
+    for (;;) {
+        if (store_claim_upload(req->db, err, req->cfg, up->in->file_id, req->user_id, up->writer,
+                               gone, c) != 0)
+            return -1;
+        if (c->result != STORE_CLAIM_LOCKED)
+            break;
+        if (clock_now() >= deadline)
+            return error_set(err, BU_E_UPLOAD_LOCKED,
+                             "another request is writing this upload and did not let go; retry");
+        if (ask_holder(c->holder))
+            snprintf(gone, sizeof gone, "%s", c->holder);
+    }
+    up->locked = c->result == STORE_CLAIM_GRANTED;
+    up->lock_valid_until = clock_now() + req->cfg->slot_lease_seconds - 1;
+    return 0;
+}
+
+/* Take or renew the slot and the lock.  0 go on, 1 nothing to receive (the
+ * file is complete at the client's offset), -1 error. */
 static int admit(struct upload *up, struct bu_error *err)
 {
     const struct upload_request *in = up->in;
     struct store_claim *c = &up->claim;
     int64_t declared = up->req->content_length;
 
-    if (store_claim_slot(up->req->db, err, up->req->cfg, in->file_id, up->req->user_id, c) != 0)
+    if (claim(up, err) != 0)
         return -1;
     up->res->offset = c->offset;
     switch (c->result) {
@@ -222,9 +319,11 @@ static int admit(struct upload *up, struct bu_error *err)
         return error_set(err, BU_E_SLOT_UNAVAILABLE,
                          "all your upload slots are in use; this file is number %d in your queue",
                          c->queue_position);
+    case STORE_CLAIM_LOCKED:
     case STORE_CLAIM_GRANTED:
         break;
     }
+    scoreboard_upload(in->file_id, same_pool_token(up->writer));
     if (in->offset != c->offset)
         return error_set(err, BU_E_OFFSET_MISMATCH, "Upload-Offset is %llu, the upload has %llu",
                          (unsigned long long)in->offset, (unsigned long long)c->offset);
@@ -233,6 +332,8 @@ static int admit(struct upload *up, struct bu_error *err)
                          (unsigned long long)c->size);
     return 0;
 }
+
+/* ---- open ---------------------------------------------------------------- */
 
 /* All bytes were in and moved, but the worker died before the database
  * heard of it: finish that completion now, from the stored file. */
@@ -251,27 +352,36 @@ static int finish_left_over(struct upload *up, struct bu_error *err)
     return rc != 0 ? -1 : commit(up, sha256, crc32, err);
 }
 
-/* Lock the upload and open its partial file at the recorded offset.  0 go
- * on, 1 done (a left-over completion was finished), -1 error. */
+/* The partial file must hold every byte the database counts: a shorter one
+ * lost data (a lost write, a restore, an operator's mistake), and resuming
+ * from it would fill the hole with zeros. */
+static int check_partial(struct upload *up, struct bu_error *err)
+{
+    struct stat st;
+
+    if (fstat(up->fd, &st) != 0)
+        return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
+    if ((uint64_t)st.st_size >= up->in->offset)
+        return 0;
+    log_error("upload %s is damaged: its partial file has %lld bytes, the database counts %llu",
+              up->in->file_id, (long long)st.st_size, (unsigned long long)up->in->offset);
+    return error_set(err, BU_E_UPLOAD_DAMAGED,
+                     "the stored part of this upload is shorter than its recorded offset "
+                     "(%lld < %llu bytes): it cannot be resumed",
+                     (long long)st.st_size, (unsigned long long)up->in->offset);
+}
+
+/* Open the partial file at the recorded offset.  0 go on, 1 done (a
+ * left-over completion was finished), -1 error. */
 static int open_upload(struct upload *up, struct bu_error *err)
 {
     const struct upload_request *in = up->in;
     const struct bu_config *cfg = up->req->cfg;
-    int found;
 
-    up->lock_fd = storage_lock_upload(cfg, in->file_id, err);
-    if (up->lock_fd < 0)
-        return -1;
-    found = store_upload_offset(up->req->db, err, in->file_id, &up->res->offset);
-    if (found <= 0)
-        return found < 0 ? -1 : error_set(err, BU_E_NOT_FOUND, "no such upload");
-    if (up->res->offset != in->offset)
-        return error_set(err, BU_E_OFFSET_MISMATCH, "Upload-Offset is %llu, the upload has %llu",
-                         (unsigned long long)in->offset, (unsigned long long)up->res->offset);
     if (storage_final_exists(cfg, in->file_id))
         return finish_left_over(up, err) == 0 ? 1 : -1;
     up->fd = storage_open_partial(cfg, in->file_id, err);
-    if (up->fd < 0)
+    if (up->fd < 0 || check_partial(up, err) != 0)
         return -1;
     up->durable = in->offset;
     if (ftruncate(up->fd, (off_t)in->offset) != 0)
@@ -284,41 +394,101 @@ static int open_upload(struct upload *up, struct bu_error *err)
     return 0;
 }
 
+/* ---- stream -------------------------------------------------------------- */
+
+/* The read stopped without bytes: a takeover request woke it, a second of
+ * silence passed, or the body ended.  Returns 1 to read on, 0 when the
+ * stream is over (up->end set), -1 on error. */
+static int after_pause(struct upload *up, struct bu_error *err)
+{
+    struct fcgi_conn *c = up->req->conn;
+    enum store_release asked = STORE_RELEASE_NONE;
+    bool quiet = clock_now() - c->last_byte >= QUIET;
+
+    if (c->end == FCGI_END_WOKEN) {
+        enum scoreboard_release r = scoreboard_take_release();
+        asked = r == SB_RELEASE_NOW ? STORE_RELEASE_NOW
+                : r == SB_RELEASE_IF_QUIET ? STORE_RELEASE_IF_QUIET
+                                           : STORE_RELEASE_NONE;
+    } else if (c->end == FCGI_END_TICK &&
+               store_release_requested(up->req->db, err, up->in->file_id, up->writer, &asked) != 0) {
+        return -1;
+    } else if (c->end != FCGI_END_WOKEN && c->end != FCGI_END_TICK) {
+        up->end = up->req->body_aborted ? UPLOAD_CUT : UPLOAD_CLEAN;
+        return 0;
+    }
+    if (asked == STORE_RELEASE_NOW || asked == STORE_RELEASE_LOST ||
+        (asked == STORE_RELEASE_IF_QUIET && quiet)) {
+        up->end = asked == STORE_RELEASE_LOST ? UPLOAD_SLOT_LOST : UPLOAD_RELEASED;
+        return 0;
+    }
+    fcgi_resume(c);
+    return 1;
+}
+
+/* Renew when due; a lost slot or lock, or a newer request's "now", ends the
+ * stream.  Returns 1 to read on, 0 when the stream is over, -1 on error. */
+static int renew_if_due(struct upload *up, struct bu_error *err)
+{
+    struct store_renewal r;
+
+    /* Never record the last byte before the completion has checked the
+     * file: an upload recorded complete whose SHA-256 then fails could
+     * neither complete nor take its last bytes again. */
+    if (clock_now() - up->last_record < up->req->cfg->slot_lease_seconds / 3.0 ||
+        up->written == up->claim.size)
+        return 1;
+    if (keep(up, &r, err) != 0)
+        return -1;
+    if (r.release == STORE_RELEASE_LOST || !r.slot_held) {
+        up->end = UPLOAD_SLOT_LOST;
+        return 0;
+    }
+    if (r.release == STORE_RELEASE_NOW) {
+        up->end = UPLOAD_RELEASED;
+        return 0;
+    }
+    return 1;
+}
+
 /* Move the body to the partial file until it ends (up->end says how).
  * 0, or -1 on a storage or database error. */
 static int stream(struct upload *up, struct bu_error *err)
 {
-    double renew_every = up->req->cfg->slot_lease_seconds / 3.0;
+    struct fcgi_conn *c = up->req->conn;
+    int go = 1;
 
+    c->tick = QUIET;
     up->last_record = clock_now();
-    for (;;) {
+    while (go > 0) {
         ssize_t n = http_read(up->req, stream_buf, sizeof stream_buf);
-        int held;
-
         if (n <= 0) {
-            up->end = n < 0 ? UPLOAD_CUT : UPLOAD_CLEAN;
-            return 0;
+            go = after_pause(up, err);
+            continue;
         }
         if (up->written + (uint64_t)n > up->claim.size) {
             up->end = UPLOAD_OVER;
             return 0;
         }
-        if (pwrite_all(up->fd, stream_buf, (size_t)n, up->written) != 0) {
-            log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
-            return error_set(err, BU_E_STORAGE_ERROR, "the data could not be stored");
+        if (clock_now() >= up->lock_valid_until) {
+            /* Our lease may have run out: another request may write now. */
+            up->end = UPLOAD_SLOT_LOST;
+            return 0;
         }
+        if (pwrite_all(up->fd, stream_buf, (size_t)n, up->written) != 0)
+            return error_set(err, errno == ENOSPC ? BU_E_STORAGE_FULL : BU_E_STORAGE_ERROR,
+                             "the data could not be stored");
         feed(up, stream_buf, (size_t)n);
         up->written += (uint64_t)n;
         METRICS_ADD(bytes_received, (uint64_t)n);
-        if (clock_now() - up->last_record < renew_every)
-            continue;
-        held = keep(up, err);
-        if (held <= 0) {
-            up->end = UPLOAD_SLOT_LOST;
-            return held;
-        }
+        scoreboard_bytes(c->bytes_in, 0);
+        go = renew_if_due(up, err);
     }
+    c->tick = 0;
+    return go;
 }
+
+/* ---- settle -------------------------------------------------------------- */
 
 /* The client's checksum of this body, when it sent one: a body cut off or
  * not matching stores nothing of itself. */
@@ -337,14 +507,17 @@ static int verify_body(struct upload *up, struct bu_error *err)
     }
     cut_back(up, up->in->offset);
     up->res->offset = up->in->offset;
-    if (up->end == UPLOAD_CUT)
+    if (up->end != UPLOAD_CLEAN)
         return error_set(err, BU_E_BODY_INCOMPLETE,
                          "the body ended early; nothing of it was kept (it had a checksum)");
     return error_set(err, BU_E_CHECKSUM_MISMATCH,
                      "the body does not match Upload-Checksum; nothing of it was kept");
 }
 
-/* The last byte is in: the file's digest, then the commit. */
+/* The last byte is in: the file's digest, then the commit.  A file that
+ * does not match the SHA-256 announced for it keeps nothing of this request
+ * (not even what a renewal recorded meanwhile is lost: the recorded offset
+ * stays, the bytes past it go), so the client can send it again. */
 static int complete(struct upload *up, struct bu_error *err)
 {
     char sha256[65];
@@ -359,15 +532,40 @@ static int complete(struct upload *up, struct bu_error *err)
     if (commit(up, sha256, crc32, err) == 0)
         return 0;
     if (err->id == BU_E_CHECKSUM_MISMATCH) {
-        /* Drop what this request added beyond the recorded offset. */
         cut_back(up, up->durable);
         up->res->offset = up->durable;
     }
     return -1;
 }
 
+/* The answer for a body that ended before the upload's end. */
+static int ended_early(struct upload *up, struct bu_error *err)
+{
+    unsigned long long kept = up->durable;
+
+    switch (up->end) {
+    case UPLOAD_CUT:
+        return error_set(err, BU_E_BODY_INCOMPLETE, "the body ended early; %llu bytes are kept",
+                         kept);
+    case UPLOAD_SLOT_LOST:
+        METRICS_ADD(slot_waits, 1);
+        return error_set(err, BU_E_SLOT_UNAVAILABLE,
+                         "the upload lost its slot (lease expired); %llu bytes are kept, retry",
+                         kept);
+    case UPLOAD_RELEASED:
+        return error_set(err, BU_E_UPLOAD_LOCKED,
+                         "a newer request took this upload over; %llu bytes are kept", kept);
+    case UPLOAD_CLEAN:
+    case UPLOAD_OVER:
+        break;
+    }
+    return 0;
+}
+
 static int settle(struct upload *up, struct bu_error *err)
 {
+    struct store_renewal r;
+
     /* The stream never writes past the upload's length, nor records more
      * than it wrote. */
     assert(up->durable <= up->written && up->written <= up->claim.size);
@@ -380,41 +578,60 @@ static int settle(struct upload *up, struct bu_error *err)
     case UPLOAD_CLEAN:
     case UPLOAD_CUT:
     case UPLOAD_SLOT_LOST:
+    case UPLOAD_RELEASED:
         if (verify_body(up, err) != 0)
             return -1;
-        if (up->written == up->claim.size)
+        if (up->written == up->claim.size && up->end != UPLOAD_SLOT_LOST)
             return complete(up, err);
-        if (up->written != up->durable && keep(up, err) < 0)
+        if (up->written != up->durable && up->end != UPLOAD_SLOT_LOST && keep(up, &r, err) != 0)
             return -1;
         up->res->offset = up->durable;
         break;
     }
-    if (up->end == UPLOAD_CUT)
-        return error_set(err, BU_E_BODY_INCOMPLETE, "the body ended early; %llu bytes are kept",
-                         (unsigned long long)up->durable);
-    if (up->end == UPLOAD_SLOT_LOST) {
-        METRICS_ADD(slot_waits, 1);
-        return error_set(err, BU_E_SLOT_UNAVAILABLE,
-                         "the upload lost its slot (lease expired); %llu bytes are kept, retry",
-                         (unsigned long long)up->durable);
-    }
-    return 0;
+    return ended_early(up, err);
 }
+
+/* ---- close --------------------------------------------------------------- */
 
 static void close_upload(struct upload *up)
 {
+    struct bu_error err;
+
+    if (up->locked &&
+        store_release_upload(up->req->db, &err, up->in->file_id, up->writer) != 0)
+        log_warn("upload %s: the lock could not be released (it lapses with its lease): %s",
+                 up->in->file_id, err.message);
+    scoreboard_upload("", "");
     digest_free(&up->whole);
     digest_free(&up->part);
     if (up->fd >= 0)
         close(up->fd);
-    if (up->lock_fd >= 0)
-        close(up->lock_fd);
+}
+
+void upload_quiesce(struct http_request *req, const char *file_id)
+{
+    char holder[201];
+    const char *token;
+    struct bu_error err;
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    double quiet = 0, deadline = clock_now() + TAKEOVER_WAIT;
+
+    if (store_upload_writer(req->db, &err, file_id, req->user_id, holder, sizeof holder) != 1)
+        return;
+    token = same_pool_token(holder);
+    if (token == NULL || !scoreboard_ask(token, SB_RELEASE_IF_QUIET, &quiet) || quiet < QUIET)
+        return;
+    while (clock_now() < deadline) {
+        nanosleep(&pause, NULL);
+        if (store_upload_writer(req->db, &err, file_id, req->user_id, holder, sizeof holder) != 1)
+            return;
+    }
 }
 
 int upload_receive(struct http_request *req, const struct upload_request *in,
                    struct upload_result *res, struct bu_error *err)
 {
-    struct upload up = {.req = req, .in = in, .res = res, .lock_fd = -1, .fd = -1};
+    struct upload up = {.req = req, .in = in, .res = res, .fd = -1};
     int rc;
 
     memset(res, 0, sizeof *res);

@@ -3,17 +3,25 @@
  *
  * The worker owns its accept(): it polls the shared listening socket
  * (non-blocking, so the workers that lose the race for a connection get
- * EAGAIN) together with a self-pipe that the stop signals write to.  libfcgi
- * then reads the request from the connection we hand it.  This way a stop
- * signal wakes an idle worker at once, while a worker in the middle of a
- * request is never interrupted: the handlers are installed with SA_RESTART,
- * so no read of a request body fails with EINTR, and the worker leaves only
- * after finishing what it was doing.  (libfcgi's own blocking accept cannot
- * be woken without breaking in-flight reads too.)
+ * EAGAIN) together with a self-pipe that the stop signals write to.  The
+ * request's records are then read and written by fcgi.c, with a deadline on
+ * every wait.  This way a stop signal wakes an idle worker at once, while a
+ * worker in the middle of a request is never interrupted: the handlers are
+ * installed with SA_RESTART, the request finishes, then the worker leaves.
+ *
+ * A second self-pipe is written by SIGUSR2: another worker wants the upload
+ * this one is writing (takeover, see upload.c).  Its read end is the
+ * request's wake descriptor, so a body read wakes at once.
+ *
+ * The worker keeps its slot of the scoreboard up to date (idle, reading,
+ * handling, receiving, sending), so the master can grow and shrink the pool
+ * and the status page can show it.  It opens its database connection at
+ * its first query (lazily: a pool of idle workers holds no connections) and
+ * closes it when it leaves.  It dies with the master (PR_SET_PDEATHSIG).
  *
  * A worker never waits for an upload slot: a file without a slot is answered
- * 423 at once and the client retries.  A fixed pool of workers blocked on
- * slots would let one user's queue starve everyone else.
+ * 423 at once and the client retries.  A pool of workers blocked on slots
+ * would let one user's queue starve everyone else.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,27 +29,45 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "batchup/clock.h"
+#include "batchup/fcgi.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
+#include "batchup/scoreboard.h"
 #include "batchup/worker.h"
 
 static volatile sig_atomic_t stopping;
-static int wake_pipe[2] = {-1, -1};
+static int stop_pipe[2] = {-1, -1};
+static int release_pipe[2] = {-1, -1};
+
+static void wake(int fd, int sig)
+{
+    char c = (char)sig;
+
+    if (write(fd, &c, 1) < 0) {
+        /* The pipe is full: the worker is waking anyway. */
+    }
+}
 
 static void on_stop(int sig)
 {
     int saved = errno;
-    char c = (char)sig;
 
     stopping = 1;
-    if (write(wake_pipe[1], &c, 1) < 0) {
-        /* The pipe is full: the worker is waking anyway. */
-    }
+    wake(stop_pipe[1], sig);
+    errno = saved;
+}
+
+static void on_release(int sig)
+{
+    int saved = errno;
+
+    wake(release_pipe[1], sig);
     errno = saved;
 }
 
@@ -49,7 +75,8 @@ static int install_signals(void)
 {
     struct sigaction sa;
 
-    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+        pipe2(release_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
@@ -58,25 +85,65 @@ static int install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = on_release;
+    sigaction(SIGUSR2, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
+    /* A worker whose master died must not serve on alone. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     return 0;
 }
 
-static void serve_one(FCGX_Request *fcgx, const struct bu_config *cfg, struct db *db)
+static void limits_init(struct fcgi_limits *lim, const struct bu_config *cfg)
+{
+    lim->header_timeout = cfg->header_timeout;
+    lim->body_timeout = cfg->body_timeout;
+    lim->send_timeout = cfg->send_timeout;
+    lim->body_min_rate = cfg->body_min_rate;
+    lim->send_min_rate = cfg->send_min_rate;
+    lim->rate_window = cfg->min_rate_window;
+}
+
+/* Why the body ended early, for the request's log line. */
+static const char *body_end_note(enum fcgi_end end)
+{
+    switch (end) {
+    case FCGI_END_CLOSED:
+        return " body-cut";
+    case FCGI_END_ABORTED:
+        return " body-aborted";
+    case FCGI_END_IDLE:
+        return " body-timeout";
+    case FCGI_END_SLOW:
+        return " body-too-slow";
+    case FCGI_END_WOKEN:
+    case FCGI_END_TICK:
+        return " taken-over";
+    case FCGI_END_NONE:
+    case FCGI_END_CLEAN:
+        break;
+    }
+    return "";
+}
+
+static void serve_one(struct fcgi_conn *conn, const struct bu_config *cfg, struct db *db)
 {
     struct http_request req;
 
-    http_request_init(&req, fcgx, cfg, db);
+    conn->wake_fd = release_pipe[0];
+    http_request_init(&req, conn, cfg, db);
+    scoreboard_request(req.method, req.path);
     routes_dispatch(&req);
     if (!req.head_sent)
         http_send_empty(&req, req.status ? req.status : 500);
-    log_info("%s %s %d %llu %llu %.1fms%s", req.method, req.path, req.status,
-             (unsigned long long)req.bytes_in, (unsigned long long)req.bytes_out,
-             (clock_now() - req.start) * 1e3, req.client_gone ? " client-gone" : "");
+    fcgi_flush(conn);
+    log_info("%s %s %d %llu %llu %.1fms%s%s", req.method, req.path, req.status,
+             (unsigned long long)conn->bytes_in, (unsigned long long)req.bytes_out,
+             (clock_now() - req.start) * 1e3, body_end_note(conn->end),
+             conn->broken ? " client-gone" : "");
     METRICS_ADD(requests, 1);
     METRICS_ADD(bytes_sent, req.bytes_out);
     if (req.status >= 500)
@@ -91,7 +158,7 @@ static int next_connection(int listen_fd)
 {
     while (!stopping) {
         struct pollfd pfd[2] = {{.fd = listen_fd, .events = POLLIN},
-                                {.fd = wake_pipe[0], .events = POLLIN}};
+                                {.fd = stop_pipe[0], .events = POLLIN}};
         int fd;
 
         if (poll(pfd, 2, -1) < 0) {
@@ -113,44 +180,52 @@ static int next_connection(int listen_fd)
     return -1;
 }
 
-int worker_run(const struct bu_config *cfg, int listen_fd)
+/* Forget takeover requests meant for an earlier request. */
+static void drain_release(void)
 {
-    FCGX_Request fcgx;
+    char buf[64];
+
+    while (read(release_pipe[0], buf, sizeof buf) > 0)
+        ;
+    scoreboard_take_release();
+}
+
+int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
+{
+    struct fcgi_limits lim;
+    struct fcgi_conn conn;
     struct db db;
-    struct bu_error err;
     long served = 0;
 
+    scoreboard_attach(slot);
     if (install_signals() != 0) {
         log_error("worker cannot set up signals: %s", strerror(errno));
         return 1;
     }
-    /* The connection is opened here, after fork: a PGconn is never shared. */
+    if (getppid() == 1) {
+        log_warn("worker started after its master left; leaving");
+        return 0;
+    }
+    limits_init(&lim, cfg);
+    /* Connected at the first query, after fork: a PGconn is never shared. */
     db_init(&db, cfg->database);
-    db_connect(&db, &err);
-    /* listen_sock -1: libfcgi never accepts by itself (see the top comment). */
-    FCGX_InitRequest(&fcgx, -1, 0);
     while (!stopping && (cfg->max_requests == 0 || served < cfg->max_requests)) {
-        int fd = next_connection(listen_fd);
+        const char *why = NULL;
+        int fd;
+        scoreboard_state(SB_IDLE);
+        fd = next_connection(listen_fd);
         if (fd < 0)
             break;
-        fcgx.ipcFd = fd;
-        fcgx.keepConnection = 1; /* so Accept does not close the fd we give it */
-        if (FCGX_Accept_r(&fcgx) < 0) {
-            /* A connection that did not carry a valid request; the next one may. */
-            FCGX_Finish_r(&fcgx);
-            if (fcgx.ipcFd >= 0)
-                close(fcgx.ipcFd);
-            fcgx.ipcFd = -1;
+        scoreboard_state(SB_READING);
+        drain_release();
+        if (fcgi_begin(&conn, fd, &lim, &why) != 0) {
+            /* A connection that carried no valid request in time. */
+            log_info("connection dropped: %s", why);
             continue;
         }
-        serve_one(&fcgx, cfg, &db);
-        FCGX_Finish_r(&fcgx);
-        if (fcgx.ipcFd >= 0) {
-            /* The web server asked to keep the connection (FCGI_KEEP_CONN);
-             * we serve one request per connection, which the protocol allows. */
-            close(fcgx.ipcFd);
-            fcgx.ipcFd = -1;
-        }
+        serve_one(&conn, cfg, &db);
+        fcgi_finish(&conn);
+        scoreboard_done();
         served++;
     }
     db_close(&db);

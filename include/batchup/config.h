@@ -10,13 +10,20 @@
 
 #include "batchup/error.h"
 
+/* The orders of these enums are the orders of the words in config.c. */
+enum config_pm { CONFIG_PM_STATIC, CONFIG_PM_DYNAMIC, CONFIG_PM_ONDEMAND };
 enum config_auth { CONFIG_AUTH_TOKEN, CONFIG_AUTH_REMOTE_USER };
 enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SENDFILE_X_SENDFILE };
 
 struct bu_config {
     char database[1024];
     char listen[256];
-    int workers;
+    int workers; /* the pool's size (static) or its upper bound (dynamic, ondemand) */
+    enum config_pm pm;
+    int pm_start_servers;
+    int pm_min_spare_servers;
+    int pm_max_spare_servers;
+    int pm_process_idle_timeout;
     long max_requests;
     char storage_dir[1024];
     int per_user_limit;
@@ -27,6 +34,12 @@ struct bu_config {
     int max_batch_files;
     int upload_expiry_seconds;
     int link_ttl_seconds;
+    int header_timeout; /* seconds; these six bound every wait on a client */
+    int body_timeout;
+    int send_timeout;
+    int body_min_rate; /* bytes a second, over each min_rate_window; 0 = none */
+    int send_min_rate;
+    int min_rate_window;
     enum config_auth auth;
     enum config_sendfile sendfile;
     char metrics_path[256];

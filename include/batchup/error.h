@@ -52,6 +52,8 @@
     X(CHECKSUM_MISMATCH, 460, "checksum_mismatch", "BU460")                                        \
     X(INTERNAL, 500, "internal", NULL)                                                             \
     X(STORAGE_ERROR, 500, "storage_error", NULL)                                                   \
+    X(UPLOAD_DAMAGED, 500, "upload_damaged", NULL)                                                 \
+    X(STORAGE_FULL, 507, "storage_full", NULL)                                                     \
     X(DATABASE_ERROR, 500, "database_error", NULL)                                                 \
     X(DATABASE_UNAVAILABLE, 503, "database_unavailable", NULL)                                     \
     /* The command line's own: exit status 2, never an HTTP answer. */                             \

@@ -1,11 +1,10 @@
 /*
  * http.h - HTTP over FastCGI: one request, its headers, its body, and the
- * response.  Handlers never touch libfcgi directly.
+ * response.  Handlers never touch the FastCGI records (fcgi.c) directly.
  */
 #ifndef BATCHUP_HTTP_H
 #define BATCHUP_HTTP_H
 
-#include <fcgiapp.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,9 +12,10 @@
 #include "batchup/config.h"
 #include "batchup/db.h"
 #include "batchup/error.h"
+#include "batchup/fcgi.h"
 
 struct http_request {
-    FCGX_Request *fcgx;
+    struct fcgi_conn *conn;
     const struct bu_config *cfg;
     struct db *db;
     const char *method;
@@ -29,9 +29,8 @@ struct http_request {
     size_t head_len;
     int head_overflow;
     int head_sent;
-    uint64_t bytes_in;
-    uint64_t bytes_out;
-    int client_gone;  /* the web server closed the connection */
+    uint64_t bytes_out; /* of the response body (the head not counted) */
+    int client_gone;    /* the web server closed the connection */
     int body_aborted; /* the request body ended before its end */
 
     int user_id; /* 0 until authenticated */
@@ -44,8 +43,8 @@ struct http_request {
     const char *route_header;
 };
 
-void http_request_init(struct http_request *req, FCGX_Request *fcgx, const struct bu_config *cfg,
-                       struct db *db);
+void http_request_init(struct http_request *req, struct fcgi_conn *conn,
+                       const struct bu_config *cfg, struct db *db);
 
 /* A request header by its HTTP name ("Upload-Offset"), or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
@@ -75,7 +74,9 @@ void http_send_empty(struct http_request *req, int status);
 
 /* Read request body bytes as they arrive: returns >0 bytes (at most cap),
  * 0 at the clean end of the body, -1 when the body was cut off (the client or
- * the web server went away); bytes that arrived stay valid. */
+ * the web server went away, a deadline passed, the body was too slow, or the
+ * request was asked to stop: req->conn->end says which); bytes that arrived
+ * stay valid. */
 ssize_t http_read(struct http_request *req, void *buf, size_t cap);
 /* Read a whole small body (JSON) of at most max bytes into a malloc'd,
  * NUL-terminated buffer; 413/400 in err on failure. */

@@ -81,8 +81,9 @@ int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id,
 /* ---- uploads and slots ---------------------------------------------- */
 
 enum store_claim_result {
-    STORE_CLAIM_GRANTED,   /* the file holds a slot (taken or renewed) */
+    STORE_CLAIM_GRANTED,   /* the slot and the writer lock are the caller's */
     STORE_CLAIM_QUEUED,    /* waiting: queue_position >= 1 */
+    STORE_CLAIM_LOCKED,    /* another request (holder) writes it: asked to let go */
     STORE_CLAIM_NOT_FOUND, /* no such file of this user */
     STORE_CLAIM_GONE,      /* aborted or expired */
     STORE_CLAIM_COMPLETED,
@@ -91,20 +92,44 @@ enum store_claim_result {
 struct store_claim {
     enum store_claim_result result;
     int queue_position;
-    uint64_t offset; /* recorded, durable */
+    uint64_t offset; /* recorded, durable; read under the lock when granted */
     uint64_t size;
+    char expected_sha256[65]; /* announced at creation, "" for none */
+    char holder[201];         /* the writer holding it, when locked */
 };
 
-/* batchup.claim_slot with the configuration's limits. */
-int store_claim_slot(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                     const char *file_id, int user_id, struct store_claim *claim);
-/* The recorded offset of file_id (1), or no such file (0). */
-int store_upload_offset(struct db *db, struct bu_error *err, const char *file_id,
-                        uint64_t *offset);
-/* Record a durable offset, renewing the lease: 1 the slot is still held,
- * 0 it was lost (the lease ran out), -1 error (upload_gone, ...). */
-int store_record_progress(struct db *db, struct bu_error *err, const char *file_id,
-                          uint64_t offset, int lease_seconds);
+/* batchup.claim_upload with the configuration's limits: the slot and the
+ * writer lock for writer (break_holder: a writer known to be gone, or ""). */
+int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                       const char *file_id, int user_id, const char *writer,
+                       const char *break_holder, struct store_claim *claim);
+
+/* What a newer request asked of a writer. */
+enum store_release {
+    STORE_RELEASE_NONE,
+    STORE_RELEASE_IF_QUIET,
+    STORE_RELEASE_NOW,
+    STORE_RELEASE_LOST, /* the writer no longer holds the lock */
+};
+
+struct store_renewal {
+    bool slot_held; /* false: the slot's lease had run out */
+    enum store_release release;
+};
+
+/* Record a durable offset for writer, renewing the slot's and the lock's
+ * leases.  -1 on error (upload_gone, ...). */
+int store_renew_upload(struct db *db, struct bu_error *err, const char *file_id, uint64_t offset,
+                       int lease_seconds, const char *writer, struct store_renewal *renewal);
+/* What was asked of writer while it waits for bytes. */
+int store_release_requested(struct db *db, struct bu_error *err, const char *file_id,
+                            const char *writer, enum store_release *release);
+/* The writer lets go of the upload's lock. */
+int store_release_upload(struct db *db, struct bu_error *err, const char *file_id,
+                         const char *writer);
+/* The live writer of the user's upload (1, into holder), or none (0). */
+int store_upload_writer(struct db *db, struct bu_error *err, const char *file_id, int user_id,
+                        char *holder, size_t cap);
 
 enum store_file_status {
     STORE_PENDING,

@@ -9,7 +9,8 @@
 #include "batchup/http.h"
 
 /* Serve on listen_fd until told to stop (SIGQUIT, SIGTERM or SIGINT) or
- * until max_requests were answered.  Returns the process exit status. */
-int worker_run(const struct bu_config *cfg, int listen_fd);
+ * until max_requests were answered, keeping scoreboard slot `slot` up to
+ * date.  Returns the process exit status. */
+int worker_run(const struct bu_config *cfg, int listen_fd, int slot);
 
 #endif

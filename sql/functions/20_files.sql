@@ -61,14 +61,8 @@ END;
 COMMENT ON FUNCTION batchup.file_state(uuid, integer) IS
     'One file as the API reports it (status as in batchup.api_files), for HEAD and downloads. No row when the file does not exist or is not p_user''s (p_user NULL: no ownership check).';
 
-CREATE OR REPLACE FUNCTION batchup.upload_offset(p_file uuid) RETURNS bigint
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-    SELECT f.upload_offset FROM batchup.files f WHERE f.id = p_file;
-END;
-
-COMMENT ON FUNCTION batchup.upload_offset(uuid) IS
-    'The recorded (durable) offset of file p_file, read again by a request that has just taken the upload''s lock; NULL when there is no such file.';
+-- Gone since the writer lock reads the offset in claim_upload.
+DROP FUNCTION IF EXISTS batchup.upload_offset(uuid);
 
 -- A completed file as downloads serve it, with whether its batch has
 -- expired (its data is then gone, or about to be).

@@ -4,6 +4,11 @@
 -- lock; it is released by the trigger on the file's terminal status change
 -- (sql/001_schema.sql), by its lease running out, or by an administrator's
 -- batchup.release_slot.  See 10_common.sql for the locks.
+--
+-- A request that writes an upload also holds the upload's writer lock
+-- (files.writer, sql/005_upload_lock.sql), taken in the same transaction as
+-- the slot by batchup.claim_upload and renewed with the progress by
+-- batchup.renew_upload.
 
 -- The decision of a PATCH (and of an empty-bodied PATCH, the explicit
 -- claim): take a slot for p_file, renew the one it holds, or queue it.
@@ -184,3 +189,114 @@ $$;
 
 COMMENT ON FUNCTION batchup.release_slot(uuid) IS
     'For administrators: frees the slot of file p_file (its upload gets 423 on its next request, or the slot back if one is free). Returns whether there was one.';
+
+-- The decision of a PATCH that will write: the slot (batchup.claim_slot)
+-- and, when it is granted, the upload's writer lock, in one transaction.
+-- The offset returned is read under the file's row lock in the transaction
+-- that took the writer lock: no other request can have moved it since.
+CREATE OR REPLACE FUNCTION batchup.claim_upload(p_file uuid, p_user integer, p_default_limit integer,
+                                                p_max_active_users integer, p_lease_seconds integer,
+                                                p_retry_seconds integer, p_writer text, p_break text)
+RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size bigint,
+               expected_sha256 text, holder text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    c record;
+    f record;
+BEGIN
+    IF p_writer IS NULL OR char_length(p_writer) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'a writer is 1 to 200 characters' USING ERRCODE = 'BU400';
+    END IF;
+    SELECT * INTO c FROM batchup.claim_slot(p_file, p_user, p_default_limit, p_max_active_users,
+                                             p_lease_seconds, p_retry_seconds) x;
+    IF c.result <> 'granted' THEN
+        RETURN QUERY SELECT c.result, c.queue_position, c.upload_offset, c.size, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+    -- claim_slot locked the row (FOR NO KEY UPDATE) for this transaction.
+    SELECT x.writer, x.writer_expires_at, x.expected_sha256 INTO f
+      FROM batchup.files x WHERE x.id = p_file;
+    IF f.writer IS NULL OR f.writer_expires_at < now() OR f.writer = p_writer
+       OR f.writer = p_break THEN
+        UPDATE batchup.files x
+           SET writer = p_writer, writer_expires_at = now() + make_interval(secs => p_lease_seconds),
+               release_requested = NULL
+         WHERE x.id = p_file;
+        RETURN QUERY SELECT 'granted'::text, NULL::integer, c.upload_offset, c.size,
+                            f.expected_sha256, NULL::text;
+        RETURN;
+    END IF;
+    UPDATE batchup.files x SET release_requested = 'now' WHERE x.id = p_file;
+    RETURN QUERY SELECT 'locked'::text, NULL::integer, c.upload_offset, c.size, NULL::text, f.writer;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.claim_upload(uuid, integer, integer, integer, integer, integer, text, text) IS
+    'batchup.claim_slot, and when the slot is granted, the upload''s writer lock for p_writer (lease p_lease_seconds). result: as claim_slot''s, or locked: another request (holder) writes the upload and is asked to let go (release_requested = now). The lock is taken when it is free, its lease ran out, it is p_writer''s already, or its holder is p_break (a writer the caller knows is gone). expected_sha256 is the checksum announced at creation, when granted.';
+
+-- The progress of the writer: the durable offset recorded, the slot's and
+-- the writer lock's leases renewed, and any request to let go reported.
+CREATE OR REPLACE FUNCTION batchup.renew_upload(p_file uuid, p_offset bigint, p_lease_seconds integer,
+                                                p_writer text)
+RETURNS TABLE (slot_held boolean, lock_held boolean, release text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_release text;
+    v_writer  text;
+BEGIN
+    PERFORM batchup.check_positive(p_lease_seconds, 'p_lease_seconds');
+    SELECT f.writer INTO v_writer FROM batchup.files f WHERE f.id = p_file FOR NO KEY UPDATE;
+    IF FOUND AND v_writer IS DISTINCT FROM p_writer THEN
+        RETURN QUERY SELECT false, false, NULL::text;
+        RETURN;
+    END IF;
+    PERFORM batchup.record_progress(p_file, p_offset, p_lease_seconds);
+    UPDATE batchup.files f
+       SET writer_expires_at = now() + make_interval(secs => p_lease_seconds)
+     WHERE f.id = p_file
+    RETURNING f.release_requested INTO v_release;
+    RETURN QUERY SELECT EXISTS (SELECT 1 FROM batchup.slots s
+                                 WHERE s.file_id = p_file AND s.lease_expires_at >= now()),
+                        true, v_release;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.renew_upload(uuid, bigint, integer, text) IS
+    'batchup.record_progress for the writer p_writer, which also renews its lock. slot_held: the file still holds a live slot; lock_held false: p_writer is no longer the writer (nothing was recorded); release: what a newer request asked (now, if_quiet) or NULL.';
+
+-- What a quiet writer asks while it waits for bytes.
+CREATE OR REPLACE FUNCTION batchup.upload_release_requested(p_file uuid, p_writer text) RETURNS text
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT CASE WHEN f.writer IS DISTINCT FROM p_writer THEN 'lost'
+                ELSE coalesce(f.release_requested, 'none') END
+      FROM batchup.files f WHERE f.id = p_file;
+END;
+
+COMMENT ON FUNCTION batchup.upload_release_requested(uuid, text) IS
+    'For the writer p_writer of p_file: none (nothing asked), now or if_quiet (a newer request asked it to let go), lost (it is no longer the writer); NULL: no such file.';
+
+CREATE OR REPLACE FUNCTION batchup.release_upload(p_file uuid, p_writer text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    UPDATE batchup.files f
+       SET writer = NULL, writer_expires_at = NULL, release_requested = NULL
+     WHERE f.id = p_file AND f.writer = p_writer;
+    RETURN FOUND;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.release_upload(uuid, text) IS
+    'The writer p_writer lets go of p_file''s lock (its request ended). False when it did not hold it.';
+
+-- Who writes the upload now: for HEAD, which asks a quiet writer to let go
+-- so that the offset it reports includes what that writer received.
+CREATE OR REPLACE FUNCTION batchup.upload_writer(p_file uuid, p_user integer) RETURNS text
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT f.writer FROM batchup.files f
+     WHERE f.id = p_file AND f.user_id = p_user AND f.writer_expires_at >= now();
+END;
+
+COMMENT ON FUNCTION batchup.upload_writer(uuid, integer) IS
+    'The live writer of user p_user''s file p_file, or NULL.';

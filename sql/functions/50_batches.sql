@@ -82,7 +82,8 @@ BEGIN
 
     UPDATE batchup.files f
        SET status = 'completed', sha256 = lower(p_sha256), upload_offset = f.size,
-           completed_at = now(), updated_at = now(), queued_at = NULL, queue_live_until = NULL
+           completed_at = now(), updated_at = now(), queued_at = NULL, queue_live_until = NULL,
+           writer = NULL, writer_expires_at = NULL, release_requested = NULL
      WHERE f.id = p_file AND f.status IN ('pending', 'queued', 'uploading')
        AND (f.expected_sha256 IS NULL OR f.expected_sha256 = lower(p_sha256))
     RETURNING f.batch_id INTO v_batch;

@@ -8,13 +8,13 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=3600 || tap_bail "the stack did not start"
+stack_start workers=3 pm=static per_user_limit=1 gc_interval_seconds=3600 || tap_bail "the stack did not start"
 master=$BATCHUP_PID
 inode=$(stat -c %i "$STACK_SOCKET")
 
 n_workers() { [ "$(stack_worker_pids | wc -l)" = "$1" ]; }
-stack_wait_until 15 n_workers 2
-tap_is "$(stack_worker_pids | wc -l)" 2 "the master starts with 2 workers"
+stack_wait_until 15 n_workers 3
+tap_is "$(stack_worker_pids | wc -l)" 3 "the master starts with 3 workers"
 
 # reload N: set workers = N, SIGHUP, with a request loop running meanwhile.
 reload() {
@@ -40,8 +40,8 @@ reload() {
     [ "$bad" = 0 ] || tap_diag "codes: $(tr '\n' ' ' <"$codes_file")"
 }
 
-reload 3
-reload 1
+reload 4
+reload 2
 
 stack__alive "$master"
 tap_ok $? "the master ($master) still runs after two reloads"

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=3600 shutdown_timeout=30 || tap_bail "the stack did not start"
+stack_start workers=2 pm=static per_user_limit=1 gc_interval_seconds=3600 shutdown_timeout=30 || tap_bail "the stack did not start"
 master=$BATCHUP_PID
 
 token=$(stack_user_add alice 2>"$STACK_DIR/user.err")

@@ -1,5 +1,5 @@
 #!/bin/bash
-# A worker is recycled after max_requests requests: with one worker and
+# A worker is recycled after max_requests requests: with two workers and
 # max_requests = 5, fifteen requests in a row are served by at least three
 # successive worker processes, and every one of them answers 200.
 cd "$(dirname "$0")/../.." || exit 1
@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=1 max_requests=5 gc_interval_seconds=3600 || tap_bail "the stack did not start"
+stack_start workers=2 pm=static per_user_limit=1 max_requests=5 gc_interval_seconds=3600 || tap_bail "the stack did not start"
 
 codes=
 seen=

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 stack_init || tap_bail "cannot create the stack folder"
 stack_pg_start || tap_bail "PostgreSQL did not start"
 # `listen` names another path: batchup must not use it.
-stack_write_conf workers=2 gc_interval_seconds=3600 "listen=$STACK_DIR/unused.sock"
+stack_write_conf workers=2 per_user_limit=1 gc_interval_seconds=3600 "listen=$STACK_DIR/unused.sock"
 stack_migrate >"$STACK_DIR/migrate.log" 2>&1 || tap_bail "migrate failed: $(cat "$STACK_DIR/migrate.log")"
 stack_nginx_start || tap_bail "nginx did not start"
 

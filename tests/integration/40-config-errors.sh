@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_write_conf workers=2
+stack_write_conf workers=2 per_user_limit=1
 good=$BATCHUP_CONF
 
 # expect_bad NAME KEY COMMAND...: COMMAND exits 2 in time, one stderr line
@@ -42,7 +42,7 @@ expect_bad "BATCHUP_WORKERS=abc" workers \
 expect_bad "unknown subcommand" "" "$BATCHUP_BIN" frobnicate
 
 # A second server on the socket of a running one.
-stack_start workers=2 gc_interval_seconds=3600 || tap_bail "the stack did not start"
+stack_start workers=2 pm=static per_user_limit=1 gc_interval_seconds=3600 || tap_bail "the stack did not start"
 first=$BATCHUP_PID
 timeout 15 "$BATCHUP_BIN" serve -c "$BATCHUP_CONF" >"$STACK_DIR/second.out" 2>"$STACK_DIR/second.err"
 rc=$?

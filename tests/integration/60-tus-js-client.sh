@@ -19,7 +19,7 @@ if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
 fi
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=4 slot_lease_seconds=3 queue_retry_seconds=1 ||
+stack_start workers=8 slot_lease_seconds=3 queue_retry_seconds=1 ||
     tap_bail "the stack did not start"
 TOKEN_A=$(stack_user_add alice) || tap_bail "cannot add user alice"
 TOKEN_B=$(stack_user_add bob --limit 1) || tap_bail "cannot add user bob"

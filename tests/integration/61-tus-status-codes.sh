@@ -1,7 +1,7 @@
 #!/bin/bash
 # Every status code and header of the upload API (README, "HTTP API"), with curl
 # through nginx: tus OPTIONS, creation and creation-with-upload, HEAD, PATCH
-# (412, 415, 409, 413, 460, 423 slot_unavailable and upload_locked, 404,
+# (412, 415, 409, 413, 460, 423 slot_unavailable, takeover and upload_locked, 404,
 # 410, 401), termination, the batches API (201 and its shape, malformed
 # bodies rejected with nothing created, another user's batch, DELETE),
 # chunked request bodies, and a client that disconnects mid-body (what
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=3 slot_lease_seconds=30 queue_retry_seconds=1 max_file_size=1048576 \
+stack_start workers=8 slot_lease_seconds=30 queue_retry_seconds=1 max_file_size=1048576 \
     max_batch_files=20 || tap_bail "the stack did not start"
 TA=$(stack_user_add alice) || tap_bail "cannot add alice"
 TC=$(stack_user_add carol --limit 1) || tap_bail "cannot add carol"
@@ -272,23 +272,54 @@ code=$(patch "$TC" "$C2" 0 "$T/d4096")
 tap_is "$code|$(hdr Upload-Offset)" "204|4096" "the first in the queue then gets the slot and completes: 204"
 tap_is "$(download_sha "$TC" "$C2")" "$(sha "$T/d4096")" "the queued file, once uploaded, is byte-identical"
 
-# --- 423 upload_locked -------------------------------------------------------
+# --- takeover, and 423 upload_locked -----------------------------------------
+# A second PATCH of an upload that a trickled request is writing takes it
+# over: the first lets go at once, keeping what it received (recorded), and
+# the second learns the offset (409 with Upload-Offset) and resumes from it.
 mkbatch "$TA" 4000 || tap_diag "mkbatch failed: $(cat "$T/mk.json")"
 FL=${FILES[0]}
 body=$(head -c 3000 /dev/urandom | base64 -w0 | head -c 4000)
-python3 tests/lib/slowreq.py PATCH "$B/api/v1/files/$FL" "$body" 3 4 -H "$(auth "$TA")" \
+python3 tests/lib/slowreq.py PATCH "$B/api/v1/files/$FL" "$body" 6 4 -H "$(auth "$TA")" \
     -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream' \
     -H 'Upload-Offset: 0' >"$T/slow.out" 2>&1 &
 slow=$!
 in_flight() { [ "$(partial_size "$FL")" != absent ] && [ "$(partial_size "$FL")" -gt 0 ]; }
 stack_wait_until 10 in_flight
 tap_ok $? "a trickled PATCH is writing (its first bytes reached the partial file)"
+t0=$(date +%s%N)
 code=$(claim "$TA" "$FL" 0)
-tap_is "$code|$(ecode)" "423|upload_locked" "a second PATCH of the same upload meanwhile: 423 upload_locked"
-tap_ok "$(has_hdr Retry-After && echo 0 || echo 1)" "upload_locked: Retry-After is set"
+took=$((($(date +%s%N) - t0) / 1000000))
+kept=$(hdr Upload-Offset)
+tap_is "$code|$(ecode)" "409|offset_mismatch" "a second PATCH of the same upload takes it over: 409 offset_mismatch"
+tap_ok "$([ "${kept:-0}" -gt 0 ] && [ "$kept" -lt 4000 ]; echo $?)" \
+    "... whose Upload-Offset is what the first request kept ($kept bytes)"
+tap_ok "$([ "$took" -lt 2000 ]; echo $?)" "... without waiting for the first to time out (${took} ms)"
 wait "$slow"
-tap_is "$(head -n 1 "$T/slow.out")|$(offset_of "$TA" "$FL")" "204|4000" "the trickled PATCH itself completes: 204, offset 4000"
-tap_is "$(download_sha "$TA" "$FL")" "$(printf '%s' "$body" | sha256sum | cut -d' ' -f1)" "the trickled upload is byte-identical"
+tap_is "$(head -n 1 "$T/slow.out")" 423 "the request that was taken over answers 423 (its client has moved on)"
+tap_is "$(offset_of "$TA" "$FL")" "$kept" "HEAD reports the kept offset"
+printf '%s' "$body" | tail -c +"$((kept + 1))" >"$T/rest-fl"
+code=$(patch "$TA" "$FL" "$kept" "$T/rest-fl")
+tap_is "$code|$(hdr Upload-Offset)" "204|4000" "the upload resumes from there and completes: 204, offset 4000"
+tap_is "$(download_sha "$TA" "$FL")" "$(printf '%s' "$body" | sha256sum | cut -d' ' -f1)" "the upload is byte-identical"
+
+# A writer of another pool (another host) that does not let go: the request
+# waits a moment for it, then answers 423 upload_locked with Retry-After,
+# and the writer is asked (in the database) to let go.
+mkbatch "$TA" 4000 || tap_diag "mkbatch failed: $(cat "$T/mk.json")"
+FZ=${FILES[0]}
+sql "UPDATE batchup.files SET writer = 'anotherpool/0123456789abcdef',
+         writer_expires_at = now() + interval '60 seconds' WHERE id = '$FZ'" >/dev/null
+t0=$(date +%s%N)
+code=$(claim "$TA" "$FZ" 0)
+took=$((($(date +%s%N) - t0) / 1000000))
+tap_is "$code|$(ecode)" "423|upload_locked" "a PATCH while another pool's writer holds the upload: 423 upload_locked"
+tap_ok "$(has_hdr Retry-After && echo 0 || echo 1)" "upload_locked: Retry-After is set"
+tap_ok "$([ "$took" -ge 1500 ] && [ "$took" -lt 10000 ]; echo $?)" "... after waiting a moment for it to let go (${took} ms)"
+tap_is "$(sql "SELECT release_requested FROM batchup.files WHERE id = '$FZ'")" now \
+    "the writer is asked to let go (release_requested = now)"
+sql "UPDATE batchup.files SET writer_expires_at = now() - interval '1 second' WHERE id = '$FZ'" >/dev/null
+code=$(claim "$TA" "$FZ" 0)
+tap_is "$code" 204 "once that writer's lease has run out, the upload is free: 204"
 
 # --- 404 -------------------------------------------------------------------
 mkbatch "$TA" 1000 || tap_diag "mkbatch failed: $(cat "$T/mk.json")"

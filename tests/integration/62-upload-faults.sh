@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 LEASE=3
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=6 slot_lease_seconds=$LEASE queue_retry_seconds=1 gc_interval_seconds=1 ||
+stack_start workers=8 pm=static slot_lease_seconds=$LEASE queue_retry_seconds=1 gc_interval_seconds=1 ||
     tap_bail "the stack did not start"
 TA=$(stack_user_add alice) || tap_bail "cannot add alice"
 TB=$(stack_user_add bob --limit 1) || tap_bail "cannot add bob"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 || tap_bail "the stack did not start"
+stack_start workers=2 per_user_limit=1 || tap_bail "the stack did not start"
 TOKEN=$(stack_user_add namer) || tap_bail "cannot add a user"
 T=$STACK_DIR/t63
 mkdir -p "$T"

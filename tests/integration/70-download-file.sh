@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.." || exit 1
 PY=$(stack__python)
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=0 || tap_bail "the stack did not start"
+stack_start workers=2 per_user_limit=1 gc_interval_seconds=0 || tap_bail "the stack did not start"
 W=$STACK_DIR/t70
 mkdir -p "$W"
 

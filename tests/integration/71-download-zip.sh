@@ -27,7 +27,7 @@ PY=$(stack__python)
 shopt -s lastpipe # `... | tap_from_py` counts in this shell
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=0 || tap_bail "the stack did not start"
+stack_start workers=2 per_user_limit=1 gc_interval_seconds=0 || tap_bail "the stack did not start"
 W=$STACK_DIR/t71
 mkdir -p "$W"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
@@ -347,7 +347,7 @@ tap_is "$(get "$W/fc" "$ZURL/files/$FC0")" 404 "C's file through batch A's link:
 
 # Restart batchup with 2-second links; batch A keeps the week-long link it got.
 stack_batchup_stop
-stack_write_conf workers=2 gc_interval_seconds=0 link_ttl_seconds=2
+stack_write_conf workers=2 per_user_limit=1 gc_interval_seconds=0 link_ttl_seconds=2
 stack_batchup_start || tap_bail "batchup did not restart with link_ttl_seconds=2"
 mkdir -p "$W/upb"
 head -c 5000 /dev/urandom >"$W/upb/0"

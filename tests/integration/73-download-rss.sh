@@ -17,7 +17,7 @@ RSS_GROWTH_KIB=${RSS_GROWTH_KIB:-4096}
 RSS_MAX_KIB=${RSS_MAX_KIB:-16384}
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=0 || tap_bail "the stack did not start"
+stack_start workers=2 per_user_limit=1 gc_interval_seconds=0 || tap_bail "the stack did not start"
 W=$STACK_DIR/t73
 mkdir -p "$W"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"

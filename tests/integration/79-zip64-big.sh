@@ -31,7 +31,7 @@ if [ "${free_kib:-0}" -lt "$NEED_KIB" ]; then
     echo "1..1"
     exit 0
 fi
-stack_start workers=2 gc_interval_seconds=0 || tap_bail "the stack did not start"
+stack_start workers=2 per_user_limit=1 gc_interval_seconds=0 || tap_bail "the stack did not start"
 W=$STACK_DIR/t79
 mkdir -p "$W"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"

@@ -15,7 +15,7 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
         { echo "not ok 1 - npm ci in tests/browser failed"; exit 1; }
 fi
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=3 slot_lease_seconds=5 queue_retry_seconds=1 || tap_bail "the stack did not start"
+stack_start workers=6 slot_lease_seconds=5 queue_retry_seconds=1 || tap_bail "the stack did not start"
 TOKEN=$(stack_user_add pageuser --limit 1) || tap_bail "no user"
 export TOKEN
 timeout 150 node tests/browser/upload-page.mjs

@@ -201,7 +201,7 @@ stack_pg_restart() {
 # --- batchup ------------------------------------------------------------
 
 # stack_write_conf [key=value ...]: write $BATCHUP_CONF for this stack. The
-# defaults (database, listen, workers = $STACK_WORKERS or 2, storage_dir)
+# defaults (database, listen, workers = $STACK_WORKERS or 8, storage_dir)
 # are overridden by the words of $STACK_CONF, then by the arguments, so a
 # test asks for what it needs: `stack_write_conf workers=3
 # slot_lease_seconds=3`.
@@ -209,7 +209,7 @@ stack_write_conf() {
     local -a keys=() vals=()
     local kv k v i found
     for kv in "database=host=$STACK_PG_DIR port=5432 dbname=batchup user=postgres" \
-        "listen=$STACK_SOCKET" "workers=${STACK_WORKERS:-2}" \
+        "listen=$STACK_SOCKET" "workers=${STACK_WORKERS:-8}" \
         "storage_dir=$STACK_DIR/storage" ${STACK_CONF:-} "$@"; do
         k=${kv%%=*}
         v=${kv#*=}

@@ -1,0 +1,278 @@
+/*
+ * pool.c - the master's worker processes, and the process manager.
+ *
+ * Each worker has a slot here and the same slot in the scoreboard, where it
+ * says what it is doing.  The process manager reads the scoreboard every
+ * turn of the master's loop and decides, as php-fpm's does:
+ *
+ *   static    exactly `workers` processes;
+ *   dynamic   pm_start_servers at first; more whenever fewer than
+ *             pm_min_spare_servers are idle, or connections wait and none
+ *             is idle, up to `workers`; one idle worker retired a turn
+ *             while more than pm_max_spare_servers are idle;
+ *   ondemand  none at first; one more whenever connections wait and none
+ *             is idle, up to `workers`; a worker idle for
+ *             pm_process_idle_timeout is retired.
+ *
+ * Growth doubles while it is needed (1, 2, 4 ... 32 workers a turn) and
+ * starts again at 1 once it is not, so a burst fills the pool in a second
+ * without a fork storm.  A worker retired for idleness is idle when asked
+ * (SIGQUIT): it leaves at once, or after the request it just took.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "batchup/clock.h"
+#include "batchup/log.h"
+#include "batchup/metrics.h"
+#include "batchup/pool.h"
+#include "batchup/scoreboard.h"
+#include "batchup/worker.h"
+
+struct child {
+    pid_t pid;
+    bool retiring; /* asked to leave: not counted, not replaced */
+};
+
+static struct child children[SCOREBOARD_SLOTS];
+static double hold_until;   /* no new worker before this */
+static double last_retired; /* idle workers are retired one a second */
+static int spawn_batch = 1;
+static void (*child_init)(void);
+
+void pool_set_child_init(void (*fn)(void))
+{
+    child_init = fn;
+}
+
+static bool is_idle(enum scoreboard_state s)
+{
+    return s == SB_STARTING || s == SB_IDLE;
+}
+
+void pool_count(struct pool_counts *n)
+{
+    memset(n, 0, sizeof *n);
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+        struct scoreboard_worker w;
+        if (children[i].pid == 0)
+            continue;
+        n->all++;
+        if (children[i].retiring)
+            continue;
+        n->live++;
+        scoreboard_read(i, &w);
+        n->idle += is_idle(w.state);
+    }
+}
+
+/* Fork one worker into a free slot.  1 in the child, 0 in the master, -1
+ * when there is no slot or fork failed. */
+static int spawn(const struct bu_config *cfg, int listen_fd, int *child_status)
+{
+    sigset_t all, old;
+    int slot = -1;
+    pid_t pid;
+
+    for (int i = 0; i < SCOREBOARD_SLOTS && slot < 0; i++)
+        if (children[i].pid == 0)
+            slot = i;
+    if (slot < 0)
+        return -1;
+    scoreboard_assign(slot);
+    /* No signal may reach the child before it has its own handlers: the
+     * master's would write into the master's self-pipe. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0) {
+        if (child_init != NULL)
+            child_init();
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        *child_status = worker_run(cfg, listen_fd, slot);
+        return 1;
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        scoreboard_clear(slot);
+        return -1;
+    }
+    children[slot].pid = pid;
+    children[slot].retiring = false;
+    return 0;
+}
+
+/* Start up to n workers (fewer when the pool is full or held back). */
+static int spawn_some(const struct bu_config *cfg, int listen_fd, int n, int *child_status)
+{
+    struct pool_counts c;
+
+    pool_count(&c);
+    for (int i = 0; i < n && c.live + i < cfg->workers && clock_now() >= hold_until; i++) {
+        int rc = spawn(cfg, listen_fd, child_status);
+        if (rc != 0) {
+            if (rc < 0)
+                hold_until = clock_now() + 1;
+            return rc == 1;
+        }
+    }
+    return 0;
+}
+
+/* Retire the worker idle the longest, if it has been idle at least
+ * min_idle seconds. */
+static void retire_idlest(double min_idle)
+{
+    int best = -1;
+    double best_since = 0;
+
+    if (clock_now() - last_retired < 1.0)
+        return;
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+        struct scoreboard_worker w;
+        if (children[i].pid == 0 || children[i].retiring)
+            continue;
+        scoreboard_read(i, &w);
+        if (w.state == SB_IDLE && clock_now() - w.since >= min_idle &&
+            (best < 0 || w.since < best_since)) {
+            best = i;
+            best_since = w.since;
+        }
+    }
+    if (best >= 0) {
+        children[best].retiring = true;
+        kill(children[best].pid, SIGQUIT);
+        last_retired = clock_now();
+    }
+}
+
+/* How many workers the process manager wants started now. */
+static int wanted(const struct bu_config *cfg, const struct pool_counts *c, bool waiting)
+{
+    int want = 0;
+
+    switch (cfg->pm) {
+    case CONFIG_PM_STATIC:
+        return cfg->workers - c->live;
+    case CONFIG_PM_DYNAMIC:
+        if (c->live < cfg->pm_start_servers && c->all == c->live)
+            want = cfg->pm_start_servers - c->live;
+        if (c->idle < cfg->pm_min_spare_servers)
+            want = want > cfg->pm_min_spare_servers - c->idle ? want
+                                                               : cfg->pm_min_spare_servers - c->idle;
+        break;
+    case CONFIG_PM_ONDEMAND:
+        break;
+    }
+    if (waiting && c->idle == 0 && want == 0)
+        want = spawn_batch;
+    return want;
+}
+
+int pool_adjust(const struct bu_config *cfg, int listen_fd, bool waiting, int *child_status)
+{
+    struct pool_counts c;
+    int want;
+
+    pool_count(&c);
+    want = wanted(cfg, &c, waiting);
+    if (want > 0) {
+        if (spawn_some(cfg, listen_fd, want, child_status))
+            return 1;
+        spawn_batch = spawn_batch < 32 ? spawn_batch * 2 : 32;
+        return 0;
+    }
+    spawn_batch = 1;
+    if (cfg->pm == CONFIG_PM_DYNAMIC && c.idle > cfg->pm_max_spare_servers)
+        retire_idlest(0);
+    else if (cfg->pm == CONFIG_PM_ONDEMAND)
+        retire_idlest(cfg->pm_process_idle_timeout);
+    else if (cfg->pm == CONFIG_PM_STATIC && c.live > cfg->workers)
+        retire_idlest(0);
+    return 0;
+}
+
+bool pool_wants_listen(const struct bu_config *cfg)
+{
+    struct pool_counts c;
+
+    if (cfg->pm == CONFIG_PM_STATIC || clock_now() < hold_until)
+        return false;
+    pool_count(&c);
+    return c.idle == 0 && c.live < cfg->workers;
+}
+
+static void describe_exit(int status, char *buf, size_t cap)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, cap, "signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                 WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(buf, cap, "status %d", status);
+}
+
+bool pool_reap_one(pid_t pid, int status, bool stopping, bool *was_worker)
+{
+    char how[128];
+
+    *was_worker = false;
+    describe_exit(status, how, sizeof how);
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+        struct scoreboard_worker w;
+        double lived;
+        if (children[i].pid != pid)
+            continue;
+        *was_worker = true;
+        scoreboard_read(i, &w);
+        lived = clock_now() - w.started;
+        children[i].pid = 0;
+        scoreboard_clear(i);
+        if (children[i].retiring || stopping) {
+            log_info("worker %d left (%s)", (int)pid, how);
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            log_info("worker %d recycled after %.1fs", (int)pid, lived);
+        } else {
+            log_warn("worker %d died after %.1fs: %s; replacing it", (int)pid, lived, how);
+            METRICS_ADD(worker_restarts, 1);
+            return lived < 1.0;
+        }
+        return false;
+    }
+    return false;
+}
+
+void pool_retire_all(void)
+{
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++)
+        if (children[i].pid > 0 && !children[i].retiring) {
+            children[i].retiring = true;
+            kill(children[i].pid, SIGQUIT);
+        }
+}
+
+void pool_signal(int sig)
+{
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++)
+        if (children[i].pid > 0)
+            kill(children[i].pid, sig);
+}
+
+bool pool_any(void)
+{
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++)
+        if (children[i].pid > 0)
+            return true;
+    return false;
+}
+
+void pool_hold_until(double when)
+{
+    hold_until = when;
+}

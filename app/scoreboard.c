@@ -1,0 +1,243 @@
+/*
+ * scoreboard.c - the workers' states in shared memory (see scoreboard.h).
+ *
+ * One writer per slot, many readers: each slot is a seqlock.  The worker
+ * makes its sequence number odd, writes, makes it even again; a reader
+ * copies the slot and retries when the number was odd or changed, so it
+ * never sees half of an update, and a worker never waits for a reader.  The
+ * master writes a slot only while no worker owns it (before the fork, after
+ * the reap).  The one field others write, a takeover request, is a single
+ * atomic integer beside the seqlock.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "batchup/clock.h"
+#include "batchup/scoreboard.h"
+
+struct slot {
+    unsigned seq;
+    int release; /* enum scoreboard_release, written by other workers */
+    struct scoreboard_worker w;
+};
+
+struct shared {
+    char pool_id[17];
+    uint64_t accepted;
+    struct slot slot[SCOREBOARD_SLOTS];
+};
+
+static struct shared *board;
+static struct slot *self;
+
+int scoreboard_init(void)
+{
+    unsigned char raw[8];
+    void *p = mmap(NULL, sizeof *board, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        return -1;
+    board = p;
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return -1;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(board->pool_id + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+const char *scoreboard_pool_id(void)
+{
+    return board != NULL ? board->pool_id : "nopool";
+}
+
+void scoreboard_assign(int index)
+{
+    if (board == NULL)
+        return;
+    memset(&board->slot[index], 0, sizeof board->slot[index]);
+    board->slot[index].w.state = SB_STARTING;
+    board->slot[index].w.started = clock_now();
+    board->slot[index].w.since = board->slot[index].w.started;
+}
+
+void scoreboard_clear(int index)
+{
+    if (board != NULL)
+        memset(&board->slot[index], 0, sizeof board->slot[index]);
+}
+
+void scoreboard_read(int index, struct scoreboard_worker *out)
+{
+    const struct slot *s = &board->slot[index];
+
+    for (;;) {
+        unsigned before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        if (before % 2 == 0) {
+            memcpy(out, &s->w, sizeof *out);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before)
+                return;
+        }
+    }
+}
+
+uint64_t scoreboard_accepted(void)
+{
+    return board != NULL ? __atomic_load_n(&board->accepted, __ATOMIC_RELAXED) : 0;
+}
+
+/* ---- the worker's own slot ------------------------------------------ */
+
+static void write_begin(void)
+{
+    __atomic_add_fetch(&self->seq, 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void write_end(void)
+{
+    __atomic_add_fetch(&self->seq, 1, __ATOMIC_RELEASE);
+}
+
+void scoreboard_attach(int index)
+{
+    self = board != NULL ? &board->slot[index] : NULL;
+    if (self == NULL)
+        return;
+    write_begin();
+    self->w.pid = getpid();
+    write_end();
+}
+
+static void set_state(enum scoreboard_state state)
+{
+    if (self->w.state != state) {
+        self->w.state = state;
+        self->w.since = clock_now();
+    }
+}
+
+void scoreboard_state(enum scoreboard_state state)
+{
+    if (self == NULL)
+        return;
+    write_begin();
+    set_state(state);
+    write_end();
+}
+
+/* The path as the status page may show it: a download-link token (the
+ * capability to a batch) never leaves the worker. */
+static void mask_link_token(const char *path, char *out, size_t cap)
+{
+    static const char prefix[] = "/api/v1/download/batch/";
+    const char *rest;
+
+    if (strncmp(path, prefix, sizeof prefix - 1) != 0) {
+        snprintf(out, cap, "%s", path);
+        return;
+    }
+    rest = strchr(path + sizeof prefix - 1, '/');
+    snprintf(out, cap, "%s<token>%s", prefix, rest != NULL ? rest : "");
+}
+
+void scoreboard_request(const char *method, const char *path)
+{
+    if (self == NULL)
+        return;
+    write_begin();
+    set_state(SB_HANDLING);
+    self->w.request_at = clock_now();
+    snprintf(self->w.method, sizeof self->w.method, "%s", method);
+    mask_link_token(path, self->w.path, sizeof self->w.path);
+    self->w.user[0] = self->w.upload[0] = self->w.lock_token[0] = '\0';
+    self->w.bytes_in = self->w.bytes_out = 0;
+    write_end();
+    __atomic_add_fetch(&board->accepted, 1, __ATOMIC_RELAXED);
+}
+
+void scoreboard_user(const char *user)
+{
+    if (self == NULL)
+        return;
+    write_begin();
+    snprintf(self->w.user, sizeof self->w.user, "%s", user);
+    write_end();
+}
+
+void scoreboard_upload(const char *file_id, const char *lock_token)
+{
+    if (self == NULL)
+        return;
+    write_begin();
+    set_state(file_id[0] != '\0' ? SB_RECEIVING : SB_HANDLING);
+    snprintf(self->w.upload, sizeof self->w.upload, "%s", file_id);
+    snprintf(self->w.lock_token, sizeof self->w.lock_token, "%s", lock_token);
+    self->w.last_byte = clock_now();
+    write_end();
+    __atomic_store_n(&self->release, SB_RELEASE_NONE, __ATOMIC_RELAXED);
+}
+
+void scoreboard_bytes(uint64_t in, uint64_t out)
+{
+    if (self == NULL)
+        return;
+    write_begin();
+    if (in != self->w.bytes_in)
+        self->w.last_byte = clock_now();
+    if (out != self->w.bytes_out && self->w.state != SB_SENDING)
+        set_state(SB_SENDING);
+    self->w.bytes_in = in;
+    self->w.bytes_out = out;
+    write_end();
+}
+
+void scoreboard_done(void)
+{
+    if (self == NULL)
+        return;
+    write_begin();
+    set_state(SB_IDLE);
+    self->w.requests++;
+    self->w.request_at = 0;
+    self->w.upload[0] = self->w.lock_token[0] = '\0';
+    write_end();
+    __atomic_store_n(&self->release, SB_RELEASE_NONE, __ATOMIC_RELAXED);
+}
+
+enum scoreboard_release scoreboard_take_release(void)
+{
+    if (self == NULL)
+        return SB_RELEASE_NONE;
+    return (enum scoreboard_release)__atomic_exchange_n(&self->release, SB_RELEASE_NONE,
+                                                        __ATOMIC_ACQ_REL);
+}
+
+/* ---- other workers -------------------------------------------------- */
+
+int scoreboard_ask(const char *lock_token, enum scoreboard_release what, double *quiet_for)
+{
+    if (board == NULL || lock_token[0] == '\0')
+        return 0;
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+        struct scoreboard_worker w;
+        int was;
+        if (__atomic_load_n(&board->slot[i].w.pid, __ATOMIC_RELAXED) == 0)
+            continue;
+        scoreboard_read(i, &w);
+        if (w.pid == 0 || strcmp(w.lock_token, lock_token) != 0)
+            continue;
+        *quiet_for = clock_now() - w.last_byte;
+        was = __atomic_load_n(&board->slot[i].release, __ATOMIC_RELAXED);
+        while (was < (int)what && !__atomic_compare_exchange_n(&board->slot[i].release, &was,
+                                                                (int)what, false, __ATOMIC_ACQ_REL,
+                                                                __ATOMIC_RELAXED))
+            ;
+        return kill(w.pid, SIGUSR2) == 0;
+    }
+    return 0;
+}

@@ -1,0 +1,113 @@
+/*
+ * fcgi.h - one FastCGI connection, read and written by batchup itself.
+ *
+ * libfcgi opens the listening socket and defines the protocol's records
+ * (<fastcgi.h>); the records of each connection are read and written here,
+ * on a non-blocking socket, so that every wait has a deadline (the request
+ * head, the body, the response) and body bytes go straight from the socket
+ * into the caller's buffer.  One request per connection: the web server may
+ * ask to keep it, and the protocol lets the application close it anyway.
+ */
+#ifndef BATCHUP_FCGI_H
+#define BATCHUP_FCGI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <fastcgi.h>
+
+/* The waits of one connection (seconds, bytes per second). */
+struct fcgi_limits {
+    double header_timeout; /* the whole request head (params) */
+    double body_timeout;   /* without a byte of the body */
+    double send_timeout;   /* without a byte of the response accepted */
+    double body_min_rate;  /* on average over each window; 0 = none */
+    double send_min_rate;
+    double rate_window;
+};
+
+/* Why reading the body stopped. */
+enum fcgi_end {
+    FCGI_END_NONE,    /* still reading */
+    FCGI_END_CLEAN,   /* the web server's end of the body */
+    FCGI_END_CLOSED,  /* the connection closed or broke mid-body */
+    FCGI_END_ABORTED, /* the web server aborted the request (client gone) */
+    FCGI_END_IDLE,    /* no byte for body_timeout */
+    FCGI_END_SLOW,    /* fewer than body_min_rate bytes a second over a window */
+    FCGI_END_WOKEN,   /* the wake descriptor became readable (soft: see fcgi_resume) */
+    FCGI_END_TICK,    /* no byte for `tick` seconds (soft) */
+};
+
+#define FCGI_OUT_SIZE 16384 /* small writes are gathered into one record */
+
+struct fcgi_conn {
+    int fd;
+    int wake_fd; /* polled while waiting for the body, or -1 */
+    double tick; /* > 0: a read returns after this long without a byte */
+    const struct fcgi_limits *lim;
+    uint16_t id;
+    bool broken; /* the response can no longer be written */
+    enum fcgi_end end;
+
+    /* Params: "name\0value\0" pairs, n of them (malloc'd). */
+    char *params;
+    size_t nparams;
+
+    /* The record being read: what is left of its content and padding, and
+     * the header after it, staged in hdr. */
+    int type;
+    size_t content_left;
+    size_t pad_left;
+    unsigned char hdr[FCGI_HEADER_LEN + 255];
+    size_t hdr_have;
+
+    /* The rate windows of the body and of the response: bytes since
+     * start (0: not started). */
+    struct fcgi_window {
+        double start;
+        uint64_t bytes;
+    } recv, send;
+    double last_byte; /* of the body, for body_timeout */
+    double tick_base; /* the last byte or tick, for the next tick */
+
+    unsigned char out[FCGI_OUT_SIZE];
+    size_t out_len;
+    uint64_t bytes_in, bytes_out;
+};
+
+/* Start a request on an accepted connection: read its BEGIN_REQUEST and
+ * params within lim->header_timeout.  0, or -1 when the connection carried
+ * no valid request in time (it is then finished and closed; *why says what
+ * happened, for the log). */
+int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const char **why);
+/* A param by its CGI name ("REQUEST_METHOD", "HTTP_UPLOAD_OFFSET"), or NULL. */
+const char *fcgi_param(const struct fcgi_conn *c, const char *name);
+
+/* Read body bytes as they arrive: >0 bytes (at most cap), or 0 when the
+ * body ended, c->end saying how (FCGI_END_CLEAN, or why it was cut). A slow
+ * body returns what it has every 100 ms, so the caller can store it. */
+ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap);
+/* After a soft end (FCGI_END_WOKEN, FCGI_END_TICK), go on reading: the wake
+ * descriptor is drained.  0, or -1 when the end was not soft. */
+int fcgi_resume(struct fcgi_conn *c);
+
+/* Response bytes: buffered into records, or sent as records of their own
+ * when large; from a file with sendfile(2).  0, or -1 once the response
+ * cannot be written (c->broken; the web server went away or stopped
+ * reading for longer than the limits allow). */
+int fcgi_write(struct fcgi_conn *c, const void *buf, size_t len);
+int fcgi_sendfile(struct fcgi_conn *c, int fd, uint64_t offset, uint64_t len);
+int fcgi_flush(struct fcgi_conn *c);
+/* End the request (the last records) and close the connection. */
+void fcgi_finish(struct fcgi_conn *c);
+
+/* Decode FastCGI name-value pairs (exposed for the fuzzer and the tests):
+ * calls each for every pair; -1 when buf is malformed or each refused one. */
+int fcgi_decode_pairs(const unsigned char *buf, size_t len,
+                      int (*each)(const unsigned char *name, size_t name_len,
+                                  const unsigned char *value, size_t value_len, void *ctx),
+                      void *ctx);
+
+#endif

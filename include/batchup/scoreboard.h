@@ -1,0 +1,82 @@
+/*
+ * scoreboard.h - what every worker of this pool is doing, in memory shared
+ * by the master and the workers (php-fpm's scoreboard).
+ *
+ * The master maps it before forking and gives each worker a slot.  A worker
+ * writes only its own slot; the master reads them all to grow and shrink the
+ * pool, the status page to show them, and a request that wants an upload
+ * another worker is writing finds that worker here and asks it to let go.
+ */
+#ifndef BATCHUP_SCOREBOARD_H
+#define BATCHUP_SCOREBOARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SCOREBOARD_SLOTS 2048 /* workers, old and new during a reload */
+
+enum scoreboard_state {
+    SB_FREE,      /* no worker */
+    SB_STARTING,  /* forked, not accepting yet */
+    SB_IDLE,      /* waiting for a connection */
+    SB_READING,   /* reading a request's head */
+    SB_HANDLING,  /* working on a request */
+    SB_RECEIVING, /* receiving an upload's body */
+    SB_SENDING,   /* sending a response */
+};
+
+/* What takeover asks of a worker writing an upload (scoreboard_ask). */
+enum scoreboard_release {
+    SB_RELEASE_NONE,
+    SB_RELEASE_IF_QUIET, /* a HEAD: let go if no byte came for a while */
+    SB_RELEASE_NOW,      /* a PATCH of the same upload: its client moved on */
+};
+
+/* A consistent copy of one slot. */
+struct scoreboard_worker {
+    pid_t pid;
+    enum scoreboard_state state;
+    double since;      /* clock_now() of the state change */
+    double started;    /* of the process */
+    double request_at; /* of the request (0: none) */
+    double last_byte;  /* of the upload body being received */
+    uint64_t requests; /* answered */
+    uint64_t bytes_in, bytes_out;
+    char method[8];
+    char path[96]; /* download-link tokens masked */
+    char user[64];
+    char upload[37];     /* the file id being received */
+    char lock_token[24]; /* the upload lock held, "" for none */
+};
+
+/* The master: map the scoreboard (once, before forking); pool_id is a
+ * random name for this pool, part of every upload lock it takes. */
+int scoreboard_init(void);
+const char *scoreboard_pool_id(void);
+/* The master: slot index is about to belong to a worker it forks (which
+ * writes its pid in scoreboard_attach), or to nobody. */
+void scoreboard_assign(int index);
+void scoreboard_clear(int index);
+/* A copy of slot index (consistent: retried while its worker writes). */
+void scoreboard_read(int index, struct scoreboard_worker *out);
+/* Connections accepted by every worker since the pool started. */
+uint64_t scoreboard_accepted(void);
+
+/* The worker: its own slot (from the master's assign, after fork). */
+void scoreboard_attach(int index);
+void scoreboard_state(enum scoreboard_state state);
+void scoreboard_request(const char *method, const char *path);
+void scoreboard_user(const char *user);
+void scoreboard_upload(const char *file_id, const char *lock_token);
+void scoreboard_bytes(uint64_t in, uint64_t out);
+void scoreboard_done(void); /* the request ended: idle again */
+/* What another request asked of this worker (and forget it). */
+enum scoreboard_release scoreboard_take_release(void);
+
+/* Another worker: ask the worker of this pool holding lock_token to let
+ * go (SIGUSR2 wakes it).  1 asked, 0 no live worker holds it, and
+ * *quiet_for tells how long it has received nothing. */
+int scoreboard_ask(const char *lock_token, enum scoreboard_release what, double *quiet_for);
+
+#endif
