@@ -79,11 +79,13 @@ static int read_exact(struct fcgi_conn *c, void *buf, size_t len, double deadlin
         ssize_t n = read(c->fd, (char *)buf + got, len - got);
         if (n > 0) {
             got += (size_t)n;
-        } else if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
-            return -1;
-        } else if (errno != EINTR && wait_fd(c, POLLIN, deadline, false) != 1) {
-            return -1;
+            continue;
         }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+            wait_fd(c, POLLIN, deadline, false) != 1)
+            return -1;
     }
     return 0;
 }
@@ -132,12 +134,12 @@ static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
         }
         if (w < 0 && errno == EINTR)
             continue;
-        if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        /* Broken, or send_timeout without progress, or a reader slower
+         * than send_min_rate. */
+        if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+            wait_fd(c, POLLOUT, last + c->lim->send_timeout, false) != 1 ||
+            !window_ok(&c->send, c->lim->send_min_rate, c->lim->rate_window, clock_now()))
             c->broken = true;
-        else if (wait_fd(c, POLLOUT, last + c->lim->send_timeout, false) != 1)
-            c->broken = true; /* send_timeout without progress */
-        else if (!window_ok(&c->send, c->lim->send_min_rate, c->lim->rate_window, clock_now()))
-            c->broken = true; /* a reader slower than send_min_rate */
     }
     return c->broken ? -1 : 0;
 }
@@ -425,7 +427,7 @@ static ssize_t read_once(struct fcgi_conn *c, unsigned char *buf, size_t cap)
     struct iovec iov[2];
     int n = 0;
     ssize_t got;
-    bool body = c->type == FCGI_STDIN;
+    bool body = c->type == FCGI_STDIN, to_the_end = true;
 
     if (c->content_left > 0) {
         want = c->content_left;
@@ -434,8 +436,11 @@ static ssize_t read_once(struct fcgi_conn *c, unsigned char *buf, size_t cap)
         else if (want > cap)
             want = cap;
         iov[n++] = (struct iovec){body ? buf : scratch, want};
+        to_the_end = want == c->content_left;
     }
-    if (n == 0 || iov[0].iov_len == c->content_left)
+    /* When this read can finish the record, it also takes the padding and
+     * the next header: one system call a record. */
+    if (to_the_end)
         iov[n++] = (struct iovec){c->hdr + c->hdr_have, trailer};
     got = readv(c->fd, iov, n);
     if (got < 0)

@@ -188,12 +188,11 @@ int pool_adjust(const struct bu_config *cfg, int listen_fd, bool waiting, int *c
         return 0;
     }
     spawn_batch = 1;
-    if (cfg->pm == CONFIG_PM_DYNAMIC && c.idle > cfg->pm_max_spare_servers)
+    if ((cfg->pm == CONFIG_PM_DYNAMIC && c.idle > cfg->pm_max_spare_servers) ||
+        (cfg->pm == CONFIG_PM_STATIC && c.live > cfg->workers))
         retire_idlest(0);
     else if (cfg->pm == CONFIG_PM_ONDEMAND)
         retire_idlest(cfg->pm_process_idle_timeout);
-    else if (cfg->pm == CONFIG_PM_STATIC && c.live > cfg->workers)
-        retire_idlest(0);
     return 0;
 }
 

@@ -256,7 +256,7 @@ static int ask_holder(const char *holder)
 {
     const char *token = same_pool_token(holder);
     double quiet;
-    struct timespec pause = {0, 100 * 1000 * 1000};
+    struct timespec pause = {0, 100L * 1000 * 1000};
 
     if (token != NULL && !scoreboard_ask(token, SB_RELEASE_NOW, &quiet))
         return 1;
@@ -430,7 +430,7 @@ static int after_pause(struct upload *up, struct bu_error *err)
  * stream.  Returns 1 to read on, 0 when the stream is over, -1 on error. */
 static int renew_if_due(struct upload *up, struct bu_error *err)
 {
-    struct store_renewal r;
+    struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
 
     /* Never record the last byte before the completion has checked the
      * file: an upload recorded complete whose SHA-256 then fails could
@@ -613,7 +613,7 @@ void upload_quiesce(struct http_request *req, const char *file_id)
     char holder[201];
     const char *token;
     struct bu_error err;
-    struct timespec pause = {0, 50 * 1000 * 1000};
+    struct timespec pause = {0, 50L * 1000 * 1000};
     double quiet = 0, deadline = clock_now() + TAKEOVER_WAIT;
 
     if (store_upload_writer(req->db, &err, file_id, req->user_id, holder, sizeof holder) != 1)
