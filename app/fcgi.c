@@ -501,9 +501,11 @@ ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap)
     }
     c->bytes_in += got;
     c->recv.bytes += got;
+    /* A trickle ends the body, even a read that paused (tick, wake-up):
+     * the bytes that came are still handed over. */
     if (!window_ok(&c->recv, c->lim->body_min_rate, c->lim->rate_window, clock_now()) &&
-        c->end == FCGI_END_NONE)
-        c->end = FCGI_END_SLOW; /* a trickle: the bytes that came are still handed over */
+        (c->end == FCGI_END_NONE || c->end == FCGI_END_TICK || c->end == FCGI_END_WOKEN))
+        c->end = FCGI_END_SLOW;
     return (ssize_t)got;
 }
 

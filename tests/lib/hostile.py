@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""hostile.py: clients that try to wedge batchup's workers, and a user who
+needs them meanwhile.
+
+    hostile.py PLAN.json
+
+PLAN (written by the test) names the server and what to send:
+
+    {"url": "http://127.0.0.1:PORT", "socket": "/path/batchup.sock",
+     "stall": [[token, file_id], ...],    PATCHes that send 1000 bytes of a
+                                          large body, then nothing
+     "trickle": [[token, file_id], ...],  PATCHes that send one byte every
+                                          3 seconds
+     "raw": N,                            connections to the FastCGI socket
+                                          that send nothing
+     "readers": N, "link": "/api/v1/download/batch/TOKEN",
+                                          downloads of the link that take
+                                          100 bytes every 2 seconds
+     "user": [token, file_id, size],      the bystander's upload
+     "probe_seconds": S}                  how long to measure
+
+Every hostile connection is opened first (within a second or two), then for
+probe_seconds the bystander asks /api/v1/health every half second and
+uploads its file (one PATCH); the script prints one line a measurement,
+"name value", and then holds the hostile connections open (they end when the
+server ends them, or at hold_seconds) and prints when each ended:
+
+    health_max_ms N, health_failures N, upload_status CODE, upload_ms N,
+    stall_ended S (seconds after start, one line each), trickle_ended S,
+    raw_ended S, reader_ended S
+
+Every wait is bounded; the script never runs longer than hold_seconds + 30.
+"""
+
+import http.client
+import json
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+START = time.monotonic()
+LOCK = threading.Lock()
+ENDED = []
+
+
+def now():
+    return time.monotonic() - START
+
+
+def note(kind):
+    with LOCK:
+        ENDED.append((kind, now()))
+
+
+def open_http(url):
+    u = urllib.parse.urlsplit(url)
+    s = socket.create_connection((u.hostname, u.port), timeout=5)
+    return s
+
+
+def patch_head(url, token, file_id, length):
+    u = urllib.parse.urlsplit(url)
+    return (
+        f"PATCH /api/v1/files/{file_id} HTTP/1.1\r\nHost: {u.hostname}\r\n"
+        f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def wait_closed(s, kind, hold, pace=None):
+    """Hold s until the server ends it (the response comes, or the
+    connection closes) or hold seconds pass; pace(s) runs every loop."""
+    s.settimeout(0.5)
+    deadline = time.monotonic() + hold
+    while time.monotonic() < deadline:
+        try:
+            data = s.recv(4096)
+            if data:
+                note(kind)
+                return
+            note(kind)
+            return
+        except socket.timeout:
+            pass
+        except OSError:
+            note(kind)
+            return
+        if pace is not None and not pace(s):
+            note(kind)
+            return
+
+
+def stall(plan, token, file_id, hold):
+    s = open_http(plan["url"])
+    s.sendall(patch_head(plan["url"], token, file_id, 10 * 1024 * 1024) + b"s" * 1000)
+    wait_closed(s, "stall_ended", hold)
+    s.close()
+
+
+def trickle(plan, token, file_id, hold):
+    s = open_http(plan["url"])
+    s.sendall(patch_head(plan["url"], token, file_id, 10 * 1024 * 1024) + b"t")
+    last = [time.monotonic()]
+
+    def pace(sock):
+        if time.monotonic() - last[0] >= 3:
+            last[0] = time.monotonic()
+            try:
+                sock.sendall(b"t")
+            except OSError:
+                return False
+        return True
+
+    wait_closed(s, "trickle_ended", hold, pace)
+    s.close()
+
+
+def raw(plan, hold):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(plan["socket"])
+    wait_closed(s, "raw_ended", hold)
+    s.close()
+
+
+def reader(plan, hold):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    u = urllib.parse.urlsplit(plan["url"])
+    s.connect((u.hostname, u.port))
+    s.sendall(f"GET {plan['link']} HTTP/1.1\r\nHost: {u.hostname}\r\n\r\n".encode())
+    s.settimeout(0.5)
+    deadline = time.monotonic() + hold
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        try:
+            if not s.recv(100):
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+    note("reader_ended")
+    s.close()
+
+
+def health(plan, seconds):
+    worst, failures = 0.0, 0
+    end = time.monotonic() + seconds
+    u = urllib.parse.urlsplit(plan["url"])
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        try:
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            c.request("GET", "/api/v1/health")
+            if c.getresponse().status != 200:
+                failures += 1
+            c.close()
+        except OSError:
+            failures += 1
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(0.5)
+    print(f"health_max_ms {int(worst * 1000)}")
+    print(f"health_failures {failures}")
+
+
+def bystander_upload(plan):
+    token, file_id, size = plan["user"]
+    u = urllib.parse.urlsplit(plan["url"])
+    t0 = time.monotonic()
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c.request("PATCH", f"/api/v1/files/{file_id}", body=b"u" * size, headers={
+        "Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0",
+        "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+    status = c.getresponse().status
+    print(f"upload_status {status}")
+    print(f"upload_ms {int((time.monotonic() - t0) * 1000)}")
+
+
+def main():
+    plan = json.load(open(sys.argv[1]))
+    hold = plan.get("hold_seconds", 90)
+    threads = []
+    for token, file_id in plan["stall"]:
+        threads.append(threading.Thread(target=stall, args=(plan, token, file_id, hold)))
+    for token, file_id in plan["trickle"]:
+        threads.append(threading.Thread(target=trickle, args=(plan, token, file_id, hold)))
+    for _ in range(plan["raw"]):
+        threads.append(threading.Thread(target=raw, args=(plan, hold)))
+    for _ in range(plan["readers"]):
+        threads.append(threading.Thread(target=reader, args=(plan, hold)))
+    for t in threads:
+        t.daemon = True
+        t.start()
+    time.sleep(2)  # every hostile connection is in place
+    print(f"hostile_started {len(threads)}")
+    sys.stdout.flush()
+    probe = threading.Thread(target=health, args=(plan, plan["probe_seconds"]))
+    probe.start()
+    bystander_upload(plan)
+    probe.join()
+    sys.stdout.flush()
+    for t in threads:
+        t.join(timeout=max(1.0, hold - now() + 5))
+    for kind, at in ENDED:
+        print(f"{kind} {at:.1f}")
+
+
+if __name__ == "__main__":
+    main()
