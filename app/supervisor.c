@@ -83,7 +83,7 @@ static void on_signal(int sig)
 static int install_signals(void)
 {
     struct sigaction sa;
-    static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT};
+    static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
 
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
@@ -108,6 +108,7 @@ static void child_reset(void)
     sa.sa_handler = SIG_DFL;
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         sigaction(sigs[i], &sa, NULL);
+    log_reopen_signal();
     close(sig_pipe[0]);
     close(sig_pipe[1]);
 }
@@ -315,6 +316,10 @@ static void handle_signals(struct master *m)
                 reload(m);
             else if (sigs[i] == SIGTERM || sigs[i] == SIGINT || sigs[i] == SIGQUIT)
                 begin_stop(m);
+            else if (sigs[i] == SIGUSR1) {
+                log_reopen();
+                signal_children(SIGUSR1, 0);
+            }
         }
     }
     if (lost > 0 && m->young) {

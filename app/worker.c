@@ -74,9 +74,9 @@ static void serve_one(FCGX_Request *fcgx, const struct bu_config *cfg, struct db
     routes_dispatch(&req);
     if (!req.head_sent)
         http_send_empty(&req, req.status ? req.status : 500);
-    log_info("%s %s %d %llu %llu %.1fms%s", req.method, req.path, req.status,
-             (unsigned long long)req.bytes_in, (unsigned long long)req.bytes_out,
-             (clock_now() - req.start) * 1e3, req.client_gone ? " client-gone" : "");
+    log_request(req.method, req.path, req.status, (unsigned long long)req.bytes_in,
+                (unsigned long long)req.bytes_out, (clock_now() - req.start) * 1e3, req.user_name,
+                req.client_gone);
     METRICS_ADD(requests, 1);
     METRICS_ADD(bytes_sent, req.bytes_out);
     if (req.status >= 500)
@@ -133,6 +133,7 @@ int worker_run(const struct bu_config *cfg, int listen_fd)
         int fd = next_connection(listen_fd);
         if (fd < 0)
             break;
+        log_reopen_if_asked();
         fcgx.ipcFd = fd;
         fcgx.keepConnection = 1; /* so Accept does not close the fd we give it */
         if (FCGX_Accept_r(&fcgx) < 0) {
