@@ -2,7 +2,7 @@
 # private stack; `make run` starts a local stack on http://127.0.0.1:8080/.
 
 CC       ?= cc
-PKGS     := fcgi libpq jansson libcrypto zlib
+PKGS     := fcgi libpq jansson libcrypto zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # libfcgi ships no .pc file on every distribution; name it directly.

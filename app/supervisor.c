@@ -37,6 +37,7 @@
 
 #include "batchup/clock.h"
 #include "batchup/gc.h"
+#include "batchup/hooks.h"
 #include "batchup/listener.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
@@ -55,6 +56,8 @@ struct child {
 static int sig_pipe[2] = {-1, -1};
 static struct child children[MAX_CHILDREN];
 static pid_t gc_pid;
+static pid_t hooks_pid;
+static double hooks_at; /* the hooks child is not started before this */
 
 /* The master's state between two turns of its loop. */
 struct master {
@@ -128,7 +131,7 @@ static int any_children(void)
     for (int i = 0; i < MAX_CHILDREN; i++)
         if (children[i].pid > 0)
             return 1;
-    return gc_pid > 0;
+    return gc_pid > 0 || hooks_pid > 0;
 }
 
 /* Fork one worker into a free slot.  Returns 1 in the child (which must
@@ -166,6 +169,8 @@ static void signal_children(int sig, int workers_only)
             kill(children[i].pid, sig);
     if (!workers_only && gc_pid > 0)
         kill(gc_pid, sig);
+    if (!workers_only && hooks_pid > 0)
+        kill(hooks_pid, sig);
 }
 
 static void describe_exit(int status, char *buf, size_t cap)
@@ -194,6 +199,12 @@ static int reap(int stopping, int *young)
             gc_pid = 0;
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 log_warn("maintenance pass %d ended with %s", (int)pid, how);
+            continue;
+        }
+        if (pid == hooks_pid) {
+            hooks_pid = 0;
+            hooks_at = clock_now() + 1;
+            log_info("hooks child %d ended with %s", (int)pid, how);
             continue;
         }
         for (int i = 0; i < MAX_CHILDREN; i++) {
@@ -266,6 +277,27 @@ static int maybe_gc(struct master *m, int *status)
     return is_child;
 }
 
+/* Start the hooks child when hooks are configured and it is not running
+ * (again a second after it ended).  1 in the forked child. */
+static int maybe_hooks(struct master *m, int *status)
+{
+    pid_t pid;
+
+    if (m->stopping || !hooks_enabled(m->cfg) || hooks_pid != 0 || clock_now() < hooks_at)
+        return 0;
+    pid = fork();
+    if (pid == 0) {
+        child_reset();
+        *status = hooks_run(m->cfg);
+        return 1;
+    }
+    if (pid < 0)
+        log_warn("cannot fork the hooks child: %s", strerror(errno));
+    hooks_pid = pid > 0 ? pid : 0;
+    hooks_at = clock_now() + 1;
+    return 0;
+}
+
 /* SIGHUP: read the configuration again and replace the workers. */
 static void reload(struct master *m)
 {
@@ -289,6 +321,8 @@ static void reload(struct master *m)
             children[c].retiring = 1;
             kill(children[c].pid, SIGQUIT);
         }
+    if (hooks_pid > 0)
+        kill(hooks_pid, SIGQUIT);
 }
 
 static void begin_stop(struct master *m)
@@ -355,7 +389,7 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
     for (;;) {
         struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
 
-        if (fill_pool(&m, &status) || maybe_gc(&m, &status))
+        if (fill_pool(&m, &status) || maybe_gc(&m, &status) || maybe_hooks(&m, &status))
             return status == 0 ? 0 : error_set(err, BU_E_INTERNAL, "the child process failed");
         if (m.stopping && !any_children())
             break;
