@@ -110,6 +110,8 @@ void log_reopen(void)
     if (open_onto_stderr() != 0)
         log_error("cannot reopen log_file %s (still writing to the old one): %s", log_path,
                   strerror(errno));
+    else
+        log_info("reopened log_file %s", log_path);
 }
 
 static void on_reopen(int sig)
