@@ -147,6 +147,40 @@ static void test_bad_env_names_variable(void **state)
     unsetenv("BATCHUP_WORKERS");
 }
 
+static void test_log_and_hook_keys(void **state)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+
+    (void)state;
+    write_conf("log_file = /var/log/batchup/batchup.log\nhook_command = /usr/bin/notify --all\n"
+               "hook_url = https://example.org/ev?x=1\nhook_events = file_expired, batch_complete,"
+               "file_expired\nhook_timeout_seconds = 3\nhook_max_attempts = 1\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.log_file, "/var/log/batchup/batchup.log");
+    assert_string_equal(cfg.hook_command, "/usr/bin/notify --all");
+    assert_string_equal(cfg.hook_url, "https://example.org/ev?x=1");
+    assert_string_equal(cfg.hook_events, "file_expired,batch_complete");
+    assert_true(config_has_event(cfg.hook_events, "batch_complete"));
+    assert_false(config_has_event(cfg.hook_events, "file_aborted"));
+    assert_false(config_has_event("file_expired_x", "file_expired"));
+    assert_int_equal(cfg.hook_timeout_seconds, 3);
+    assert_int_equal(cfg.hook_max_attempts, 1);
+    assert_int_equal(cfg.hook_retry_seconds, 10);
+    write_conf("");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.log_file, "");
+    assert_string_equal(cfg.hook_events, "batch_complete");
+    expect_bad("log_file = batchup.log\n", "'log_file'");
+    expect_bad("hook_url = ftp://example.org/\n", "'hook_url'");
+    expect_bad("hook_url = http://exa mple.org/\n", "'hook_url'");
+    expect_bad("hook_events = batch_completed\n", "'hook_events'");
+    expect_bad("hook_events = ,\n", "'hook_events'");
+    expect_bad("hook_timeout_seconds = 0\n", "'hook_timeout_seconds'");
+    expect_bad("hook_max_attempts = 1001\n", "'hook_max_attempts'");
+    expect_bad("hook_retry_seconds = x\n", "'hook_retry_seconds'");
+}
+
 static void test_missing_file(void **state)
 {
     struct bu_config cfg;
@@ -165,6 +199,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_env_overrides_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values_name_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_env_names_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_and_hook_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
