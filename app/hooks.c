@@ -144,7 +144,7 @@ static int command_wait(pid_t pid, int timeout, char *why, size_t cap)
     pid_t r;
 
     while ((r = waitpid(pid, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
+        struct timespec ts = {0, 20000000L};
         if (clock_now() >= deadline) {
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
