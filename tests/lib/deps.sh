@@ -41,6 +41,9 @@ needs=(
     "python3|/usr/bin/python3"
     "procps|pgrep"
     "jq|jq"
+    # The install and package test: the man page, the binary's libraries.
+    "groff-base|groff"
+    "binutils|objdump"
     # make lint (run by CI).
     "clang-tidy|clang-tidy"
     "cppcheck|cppcheck"

@@ -4,7 +4,7 @@
 to PORT_FILE). For each POST it appends to LOG, one line each,
 
     start <json id> <Idempotency-Key> <type> <batch_id> <download_url> <unix time>
-    done <json id> <status>
+    done <json id> <status>          (written before the answer is sent)
 
 answering 500 to the first N deliveries of each event id (--fail-first) and
 to every event of type T (--fail-type), else 200, after sleeping S seconds
@@ -39,12 +39,12 @@ class Handler(BaseHTTPRequestHandler):
         fail = seen[event["id"]] <= opts["--fail-first"] or event["type"] == opts["--fail-type"]
         time.sleep(opts["--delay"])
         status = 500 if fail else 200
-        try:
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        finally:
-            log.write("done %s %d\n" % (event["id"], status))
+        # "done" before the answer: a start without its done is a delivery
+        # whose sender cannot have had the answer yet.
+        log.write("done %s %d\n" % (event["id"], status))
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, *a):
         pass
