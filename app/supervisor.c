@@ -17,10 +17,13 @@
  *   SIGTERM/INT/QUIT    graceful stop: SIGQUIT to every child, which
  *                       finishes its request and exits; after
  *                       shutdown_timeout SIGKILL; exit 0 when all are gone.
+ *   SIGUSR1             reopen log_file, then pass SIGUSR1 on to the
+ *                       children (each reopens it between two requests).
  *
  * Every gc_interval_seconds it forks a short-lived maintenance child (one gc
  * pass) unless the previous one is still running, so a slow pass never
- * delays supervision.
+ * delays supervision.  When a hook is configured it also keeps the hooks
+ * child (hooks.c) running, starting it again a second after it ends.
  */
 #include <errno.h>
 #include <fcntl.h>
