@@ -62,12 +62,15 @@ static int unix_socket_answers(const char *path)
  * listening socket. */
 static int socket_activated(struct bu_error *err)
 {
-    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    const char *pid = getenv("LISTEN_PID"), *env_fds = getenv("LISTEN_FDS");
+    char fds[32];
     long long n = 0;
     char *end;
 
-    if (pid == NULL || fds == NULL || strtoll(pid, &end, 10) != (long long)getpid() || *end != '\0')
+    if (pid == NULL || env_fds == NULL || strtoll(pid, &end, 10) != (long long)getpid() ||
+        *end != '\0')
         return -1;
+    snprintf(fds, sizeof fds, "%s", env_fds); /* unsetenv may free it */
     n = strtoll(fds, &end, 10);
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");
