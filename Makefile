@@ -2,7 +2,7 @@
 # private stack; `make run` starts a local stack on http://127.0.0.1:8080/.
 
 CC       ?= cc
-PKGS     := fcgi libpq jansson libcrypto zlib
+PKGS     := fcgi libpq jansson libcrypto zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # libfcgi ships no .pc file on every distribution; name it directly.
@@ -24,7 +24,7 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan test unit run bench lint headers format clean deps fuzz
+.PHONY: all asan test unit run bench lint headers format clean deps fuzz install uninstall deb
 
 all: $(BUILD)/batchup
 
@@ -89,6 +89,62 @@ fuzz: | $(BUILD)/obj
 
 deps:
 	tests/lib/deps.sh
+
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: the binary in bin/ (it
+# has commands for people too: `batchup user add`), the SQL where `batchup
+# migrate` looks for it (<bindir>/../share/batchup/sql), the man page, the
+# systemd units with this install's paths, README and samples in the doc
+# folder, and the configuration in /etc/batchup (PREFIX=/usr) or
+# $(PREFIX)/etc/batchup, never over an existing one.
+PREFIX     ?= /usr/local
+BINDIR     := $(PREFIX)/bin
+DATADIR    := $(PREFIX)/share/batchup
+MANDIR     := $(PREFIX)/share/man
+DOCDIR     := $(PREFIX)/share/doc/batchup
+ifeq ($(PREFIX),/usr)
+SYSCONFDIR := /etc
+UNITDIR    := /lib/systemd/system
+else
+SYSCONFDIR := $(PREFIX)/etc
+UNITDIR    := $(PREFIX)/lib/systemd/system
+endif
+CONF       := $(DESTDIR)$(SYSCONFDIR)/batchup/batchup.conf
+UNIT_PATHS := -e 's|/usr/bin/batchup|$(BINDIR)/batchup|g' -e 's|/etc/batchup/|$(SYSCONFDIR)/batchup/|g' \
+              -e 's|/usr/share/doc/batchup/|$(DOCDIR)/|g'
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/sql/functions $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/batchup
+	install -m 0755 $(BUILD)/batchup $(DESTDIR)$(BINDIR)/batchup
+	install -m 0644 sql/[0-9][0-9][0-9]_*.sql $(DESTDIR)$(DATADIR)/sql/
+	install -m 0644 sql/functions/*.sql $(DESTDIR)$(DATADIR)/sql/functions/
+	install -m 0644 man/batchup.8 $(DESTDIR)$(MANDIR)/man8/batchup.8
+	for u in batchup.service batchup.socket; do \
+	    sed $(UNIT_PATHS) conf/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 README.md conf/batchup.conf conf/nginx.conf $(DESTDIR)$(DOCDIR)/
+	@if [ -e $(CONF) ]; then \
+	    echo "keeping $(CONF) (the new sample is $(DESTDIR)$(DOCDIR)/batchup.conf)"; \
+	else \
+	    install -m 0640 conf/batchup.conf $(CONF); \
+	    if [ -z "$(DESTDIR)" ] && getent group batchup >/dev/null; then chgrp batchup $(CONF); fi; \
+	fi
+
+# Everything install put there but the configuration.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/batchup $(DESTDIR)$(MANDIR)/man8/batchup.8 \
+	    $(DESTDIR)$(UNITDIR)/batchup.service $(DESTDIR)$(UNITDIR)/batchup.socket
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+
+# A Debian package, built with dpkg-deb alone (pkg/deb/build.sh): the
+# install above with PREFIX=/usr, the maintainer scripts of pkg/deb/.
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB      := $(BUILD)/batchup_$(VERSION)_$(DEB_ARCH).deb
+
+deb: all
+	rm -rf $(BUILD)/deb
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb/root
+	pkg/deb/build.sh $(BUILD)/deb/root $(VERSION) $(DEB_ARCH) $(DEB)
 
 clean:
 	rm -rf build build-asan

@@ -39,8 +39,10 @@ static int error_where(struct bu_error *err, const char *fmt, ...)
 
 /* K_CHOICE stores the index of the value among `words` in an int (the
  * enums of config.h follow the same order); K_WORD checks the value against
- * `words` and stores it as a string. */
-enum kind { K_STRING, K_WORD, K_CHOICE, K_LISTEN, K_INT, K_LONG, K_U64 };
+ * `words` and stores it as a string.  K_ABSPATH is an absolute path or
+ * nothing, K_URL an http(s) URL or nothing, K_EVENTS a list of hook event
+ * kinds. */
+enum kind { K_STRING, K_WORD, K_CHOICE, K_LISTEN, K_ABSPATH, K_URL, K_EVENTS, K_INT, K_LONG, K_U64 };
 
 struct key {
     const char *name;
@@ -90,6 +92,13 @@ static const struct key keys[] = {
     {"shutdown_timeout", NUM(shutdown_timeout, 1, 86400)},
     {"gc_interval_seconds", NUM(gc_interval_seconds, 0, 86400)},
     {"log_level", K_WORD, FIELD(log_level), 0, 0, "debug|info|warn|error"},
+    {"log_file", K_ABSPATH, FIELD(log_file), 0, 0, NULL},
+    {"hook_command", STR(hook_command)},
+    {"hook_url", K_URL, FIELD(hook_url), 0, 0, NULL},
+    {"hook_events", K_EVENTS, FIELD(hook_events), 0, 0, NULL},
+    {"hook_timeout_seconds", NUM(hook_timeout_seconds, 1, 3600)},
+    {"hook_max_attempts", NUM(hook_max_attempts, 1, 1000)},
+    {"hook_retry_seconds", NUM(hook_retry_seconds, 1, 86400)},
 };
 
 void config_defaults(struct bu_config *cfg)
@@ -122,6 +131,10 @@ void config_defaults(struct bu_config *cfg)
     cfg->shutdown_timeout = 30;
     cfg->gc_interval_seconds = 10;
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
+    snprintf(cfg->hook_events, sizeof cfg->hook_events, "batch_complete");
+    cfg->hook_timeout_seconds = 10;
+    cfg->hook_max_attempts = 10;
+    cfg->hook_retry_seconds = 10;
 }
 
 static int bad(struct bu_error *err, const char *key, const char *value, const char *why)
@@ -158,12 +171,68 @@ static int word_index(const char *words, const char *value)
     return -1;
 }
 
+/* The rules of the text kinds that are not free text: log_file is an
+ * absolute path or empty, hook_url an http(s) URL without spaces or control
+ * characters, or empty. */
+static int check_text(enum kind kind, const char *key, const char *value, struct bu_error *err)
+{
+    if (kind == K_ABSPATH && value[0] != '\0' && value[0] != '/')
+        return bad(err, key, value, "expected an absolute path, or nothing");
+    if (kind != K_URL || value[0] == '\0')
+        return 0;
+    if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+        return bad(err, key, value, "expected an http:// or https:// URL, or nothing");
+    for (const char *p = value; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f)
+            return bad(err, key, value, "a URL has no spaces or control characters");
+    return 0;
+}
+
+bool config_has_event(const char *events, const char *kind)
+{
+    size_t len = strlen(kind);
+
+    for (const char *p = events; (p = strstr(p, kind)) != NULL; p += len)
+        if ((p == events || p[-1] == ',') && (p[len] == '\0' || p[len] == ','))
+            return true;
+    return false;
+}
+
+/* hook_events: one or more of the event kinds, separated by commas or
+ * spaces; stored as a comma-separated list without repeats. */
+static int set_events(struct bu_config *cfg, const char *key, const char *value,
+                      struct bu_error *err)
+{
+    static const char *const kinds[] = {"batch_complete", "file_aborted", "file_expired"};
+    char out[sizeof cfg->hook_events] = "";
+    const char *p = value;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, ", "), i;
+        for (i = 0; len > 0 && i < sizeof kinds / sizeof kinds[0]; i++)
+            if (strlen(kinds[i]) == len && strncmp(p, kinds[i], len) == 0)
+                break;
+        if (len > 0 && i == sizeof kinds / sizeof kinds[0])
+            return bad(err, key, value, "expected batch_complete, file_aborted or file_expired");
+        if (len > 0 && !config_has_event(out, kinds[i]))
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", out[0] ? "," : "",
+                     kinds[i]);
+        p += len + (p[len] != '\0');
+    }
+    if (out[0] == '\0')
+        return bad(err, key, value, "name at least one event kind");
+    memcpy(cfg->hook_events, out, strlen(out) + 1);
+    return 0;
+}
+
 static int set_text(const struct key *k, char *field, const char *value, struct bu_error *err)
 {
     long long port;
 
     if (strlen(value) >= k->size)
         return bad(err, k->name, value, "too long");
+    if (check_text(k->kind, k->name, value, err) != 0)
+        return -1;
     if (k->kind == K_LISTEN && value[0] != '/') {
         const char *colon = strrchr(value, ':');
         if (colon == NULL)
@@ -211,7 +280,11 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, struct
     switch (k->kind) {
     case K_STRING:
     case K_LISTEN:
+    case K_ABSPATH:
+    case K_URL:
         return set_text(k, field, value, err);
+    case K_EVENTS:
+        return set_events(cfg, key, value, err);
     case K_WORD:
     case K_CHOICE:
         index = word_index(k->words, value);
@@ -311,15 +384,39 @@ static int config_check(struct bu_config *cfg, struct bu_error *err)
     return 0;
 }
 
+/* The file read when neither -c nor $BATCHUP_CONFIG names one, if it
+ * exists: /etc/batchup/batchup.conf, else <bindir>/../etc/batchup/batchup.conf
+ * (`make install` under another PREFIX, such as /usr/local). */
+static const char *default_path(char *buf, size_t cap)
+{
+    char exe[1024];
+    ssize_t n;
+    char *slash;
+
+    if (access("/etc/batchup/batchup.conf", F_OK) == 0)
+        return "/etc/batchup/batchup.conf";
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return NULL;
+    *slash = '\0';
+    snprintf(buf, cap, "%s/../etc/batchup/batchup.conf", exe);
+    return access(buf, F_OK) == 0 ? buf : NULL;
+}
+
 int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
 {
     const char *path = cli_path;
+    char installed[1100];
 
     config_defaults(cfg);
     if (path == NULL || *path == '\0')
         path = getenv("BATCHUP_CONFIG");
-    if ((path == NULL || *path == '\0') && access("/etc/batchup/batchup.conf", F_OK) == 0)
-        path = "/etc/batchup/batchup.conf";
+    if (path == NULL || *path == '\0')
+        path = default_path(installed, sizeof installed);
     if (path != NULL && *path != '\0') {
         if (load_file(cfg, path, err) != 0)
             return -1;

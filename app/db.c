@@ -8,6 +8,7 @@
  * into a connection storm, and never into a hang: connect_timeout bounds each
  * attempt.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,4 +177,40 @@ int db_exec_script(struct db *db, struct bu_error *err, const char *sql)
     if (err->id != BU_E_DATABASE_UNAVAILABLE)
         error_set(err, BU_E_DATABASE_ERROR, "%s", msg);
     return -1;
+}
+
+/* Drop the notifications that arrived; 1 when there was one. */
+static int drain_notifies(struct db *db)
+{
+    PGnotify *n;
+    int got = 0;
+
+    while ((n = PQnotifies(db->conn)) != NULL) {
+        PQfreemem(n);
+        got = 1;
+    }
+    return got;
+}
+
+int db_wait_notify(struct db *db, int timeout_ms)
+{
+    struct pollfd pfd;
+
+    if (db->conn == NULL) {
+        poll(NULL, 0, timeout_ms);
+        return 0;
+    }
+    if (drain_notifies(db))
+        return 1;
+    pfd.fd = PQsocket(db->conn);
+    pfd.events = POLLIN;
+    if (pfd.fd < 0 || poll(&pfd, 1, timeout_ms) <= 0)
+        return 0;
+    if (!PQconsumeInput(db->conn)) {
+        log_warn("database connection lost: %s", PQerrorMessage(db->conn));
+        db_close(db);
+        schedule_retry(db);
+        return -1;
+    }
+    return drain_notifies(db);
 }

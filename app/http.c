@@ -190,7 +190,9 @@ static int send_head(struct http_request *req)
     if (req->route_header != NULL)
         head_append(req, "%s\r\n", req->route_header);
     if (req->head_overflow) {
-        log_error("response head too large for %s %s", req->method, req->path);
+        char path[sizeof req->path];
+        log_redact_path(req->path, path, sizeof path);
+        log_error("response head too large for %s %s", req->method, path);
         http_status(req, 500);
     }
     head_append(req, "\r\n");

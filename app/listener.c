@@ -3,9 +3,11 @@
  *
  * The master opens it once, before forking, and every worker accepts on
  * it (non-blocking: the workers that lose the race for a connection get
- * EAGAIN).  When standard input is already a listening socket, a process
- * manager (spawn-fcgi, Apache's mod_fcgid, lighttpd's bin-path) opened it
- * for us, and we serve on it instead of `listen`.
+ * EAGAIN).  When systemd started us through a socket unit (socket
+ * activation), the socket is descriptor 3; when standard input is already a
+ * listening socket, a process manager (spawn-fcgi, Apache's mod_fcgid,
+ * lighttpd's bin-path) opened it for us.  Either way we serve on it instead
+ * of `listen`.
  *
  * libfcgi unlinks a unix socket path without looking; we look first, so a
  * second server cannot silently steal the first one's socket.
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -50,13 +53,52 @@ static int unix_socket_answers(const char *path)
     return rc == 0;
 }
 
+/* systemd socket activation, the sd_listen_fds(3) protocol written out
+ * (three environment variables and descriptor 3, rather than a link to
+ * libsystemd, so the binary runs the same where systemd is absent): the
+ * socket is ours when LISTEN_PID is our pid.  The variables are removed so
+ * that no child (a hook command) takes them for its own.  Returns 3, or -1
+ * when not activated, or -2 with err when activated with other than one
+ * listening socket. */
+static int socket_activated(struct bu_error *err)
+{
+    const char *pid = getenv("LISTEN_PID"), *env_fds = getenv("LISTEN_FDS");
+    char fds[32];
+    long long n = 0;
+    char *end;
+
+    if (pid == NULL || env_fds == NULL || strtoll(pid, &end, 10) != (long long)getpid() ||
+        *end != '\0')
+        return -1;
+    snprintf(fds, sizeof fds, "%s", env_fds); /* unsetenv may free it */
+    n = strtoll(fds, &end, 10);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (n != 1 || *end != '\0') {
+        error_set(err, BU_E_INTERNAL,
+                  "socket activation passed LISTEN_FDS=%s; batchup serves on exactly one socket",
+                  fds);
+        return -2;
+    }
+    if (!is_listening_socket(3) || fcntl(3, F_SETFD, FD_CLOEXEC) != 0) {
+        error_set(err, BU_E_INTERNAL, "socket activation: descriptor 3 is not a listening socket");
+        return -2;
+    }
+    return 3;
+}
+
 int listener_open(const struct bu_config *cfg, struct listener *l, struct bu_error *err)
 {
     int fd;
 
     l->fd = -1;
     l->owns_path = false;
-    if (is_listening_socket(0)) {
+    if ((fd = socket_activated(err)) == -2)
+        return -1;
+    if (fd == 3) {
+        log_info("serving on the socket systemd passed (socket activation)");
+    } else if (is_listening_socket(0)) {
         log_info("serving on the listening socket passed as standard input");
         fd = 0;
     } else {

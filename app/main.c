@@ -35,7 +35,7 @@ static int run(struct bu_config *cfg, const char *cfg_path, int nargs, char **ar
                struct bu_error *err)
 {
     if (strcmp(args[0], "serve") == 0 && nargs == 1)
-        return supervisor_run(cfg, cfg_path, err);
+        return log_open(cfg->log_file, err) != 0 ? -1 : supervisor_run(cfg, cfg_path, err);
     if (strcmp(args[0], "migrate") == 0 && nargs == 1)
         return migrate_run(cfg, err);
     if (strcmp(args[0], "gc") == 0 && nargs == 1)

@@ -21,7 +21,8 @@
  * work done.  A step that fails rolls back whole and stops the run (exit 1).
  *
  * The sql/ folder is found through $BATCHUP_SQL_DIR, else next to the binary
- * (<bindir>/../sql, as in the source tree), else /usr/share/batchup/sql.
+ * (<bindir>/../sql, as in the source tree; <bindir>/../share/batchup/sql, as
+ * `make install` lays it out under any PREFIX), else /usr/share/batchup/sql.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -56,14 +57,17 @@ static int find_sql_dir(char *out, size_t cap)
     }
     n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
+        static const char *const beside[] = {"../sql", "../share/batchup/sql"};
         char *slash;
         exe[n] = '\0';
         slash = strrchr(exe, '/');
         if (slash != NULL) {
             *slash = '\0';
-            snprintf(out, cap, "%s/../sql", exe);
-            if (access(out, R_OK) == 0)
-                return 0;
+            for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
+                snprintf(out, cap, "%s/%s", exe, beside[i]);
+                if (access(out, R_OK) == 0)
+                    return 0;
+            }
         }
     }
     snprintf(out, cap, "/usr/share/batchup/sql");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "batchup/clock.h"
+#include "batchup/log.h"
 #include "batchup/scoreboard.h"
 
 struct slot {
@@ -130,21 +131,6 @@ void scoreboard_state(enum scoreboard_state state)
     write_end();
 }
 
-/* The path as the status page may show it: a download-link token (the
- * capability to a batch) never leaves the worker. */
-static void mask_link_token(const char *path, char *out, size_t cap)
-{
-    static const char prefix[] = "/api/v1/download/batch/";
-    const char *rest;
-
-    if (strncmp(path, prefix, sizeof prefix - 1) != 0) {
-        snprintf(out, cap, "%s", path);
-        return;
-    }
-    rest = strchr(path + sizeof prefix - 1, '/');
-    snprintf(out, cap, "%s<token>%s", prefix, rest != NULL ? rest : "");
-}
-
 void scoreboard_request(const char *method, const char *path)
 {
     if (self == NULL)
@@ -153,7 +139,9 @@ void scoreboard_request(const char *method, const char *path)
     set_state(SB_HANDLING);
     self->w.request_at = clock_now();
     snprintf(self->w.method, sizeof self->w.method, "%s", method);
-    mask_link_token(path, self->w.path, sizeof self->w.path);
+    /* A download-link token (the capability to a batch) never leaves
+     * the worker: the status page shows the path as the log does. */
+    log_redact_path(path, self->w.path, sizeof self->w.path);
     self->w.user[0] = self->w.upload[0] = self->w.lock_token[0] = '\0';
     self->w.bytes_in = self->w.bytes_out = 0;
     write_end();

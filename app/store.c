@@ -791,3 +791,86 @@ void store_rollback(struct db *db)
     if (db->conn != NULL)
         PQclear(PQexec(db->conn, "ROLLBACK"));
 }
+
+/* ---- hooks ---------------------------------------------------------- */
+
+int store_hook_listen(struct db *db, struct bu_error *err)
+{
+    return command(db, err, "LISTEN batchup_hook", NULL);
+}
+
+int store_hook_claim(struct db *db, struct bu_error *err, const char *events, int lease_seconds,
+                     struct store_hook_event *ev)
+{
+    struct db_args a;
+    PGresult *res;
+    char kinds[128];
+
+    memset(ev, 0, sizeof *ev);
+    snprintf(kinds, sizeof kinds, "{%s}", events);
+    db_args_init(&a);
+    db_args_text(&a, kinds);
+    db_args_int(&a, lease_seconds);
+    res = db_query(db, err,
+                   "SELECT event_id, kind, batch_id, coalesce(file_id::text, '') AS file_id,"
+                   " user_name, coalesce(download_url, '') AS download_url, attempt, command_done,"
+                   " url_done, payload FROM batchup.hook_claim($1::text[], $2::int)",
+                   &a);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+    copy_text(ev->id, sizeof ev->id, res, 0, "event_id");
+    copy_text(ev->kind, sizeof ev->kind, res, 0, "kind");
+    copy_text(ev->batch_id, sizeof ev->batch_id, res, 0, "batch_id");
+    copy_text(ev->file_id, sizeof ev->file_id, res, 0, "file_id");
+    copy_text(ev->user_name, sizeof ev->user_name, res, 0, "user_name");
+    copy_text(ev->download_url, sizeof ev->download_url, res, 0, "download_url");
+    ev->attempt = (int)get_int(res, 0, "attempt");
+    ev->command_done = get_bool(res, 0, "command_done");
+    ev->url_done = get_bool(res, 0, "url_done");
+    ev->payload = strdup(get_text(res, 0, "payload"));
+    PQclear(res);
+    if (ev->payload == NULL)
+        return error_set(err, BU_E_INTERNAL, "out of memory");
+    return 1;
+}
+
+void store_hook_event_free(struct store_hook_event *ev)
+{
+    free(ev->payload);
+    ev->payload = NULL;
+}
+
+int store_hook_target_done(struct db *db, struct bu_error *err, const char *event_id,
+                           const char *target)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, event_id);
+    db_args_text(&a, target);
+    return command(db, err, "SELECT batchup.hook_target_done($1::uuid, $2)", &a);
+}
+
+int store_hook_finish(struct db *db, struct bu_error *err, const char *event_id, const char *error,
+                      int retry_seconds, int max_attempts, bool *failed)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, event_id);
+    db_args_text(&a, error);
+    db_args_int(&a, retry_seconds);
+    db_args_int(&a, max_attempts);
+    res = one_row(db, err, "SELECT batchup.hook_finish($1::uuid, $2, $3::int, $4::int) AS status",
+                  &a);
+    if (res == NULL)
+        return -1;
+    *failed = strcmp(get_text(res, 0, "status"), "failed") == 0;
+    PQclear(res);
+    return 0;
+}

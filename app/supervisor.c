@@ -17,13 +17,17 @@
  *   SIGTERM/INT/QUIT    graceful stop: SIGQUIT to every child, which
  *                       finishes its request and exits; after
  *                       shutdown_timeout SIGKILL; exit 0 when all are gone.
+ *   SIGUSR1             reopen log_file, then pass SIGUSR1 on to the
+ *                       children (each reopens it between two requests).
  *
  * Each turn of the loop (at most 200 ms apart) the process manager looks at
  * the scoreboard; while no worker is idle and the pool may grow, the master
  * also watches the listening socket, so a waiting connection starts a worker
  * at once.  Every gc_interval_seconds it forks a short-lived maintenance
  * child (one gc pass) unless the previous one is still running, so a slow
- * pass never delays supervision.
+ * pass never delays supervision.  When a hook is configured it also keeps
+ * the hooks child (hooks.c) running, starting it again a second after it
+ * ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +43,7 @@
 
 #include "batchup/clock.h"
 #include "batchup/gc.h"
+#include "batchup/hooks.h"
 #include "batchup/listener.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
@@ -47,9 +52,11 @@
 #include "batchup/storage.h"
 #include "batchup/supervisor.h"
 
-static const int master_signals[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT};
+static const int master_signals[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
 static int sig_pipe[2] = {-1, -1};
 static pid_t gc_pid;
+static pid_t hooks_pid;
+static double hooks_at; /* the hooks child is not started before this */
 
 /* The master's state between two turns of its loop. */
 struct master {
@@ -99,8 +106,18 @@ static void child_reset(void)
     sa.sa_handler = SIG_DFL;
     for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++)
         sigaction(master_signals[i], &sa, NULL);
+    log_reopen_signal();
     close(sig_pipe[0]);
     close(sig_pipe[1]);
+}
+
+/* The master's other children: the maintenance pass and the hooks child. */
+static void signal_helpers(int sig)
+{
+    if (gc_pid > 0)
+        kill(gc_pid, sig);
+    if (hooks_pid > 0)
+        kill(hooks_pid, sig);
 }
 
 static void start_gc(const struct bu_config *cfg, int *is_child, int *child_status)
@@ -133,6 +150,27 @@ static int maybe_gc(struct master *m, int *status)
     return is_child;
 }
 
+/* Start the hooks child when hooks are configured and it is not running
+ * (again a second after it ended).  1 in the forked child. */
+static int maybe_hooks(struct master *m, int *status)
+{
+    pid_t pid;
+
+    if (m->stopping || !hooks_enabled(m->cfg) || hooks_pid != 0 || clock_now() < hooks_at)
+        return 0;
+    pid = fork();
+    if (pid == 0) {
+        child_reset();
+        *status = hooks_run(m->cfg);
+        return 1;
+    }
+    if (pid < 0)
+        log_warn("cannot fork the hooks child: %s", strerror(errno));
+    hooks_pid = pid > 0 ? pid : 0;
+    hooks_at = clock_now() + 1;
+    return 0;
+}
+
 /* SIGCHLD: reap every child that ended. */
 static void reap(struct master *m)
 {
@@ -145,6 +183,10 @@ static void reap(struct master *m)
             gc_pid = 0;
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 log_warn("maintenance pass %d ended unsuccessfully (status %d)", (int)pid, status);
+        } else if (pid == hooks_pid) {
+            hooks_pid = 0;
+            hooks_at = clock_now() + 1;
+            log_info("hooks child %d ended (status %d)", (int)pid, status);
         } else if (pool_reap_one(pid, status, m->stopping, &worker)) {
             /* Died young: a crash loop must not spin the CPU. */
             pool_hold_until(clock_now() + m->backoff);
@@ -174,6 +216,8 @@ static void reload(struct master *m)
     log_set_level(m->cfg->log_level);
     log_info("configuration reloaded; replacing workers (up to %d)", m->cfg->workers);
     pool_retire_all();
+    if (hooks_pid > 0)
+        kill(hooks_pid, SIGQUIT);
 }
 
 static void begin_stop(struct master *m)
@@ -187,8 +231,15 @@ static void begin_stop(struct master *m)
     m->stopping = 1;
     m->stop_deadline = clock_now() + m->cfg->shutdown_timeout;
     pool_signal(SIGQUIT);
-    if (gc_pid > 0)
-        kill(gc_pid, SIGQUIT);
+    signal_helpers(SIGQUIT);
+}
+
+/* SIGUSR1: the log file was rotated. */
+static void reopen_logs(void)
+{
+    log_reopen();
+    pool_signal(SIGUSR1);
+    signal_helpers(SIGUSR1);
 }
 
 /* Act on the signals the handler queued in the self-pipe. */
@@ -205,6 +256,8 @@ static void handle_signals(struct master *m)
                 reload(m);
             else if (sigs[i] == SIGTERM || sigs[i] == SIGINT || sigs[i] == SIGQUIT)
                 begin_stop(m);
+            else if (sigs[i] == SIGUSR1)
+                reopen_logs();
         }
     }
 }
@@ -251,16 +304,15 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
     m.next_gc = clock_now() + 1;
     for (;;) {
         if ((!m.stopping && pool_adjust(cfg, m.listener.fd, waiting, &status)) ||
-            maybe_gc(&m, &status))
+            maybe_gc(&m, &status) || maybe_hooks(&m, &status))
             return status == 0 ? 0 : error_set(err, BU_E_INTERNAL, "the child process failed");
-        if (m.stopping && !pool_any() && gc_pid == 0)
+        if (m.stopping && !pool_any() && gc_pid == 0 && hooks_pid == 0)
             break;
         if (m.stopping && clock_now() >= m.stop_deadline) {
             log_warn("shutdown timeout (%ds) passed; killing the remaining children",
                      cfg->shutdown_timeout);
             pool_signal(SIGKILL);
-            if (gc_pid > 0)
-                kill(gc_pid, SIGKILL);
+            signal_helpers(SIGKILL);
             m.stop_deadline = clock_now() + 3600;
         }
         waiting = wait_turn(&m);

@@ -107,31 +107,29 @@ static void limits_init(struct fcgi_limits *lim, const struct bu_config *cfg)
     lim->rate_window = cfg->min_rate_window;
 }
 
-/* Why the body ended early, for the request's log line. */
-static const char *body_end_note(enum fcgi_end end)
+/* The request line's flag: how the body or the response ended, when
+ * either ended early ("-" when neither did). */
+static void end_flag(const struct fcgi_conn *conn, char *buf, size_t cap)
 {
-    switch (end) {
-    case FCGI_END_CLOSED:
-        return " body-cut";
-    case FCGI_END_ABORTED:
-        return " body-aborted";
-    case FCGI_END_IDLE:
-        return " body-timeout";
-    case FCGI_END_SLOW:
-        return " body-too-slow";
-    case FCGI_END_WOKEN:
-    case FCGI_END_TICK:
-        return " taken-over";
-    case FCGI_END_NONE:
-    case FCGI_END_CLEAN:
-        break;
-    }
-    return "";
+    static const char *const body_ends[] = {
+        [FCGI_END_CLOSED] = "body-cut",      [FCGI_END_ABORTED] = "body-aborted",
+        [FCGI_END_IDLE] = "body-timeout",    [FCGI_END_SLOW] = "body-too-slow",
+        [FCGI_END_WOKEN] = "taken-over",     [FCGI_END_TICK] = "taken-over",
+    };
+    const char *body = (size_t)conn->end < sizeof body_ends / sizeof body_ends[0]
+                           ? body_ends[conn->end]
+                           : NULL;
+
+    snprintf(buf, cap, "%s%s%s", body != NULL ? body : "",
+             body != NULL && conn->broken ? "," : "", conn->broken ? "client-gone" : "");
+    if (buf[0] == '\0')
+        snprintf(buf, cap, "-");
 }
 
 static void serve_one(struct fcgi_conn *conn, const struct bu_config *cfg, struct db *db)
 {
     struct http_request req;
+    char flag[64];
 
     conn->wake_fd = release_pipe[0];
     http_request_init(&req, conn, cfg, db);
@@ -140,10 +138,10 @@ static void serve_one(struct fcgi_conn *conn, const struct bu_config *cfg, struc
     if (!req.head_sent)
         http_send_empty(&req, req.status ? req.status : 500);
     fcgi_flush(conn);
-    log_info("%s %s %d %llu %llu %.1fms%s%s", req.method, req.path, req.status,
-             (unsigned long long)conn->bytes_in, (unsigned long long)req.bytes_out,
-             (clock_now() - req.start) * 1e3, body_end_note(conn->end),
-             conn->broken ? " client-gone" : "");
+    end_flag(conn, flag, sizeof flag);
+    log_request(req.method, req.path, req.status, (unsigned long long)conn->bytes_in,
+                (unsigned long long)req.bytes_out, (clock_now() - req.start) * 1e3, req.user_name,
+                flag);
     METRICS_ADD(requests, 1);
     METRICS_ADD(bytes_sent, req.bytes_out);
     if (req.status >= 500)
@@ -216,6 +214,7 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
         fd = next_connection(listen_fd);
         if (fd < 0)
             break;
+        log_reopen_if_asked();
         scoreboard_state(SB_READING);
         drain_release();
         if (fcgi_begin(&conn, fd, &lim, &why) != 0) {

@@ -280,7 +280,7 @@ run_integration() {
 # every batchup process as it exits. Any sanitizer report fails the pass.
 run_asan() {
     local reports=$RUN_DIR/asan-reports f bad=0
-    local only=${ASAN_TESTS:-'^(1[0-9]|20|30|40|50|6[0-9]|7[0-2]|80)-'}
+    local only=${ASAN_TESTS:-'^(1[0-9]|20|30|40|50|6[0-9]|7[0-2]|80|8[56])-'}
     echo "# sanitizer pass: build-asan/batchup under ${only}"
     if [ ! -x "$PWD/build-asan/batchup" ]; then
         fail_line "build-asan/batchup is missing: run 'make asan'"

@@ -6,6 +6,7 @@
 #ifndef BATCHUP_CONFIG_H
 #define BATCHUP_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "batchup/error.h"
@@ -46,7 +47,14 @@ struct bu_config {
     int shutdown_timeout;
     int gc_interval_seconds;
     char log_level[16];
-    char path[1024]; /* the file it was read from, "" for defaults only */
+    char log_file[1024];      /* "" : standard error */
+    char hook_command[1024];  /* run by /bin/sh -c for each event; "" : none */
+    char hook_url[1024];      /* an event is POSTed here as JSON; "" : none */
+    char hook_events[64];     /* the kinds delivered, comma-separated, normalised */
+    int hook_timeout_seconds; /* one delivery to one target */
+    int hook_max_attempts;    /* then the event is given up (status failed) */
+    int hook_retry_seconds;   /* first retry delay; doubles, at most an hour */
+    char path[1024];          /* the file it was read from, "" for defaults only */
 };
 
 /* Load the configuration: defaults, then the file (`cli_path`, else
@@ -60,5 +68,8 @@ int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *er
 int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err);
 
 void config_defaults(struct bu_config *cfg);
+
+/* Is kind ("file_aborted") one of the comma-separated hook_events? */
+bool config_has_event(const char *events, const char *kind);
 
 #endif

@@ -52,6 +52,10 @@ struct pg_result *db_query(struct db *db, struct bu_error *err, const char *sql,
 /* Run a script of several statements without parameters (a migration).
  * 0, or -1 with err (the server's message, for the operator). */
 int db_exec_script(struct db *db, struct bu_error *err, const char *sql);
+/* Wait up to timeout_ms for a notification on a connection that LISTENs:
+ * 1 one (or more) arrived, 0 none (or no connection: the wait is then a
+ * sleep), -1 the connection broke (closed; the next query reconnects). */
+int db_wait_notify(struct db *db, int timeout_ms);
 void db_free(struct pg_result *res);
 void db_close(struct db *db);
 

@@ -15,8 +15,9 @@ struct listener {
     char path[256];
 };
 
-/* Take the socket handed over on standard input (spawn-fcgi, mod_fcgid,
- * lighttpd's bin-path), else open cfg->listen. */
+/* Take the socket systemd passed (socket activation: LISTEN_PID,
+ * LISTEN_FDS, descriptor 3), else the one handed over on standard input
+ * (spawn-fcgi, mod_fcgid, lighttpd's bin-path), else open cfg->listen. */
 int listener_open(const struct bu_config *cfg, struct listener *l, struct bu_error *err);
 /* Close it, removing a unix socket path we created. */
 void listener_close(struct listener *l);

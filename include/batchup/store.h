@@ -221,6 +221,37 @@ int store_upload_counts(struct db *db, struct bu_error *err, long *active, long 
 int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
              void (*removed)(const char *file_id, void *ctx), void *ctx);
 
+/* ---- hooks ---------------------------------------------------------- */
+
+/* A hook event claimed for delivery (batchup.hook_claim). */
+struct store_hook_event {
+    char id[STORE_ID_SIZE];
+    char kind[32];
+    char batch_id[STORE_ID_SIZE];
+    char file_id[STORE_ID_SIZE]; /* "" for batch_complete */
+    char user_name[201];
+    char download_url[128]; /* the link's path, "" when the batch has none */
+    int attempt;
+    bool command_done; /* accepted by a target in an earlier attempt */
+    bool url_done;
+    char *payload; /* the JSON document, malloc'd: store_hook_event_free */
+};
+
+/* LISTEN batchup_hook on this connection (NOTIFY wakes the deliverer). */
+int store_hook_listen(struct db *db, struct bu_error *err);
+/* Claim one due event of the kinds in events ("batch_complete,file_aborted"),
+ * leased for lease_seconds: 1 claimed, 0 none due, -1 error. */
+int store_hook_claim(struct db *db, struct bu_error *err, const char *events, int lease_seconds,
+                     struct store_hook_event *ev);
+void store_hook_event_free(struct store_hook_event *ev);
+/* Target "command" or "url" accepted the event. */
+int store_hook_target_done(struct db *db, struct bu_error *err, const char *event_id,
+                           const char *target);
+/* The attempt's outcome: error NULL when delivered.  Sets *failed when the
+ * event was given up (max_attempts reached). */
+int store_hook_finish(struct db *db, struct bu_error *err, const char *event_id, const char *error,
+                      int retry_seconds, int max_attempts, bool *failed);
+
 /* ---- migrations ----------------------------------------------------- */
 
 /* Begin one migration transaction: the migration lock (advisory, so two

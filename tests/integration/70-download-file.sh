@@ -109,7 +109,7 @@ tap_ok $? "Content-Disposition: ASCII fallback without quote or slash, and filen
 code=$(get "$W/head" "$ALICE" "$DL" -I)
 tap_is "$code" 200 "HEAD: 200"
 sleep 0.2
-head_line=$(grep " HEAD /api/v1/download/stream/$FID " "$STACK_DIR/batchup.log" | tail -n 1)
+head_line=$(grep "request \"HEAD\" \"/api/v1/download/stream/$FID\" " "$STACK_DIR/batchup.log" | tail -n 1)
 tap_like "$head_line" ' 200 0 0 ' "HEAD: batchup logs 200 with 0 bytes sent (no body)"
 tap_is "$(hval Content-Length "$W/head.h")" "$SIZE" "HEAD: Content-Length is the size"
 tap_is "$(hval ETag "$W/head.h")" "$ETAG" "HEAD: the same ETag"

@@ -63,7 +63,7 @@ tap_is "$ETAG" "\"$(sha256sum "$W/a.bin" | cut -d' ' -f1)\"" \
     "the ETag is batchup's (the SHA-256), as without sendfile"
 tap_like "$LM" ' GMT$' "Last-Modified is sent ($LM)"
 sleep 0.2
-line=$(grep " GET $DL " "$STACK_DIR/batchup.log" | tail -n 1)
+line=$(grep -F "request \"GET\" \"$DL\" " "$STACK_DIR/batchup.log" | tail -n 1)
 tap_like "$line" ' 200 0 0 ' "batchup sent no body itself (its log: 0 bytes out)"
 grep -q "\"GET $DL HTTP/1.1\" 200 $SIZE " "$STACK_DIR/nginx/access.log"
 tap_ok $? "nginx's access log shows it sent the $SIZE bytes"

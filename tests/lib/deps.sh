@@ -29,6 +29,7 @@ needs=(
     "libjansson-dev|/usr/include/jansson.h"
     "libssl-dev|/usr/include/openssl/evp.h"
     "zlib1g-dev|/usr/include/zlib.h"
+    "libcurl4-openssl-dev|/usr/include/x86_64-linux-gnu/curl/curl.h"
     "libcmocka-dev|/usr/include/cmocka.h"
     "postgresql|/usr/lib/postgresql/15/bin/initdb"
     "postgresql-client|psql"
@@ -40,6 +41,9 @@ needs=(
     "python3|/usr/bin/python3"
     "procps|pgrep"
     "jq|jq"
+    # The install and package test: the man page, the binary's libraries.
+    "groff-base|groff"
+    "binutils|objdump"
     # make lint (run by CI).
     "clang-tidy|clang-tidy"
     "cppcheck|cppcheck"

@@ -176,7 +176,7 @@ async function main() {
     const ids = new Set(r.batch.files.map((f) => f.id));
     let n = 0;
     const queuedFiles = new Set();
-    for (const m of log.matchAll(/PATCH \/api\/v1\/files\/([0-9a-f-]{36}) 423\b/g)) {
+    for (const m of log.matchAll(/request "PATCH" "\/api\/v1\/files\/([0-9a-f-]{36})" 423\b/g)) {
       if (ids.has(m[1])) { n++; queuedFiles.add(m[1]); }
     }
     logTotal += n;

@@ -53,7 +53,16 @@ static void test_defaults(void **state)
     write_conf("# nothing but a comment\n\n");
     assert_int_equal(config_load(&cfg, path, &err), 0);
     assert_string_equal(cfg.listen, "127.0.0.1:9000");
-    assert_int_equal(cfg.workers, 4);
+    assert_int_equal(cfg.workers, 32);
+    assert_int_equal(cfg.pm, CONFIG_PM_DYNAMIC);
+    assert_int_equal(cfg.pm_start_servers, 4);
+    assert_int_equal(cfg.pm_min_spare_servers, 2);
+    assert_int_equal(cfg.pm_max_spare_servers, 8);
+    assert_int_equal(cfg.header_timeout, 10);
+    assert_int_equal(cfg.body_timeout, 30);
+    assert_int_equal(cfg.send_timeout, 30);
+    assert_int_equal(cfg.body_min_rate, 500);
+    assert_int_equal(cfg.min_rate_window, 30);
     assert_int_equal(cfg.per_user_limit, 5);
     assert_int_equal(cfg.max_active_users, 25);
     assert_int_equal(cfg.slot_lease_seconds, 30);
@@ -93,12 +102,12 @@ static void test_env_overrides_file(void **state)
 
     (void)state;
     write_conf("workers = 7\n");
-    setenv("BATCHUP_WORKERS", "3", 1);
+    setenv("BATCHUP_WORKERS", "9", 1);
     assert_int_equal(config_load(&cfg, path, &err), 0);
-    assert_int_equal(cfg.workers, 3);
+    assert_int_equal(cfg.workers, 9);
     setenv("BATCHUP_CONFIG", path, 1);
     assert_int_equal(config_load(&cfg, NULL, &err), 0);
-    assert_int_equal(cfg.workers, 3);
+    assert_int_equal(cfg.workers, 9);
     unsetenv("BATCHUP_WORKERS");
     assert_int_equal(config_load(&cfg, NULL, &err), 0);
     assert_int_equal(cfg.workers, 7);
@@ -147,6 +156,40 @@ static void test_bad_env_names_variable(void **state)
     unsetenv("BATCHUP_WORKERS");
 }
 
+static void test_log_and_hook_keys(void **state)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+
+    (void)state;
+    write_conf("log_file = /var/log/batchup/batchup.log\nhook_command = /usr/bin/notify --all\n"
+               "hook_url = https://example.org/ev?x=1\nhook_events = file_expired, batch_complete,"
+               "file_expired\nhook_timeout_seconds = 3\nhook_max_attempts = 1\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.log_file, "/var/log/batchup/batchup.log");
+    assert_string_equal(cfg.hook_command, "/usr/bin/notify --all");
+    assert_string_equal(cfg.hook_url, "https://example.org/ev?x=1");
+    assert_string_equal(cfg.hook_events, "file_expired,batch_complete");
+    assert_true(config_has_event(cfg.hook_events, "batch_complete"));
+    assert_false(config_has_event(cfg.hook_events, "file_aborted"));
+    assert_false(config_has_event("file_expired_x", "file_expired"));
+    assert_int_equal(cfg.hook_timeout_seconds, 3);
+    assert_int_equal(cfg.hook_max_attempts, 1);
+    assert_int_equal(cfg.hook_retry_seconds, 10);
+    write_conf("");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.log_file, "");
+    assert_string_equal(cfg.hook_events, "batch_complete");
+    expect_bad("log_file = batchup.log\n", "'log_file'");
+    expect_bad("hook_url = ftp://example.org/\n", "'hook_url'");
+    expect_bad("hook_url = http://exa mple.org/\n", "'hook_url'");
+    expect_bad("hook_events = batch_completed\n", "'hook_events'");
+    expect_bad("hook_events = ,\n", "'hook_events'");
+    expect_bad("hook_timeout_seconds = 0\n", "'hook_timeout_seconds'");
+    expect_bad("hook_max_attempts = 1001\n", "'hook_max_attempts'");
+    expect_bad("hook_retry_seconds = x\n", "'hook_retry_seconds'");
+}
+
 static void test_missing_file(void **state)
 {
     struct bu_config cfg;
@@ -157,14 +200,49 @@ static void test_missing_file(void **state)
     assert_non_null(strstr(err.message, "/nonexistent/batchup.conf"));
 }
 
+/* The pool must carry one user's uploads and still serve someone else; the
+ * process manager's counts are capped at the pool and kept in order. */
+static void test_pool_rules(void **state)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+
+    (void)state;
+    write_conf("workers = 5\nper_user_limit = 5\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_string_equal(err.code, "bad_config");
+    assert_non_null(strstr(err.message, "workers (5)"));
+    assert_non_null(strstr(err.message, "at least 6"));
+    write_conf("workers = 6\nper_user_limit = 5\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_int_equal(cfg.pm_max_spare_servers, 6); /* capped at workers */
+    assert_int_equal(cfg.pm_start_servers, 4);
+    write_conf("workers = 3\nper_user_limit = 2\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_int_equal(cfg.pm_start_servers, 3);
+    assert_int_equal(cfg.pm_min_spare_servers, 2);
+    write_conf("pm_min_spare_servers = 9\npm_max_spare_servers = 3\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_non_null(strstr(err.message, "pm_min_spare_servers"));
+    write_conf("pm = sometimes\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_non_null(strstr(err.message, "static|dynamic|ondemand"));
+    write_conf("pm = ondemand\nbody_min_rate = 0\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_int_equal(cfg.pm, CONFIG_PM_ONDEMAND);
+    assert_int_equal(cfg.body_min_rate, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_overrides_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values_name_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_env_names_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_and_hook_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,0 +1,329 @@
+/*
+ * hooks.c - batch-completion hooks: the delivery child of the master.
+ *
+ * The events are not produced here: triggers write them to the outbox
+ * (batchup.hook_events) in the transaction of the status change itself
+ * (sql/functions/80_hooks.sql), so an event exists exactly when its cause
+ * committed.  This process only delivers them.  The master starts it when
+ * hook_command or hook_url is set, and starts it again when it dies.  Its
+ * loop:
+ *
+ *   LISTEN batchup_hook; claim one due event (FOR UPDATE SKIP LOCKED, with a
+ *   lease, so another deliverer on any host leaves it alone); run the
+ *   command and/or POST to the URL; record each target that accepted it and
+ *   the outcome (delivered, or the next attempt after an exponential
+ *   backoff, or failed after hook_max_attempts); when nothing is due, wait
+ *   for a NOTIFY or one second, whichever comes first.
+ *
+ * Exactly once in effect: a receiver may see an event twice, when this
+ * process dies (or the master is killed with it) after the receiver
+ * accepted the event and before the outcome was recorded; the lease then
+ * runs out and the event is delivered again, with the same id.  Every
+ * delivery carries the event id (JSON "id", the Idempotency-Key header,
+ * BATCHUP_EVENT_ID), so a receiver that drops ids it has seen acts once per
+ * event.
+ *
+ * The command runs as `/bin/sh -c hook_command` in a process group of its
+ * own, with the event in its environment and the JSON on its standard
+ * input, its output discarded (it may print the link, which is a secret:
+ * batchup's log must not hold it); it is killed after hook_timeout_seconds.
+ * Exit status 0 is success.  The URL gets a POST of the JSON; any 2xx is
+ * success.  A stop signal (SIGQUIT, SIGTERM, SIGINT) lets the current
+ * delivery finish; so does the master's death, noticed through getppid.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "batchup/clock.h"
+#include "batchup/hooks.h"
+#include "batchup/log.h"
+#include "batchup/store.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+/* Stop signals set a flag (and interrupt the wait: no SA_RESTART). */
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+}
+
+bool hooks_enabled(const struct bu_config *cfg)
+{
+    return cfg->hook_command[0] != '\0' || cfg->hook_url[0] != '\0';
+}
+
+/* ---- the command ------------------------------------------------------ */
+
+/* The command's environment: batchup's own, less its BATCHUP_* settings
+ * (they may hold a database password), plus the event.  NULL when out of
+ * memory; free with free_env. */
+static char **command_env(const struct store_hook_event *ev)
+{
+    const char *const vars[][2] = {
+        {"BATCHUP_EVENT_ID", ev->id},       {"BATCHUP_EVENT", ev->kind},
+        {"BATCHUP_BATCH_ID", ev->batch_id}, {"BATCHUP_USER", ev->user_name},
+        {"BATCHUP_LINK", ev->download_url}, {"BATCHUP_FILE_ID", ev->file_id},
+    };
+    size_t n = 0, o = 0, nvars = sizeof vars / sizeof vars[0];
+    char **env;
+
+    while (environ[n] != NULL)
+        n++;
+    env = calloc(n + nvars + 2, sizeof *env);
+    if (env == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "BATCHUP_", 8) != 0)
+            env[o++] = strdup(environ[i]);
+    for (size_t i = 0; i < nvars; i++)
+        if (asprintf(&env[o++], "%s=%s", vars[i][0], vars[i][1]) < 0)
+            env[o - 1] = NULL;
+    if (asprintf(&env[o++], "BATCHUP_ATTEMPT=%d", ev->attempt) < 0)
+        env[o - 1] = NULL;
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* In the forked child: stdin from the pipe, output discarded, exec. */
+static void command_exec(const char *command, int in_fd, char **env)
+{
+    int null_fd = open("/dev/null", O_WRONLY);
+
+    setpgid(0, 0);
+    dup2(in_fd, STDIN_FILENO);
+    if (null_fd >= 0) {
+        dup2(null_fd, STDOUT_FILENO);
+        dup2(null_fd, STDERR_FILENO);
+    }
+    signal(SIGPIPE, SIG_DFL);
+    execle("/bin/sh", "sh", "-c", command, (char *)NULL, env);
+    _exit(127);
+}
+
+/* Wait for the command until the deadline, then kill its process group.
+ * Describes a failure in why; 0 on exit status 0. */
+static int command_wait(pid_t pid, int timeout, char *why, size_t cap)
+{
+    double deadline = clock_now() + timeout;
+    int status;
+    pid_t r;
+
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
+        struct timespec ts = {0, 20000000L};
+        if (clock_now() >= deadline) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            snprintf(why, cap, "command: no exit within %d s (killed)", timeout);
+            return -1;
+        }
+        nanosleep(&ts, NULL);
+    }
+    if (r < 0)
+        snprintf(why, cap, "command: waitpid: %s", strerror(errno));
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    else if (WIFEXITED(status))
+        snprintf(why, cap, "command: exit status %d", WEXITSTATUS(status));
+    else
+        snprintf(why, cap, "command: killed by signal %d", WTERMSIG(status));
+    return -1;
+}
+
+static int run_command(const struct bu_config *cfg, const struct store_hook_event *ev, char *why,
+                       size_t cap)
+{
+    int in[2];
+    char **env = command_env(ev);
+    pid_t pid;
+    size_t len = strlen(ev->payload);
+
+    if (env == NULL || pipe2(in, O_CLOEXEC) != 0) {
+        free_env(env);
+        snprintf(why, cap, "command: cannot start: %s", strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0)
+        command_exec(cfg->hook_command, in[0], env);
+    free_env(env);
+    close(in[0]);
+    if (pid < 0) {
+        close(in[1]);
+        snprintf(why, cap, "command: fork: %s", strerror(errno));
+        return -1;
+    }
+    /* The document is a few KiB: it fits the pipe, so this never blocks. */
+    if (write(in[1], ev->payload, len) != (ssize_t)len) {
+        /* The command need not read it. */
+    }
+    close(in[1]);
+    return command_wait(pid, cfg->hook_timeout_seconds, why, cap);
+}
+
+/* ---- the URL ---------------------------------------------------------- */
+
+static size_t discard(char *data, size_t size, size_t n, void *ctx)
+{
+    (void)data;
+    (void)ctx;
+    return size * n;
+}
+
+static int post_url(CURL *curl, const struct bu_config *cfg, const struct store_hook_event *ev,
+                    char *why, size_t cap)
+{
+    struct curl_slist *headers = NULL;
+    char key[80], kind[64];
+    long code = 0;
+    CURLcode rc;
+
+    snprintf(key, sizeof key, "Idempotency-Key: %s", ev->id);
+    snprintf(kind, sizeof kind, "X-Batchup-Event: %s", ev->kind);
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, key);
+    headers = curl_slist_append(headers, kind);
+    curl_easy_setopt(curl, CURLOPT_URL, cfg->hook_url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, ev->payload);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(ev->payload));
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "batchup/" BATCHUP_VERSION);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)cfg->hook_timeout_seconds);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    rc = curl_easy_perform(curl);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+        snprintf(why, cap, "url: %s", curl_easy_strerror(rc));
+        return -1;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && code < 300)
+        return 0;
+    snprintf(why, cap, "url: HTTP %ld", code);
+    return -1;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+struct deliverer {
+    const struct bu_config *cfg;
+    struct db db;
+    CURL *curl;
+};
+
+/* Deliver one claimed event to every target that has not accepted it yet,
+ * and record the outcome. */
+static void deliver(struct deliverer *d, const struct store_hook_event *ev)
+{
+    const struct bu_config *cfg = d->cfg;
+    char why[300] = "", one[256];
+    struct bu_error err;
+    bool failed = false;
+
+    if (cfg->hook_command[0] != '\0' && !ev->command_done) {
+        if (run_command(cfg, ev, one, sizeof one) == 0)
+            store_hook_target_done(&d->db, &err, ev->id, "command");
+        else
+            snprintf(why, sizeof why, "%s", one);
+    }
+    if (cfg->hook_url[0] != '\0' && !ev->url_done) {
+        if (post_url(d->curl, cfg, ev, one, sizeof one) == 0)
+            store_hook_target_done(&d->db, &err, ev->id, "url");
+        else
+            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%s", why[0] ? "; " : "", one);
+    }
+    if (store_hook_finish(&d->db, &err, ev->id, why[0] ? why : NULL, cfg->hook_retry_seconds,
+                          cfg->hook_max_attempts, &failed) != 0)
+        log_warn("hook event %s: outcome not recorded (%s); it will be delivered again", ev->id,
+                 err.message);
+    else if (why[0] == '\0')
+        log_info("hook event %s (%s, batch %s) delivered, attempt %d", ev->id, ev->kind,
+                 ev->batch_id, ev->attempt);
+    else
+        log_warn("hook event %s (%s, batch %s) attempt %d failed: %s%s", ev->id, ev->kind,
+                 ev->batch_id, ev->attempt, why, failed ? "; giving up" : "");
+}
+
+/* One turn: deliver every due event, then wait for a notification or the
+ * timer. */
+static void turn(struct deliverer *d, pid_t parent)
+{
+    struct store_hook_event ev;
+    struct bu_error err;
+    int targets = (d->cfg->hook_command[0] != '\0') + (d->cfg->hook_url[0] != '\0');
+    int lease = (d->cfg->hook_timeout_seconds + 1) * targets + 2;
+
+    if (store_hook_listen(&d->db, &err) != 0) {
+        db_wait_notify(&d->db, 1000);
+        return;
+    }
+    while (!stopping && getppid() == parent &&
+           store_hook_claim(&d->db, &err, d->cfg->hook_events, lease, &ev) == 1) {
+        deliver(d, &ev);
+        store_hook_event_free(&ev);
+    }
+    db_wait_notify(&d->db, 1000);
+}
+
+int hooks_run(const struct bu_config *cfg)
+{
+    struct deliverer d = {.cfg = cfg};
+    pid_t parent = getppid();
+
+    install_signals();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (d.curl = curl_easy_init()) == NULL) {
+        log_error("hooks: cannot initialise libcurl");
+        return 1;
+    }
+    db_init(&d.db, cfg->database);
+    log_info("hooks: delivering %s events to %s", cfg->hook_events,
+             !cfg->hook_url[0]       ? "the command"
+             : !cfg->hook_command[0] ? "the URL"
+                                     : "the command and the URL");
+    while (!stopping && getppid() == parent) {
+        log_reopen_if_asked();
+        turn(&d, parent);
+    }
+    db_close(&d.db);
+    curl_easy_cleanup(d.curl);
+    curl_global_cleanup();
+    return 0;
+}
