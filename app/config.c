@@ -89,6 +89,7 @@ static const struct key keys[] = {
     {"auth", CHOICE(auth, "token|remote_user")},
     {"sendfile", CHOICE(sendfile, "off|x-accel-redirect|x-sendfile")},
     {"metrics_path", STR(metrics_path)},
+    {"status_path", STR(status_path)},
     {"shutdown_timeout", NUM(shutdown_timeout, 1, 86400)},
     {"gc_interval_seconds", NUM(gc_interval_seconds, 0, 86400)},
     {"log_level", K_WORD, FIELD(log_level), 0, 0, "debug|info|warn|error"},

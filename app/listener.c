@@ -17,7 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -129,3 +137,68 @@ void listener_close(struct listener *l)
     l->owns_path = false;
 }
 
+
+/* The accept queue of a unix listening socket, from the kernel's socket
+ * diagnostics (what `ss -xl` shows): its "receive queue" is the
+ * connections waiting, its "send queue" the backlog. */
+static int unix_queue(int fd, long *queue, long *backlog)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } ask = {0};
+    char buf[4096];
+    struct stat st;
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), rc = -1;
+    ssize_t n;
+
+    if (nl < 0 || fstat(fd, &st) != 0)
+        goto done;
+    ask.nlh.nlmsg_len = sizeof ask;
+    ask.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    ask.nlh.nlmsg_flags = NLM_F_REQUEST;
+    ask.req.sdiag_family = AF_UNIX;
+    ask.req.udiag_states = ~0u;
+    ask.req.udiag_ino = (unsigned)st.st_ino;
+    ask.req.udiag_show = UDIAG_SHOW_RQLEN;
+    ask.req.udiag_cookie[0] = ask.req.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    if (send(nl, &ask, sizeof ask, 0) != (ssize_t)sizeof ask || (n = recv(nl, buf, sizeof buf, 0)) <= 0)
+        goto done;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+        struct unix_diag_msg *msg = NLMSG_DATA(h);
+        int left = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+            break;
+        for (struct rtattr *a = (struct rtattr *)(msg + 1); RTA_OK(a, left); a = RTA_NEXT(a, left))
+            if (a->rta_type == UNIX_DIAG_RQLEN) {
+                const struct unix_diag_rqlen *q = RTA_DATA(a);
+                *queue = q->udiag_rqueue;
+                *backlog = q->udiag_wqueue;
+                rc = 0;
+            }
+    }
+done:
+    if (nl >= 0)
+        close(nl);
+    return rc;
+}
+
+int listener_queue(const struct listener *l, long *queue, long *backlog)
+{
+    struct sockaddr_storage sa = {0};
+    socklen_t len = sizeof sa;
+    struct tcp_info info;
+    socklen_t ilen = sizeof info;
+
+    *queue = *backlog = -1;
+    if (getsockname(l->fd, (struct sockaddr *)&sa, &len) != 0)
+        return -1;
+    if (sa.ss_family == AF_UNIX)
+        return unix_queue(l->fd, queue, backlog);
+    /* A TCP listener: the accept queue's length and its bound. */
+    if (getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &info, &ilen) != 0)
+        return -1;
+    *queue = info.tcpi_unacked;
+    *backlog = info.tcpi_sacked;
+    return 0;
+}

@@ -12,6 +12,7 @@
 #include "batchup/gc.h"
 #include "batchup/error.h"
 #include "batchup/log.h"
+#include "batchup/status.h"
 #include "batchup/supervisor.h"
 
 static const char usage_text[] =
@@ -24,6 +25,7 @@ static const char usage_text[] =
     "  user limit NAME N           set NAME's concurrent-upload limit (0 = server default)\n"
     "  user list                   users, limits, active and queued uploads\n"
     "  gc                          one maintenance pass\n"
+    "  status [--json]             the running server's pool (needs status_path)\n"
     "  --version | --help\n"
     "\n"
     "Configuration: -c FILE, else $BATCHUP_CONFIG, else /etc/batchup/batchup.conf,\n"
@@ -42,6 +44,8 @@ static int run(struct bu_config *cfg, const char *cfg_path, int nargs, char **ar
         return gc_run(cfg, err);
     if (strcmp(args[0], "user") == 0)
         return users_command(cfg, nargs - 1, args + 1, err);
+    if (strcmp(args[0], "status") == 0 && (nargs == 1 || (nargs == 2 && strcmp(args[1], "--json") == 0)))
+        return status_command(cfg, nargs == 2, err);
     return error_set(err, BU_E_USAGE, "unknown command '%s'; see 'batchup --help'", args[0]);
 }
 

@@ -8,8 +8,9 @@
  * ever see ids that are safe to put in a file name or a query.  "Allow" and
  * 405 follow from the table: a path that some row matches, asked with a
  * method none of those rows has, is 405 with the union of their methods;
- * any other path is 404.  The metrics endpoint's path is the configuration's
- * (metrics_path, empty turns it off).
+ * any other path is 404.  The paths of the metrics endpoint and the status
+ * page are the configuration's (metrics_path, status_path; empty turns
+ * them off).
  *
  * To find where a request is handled, find its row here: the handler's
  * prefix names its file (tus_patch is in app/tus.c).
@@ -24,9 +25,11 @@
 #include "batchup/metrics.h"
 #include "batchup/page.h"
 #include "batchup/routes.h"
+#include "batchup/status.h"
 #include "batchup/tus.h"
 
 #define METRICS_PATH "@metrics_path"
+#define STATUS_PATH "@status_path"
 #define TUS "Tus-Resumable: 1.0.0"
 
 struct route {
@@ -40,6 +43,7 @@ static const struct route routes[] = {
     {"GET HEAD", "/", page_get, NULL},
     {"GET HEAD", "/api/v1/health", health_get, NULL},
     {"GET", METRICS_PATH, metrics_get, NULL},
+    {"GET", STATUS_PATH, status_get, NULL},
 
     {"POST", "/api/v1/batches", batches_create, NULL},
     {"GET", "/api/v1/batches", batches_list, NULL},
@@ -107,6 +111,8 @@ static int route_matches(const struct route *r, struct http_request *req)
 {
     if (strcmp(r->pattern, METRICS_PATH) == 0)
         return req->cfg->metrics_path[0] != '\0' && strcmp(req->path, req->cfg->metrics_path) == 0;
+    if (strcmp(r->pattern, STATUS_PATH) == 0)
+        return req->cfg->status_path[0] != '\0' && strcmp(req->path, req->cfg->status_path) == 0;
     return match(r->pattern, req->path, req);
 }
 

@@ -29,6 +29,7 @@ struct slot {
 struct shared {
     char pool_id[17];
     uint64_t accepted;
+    struct scoreboard_pool pool; /* written by the master only */
     struct slot slot[SCOREBOARD_SLOTS];
 };
 
@@ -47,7 +48,36 @@ int scoreboard_init(void)
         return -1;
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(board->pool_id + 2 * i, 3, "%02x", raw[i]);
+    board->pool.started = clock_now();
+    board->pool.listen_queue = board->pool.listen_backlog = -1;
     return 0;
+}
+
+void scoreboard_pool_read(struct scoreboard_pool *out)
+{
+    if (board == NULL) {
+        memset(out, 0, sizeof *out);
+        out->listen_queue = out->listen_backlog = -1;
+        return;
+    }
+    out->started = board->pool.started;
+    out->listen_queue = __atomic_load_n(&board->pool.listen_queue, __ATOMIC_RELAXED);
+    out->listen_backlog = __atomic_load_n(&board->pool.listen_backlog, __ATOMIC_RELAXED);
+    out->max_reached = __atomic_load_n(&board->pool.max_reached, __ATOMIC_RELAXED);
+}
+
+void scoreboard_pool_listen(long queue, long backlog)
+{
+    if (board == NULL)
+        return;
+    __atomic_store_n(&board->pool.listen_queue, queue, __ATOMIC_RELAXED);
+    __atomic_store_n(&board->pool.listen_backlog, backlog, __ATOMIC_RELAXED);
+}
+
+void scoreboard_pool_max_reached(void)
+{
+    if (board != NULL)
+        __atomic_add_fetch(&board->pool.max_reached, 1, __ATOMIC_RELAXED);
 }
 
 const char *scoreboard_pool_id(void)

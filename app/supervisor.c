@@ -275,6 +275,20 @@ static int master_init(struct master *m, struct bu_error *err)
     return listener_open(m->cfg, &m->listener, err);
 }
 
+/* The listening socket's queue, for the status page; a full pool while
+ * connections wait is counted (php-fpm's "max children reached"). */
+static void note_listen_queue(struct master *m)
+{
+    long queue, backlog;
+    struct pool_counts c;
+
+    listener_queue(&m->listener, &queue, &backlog);
+    scoreboard_pool_listen(queue, backlog);
+    pool_count(&c);
+    if (queue > 0 && c.idle == 0 && c.live >= m->cfg->workers)
+        scoreboard_pool_max_reached();
+}
+
 /* Wait up to 200 ms for a signal, or for a waiting connection when the
  * pool should grow for it.  Returns whether connections wait. */
 static bool wait_turn(struct master *m)
@@ -317,6 +331,7 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
         }
         waiting = wait_turn(&m);
         handle_signals(&m);
+        note_listen_queue(&m);
     }
     listener_close(&m.listener);
     log_info("master stopped");

@@ -44,6 +44,7 @@ struct bu_config {
     enum config_auth auth;
     enum config_sendfile sendfile;
     char metrics_path[256];
+    char status_path[256]; /* "" : no status page */
     int shutdown_timeout;
     int gc_interval_seconds;
     char log_level[16];

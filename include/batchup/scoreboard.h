@@ -63,6 +63,19 @@ void scoreboard_read(int index, struct scoreboard_worker *out);
 /* Connections accepted by every worker since the pool started. */
 uint64_t scoreboard_accepted(void);
 
+/* What the master knows of the pool as a whole, for the status page. */
+struct scoreboard_pool {
+    double started;       /* clock_now() when the master started */
+    long listen_queue;    /* connections waiting to be accepted; -1 unknown */
+    long listen_backlog;  /* the most that may wait; -1 unknown */
+    uint64_t max_reached; /* times the pool was full while connections waited */
+};
+
+void scoreboard_pool_read(struct scoreboard_pool *out);
+/* The master: the listening socket's queue, and one more time full. */
+void scoreboard_pool_listen(long queue, long backlog);
+void scoreboard_pool_max_reached(void);
+
 /* The worker: its own slot (from the master's assign, after fork). */
 void scoreboard_attach(int index);
 void scoreboard_state(enum scoreboard_state state);

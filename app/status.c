@@ -1,0 +1,300 @@
+/*
+ * status.c - the status page (php-fpm's pm.status_path), and
+ * `batchup status`, which reads it.
+ *
+ * GET <status_path> shows the pool as the scoreboard has it: the process
+ * manager's settings, how many workers are idle and busy, the connections
+ * accepted and waiting, and every worker's state (reading, handling,
+ * receiving which upload for which user, sending; since when; bytes), with
+ * the slots held and the files queued from the database.  Plain text by
+ * default, JSON with ?json.  It is off unless status_path is set, and the
+ * shipped web server configurations let only loopback reach it: it names
+ * users and uploads.
+ *
+ * `batchup status` asks the server itself: it speaks FastCGI to the
+ * `listen` socket, as the web server would, and prints the page.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fastcgi.h>
+#include <jansson.h>
+
+#include "batchup/clock.h"
+#include "batchup/scoreboard.h"
+#include "batchup/status.h"
+#include "batchup/store.h"
+
+static const char *const state_names[] = {
+    [SB_FREE] = "free",         [SB_STARTING] = "starting",   [SB_IDLE] = "idle",
+    [SB_READING] = "reading",   [SB_HANDLING] = "handling",   [SB_RECEIVING] = "receiving",
+    [SB_SENDING] = "sending",
+};
+
+static const char *const pm_names[] = {"static", "dynamic", "ondemand"};
+
+static json_t *worker_json(const struct scoreboard_worker *w, double now)
+{
+    json_t *o = json_pack("{s:i,s:s,s:f,s:I,s:f}", "pid", (int)w->pid, "state",
+                          state_names[w->state], "state_seconds", now - w->since, "requests",
+                          (json_int_t)w->requests, "uptime_seconds", now - w->started);
+
+    if (w->request_at > 0)
+        json_object_set_new(o, "request",
+                            json_pack("{s:s,s:s,s:s?,s:s?,s:I,s:I,s:f}", "method", w->method, "path",
+                                      w->path, "user", w->user[0] ? w->user : NULL, "upload",
+                                      w->upload[0] ? w->upload : NULL, "bytes_in",
+                                      (json_int_t)w->bytes_in, "bytes_out",
+                                      (json_int_t)w->bytes_out, "seconds", now - w->request_at));
+    return o;
+}
+
+/* The whole page as JSON: the pool, then every worker. */
+static json_t *status_json(struct http_request *req)
+{
+    const struct bu_config *cfg = req->cfg;
+    struct scoreboard_pool pool;
+    struct bu_error err;
+    json_t *workers = json_array();
+    long held = -1, queued = -1;
+    int idle = 0, busy = 0;
+    double now = clock_now();
+
+    scoreboard_pool_read(&pool);
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+        struct scoreboard_worker w;
+        scoreboard_read(i, &w);
+        if (w.state == SB_FREE)
+            continue;
+        if (w.state == SB_IDLE || w.state == SB_STARTING)
+            idle++;
+        else
+            busy++;
+        json_array_append_new(workers, worker_json(&w, now));
+    }
+    if (store_upload_counts(req->db, &err, &held, &queued) != 0)
+        held = queued = -1;
+    return json_pack("{s:{s:s,s:i,s:i,s:i,s:i,s:i,s:f,s:I,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I},s:o}",
+                     "pool", "pm", pm_names[cfg->pm], "workers", cfg->workers, "start_servers",
+                     cfg->pm_start_servers, "min_spare_servers", cfg->pm_min_spare_servers,
+                     "max_spare_servers", cfg->pm_max_spare_servers, "process_idle_timeout",
+                     cfg->pm_process_idle_timeout, "uptime_seconds", now - pool.started,
+                     "accepted_connections", (json_int_t)scoreboard_accepted(), "idle_workers",
+                     idle, "busy_workers", busy, "total_workers", idle + busy, "listen_queue",
+                     (int)pool.listen_queue, "listen_queue_max", (int)pool.listen_backlog,
+                     "max_children_reached", (json_int_t)pool.max_reached, "slots_held",
+                     (json_int_t)held, "uploads_queued", (json_int_t)queued, "workers", workers);
+}
+
+/* The same as text: "name value" lines, then one line a worker. */
+static void text_line(FILE *f, const char *name, json_t *v)
+{
+    if (json_is_real(v))
+        fprintf(f, "%-22s %.0f\n", name, json_real_value(v));
+    else if (json_is_integer(v))
+        fprintf(f, "%-22s %lld\n", name, (long long)json_integer_value(v));
+    else
+        fprintf(f, "%-22s %s\n", name, json_string_value(v));
+}
+
+static char *status_text(json_t *page)
+{
+    char *buf = NULL;
+    size_t len = 0, i;
+    FILE *f = open_memstream(&buf, &len);
+    json_t *pool = json_object_get(page, "pool"), *workers = json_object_get(page, "workers");
+
+    if (f == NULL)
+        return NULL;
+    for (void *it = json_object_iter(pool); it != NULL; it = json_object_iter_next(pool, it))
+        text_line(f, json_object_iter_key(it), json_object_iter_value(it));
+    fprintf(f, "\n%-8s %-10s %8s %8s  %s\n", "pid", "state", "seconds", "requests", "request");
+    for (i = 0; i < json_array_size(workers); i++) {
+        json_t *w = json_array_get(workers, i), *r = json_object_get(w, "request");
+        fprintf(f, "%-8lld %-10s %8.1f %8lld", (long long)json_integer_value(json_object_get(w, "pid")),
+                json_string_value(json_object_get(w, "state")),
+                json_real_value(json_object_get(w, "state_seconds")),
+                (long long)json_integer_value(json_object_get(w, "requests")));
+        if (r != NULL)
+            fprintf(f, "  %s %s user=%s upload=%s in=%lld out=%lld %.1fs",
+                    json_string_value(json_object_get(r, "method")),
+                    json_string_value(json_object_get(r, "path")),
+                    json_is_string(json_object_get(r, "user"))
+                        ? json_string_value(json_object_get(r, "user"))
+                        : "-",
+                    json_is_string(json_object_get(r, "upload"))
+                        ? json_string_value(json_object_get(r, "upload"))
+                        : "-",
+                    (long long)json_integer_value(json_object_get(r, "bytes_in")),
+                    (long long)json_integer_value(json_object_get(r, "bytes_out")),
+                    json_real_value(json_object_get(r, "seconds")));
+        fputc('\n', f);
+    }
+    fclose(f);
+    return buf;
+}
+
+int status_get(struct http_request *req, struct bu_error *err)
+{
+    json_t *page = status_json(req);
+    char *text;
+
+    if (page == NULL)
+        return error_set(err, BU_E_INTERNAL, "the status could not be built");
+    if (strcmp(req->query, "json") == 0 || strncmp(req->query, "json&", 5) == 0) {
+        http_send_json(req, 200, page);
+        return 0;
+    }
+    text = status_text(page);
+    json_decref(page);
+    if (text == NULL)
+        return error_set(err, BU_E_INTERNAL, "out of memory");
+    http_status(req, 200);
+    http_add_header(req, "Content-Type", "text/plain; charset=utf-8");
+    http_add_header(req, "Content-Length", "%zu", strlen(text));
+    http_add_header(req, "Cache-Control", "no-store");
+    http_write(req, text, strlen(text));
+    free(text);
+    return 0;
+}
+
+/* ---- batchup status: a FastCGI client of our own server ------------- */
+
+static int connect_listen(const char *listen, struct bu_error *err)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    int fd = -1;
+
+    if (listen[0] == '/') {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", listen);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+    } else if (colon != NULL) {
+        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+        if (getaddrinfo(host[0] ? host : "127.0.0.1", colon + 1, &hints, &ai) == 0) {
+            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+                freeaddrinfo(ai);
+                return fd;
+            }
+            freeaddrinfo(ai);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return error_set(err, BU_E_INTERNAL, "cannot connect to %s (is batchup serve running?): %s",
+                     listen, strerror(errno));
+}
+
+static void put_header(unsigned char *p, int type, size_t len)
+{
+    FCGI_Header h = {.version = FCGI_VERSION_1, .type = (unsigned char)type, .requestIdB0 = 1,
+                     .contentLengthB1 = (unsigned char)(len >> 8),
+                     .contentLengthB0 = (unsigned char)len};
+    memcpy(p, &h, sizeof h);
+}
+
+/* One name-value pair (both shorter than 128 bytes): two length bytes,
+ * then the name and the value, without terminators (the protocol's form). */
+static size_t put_pair(unsigned char *p, const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+
+    p[0] = (unsigned char)n;
+    p[1] = (unsigned char)v;
+    for (size_t i = 0; i < n; i++)
+        p[2 + i] = (unsigned char)name[i];
+    for (size_t i = 0; i < v; i++)
+        p[2 + n + i] = (unsigned char)value[i];
+    return 2 + n + v;
+}
+
+/* The request: BEGIN_REQUEST, the params, their end, an empty body. */
+static size_t build_request(unsigned char *buf, const char *uri, const char *path,
+                            const char *query)
+{
+    FCGI_BeginRequestBody begin = {.roleB0 = FCGI_RESPONDER};
+    size_t n = 0, params;
+
+    put_header(buf, FCGI_BEGIN_REQUEST, sizeof begin);
+    memcpy(buf + FCGI_HEADER_LEN, &begin, sizeof begin);
+    n = FCGI_HEADER_LEN + sizeof begin;
+    params = n + FCGI_HEADER_LEN;
+    params += put_pair(buf + params, "REQUEST_METHOD", "GET");
+    params += put_pair(buf + params, "REQUEST_URI", uri);
+    params += put_pair(buf + params, "DOCUMENT_URI", path);
+    params += put_pair(buf + params, "QUERY_STRING", query);
+    params += put_pair(buf + params, "SERVER_PROTOCOL", "HTTP/1.1");
+    put_header(buf + n, FCGI_PARAMS, params - n - FCGI_HEADER_LEN);
+    n = params;
+    put_header(buf + n, FCGI_PARAMS, 0);
+    put_header(buf + n + FCGI_HEADER_LEN, FCGI_STDIN, 0);
+    return n + 2 * (size_t)FCGI_HEADER_LEN;
+}
+
+/* Read STDOUT records until END_REQUEST into out (malloc'd). */
+static char *read_response(int fd, size_t *len)
+{
+    FILE *f;
+    char *out = NULL;
+    unsigned char h[FCGI_HEADER_LEN], body[65535 + 255];
+
+    f = open_memstream(&out, len);
+    if (f == NULL)
+        return NULL;
+    while (recv(fd, h, sizeof h, MSG_WAITALL) == (ssize_t)sizeof h) {
+        size_t clen = (size_t)h[4] << 8 | h[5], plen = h[6];
+        if (clen + plen > 0 && recv(fd, body, clen + plen, MSG_WAITALL) != (ssize_t)(clen + plen))
+            break;
+        if (h[1] == FCGI_STDOUT)
+            fwrite(body, 1, clen, f);
+        if (h[1] == FCGI_END_REQUEST)
+            break;
+    }
+    fclose(f);
+    return out;
+}
+
+int status_command(const struct bu_config *cfg, bool json, struct bu_error *err)
+{
+    unsigned char request[1024];
+    char uri[300], *response, *body;
+    size_t n, len = 0;
+    struct timeval timeout = {.tv_sec = 10};
+    int fd, ok;
+
+    if (cfg->status_path[0] == '\0')
+        return error_set(err, BU_E_USAGE, "the status page is off: set status_path (for example "
+                                          "status_path = /batchup-status) and reload");
+    snprintf(uri, sizeof uri, "%s%s", cfg->status_path, json ? "?json" : "");
+    fd = connect_listen(cfg->listen, err);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    n = build_request(request, uri, cfg->status_path, json ? "json" : "");
+    response = send(fd, request, n, MSG_NOSIGNAL) == (ssize_t)n ? read_response(fd, &len) : NULL;
+    close(fd);
+    if (response == NULL)
+        return error_set(err, BU_E_INTERNAL, "no answer from %s", cfg->listen);
+    body = strstr(response, "\r\n\r\n");
+    ok = strncmp(response, "Status: 200", 11) == 0 && body != NULL;
+    if (ok)
+        fputs(body + 4, stdout);
+    else
+        error_set(err, BU_E_INTERNAL, "the server answered: %.*s", (int)strcspn(response, "\r"),
+                  response);
+    free(response);
+    return ok ? 0 : -1;
+}
