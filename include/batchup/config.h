@@ -6,6 +6,7 @@
 #ifndef BATCHUP_CONFIG_H
 #define BATCHUP_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "batchup/error.h"
@@ -16,6 +17,8 @@ enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SEND
 struct bu_config {
     char database[1024];
     char listen[256];
+    int listen_mode;         /* permissions of a unix socket, chmod'ed after bind */
+    char listen_allow[1024]; /* TCP: peer addresses or prefixes allowed to connect */
     int workers;
     long max_requests;
     char storage_dir[1024];
@@ -24,14 +27,19 @@ struct bu_config {
     int slot_lease_seconds;
     int queue_retry_seconds;
     uint64_t max_file_size;
+    uint64_t max_user_bytes; /* declared bytes a user may hold in live files; 0: no cap */
+    int max_open_batches;    /* batches a user may have uploading at once; 0: no cap */
     int max_batch_files;
     int upload_expiry_seconds;
     int link_ttl_seconds;
     enum config_auth auth;
+    bool remote_user_create;    /* remote_user: create an unknown name on first sight */
+    bool remote_user_trust_tcp; /* remote_user on a TCP listener reachable by local processes */
     enum config_sendfile sendfile;
     char metrics_path[256];
     int shutdown_timeout;
     int gc_interval_seconds;
+    int orphan_grace_seconds; /* gc leaves storage files younger than this alone */
     char log_level[16];
     char path[1024]; /* the file it was read from, "" for defaults only */
 };
@@ -47,5 +55,8 @@ int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *er
 int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err);
 
 void config_defaults(struct bu_config *cfg);
+
+/* Is listen a unix socket path (it holds a '/') rather than host:port? */
+bool config_listen_is_unix(const char *listen);
 
 #endif
