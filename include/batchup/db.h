@@ -12,6 +12,8 @@
 #ifndef BATCHUP_DB_H
 #define BATCHUP_DB_H
 
+#include <stdint.h>
+
 #include "batchup/error.h"
 
 struct pg_conn;
@@ -23,6 +25,11 @@ struct db {
     double next_attempt; /* clock_now() seconds; no connect before this */
     int backoff_ms;
     char sqlstate[6]; /* of the last failed statement, "" if none */
+    /* The per-user quotas that batch creation enforces (store_set_quotas;
+     * 0: no cap).  Kept here because tus creation reaches the data layer
+     * with the connection but not the configuration. */
+    uint64_t quota_bytes;
+    int quota_open_batches;
 };
 
 /* The arguments $1, $2, ... of one statement, as text (NULL is SQL NULL).

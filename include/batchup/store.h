@@ -38,8 +38,10 @@ struct store_user {
 /* The user whose token hashes to token_hash (lower-case hex SHA-256). */
 int store_authenticate(struct db *db, struct bu_error *err, const char *token_hash,
                        struct store_user *user);
-/* The id of the user called name, created on first sight (remote_user). */
-int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, int *user_id);
+/* The id of the user called name (remote_user); when create is true a
+ * missing user is created.  1 found (or created), 0 no such user. */
+int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, bool create,
+                          int *user_id);
 /* Create a user: 1 created, 0 the name is taken, -1 error. */
 int store_user_add(struct db *db, struct bu_error *err, const char *name, const char *token_hash,
                    int limit);
@@ -61,7 +63,12 @@ int store_user_list(struct db *db, struct bu_error *err,
 
 /* ---- batches -------------------------------------------------------- */
 
-/* Create a batch from a JSON file list (as batches_parse returns it). */
+/* The quotas the next batch creations of this connection enforce: the
+ * configuration's max_user_bytes and max_open_batches (the router sets
+ * them for every request). */
+void store_set_quotas(struct db *db, const struct bu_config *cfg);
+/* Create a batch from a JSON file list (as batches_parse returns it);
+ * 413 quota_exceeded over a quota. */
 int store_create_batch(struct db *db, struct bu_error *err, int user_id, const char *files_json,
                        int link_ttl, char batch_id[STORE_ID_SIZE]);
 /* tus creation: a batch holding one file (media_type "" for none). */
@@ -73,10 +80,25 @@ char *store_batch_json(struct db *db, struct bu_error *err, const char *batch_id
                        int *found);
 /* {"batches": [...]}: the user's newest batches (malloc'd; NULL on error). */
 char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int limit);
-/* Abort every unfinished file of the user's batch, calling removed for
- * each (its data is to go).  1 done, 0 no such batch of user_id. */
-int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
-                      int link_ttl, void (*removed)(const char *file_id, void *ctx), void *ctx);
+/* Delete the user's batch with all its files and its link, calling removed
+ * for each file (its data is to go).  1 done, 0 no such batch of user_id. */
+int store_delete_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                       void (*removed)(const char *file_id, void *ctx), void *ctx);
+
+enum store_link_result {
+    STORE_LINK_DONE,       /* issued, or revoked */
+    STORE_LINK_NONE,       /* revoke: there was no link */
+    STORE_LINK_INCOMPLETE, /* issue: files are left to upload */
+    STORE_LINK_EXPIRED,    /* issue: the batch expired */
+    STORE_LINK_NOT_FOUND,  /* no such batch of this user */
+};
+
+/* Withdraw the batch's download link (batchup.revoke_link). */
+int store_revoke_link(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                      enum store_link_result *result);
+/* Issue a new download link, valid link_ttl seconds (batchup.issue_link). */
+int store_issue_link(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                     int link_ttl, enum store_link_result *result);
 
 /* ---- uploads and slots ---------------------------------------------- */
 
@@ -99,12 +121,11 @@ struct store_claim {
 int store_claim_slot(struct db *db, struct bu_error *err, const struct bu_config *cfg,
                      const char *file_id, int user_id, struct store_claim *claim);
 /* The recorded offset of file_id (1), or no such file (0). */
-int store_upload_offset(struct db *db, struct bu_error *err, const char *file_id,
-                        uint64_t *offset);
+int store_upload_offset(struct db *db, struct bu_error *err, const char *file_id, uint64_t *offset);
 /* Record a durable offset, renewing the lease: 1 the slot is still held,
  * 0 it was lost (the lease ran out), -1 error (upload_gone, ...). */
-int store_record_progress(struct db *db, struct bu_error *err, const char *file_id,
-                          uint64_t offset, int lease_seconds);
+int store_record_progress(struct db *db, struct bu_error *err, const char *file_id, uint64_t offset,
+                          int lease_seconds);
 
 enum store_file_status {
     STORE_PENDING,
@@ -195,6 +216,11 @@ int store_upload_counts(struct db *db, struct bu_error *err, long *active, long 
  * returns how many, or -1. */
 int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
              void (*removed)(const char *file_id, void *ctx), void *ctx);
+
+/* Of the n file ids found in storage, call live for each whose data the
+ * database still wants (batchup.live_files).  0 or -1. */
+int store_live_files(struct db *db, struct bu_error *err, const char *const *ids, size_t n,
+                     void (*live)(const char *file_id, void *ctx), void *ctx);
 
 /* ---- migrations ----------------------------------------------------- */
 
