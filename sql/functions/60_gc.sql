@@ -15,8 +15,9 @@ BEGIN
     END IF;
 
     -- Uploads nobody touched for too long.  What counts is the batch's last
-    -- activity (any file's progress, claim, completion or abort: its
-    -- updated_at or last_seen_at), not the file's own: a file still waiting
+    -- activity (its creation, any file's progress, claim or completion: the
+    -- updated_at or last_seen_at of its files that are neither aborted nor
+    -- expired), not the file's own: a file still waiting
     -- its turn in a batch whose other files are uploading is not abandoned,
     -- and expiring it would expire the batch and delete its completed
     -- files.  Rows locked by a request are in use: skip them.  Their slots
@@ -26,7 +27,7 @@ BEGIN
          WHERE f.status IN ('pending', 'queued', 'uploading')
            AND NOT EXISTS (
                SELECT 1 FROM batchup.files g
-                WHERE g.batch_id = f.batch_id
+                WHERE g.batch_id = f.batch_id AND g.status NOT IN ('aborted', 'expired')
                   AND greatest(g.updated_at, g.last_seen_at)
                       >= now() - make_interval(secs => p_upload_expiry_seconds))
          ORDER BY f.id
