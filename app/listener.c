@@ -153,6 +153,9 @@ void listener_close(struct listener *l)
 
 /* ---- who may connect ------------------------------------------------ */
 
+/* The first 12 bytes of an IPv4-mapped IPv6 address. */
+static const unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+
 /* Parse one entry ("127.0.0.1", "::1", "10.0.0.0/8") of len bytes. */
 static int parse_net(const char *s, size_t len, struct listener_net *net)
 {
@@ -183,6 +186,14 @@ static int parse_net(const char *s, size_t len, struct listener_net *net)
         if (errno != 0 || *end != '\0' || prefix > net->prefix)
             return -1;
         net->prefix = (int)prefix;
+    }
+    /* An IPv4-mapped entry (::ffff:10.0.0.1) is the IPv4 address it maps,
+     * since peers are matched in that form (address_bytes). */
+    if (net->family == AF_INET6 && net->prefix >= 96 && memcmp(net->addr, mapped_prefix, 12) == 0) {
+        memmove(net->addr, net->addr + 12, 4);
+        memset(net->addr + 4, 0, 12);
+        net->family = AF_INET;
+        net->prefix -= 96;
     }
     return 0;
 }
@@ -227,8 +238,6 @@ static bool net_contains(const struct listener_net *net, int family, const unsig
  * false for another family. */
 static bool address_bytes(const struct sockaddr *sa, int *family, const unsigned char **addr)
 {
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-
     if (sa->sa_family == AF_INET) {
         *family = AF_INET;
         *addr = (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
@@ -238,9 +247,9 @@ static bool address_bytes(const struct sockaddr *sa, int *family, const unsigned
         return false;
     *addr = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
     *family = AF_INET6;
-    if (memcmp(*addr, mapped, sizeof mapped) == 0) {
+    if (memcmp(*addr, mapped_prefix, sizeof mapped_prefix) == 0) {
         *family = AF_INET;
-        *addr += sizeof mapped;
+        *addr += sizeof mapped_prefix;
     }
     return true;
 }

@@ -73,7 +73,7 @@ struct bu_error {
     enum bu_errcode id;
     int status;        /* HTTP status, from the table */
     const char *code;  /* from the table: stable across releases */
-    char message[512]; /* one sentence, for people; never cut inside a UTF-8 character */
+    char message[512]; /* one line for people: valid UTF-8, no control character */
 };
 
 /* Fill err with error id and a printf-style message.  Returns -1 so that

@@ -44,6 +44,9 @@ static void test_allow_match(void **state)
     assert_false(match("127.0.0.1 ::1", "10.0.0.1"));
     assert_true(match("127.0.0.1", "::ffff:127.0.0.1")); /* IPv4-mapped */
     assert_false(match("::1", "127.0.0.1"));
+    assert_true(match("::ffff:127.0.0.1", "127.0.0.1")); /* found by fuzz_config */
+    assert_true(match("::ffff:10.0.0.0/104", "::ffff:10.9.8.7"));
+    assert_false(match("::ffff:10.0.0.0/104", "11.0.0.1"));
     assert_true(match("10.0.0.0/8", "10.255.1.2"));
     assert_false(match("10.0.0.0/8", "11.0.0.1"));
     assert_true(match("192.168.4.0/22", "192.168.7.255"));
