@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -143,29 +144,33 @@ static bool sweep_due(const struct bu_config *cfg)
 
 int gc_sweep_orphans(const struct bu_config *cfg, struct db *db)
 {
-    static struct sweep sw;
+    struct sweep *sw = calloc(1, sizeof *sw);
     char dir[1100];
     DIR *files;
     struct dirent *e;
+    int removed;
 
-    memset(&sw, 0, sizeof sw);
-    sw.db = db;
-    sw.before = time(NULL) - cfg->orphan_grace_seconds;
+    if (sw == NULL)
+        return -1;
+    sw->db = db;
+    sw->before = time(NULL) - cfg->orphan_grace_seconds;
     snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
-    sweep_dir(&sw, dir);
+    sweep_dir(sw, dir);
     snprintf(dir, sizeof dir, "%s/files", cfg->storage_dir);
     files = opendir(dir);
-    while (files != NULL && (e = readdir(files)) != NULL && !sw.failed) {
+    while (files != NULL && (e = readdir(files)) != NULL && !sw->failed) {
         char shard[1100];
         if (strlen(e->d_name) != 2 || e->d_name[0] == '.')
             continue;
         snprintf(shard, sizeof shard, "%s/%s", dir, e->d_name);
-        sweep_dir(&sw, shard);
+        sweep_dir(sw, shard);
     }
     if (files != NULL)
         closedir(files);
-    sweep_flush(&sw);
-    return sw.failed ? -1 : sw.removed;
+    sweep_flush(sw);
+    removed = sw->failed ? -1 : sw->removed;
+    free(sw);
+    return removed;
 }
 
 int gc_run(const struct bu_config *cfg, struct bu_error *err)

@@ -75,6 +75,7 @@ static int socket_family(int fd)
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
 
+    memset(&ss, 0, sizeof ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return -1;
     return ss.ss_family;
@@ -279,6 +280,7 @@ bool listener_peer_allowed(const struct bu_config *cfg, int fd)
 
     if (socket_family(fd) == AF_UNIX)
         return true;
+    memset(&peer, 0, sizeof peer);
     if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0) {
         log_warn("refused a connection whose peer is unknown: %s", strerror(errno));
         return false;
