@@ -191,7 +191,11 @@ run_fuzz() {
             passed=$((passed + 1))
         else
             fail_line "$name exited $rc"
-            grep -E 'ERROR|SUMMARY|Test unit written|runtime error' "$log" | head -n 20 | sed 's/^/#   /'
+            grep -E 'ERROR|SUMMARY|Test unit written|runtime error|^ +#[0-9]+ .* in ' "$log" |
+                grep -v 'in fuzzer::' | head -n 20 | sed 's/^/#   /'
+            for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-*; do
+                [ -f "$f" ] && echo "# input ($(basename "$f")): $(head -c 300 "$f" | od -An -c | tr -s ' \n' ' ')"
+            done
         fi
     done
     if [ "$any" = 0 ]; then

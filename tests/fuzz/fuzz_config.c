@@ -9,7 +9,8 @@
  *
  * Besides memory errors it checks the parser's promises: an accepted list
  * has 1..LISTENER_ALLOW_MAX entries of a known family with a prefix within
- * its address length, matches its own entries' addresses, and a value
+ * its address length, matches its own entries' addresses (IPv4-mapped ones
+ * are IPv4: an IPv6 entry never covers them), and a value
  * refused leaves the configuration as it was; every message is one line.
  */
 #include <netinet/in.h>
@@ -22,6 +23,8 @@
 #include "batchup/listener.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
 
 static void check_allow(const char *value)
 {
@@ -43,6 +46,10 @@ static void check_allow(const char *value)
             ss.ss_family = AF_INET;
             memcpy(&((struct sockaddr_in *)&ss)->sin_addr, net->addr, 4);
         } else if (net->family == AF_INET6 && net->prefix <= 128) {
+            /* An IPv4-mapped address is matched as IPv4, never against an
+             * IPv6 entry (a prefix shorter than /96 over ::ffff:0:0/96). */
+            if (memcmp(net->addr, mapped_prefix, sizeof mapped_prefix) == 0)
+                continue;
             ss.ss_family = AF_INET6;
             memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, net->addr, 16);
         } else {
