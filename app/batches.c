@@ -49,10 +49,9 @@ size_t batches_max_body(const struct bu_config *cfg)
 }
 
 /* The pre-scan's state: the depth of the container being read (1: the
- * root), whether it is an array, and the commas seen in it. */
+ * root) and the commas seen in the container open at each depth. */
 struct scan {
     int depth;
-    bool array[4];
     size_t commas[4];
 };
 
@@ -68,7 +67,6 @@ static int scan_char(struct scan *st, char c, const struct bu_config *cfg, struc
         if (++st->depth > 3)
             return error_set(err, BU_E_BAD_REQUEST,
                              "a file's values must be strings or numbers, not arrays or objects");
-        st->array[st->depth] = c == '[';
         st->commas[st->depth] = 0;
         if ((st->depth == 1 && c == '[') || (st->depth == 2 && c == '{'))
             return bad_shape(err);
@@ -96,7 +94,7 @@ static int scan_char(struct scan *st, char c, const struct bu_config *cfg, struc
  * to jansson, which says where they are. */
 static int prescan(const char *body, size_t len, const struct bu_config *cfg, struct bu_error *err)
 {
-    struct scan st = {0, {false}, {0}};
+    struct scan st = {0, {0}};
     bool in_string = false;
 
     for (size_t i = 0; i < len; i++) {
