@@ -52,7 +52,7 @@ asan:
 	    OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    SANITIZE="-fsanitize=address,undefined" all unit
 
-test: all unit asan
+test: all unit asan fuzz
 	tests/run.sh
 
 run: all
@@ -77,15 +77,27 @@ format:
 	clang-format -i app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c
 
 # libFuzzer harnesses for every parser of untrusted input (clang); run each
-# with e.g. `build/fuzz/fuzz_tus -max_total_time=60`.
+# with e.g. `build/fuzz/fuzz_tus -max_total_time=60 tests/fuzz/corpus/fuzz_tus`.
+# `make test` builds them and runs each for FUZZ_SECONDS from its committed
+# seed corpus (tests/run.sh fuzz).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DBATCHUP_VERSION=\"fuzz\" \
                -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
-fuzz: | $(BUILD)/obj
-	mkdir -p $(BUILD)/fuzz
-	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_headers tests/fuzz/fuzz_headers.c app/headers.c app/utf8.c
-	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_zip_names tests/fuzz/fuzz_zip_names.c app/zip.c app/utf8.c -lz
-	clang $(FUZZ_CFLAGS) -o $(BUILD)/fuzz/fuzz_tus tests/fuzz/fuzz_tus.c \
-	    $(filter-out app/main.c,$(SRCS)) $(LIBS)
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,fuzz_headers fuzz_zip_names fuzz_tus fuzz_config)
+HDRS := $(wildcard include/batchup/*.h)
+fuzz: $(FUZZ_BINS)
+
+$(BUILD)/fuzz:
+	mkdir -p $@
+
+$(BUILD)/fuzz/fuzz_headers: tests/fuzz/fuzz_headers.c app/headers.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+$(BUILD)/fuzz/fuzz_zip_names: tests/fuzz/fuzz_zip_names.c app/zip.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lz
+$(BUILD)/fuzz/fuzz_tus: tests/fuzz/fuzz_tus.c $(filter-out app/main.c,$(SRCS)) $(HDRS) | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c app/config.c app/listener.c app/error.c \
+    app/log.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
 
 deps:
 	tests/lib/deps.sh

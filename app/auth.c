@@ -6,7 +6,10 @@
  * hash (no salt, no slow KDF) is right here because the tokens are random and
  * long; it also keeps the lookup one indexed equality.  With
  * auth = remote_user the web server has authenticated the person and batchup
- * trusts REMOTE_USER, creating the user on first sight.
+ * trusts REMOTE_USER: only on a listener that no other local process can
+ * reach (listener.c refuses to start otherwise, and each request checks it
+ * again, since a reload may switch auth), and only for users that exist,
+ * unless remote_user_create lets the first request of a name create it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +20,8 @@
 #include "batchup/auth.h"
 #include "batchup/check.h"
 #include "batchup/digest.h"
+#include "batchup/listener.h"
+#include "batchup/log.h"
 #include "batchup/scoreboard.h"
 #include "batchup/store.h"
 
@@ -50,13 +55,25 @@ void auth_hash_token(const char *token, char out[65])
 static int auth_remote_user(struct http_request *req, struct bu_error *err)
 {
     const char *name = http_param(req, "REMOTE_USER");
+    int found;
 
+    if (listener_check_remote_user(req->cfg, listener_family(), err) != 0) {
+        log_error("%s", err->message);
+        return error_set(err, BU_E_UNAUTHORIZED,
+                         "REMOTE_USER is not trusted on this listener (see the server's log)");
+    }
     if (name == NULL || *name == '\0')
         return error_set(err, BU_E_UNAUTHORIZED, "the web server sent no REMOTE_USER");
     if (!check_user_name(name))
         return error_set(err, BU_E_UNAUTHORIZED, "REMOTE_USER is not a valid name");
-    if (store_user_for_remote(req->db, err, name, &req->user_id) != 0)
-        return -1;
+    found = store_user_for_remote(req->db, err, name, req->cfg->remote_user_create, &req->user_id);
+    if (found <= 0)
+        return found < 0 ? -1
+                         : error_set(err, BU_E_UNAUTHORIZED,
+                                     "there is no batchup user '%s': an administrator creates it "
+                                     "with 'batchup user add NAME', or sets remote_user_create = "
+                                     "yes",
+                                     name);
     snprintf(req->user_name, sizeof req->user_name, "%s", name);
     return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * batches.c - the batches API: POST, GET and DELETE /api/v1/batches[/<id>].
+ * batches.c - the batches API: POST, GET and DELETE /api/v1/batches[/<id>],
+ * and the batch's link: POST and DELETE /api/v1/batches/<id>/link.
  *
  * A batch is created whole, from a list of files with names and sizes, so
  * the server knows from the start how many files must complete before the
@@ -8,11 +9,20 @@
  * that fails is a 4xx and creates nothing.  The JSON a client reads back is
  * built by batchup.batch_json, in the same query that checks ownership, so
  * another user's batch is exactly as invisible as a missing one.
+ *
+ * A body is bounded twice before it costs memory: its size by what
+ * max_batch_files files can need (batches_max_body), and its shape by a
+ * pre-scan of the raw bytes (prescan) that counts the files and refuses
+ * nesting no valid body has, before jansson builds a tree: a few MiB of
+ * "{}," would otherwise become millions of objects, hundreds of MiB that a
+ * worker keeps.  Only application/json is accepted, which a cross-site
+ * HTML form cannot send.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "batchup/auth.h"
 #include "batchup/batches.h"
@@ -20,8 +30,88 @@
 #include "batchup/storage.h"
 #include "batchup/store.h"
 
-#define BATCHES_MAX_BODY (8u << 20)
 #define BATCHES_LIST_MAX 100
+
+/* The most JSON one valid file can take: its name and type with every byte
+ * written as a \u escape (6 bytes), the 64 digits of its sha256 likewise,
+ * a 20-digit size, the four keys with their quotes and separators, and
+ * room for indentation: 8,398 bytes, 8.4 MB for 1000 files. */
+#define BATCHES_FILE_JSON_MAX                                                                      \
+    (6 * CHECK_FILE_NAME_MAX + 6 * CHECK_MEDIA_TYPE_MAX + 6 * 64 + 20 + 64 + 256)
+/* {"files": [ ]} and whitespace around it. */
+#define BATCHES_BODY_SLACK 4096
+/* Keys a file may have: name, size, sha256, type. */
+#define BATCHES_FILE_KEYS 4
+
+size_t batches_max_body(const struct bu_config *cfg)
+{
+    return (size_t)cfg->max_batch_files * BATCHES_FILE_JSON_MAX + BATCHES_BODY_SLACK;
+}
+
+/* The pre-scan's state: the depth of the container being read (1: the
+ * root) and the commas seen in the container open at each depth. */
+struct scan {
+    int depth;
+    size_t commas[4];
+};
+
+static int bad_shape(struct bu_error *err)
+{
+    return error_set(err, BU_E_BAD_REQUEST, "the body must be {\"files\": [...]} and nothing else");
+}
+
+/* One structural character c (outside strings) of the body. */
+static int scan_char(struct scan *st, char c, const struct bu_config *cfg, struct bu_error *err)
+{
+    if (c == '[' || c == '{') {
+        if (++st->depth > 3)
+            return error_set(err, BU_E_BAD_REQUEST,
+                             "a file's values must be strings or numbers, not arrays or objects");
+        st->commas[st->depth] = 0;
+        if ((st->depth == 1 && c == '[') || (st->depth == 2 && c == '{'))
+            return bad_shape(err);
+        if (st->depth == 3 && c == '[')
+            return error_set(err, BU_E_BAD_REQUEST, "every file must be an object");
+    } else if ((c == ']' || c == '}') && st->depth > 0) {
+        st->depth--;
+    } else if (c == ',' && st->depth > 0) {
+        size_t items = ++st->commas[st->depth] + 1;
+        if (st->depth == 1)
+            return bad_shape(err);
+        if (st->depth == 2 && items > (size_t)cfg->max_batch_files)
+            return error_set(err, BU_E_TOO_MANY_FILES,
+                             "a batch holds at most %d files (max_batch_files)",
+                             cfg->max_batch_files);
+        if (st->depth == 3 && items > BATCHES_FILE_KEYS)
+            return error_set(err, BU_E_BAD_REQUEST,
+                             "a file has unknown keys (allowed: name, size, sha256, type)");
+    }
+    return 0;
+}
+
+/* Walk the raw body once, skipping strings, and refuse what no valid body
+ * looks like before anything is allocated for it.  Syntax errors are left
+ * to jansson, which says where they are. */
+static int prescan(const char *body, size_t len, const struct bu_config *cfg, struct bu_error *err)
+{
+    struct scan st = {0, {0}};
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (scan_char(&st, c, cfg, err) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* Check files[i]; on success *clean is its copy to store (name, size,
  * sha256 in lower case, type). */
@@ -49,8 +139,8 @@ static int parse_file(json_t *item, size_t i, const struct bu_config *cfg, json_
     if (sha != NULL && (strlen(hex) != 64 || strspn(hex, "0123456789abcdefABCDEF") != 64))
         return error_set(err, BU_E_BAD_SHA256, "files[%zu].sha256 must be 64 hex digits", i);
     if (type != NULL && (!json_is_string(type) || !check_media_type(json_string_value(type))))
-        return error_set(err, BU_E_BAD_TYPE,
-                         "files[%zu].type must be a printable ASCII media type", i);
+        return error_set(err, BU_E_BAD_TYPE, "files[%zu].type must be a printable ASCII media type",
+                         i);
     if (json_object_size(item) != known)
         return error_set(err, BU_E_BAD_REQUEST,
                          "files[%zu] has unknown keys (allowed: name, size, sha256, type)", i);
@@ -70,10 +160,12 @@ json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
                       struct bu_error *err)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *files, *out = NULL;
+    json_t *root, *files, *out = NULL;
     size_t i;
 
+    if (prescan(body, len, cfg, err) != 0)
+        return NULL;
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         error_set(err, BU_E_BAD_JSON, "the body is not JSON: %s (line %d)", jerr.text, jerr.line);
         return NULL;
@@ -118,6 +210,19 @@ static int send_batch(struct http_request *req, int status, const char *batch_id
     return 0;
 }
 
+/* application/json, with or without parameters ("; charset=utf-8"). */
+static bool is_json(const char *content_type)
+{
+    static const char json[] = "application/json";
+    size_t n = sizeof json - 1;
+
+    if (content_type == NULL || strncasecmp(content_type, json, n) != 0)
+        return false;
+    content_type += n;
+    content_type += strspn(content_type, " \t");
+    return *content_type == '\0' || *content_type == ';';
+}
+
 int batches_create(struct http_request *req, struct bu_error *err)
 {
     char *body, *files_text, batch_id[STORE_ID_SIZE];
@@ -127,7 +232,10 @@ int batches_create(struct http_request *req, struct bu_error *err)
 
     if (auth_request(req, err) != 0)
         return -1;
-    body = http_read_all(req, BATCHES_MAX_BODY, &len, err);
+    if (!is_json(http_header(req, "Content-Type")))
+        return error_set(err, BU_E_UNSUPPORTED_MEDIA_TYPE,
+                         "send the batch as 'Content-Type: application/json'");
+    body = http_read_all(req, batches_max_body(req->cfg), &len, err);
     if (body == NULL)
         return -1;
     files = batches_parse(body, len, req->cfg, err);
@@ -138,8 +246,7 @@ int batches_create(struct http_request *req, struct bu_error *err)
     json_decref(files);
     if (files_text == NULL)
         return error_set(err, BU_E_BAD_REQUEST, "the file list cannot be encoded");
-    rc = store_create_batch(req->db, err, req->user_id, files_text, req->cfg->link_ttl_seconds,
-                            batch_id);
+    rc = store_create_batch(req->db, err, req->cfg, req->user_id, files_text, batch_id);
     free(files_text);
     return rc != 0 ? -1 : send_batch(req, 201, batch_id, err);
 }
@@ -176,10 +283,45 @@ int batches_delete(struct http_request *req, struct bu_error *err)
 
     if (auth_request(req, err) != 0)
         return -1;
-    found = store_abort_batch(req->db, err, req->param[0], req->user_id,
-                              req->cfg->link_ttl_seconds, remove_data, (void *)req->cfg);
+    found = store_delete_batch(req->db, err, req->param[0], req->user_id, remove_data,
+                               (void *)req->cfg);
     if (found <= 0)
         return found < 0 ? -1 : error_set(err, BU_E_NOT_FOUND, "no such batch");
     http_send_empty(req, 204);
     return 0;
+}
+
+int batches_link_delete(struct http_request *req, struct bu_error *err)
+{
+    enum store_link_result result;
+
+    if (auth_request(req, err) != 0 ||
+        store_revoke_link(req->db, err, req->param[0], req->user_id, &result) != 0)
+        return -1;
+    if (result == STORE_LINK_NOT_FOUND)
+        return error_set(err, BU_E_NOT_FOUND, "no such batch");
+    if (result == STORE_LINK_NONE)
+        return error_set(err, BU_E_NOT_FOUND, "this batch has no download link");
+    http_send_empty(req, 204);
+    return 0;
+}
+
+int batches_link_create(struct http_request *req, struct bu_error *err)
+{
+    enum store_link_result result;
+
+    if (auth_request(req, err) != 0 || store_issue_link(req->db, err, req->param[0], req->user_id,
+                                                        req->cfg->link_ttl_seconds, &result) != 0)
+        return -1;
+    switch (result) {
+    case STORE_LINK_DONE:
+        return send_batch(req, 201, req->param[0], err);
+    case STORE_LINK_INCOMPLETE:
+        return error_set(err, BU_E_BATCH_INCOMPLETE,
+                         "the batch gets a link when all its files have been uploaded");
+    case STORE_LINK_EXPIRED:
+        return error_set(err, BU_E_BATCH_EXPIRED, "the batch expired; its files are gone");
+    default:
+        return error_set(err, BU_E_NOT_FOUND, "no such batch");
+    }
 }

@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "batchup/config.h"
+#include "batchup/listener.h"
 
 /* Add " in <where>" to the message of err.  Returns -1. */
 static int error_where(struct bu_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -41,8 +43,22 @@ static int error_where(struct bu_error *err, const char *fmt, ...)
  * enums of config.h follow the same order); K_WORD checks the value against
  * `words` and stores it as a string.  K_ABSPATH is an absolute path or
  * nothing, K_URL an http(s) URL or nothing, K_EVENTS a list of hook event
- * kinds. */
-enum kind { K_STRING, K_WORD, K_CHOICE, K_LISTEN, K_ABSPATH, K_URL, K_EVENTS, K_INT, K_LONG, K_U64 };
+ * kinds, K_ALLOW a list of peer addresses, K_MODE an octal file mode. */
+enum kind {
+    K_STRING,
+    K_WORD,
+    K_CHOICE,
+    K_BOOL,
+    K_LISTEN,
+    K_ALLOW,
+    K_ABSPATH,
+    K_URL,
+    K_EVENTS,
+    K_INT,
+    K_LONG,
+    K_U64,
+    K_MODE
+};
 
 struct key {
     const char *name;
@@ -58,12 +74,16 @@ struct key {
 #define STR(f) K_STRING, FIELD(f), 0, 0, NULL
 #define NUM(f, lo, hi) K_INT, FIELD(f), lo, hi, NULL
 #define CHOICE(f, words) K_CHOICE, FIELD(f), 0, 0, words
+#define BOOL(f) K_BOOL, FIELD(f), 0, 0, "no|yes"
+#define U64(f) K_U64, FIELD(f), 0, LLONG_MAX, NULL
 
 _Static_assert(sizeof(enum config_pm) == sizeof(int), "K_CHOICE fields are stored as int");
 
 static const struct key keys[] = {
     {"database", STR(database)},
     {"listen", K_LISTEN, FIELD(listen), 0, 0, NULL},
+    {"listen_mode", K_MODE, FIELD(listen_mode), 0, 0777, NULL},
+    {"listen_allow", K_ALLOW, FIELD(listen_allow), 0, 0, NULL},
     {"workers", NUM(workers, 1, 1024)},
     {"pm", CHOICE(pm, "static|dynamic|ondemand")},
     {"pm_start_servers", NUM(pm_start_servers, 0, 1024)},
@@ -76,7 +96,9 @@ static const struct key keys[] = {
     {"max_active_users", NUM(max_active_users, 0, 10000000)},
     {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400)},
     {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600)},
-    {"max_file_size", K_U64, FIELD(max_file_size), 0, LLONG_MAX, NULL},
+    {"max_file_size", U64(max_file_size)},
+    {"max_user_bytes", U64(max_user_bytes)},
+    {"max_open_batches", NUM(max_open_batches, 0, 10000000)},
     {"max_batch_files", NUM(max_batch_files, 1, 1000000)},
     {"upload_expiry_seconds", NUM(upload_expiry_seconds, 60, INT_MAX)},
     {"link_ttl_seconds", NUM(link_ttl_seconds, 1, INT_MAX)},
@@ -87,11 +109,14 @@ static const struct key keys[] = {
     {"send_min_rate", NUM(send_min_rate, 0, INT_MAX)},
     {"min_rate_window", NUM(min_rate_window, 1, 3600)},
     {"auth", CHOICE(auth, "token|remote_user")},
+    {"remote_user_create", BOOL(remote_user_create)},
+    {"remote_user_trust_tcp", BOOL(remote_user_trust_tcp)},
     {"sendfile", CHOICE(sendfile, "off|x-accel-redirect|x-sendfile")},
     {"metrics_path", STR(metrics_path)},
     {"status_path", STR(status_path)},
     {"shutdown_timeout", NUM(shutdown_timeout, 1, 86400)},
     {"gc_interval_seconds", NUM(gc_interval_seconds, 0, 86400)},
+    {"orphan_grace_seconds", NUM(orphan_grace_seconds, 1, INT_MAX)},
     {"log_level", K_WORD, FIELD(log_level), 0, 0, "debug|info|warn|error"},
     {"log_file", K_ABSPATH, FIELD(log_file), 0, 0, NULL},
     {"hook_command", STR(hook_command)},
@@ -105,7 +130,9 @@ static const struct key keys[] = {
 void config_defaults(struct bu_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:9000");
+    snprintf(cfg->listen, sizeof cfg->listen, "var/batchup.sock");
+    cfg->listen_mode = 0660;
+    snprintf(cfg->listen_allow, sizeof cfg->listen_allow, "127.0.0.1 ::1");
     cfg->workers = 32;
     cfg->pm = CONFIG_PM_DYNAMIC;
     cfg->pm_start_servers = 4;
@@ -117,6 +144,9 @@ void config_defaults(struct bu_config *cfg)
     cfg->max_active_users = 25;
     cfg->slot_lease_seconds = 30;
     cfg->queue_retry_seconds = 2;
+    cfg->max_file_size = 16ull << 30;
+    cfg->max_user_bytes = 256ull << 30;
+    cfg->max_open_batches = 200;
     cfg->max_batch_files = 1000;
     cfg->upload_expiry_seconds = 86400;
     cfg->link_ttl_seconds = 604800;
@@ -131,6 +161,7 @@ void config_defaults(struct bu_config *cfg)
     snprintf(cfg->metrics_path, sizeof cfg->metrics_path, "/metrics");
     cfg->shutdown_timeout = 30;
     cfg->gc_interval_seconds = 10;
+    cfg->orphan_grace_seconds = 3600;
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
     snprintf(cfg->hook_events, sizeof cfg->hook_events, "batch_complete");
     cfg->hook_timeout_seconds = 10;
@@ -226,21 +257,32 @@ static int set_events(struct bu_config *cfg, const char *key, const char *value,
     return 0;
 }
 
+bool config_listen_is_unix(const char *listen)
+{
+    return strchr(listen, '/') != NULL;
+}
+
+/* Strings: free text, listen, listen_allow, log_file, hook_url. */
 static int set_text(const struct key *k, char *field, const char *value, struct bu_error *err)
 {
+    struct listener_allow allow;
     long long port;
 
     if (strlen(value) >= k->size)
         return bad(err, k->name, value, "too long");
     if (check_text(k->kind, k->name, value, err) != 0)
         return -1;
-    if (k->kind == K_LISTEN && value[0] != '/') {
+    if (k->kind == K_LISTEN && config_listen_is_unix(value) && strchr(value, ':') != NULL)
+        return bad(err, k->name, value, "a unix socket path may not hold ':'");
+    if (k->kind == K_LISTEN && !config_listen_is_unix(value)) {
         const char *colon = strrchr(value, ':');
         if (colon == NULL)
-            return bad(err, k->name, value, "expected host:port or an absolute socket path");
+            return bad(err, k->name, value, "expected host:port or a unix socket path");
         if (parse_ll(colon + 1, &port) != 0 || port < 1 || port > 65535)
             return bad(err, k->name, value, "port must be 1..65535");
     }
+    if (k->kind == K_ALLOW && listener_parse_allow(value, &allow, err) != 0)
+        return -1;
     memcpy(field, value, strlen(value) + 1);
     return 0;
 }
@@ -248,8 +290,15 @@ static int set_text(const struct key *k, char *field, const char *value, struct 
 static int set_number(const struct key *k, char *field, const char *value, struct bu_error *err)
 {
     long long n;
-    char why[96];
+    char why[96], *end;
 
+    if (k->kind == K_MODE) {
+        n = *value >= '0' && *value <= '7' ? strtoll(value, &end, 8) : -1;
+        if (n < 0 || *end != '\0' || n > k->max)
+            return bad(err, k->name, value, "expected an octal mode such as 0660");
+        *(int *)field = (int)n;
+        return 0;
+    }
     if (parse_ll(value, &n) != 0)
         return bad(err, k->name, value, "expected a whole number");
     if (n < k->min || n > k->max) {
@@ -281,6 +330,7 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, struct
     switch (k->kind) {
     case K_STRING:
     case K_LISTEN:
+    case K_ALLOW:
     case K_ABSPATH:
     case K_URL:
         return set_text(k, field, value, err);
@@ -288,16 +338,23 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, struct
         return set_events(cfg, key, value, err);
     case K_WORD:
     case K_CHOICE:
+    case K_BOOL:
         index = word_index(k->words, value);
+        if (index < 0 && k->kind == K_BOOL)
+            index = word_index("off|on", value) >= 0 ? word_index("off|on", value)
+                                                     : word_index("false|true", value);
         snprintf(why, sizeof why, "expected one of %s", k->words);
         if (index < 0)
             return bad(err, key, value, why);
         if (k->kind == K_CHOICE)
             *(int *)field = index;
+        if (k->kind == K_BOOL)
+            *(bool *)field = index == 1;
         return k->kind == K_WORD ? set_text(k, field, value, err) : 0;
     case K_INT:
     case K_LONG:
     case K_U64:
+    case K_MODE:
         return set_number(k, field, value, err);
     }
     return -1;
@@ -382,6 +439,10 @@ static int config_check(struct bu_config *cfg, struct bu_error *err)
         cfg->pm_start_servers = cfg->pm_max_spare_servers;
     if (cfg->pm_start_servers < cfg->pm_min_spare_servers)
         cfg->pm_start_servers = cfg->pm_min_spare_servers;
+    /* remote_user on a TCP socket other local processes can reach: refused
+     * unless the operator says so (listener.c). */
+    if (!config_listen_is_unix(cfg->listen) && listener_check_remote_user(cfg, AF_INET, err) != 0)
+        return -1;
     return 0;
 }
 

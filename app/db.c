@@ -99,7 +99,9 @@ int db_connect(struct db *db, struct bu_error *err)
  * raise SQLSTATEs "BU<http status>" whose messages we wrote for clients
  * (error.h's table names each); a constraint or data error (class 22, 23)
  * means input the C checks let through, which is still the client's input:
- * 400, never 500.  Anything else is ours: 500. */
+ * 400, never 500, with a fixed sentence: PostgreSQL's own message names
+ * tables, constraints and values, which are for the log, not for clients.
+ * Anything else is ours: 500. */
 static void db_error(struct db *db, PGresult *res, struct bu_error *err)
 {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -117,7 +119,8 @@ static void db_error(struct db *db, PGresult *res, struct bu_error *err)
         error_set(err, (enum bu_errcode)id, "%s", msg);
     } else if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0) {
         log_warn("database rejected input: %s %s", state, msg);
-        error_set(err, BU_E_INVALID_INPUT, "the request was rejected: %s", msg);
+        error_set(err, BU_E_INVALID_INPUT,
+                  "the request was rejected: a value is out of range or breaks a rule (%s)", state);
     } else {
         log_error("database error %s: %s", state, msg);
         error_set(err, BU_E_DATABASE_ERROR, "the database refused the operation (%s)", state);

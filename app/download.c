@@ -38,7 +38,7 @@ static unsigned char out_buf[ZIP_BUFFER_SIZE];
 struct file_headers {
     char etag[HEADERS_ETAG_SIZE];
     char date[HEADERS_DATE_SIZE];
-    char disposition[3200];
+    char disposition[HTTP_HEADER_VALUE_MAX]; /* fits http_add_header whole */
 };
 
 static void file_headers_init(struct file_headers *h, const struct store_file *f)
@@ -46,8 +46,8 @@ static void file_headers_init(struct file_headers *h, const struct store_file *f
     if (headers_etag(h->etag, sizeof h->etag, f->sha256) < 0)
         h->etag[0] = '\0';
     headers_http_date(h->date, f->completed_at);
-    if (headers_content_disposition(h->disposition, sizeof h->disposition, "attachment",
-                                    f->name) < 0)
+    if (headers_content_disposition(h->disposition, sizeof h->disposition, "attachment", f->name) <
+        0)
         snprintf(h->disposition, sizeof h->disposition, "attachment; filename=\"file\"");
 }
 
@@ -140,8 +140,7 @@ static int send_body(struct http_request *req, const struct store_file *f,
 
 /* Answer for one completed file: 304, the web server's sendfile, 416, or
  * the bytes (whole or one range). */
-static int serve_file(struct http_request *req, const struct store_file *f,
-                      struct bu_error *err)
+static int serve_file(struct http_request *req, const struct store_file *f, struct bu_error *err)
 {
     struct file_headers h;
     enum headers_range range = HEADERS_RANGE_NONE;
@@ -158,8 +157,8 @@ static int serve_file(struct http_request *req, const struct store_file *f,
         redirect_to_server(req, f, &h);
         return 0;
     }
-    if (f->size > 0 && headers_if_range_allows(http_header(req, "If-Range"), h.etag,
-                                               f->completed_at))
+    if (f->size > 0 &&
+        headers_if_range_allows(http_header(req, "If-Range"), h.etag, f->completed_at))
         range = headers_parse_range(http_header(req, "Range"), f->size, &first, &last);
     if (range == HEADERS_RANGE_UNSATISFIABLE) {
         char cr[64];

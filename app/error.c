@@ -39,7 +39,8 @@ static void trim_partial_utf8(char *s, size_t len)
 }
 
 /* Messages quote what clients sent (a path, a name), and go into JSON and
- * logs: a byte that is not valid UTF-8 becomes '?'. */
+ * one-line logs: a byte that is not valid UTF-8, and an ASCII control
+ * character (a line break would start a forged log line), become '?'. */
 static void replace_invalid_utf8(char *s)
 {
     unsigned char *p = (unsigned char *)s;
@@ -47,7 +48,7 @@ static void replace_invalid_utf8(char *s)
     while (*p != '\0') {
         uint32_t cp;
         size_t len = utf8_decode(p, &cp);
-        if (len == 0) {
+        if (len == 0 || *p < 0x20 || *p == 0x7F) {
             *p = '?';
             len = 1;
         }

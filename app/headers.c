@@ -409,6 +409,9 @@ static bool char_is_unsafe(uint32_t cp)
     return utf8_is_hidden_control(cp) || cp == '/' || cp == '\\';
 }
 
+/* The longest extension a cut name keeps (".jpeg", ".tar.gz" keeps ".gz"). */
+#define HEADERS_EXT_KEEP 16
+
 static bool is_tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -444,12 +447,88 @@ static void out_str(struct out *o, const char *s)
         out_char(o, *s++);
 }
 
+/* One character of the name (n bytes at p, n 0 for an invalid byte) in
+ * the fallback: itself when plain printable ASCII, else '_'. */
+static void out_fallback(struct out *o, const unsigned char *p, size_t n, uint32_t cp)
+{
+    bool plain = n == 1 && cp >= 0x20 && cp < 0x7F && !strchr("\"\\/%", (int)cp);
+
+    (void)p;
+    out_char(o, plain ? (char)cp : '_');
+}
+
+/* The same character in filename*: attr-chars as they are, other bytes
+ * as %XX, unsafe characters and invalid bytes as '_'. */
+static void out_extended(struct out *o, const unsigned char *p, size_t n, uint32_t cp)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    if (n == 0 || char_is_unsafe(cp)) {
+        out_char(o, '_');
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (is_attr_char(p[k])) {
+            out_char(o, (char)p[k]);
+        } else {
+            out_char(o, '%');
+            out_char(o, hex[p[k] >> 4]);
+            out_char(o, hex[p[k] & 0x0F]);
+        }
+    }
+}
+
+/* Write name[from, to) one whole character at a time through put. */
+static void out_name(struct out *o, const unsigned char *name, size_t from, size_t to,
+                     void (*put)(struct out *, const unsigned char *, size_t, uint32_t))
+{
+    for (size_t i = from; i < to;) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(name + i, &cp);
+        if (i + (n ? n : 1) > to)
+            break;
+        put(o, name + i, n, cp);
+        i += n ? n : 1;
+    }
+}
+
+/* Bytes one character takes in both parameters together. */
+static size_t char_cost(const unsigned char *p, size_t n, uint32_t cp)
+{
+    char scratch[16];
+    struct out o = {scratch, sizeof scratch, 0, false};
+
+    out_fallback(&o, p, n, cp);
+    out_extended(&o, p, n, cp);
+    return o.len;
+}
+
+/* The end of the longest prefix of name[from, to) whose characters take at
+ * most budget bytes in both parameters; *used gets what they take. */
+static size_t name_fit(const unsigned char *name, size_t from, size_t to, size_t budget,
+                       size_t *used)
+{
+    size_t i = from;
+
+    *used = 0;
+    while (i < to) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(name + i, &cp), cost = char_cost(name + i, n, cp);
+        if (*used + cost > budget)
+            break;
+        *used += cost;
+        i += n ? n : 1;
+    }
+    return i;
+}
+
 int headers_content_disposition(char *buf, size_t cap, const char *disposition,
                                 const char *utf8_name)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    static const char mid[] = "\"; filename*=UTF-8''";
     struct out o = {buf, cap, 0, false};
     const unsigned char *name;
+    size_t len, ext, cut, used, ext_used, fixed, budget;
 
     if (cap == 0)
         return -1;
@@ -462,35 +541,37 @@ int headers_content_disposition(char *buf, size_t cap, const char *disposition,
     if (*disposition == '\0')
         return -1;
     name = (const unsigned char *)(utf8_name && *utf8_name ? utf8_name : "file");
+    len = strlen((const char *)name);
 
+    /* A name too long for cap is cut at a character boundary, in both
+     * parameters alike, keeping its extension (a last ".xyz" of at most
+     * HEADERS_EXT_KEEP bytes): never inside a %XX escape or a character. */
+    fixed = strlen(disposition) + strlen("; filename=\"") + strlen(mid);
+    if (fixed + 1 >= cap)
+        return -1;
+    budget = cap - 1 - fixed;
+    cut = name_fit(name, 0, len, budget, &used);
+    ext = len;
+    if (cut < len) {
+        const char *dot = strrchr((const char *)name, '.');
+        ext = dot != NULL && (size_t)((const char *)name + len - dot) <= HEADERS_EXT_KEEP
+                  ? (size_t)(dot - (const char *)name)
+                  : len;
+        if (name_fit(name, ext, len, budget, &ext_used) != len) {
+            ext = len;
+            ext_used = 0;
+        }
+        cut = name_fit(name, 0, ext, budget - ext_used, &used);
+    }
+    if (cut == 0)
+        return -1; /* not one character of the name fits */
     out_str(&o, disposition);
     out_str(&o, "; filename=\"");
-    for (size_t i = 0; name[i];) {
-        uint32_t cp = 0;
-        size_t n = utf8_decode(name + i, &cp);
-        bool plain = n == 1 && cp >= 0x20 && cp < 0x7F && !strchr("\"\\/%", (int)cp);
-        out_char(&o, plain ? (char)cp : '_');
-        i += n ? n : 1;
-    }
-    out_str(&o, "\"; filename*=UTF-8''");
-    for (size_t i = 0; name[i];) {
-        uint32_t cp = 0;
-        size_t n = utf8_decode(name + i, &cp);
-        if (n == 0 || char_is_unsafe(cp)) {
-            out_char(&o, '_');
-            i += n ? n : 1;
-            continue;
-        }
-        for (size_t k = 0; k < n; k++, i++) {
-            if (is_attr_char(name[i])) {
-                out_char(&o, (char)name[i]);
-            } else {
-                out_char(&o, '%');
-                out_char(&o, hex[name[i] >> 4]);
-                out_char(&o, hex[name[i] & 0x0F]);
-            }
-        }
-    }
+    out_name(&o, name, 0, cut, out_fallback);
+    out_name(&o, name, ext, len, out_fallback);
+    out_str(&o, mid);
+    out_name(&o, name, 0, cut, out_extended);
+    out_name(&o, name, ext, len, out_extended);
     if (o.full) {
         buf[0] = '\0';
         return -1;

@@ -166,7 +166,7 @@ void http_status(struct http_request *req, int status)
 
 void http_add_header(struct http_request *req, const char *name, const char *fmt, ...)
 {
-    char value[2048];
+    char value[HTTP_HEADER_VALUE_MAX];
     va_list ap;
 
     va_start(ap, fmt);

@@ -2,7 +2,15 @@
  * main.c - the batchup command line: parse the subcommand and the -c
  * option, load the configuration, and hand over.  The only place that
  * decides the process's exit status, from the error the command returned.
+ *
+ * It also fixes how malloc returns memory, for every process it becomes:
+ * glibc raises its mmap threshold to the size of the largest block freed,
+ * so after one large request body every later one of that size comes from
+ * the heap and stays there; a fixed threshold keeps large blocks (request
+ * bodies, their parse) in mappings that free() gives back at once, so a
+ * worker's memory after a request is what it was before.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +22,9 @@
 #include "batchup/log.h"
 #include "batchup/status.h"
 #include "batchup/supervisor.h"
+
+/* Blocks from this size on are mapped on their own (see the top). */
+#define MAIN_MMAP_THRESHOLD (256 * 1024)
 
 static const char usage_text[] =
     "usage: batchup COMMAND [-c FILE]\n"
@@ -57,6 +68,8 @@ int main(int argc, char **argv)
     struct bu_config cfg;
     struct bu_error err;
 
+    mallopt(M_MMAP_THRESHOLD, MAIN_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, MAIN_MMAP_THRESHOLD);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
             if (i + 1 >= argc) {

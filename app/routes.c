@@ -49,6 +49,8 @@ static const struct route routes[] = {
     {"GET", "/api/v1/batches", batches_list, NULL},
     {"GET", "/api/v1/batches/{uuid}", batches_get, NULL},
     {"DELETE", "/api/v1/batches/{uuid}", batches_delete, NULL},
+    {"POST", "/api/v1/batches/{uuid}/link", batches_link_create, NULL},
+    {"DELETE", "/api/v1/batches/{uuid}/link", batches_link_delete, NULL},
 
     {"OPTIONS", "/api/v1/files", tus_options, TUS},
     {"POST", "/api/v1/files", tus_create, TUS},
@@ -138,8 +140,7 @@ static void methods_add(char *set, size_t cap, const char *methods)
     }
 }
 
-static int method_not_allowed(struct http_request *req, const char *methods,
-                              struct bu_error *err)
+static int method_not_allowed(struct http_request *req, const char *methods, struct bu_error *err)
 {
     char allow[160] = "";
 
@@ -156,16 +157,11 @@ static int method_not_allowed(struct http_request *req, const char *methods,
 
 void routes_dispatch(struct http_request *req)
 {
-    const char *override = http_header(req, "X-HTTP-Method-Override");
     char methods[128] = "";
     struct bu_error err;
 
-    /* tus clients behind proxies that drop PATCH send POST with this header. */
-    if (override != NULL && strcmp(req->method, "POST") == 0 &&
-        (strcmp(override, "PATCH") == 0 || strcmp(override, "DELETE") == 0 ||
-         strcmp(override, "HEAD") == 0))
-        req->method = override;
-
+    /* X-HTTP-Method-Override is not honoured: it would turn a POST, which a
+     * cross-site form may send, into a DELETE or PATCH. */
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const struct route *r = &routes[i];
         if (!route_matches(r, req))

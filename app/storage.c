@@ -47,8 +47,8 @@ int storage_init(const struct bu_config *cfg, struct bu_error *err)
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", cfg->storage_dir, dirs[i]);
         if (mkdir_p(path) != 0)
-            return error_set(err, BU_E_STORAGE_ERROR, "cannot create storage folder '%s': %s",
-                             path, strerror(errno));
+            return error_set(err, BU_E_STORAGE_ERROR, "cannot create storage folder '%s': %s", path,
+                             strerror(errno));
     }
     return 0;
 }
@@ -69,6 +69,20 @@ void storage_final_path(const struct bu_config *cfg, const char *file_id, char *
 
     storage_final_relpath(file_id, rel, sizeof rel);
     snprintf(buf, cap, "%s/%s", cfg->storage_dir, rel);
+}
+
+/* The error for a failed write of file data: 507 when the disk (or the
+ * quota of batchup's user) is full, so clients know to retry later. */
+static int write_failed(int errnum, struct bu_error *err, const char *what)
+{
+    if (errnum == ENOSPC || errnum == EDQUOT)
+        return error_set(err, BU_E_STORAGE_FULL, "the server's storage is full; retry later");
+    return error_set(err, BU_E_STORAGE_ERROR, "%s", what);
+}
+
+int storage_error(int errnum, struct bu_error *err)
+{
+    return write_failed(errnum, err, "the file could not be stored");
 }
 
 static int fsync_path(const char *path, int flags)
@@ -95,8 +109,9 @@ int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_e
     snprintf(dir, sizeof dir, "%s/files/%.2s", cfg->storage_dir, file_id);
     if (mkdir_p(dir) != 0 || fsync_path(partial, O_RDONLY) != 0 || rename(partial, final) != 0 ||
         fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
-        log_error("cannot commit %s: %s", file_id, strerror(errno));
-        return error_set(err, BU_E_STORAGE_ERROR, "the file could not be stored");
+        int saved = errno;
+        log_error("cannot commit %s: %s", file_id, strerror(saved));
+        return storage_error(saved, err);
     }
     snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
     fsync_path(dir, O_RDONLY | O_DIRECTORY);
@@ -130,8 +145,9 @@ int storage_open_partial(const struct bu_config *cfg, const char *file_id, struc
     storage_partial_path(cfg, file_id, path, sizeof path);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
-        log_error("cannot open %s: %s", path, strerror(errno));
-        return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
+        int saved = errno;
+        log_error("cannot open %s: %s", path, strerror(saved));
+        return write_failed(saved, err, "the upload cannot be opened");
     }
     return fd;
 }

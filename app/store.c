@@ -104,19 +104,24 @@ int store_authenticate(struct db *db, struct bu_error *err, const char *token_ha
     return found;
 }
 
-int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, int *user_id)
+int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, bool create,
+                          int *user_id)
 {
     struct db_args a;
     PGresult *res;
+    int found;
 
     db_args_init(&a);
     db_args_text(&a, name);
-    res = one_row(db, err, "SELECT batchup.user_for_remote($1) AS id", &a);
+    db_args_text(&a, create ? "true" : "false");
+    res = one_row(db, err, "SELECT batchup.user_for_remote($1, $2::boolean) AS id", &a);
     if (res == NULL)
         return -1;
-    *user_id = (int)get_int(res, 0, "id");
+    found = !get_null(res, 0, "id");
+    if (found)
+        *user_id = (int)get_int(res, 0, "id");
     PQclear(res);
-    return 0;
+    return found;
 }
 
 int store_user_add(struct db *db, struct bu_error *err, const char *name, const char *token_hash,
@@ -182,8 +187,8 @@ int store_user_list(struct db *db, struct bu_error *err,
 
 /* ---- batches -------------------------------------------------------- */
 
-int store_create_batch(struct db *db, struct bu_error *err, int user_id, const char *files_json,
-                       int link_ttl, char batch_id[STORE_ID_SIZE])
+int store_create_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                       int user_id, const char *files_json, char batch_id[STORE_ID_SIZE])
 {
     struct db_args a;
     PGresult *res;
@@ -191,8 +196,13 @@ int store_create_batch(struct db *db, struct bu_error *err, int user_id, const c
     db_args_init(&a);
     db_args_int(&a, user_id);
     db_args_text(&a, files_json);
-    db_args_int(&a, link_ttl);
-    res = one_row(db, err, "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int) AS id", &a);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    db_args_int(&a, (long long)cfg->max_user_bytes);
+    db_args_int(&a, cfg->max_open_batches);
+    res = one_row(db, err,
+                  "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int, $4::bigint, $5::int)"
+                  " AS id",
+                  &a);
     if (res == NULL)
         return -1;
     copy_text(batch_id, STORE_ID_SIZE, res, 0, "id");
@@ -200,8 +210,8 @@ int store_create_batch(struct db *db, struct bu_error *err, int user_id, const c
     return 0;
 }
 
-int store_create_upload(struct db *db, struct bu_error *err, int user_id, const char *name,
-                        const char *media_type, uint64_t size, int link_ttl,
+int store_create_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                        int user_id, const char *name, const char *media_type, uint64_t size,
                         char batch_id[STORE_ID_SIZE], char file_id[STORE_ID_SIZE])
 {
     struct db_args a;
@@ -212,10 +222,12 @@ int store_create_upload(struct db *db, struct bu_error *err, int user_id, const 
     db_args_text(&a, name);
     db_args_text(&a, media_type);
     db_args_int(&a, (long long)size);
-    db_args_int(&a, link_ttl);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    db_args_int(&a, (long long)cfg->max_user_bytes);
+    db_args_int(&a, cfg->max_open_batches);
     res = one_row(db, err,
                   "SELECT batch_id, file_id FROM batchup.create_upload($1::int, $2, $3,"
-                  " $4::bigint, $5::int)",
+                  " $4::bigint, $5::int, $6::bigint, $7::int)",
                   &a);
     if (res == NULL)
         return -1;
@@ -268,8 +280,8 @@ char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int l
     return res == NULL ? NULL : take_json(res, err, &found);
 }
 
-int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
-                      int link_ttl, void (*removed)(const char *file_id, void *ctx), void *ctx)
+int store_delete_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                       void (*removed)(const char *file_id, void *ctx), void *ctx)
 {
     struct db_args a;
     PGresult *res;
@@ -278,9 +290,8 @@ int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id,
     db_args_init(&a);
     db_args_text(&a, batch_id);
     db_args_int(&a, user_id);
-    db_args_int(&a, link_ttl);
-    res = one_row(db, err,
-                  "SELECT found, file_id FROM batchup.abort_batch($1::uuid, $2::int, $3::int)", &a);
+    res =
+        one_row(db, err, "SELECT found, file_id FROM batchup.delete_batch($1::uuid, $2::int)", &a);
     if (res == NULL)
         return -1;
     found = get_bool(res, 0, "found");
@@ -289,6 +300,56 @@ int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id,
             removed(get_text(res, i, "file_id"), ctx);
     PQclear(res);
     return found;
+}
+
+static enum store_link_result link_result(const char *word)
+{
+    static const struct {
+        const char *word;
+        enum store_link_result result;
+    } words[] = {{"issued", STORE_LINK_DONE},     {"revoked", STORE_LINK_DONE},
+                 {"none", STORE_LINK_NONE},       {"incomplete", STORE_LINK_INCOMPLETE},
+                 {"expired", STORE_LINK_EXPIRED}, {"not_found", STORE_LINK_NOT_FOUND}};
+
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(word, words[i].word) == 0)
+            return words[i].result;
+    return STORE_LINK_NOT_FOUND;
+}
+
+int store_revoke_link(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                      enum store_link_result *result)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, batch_id);
+    db_args_int(&a, user_id);
+    res = one_row(db, err, "SELECT batchup.revoke_link($1::uuid, $2::int) AS result", &a);
+    if (res == NULL)
+        return -1;
+    *result = link_result(get_text(res, 0, "result"));
+    PQclear(res);
+    return 0;
+}
+
+int store_issue_link(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                     int link_ttl, enum store_link_result *result)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_text(&a, batch_id);
+    db_args_int(&a, user_id);
+    db_args_int(&a, link_ttl);
+    res = one_row(db, err, "SELECT result FROM batchup.issue_link($1::uuid, $2::int, $3::int)", &a);
+    if (res == NULL)
+        return -1;
+    *result = link_result(get_text(res, 0, "result"));
+    PQclear(res);
+    return 0;
 }
 
 /* ---- uploads and slots ---------------------------------------------- */
@@ -427,12 +488,10 @@ int store_upload_writer(struct db *db, struct bu_error *err, const char *file_id
 
 static enum store_file_status file_status(const char *word)
 {
-    static const char *const words[] = {[STORE_PENDING] = "pending",
-                                        [STORE_QUEUED] = "queued",
-                                        [STORE_UPLOADING] = "uploading",
-                                        [STORE_COMPLETED] = "completed",
-                                        [STORE_ABORTED] = "aborted",
-                                        [STORE_EXPIRED] = "expired"};
+    static const char *const words[] = {
+        [STORE_PENDING] = "pending",     [STORE_QUEUED] = "queued",
+        [STORE_UPLOADING] = "uploading", [STORE_COMPLETED] = "completed",
+        [STORE_ABORTED] = "aborted",     [STORE_EXPIRED] = "expired"};
 
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (strcmp(word, words[i]) == 0)
@@ -453,12 +512,13 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         db_args_int(&a, user_id);
     else
         db_args_text(&a, NULL);
-    res = db_query(db, err,
-                   "SELECT status, upload_offset, size, coalesce(queue_position, 0) AS queue_position,"
-                   " coalesce(expected_sha256, '') AS expected_sha256,"
-                   " extract(epoch FROM updated_at)::bigint AS updated_at"
-                   " FROM batchup.file_state($1::uuid, $2::int)",
-                   &a);
+    res = db_query(
+        db, err,
+        "SELECT status, upload_offset, size, coalesce(queue_position, 0) AS queue_position,"
+        " coalesce(expected_sha256, '') AS expected_sha256,"
+        " extract(epoch FROM updated_at)::bigint AS updated_at"
+        " FROM batchup.file_state($1::uuid, $2::int)",
+        &a);
     if (res == NULL)
         return -1;
     found = PQntuples(res) == 1;
@@ -468,8 +528,7 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         state->size = (uint64_t)get_int(res, 0, "size");
         state->queue_position = (int)get_int(res, 0, "queue_position");
         state->updated_at = (time_t)get_int(res, 0, "updated_at");
-        copy_text(state->expected_sha256, sizeof state->expected_sha256, res, 0,
-                  "expected_sha256");
+        copy_text(state->expected_sha256, sizeof state->expected_sha256, res, 0, "expected_sha256");
     }
     PQclear(res);
     return found;
@@ -651,14 +710,38 @@ int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
     return n;
 }
 
+int store_live_files(struct db *db, struct bu_error *err, const char *const *ids, size_t n,
+                     void (*live)(const char *file_id, void *ctx), void *ctx)
+{
+    struct db_args a;
+    PGresult *res;
+    char *array = malloc(n * (STORE_ID_SIZE + 1) + 3), *p = array;
+
+    if (array == NULL)
+        return error_set(err, BU_E_INTERNAL, "out of memory");
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i > 0 ? "," : "", ids[i]);
+    memcpy(p, "}", 2);
+    db_args_init(&a);
+    db_args_text(&a, array);
+    res = db_query(db, err, "SELECT file_id FROM batchup.live_files($1::uuid[])", &a);
+    free(array);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        live(get_text(res, i, "file_id"), ctx);
+    PQclear(res);
+    return 0;
+}
+
 /* ---- migrations ----------------------------------------------------- */
 
 /* The lock namespace of `batchup migrate`, one above the slot namespace
  * (sql/functions/10_common.sql), so batchup.slot_locks never shows it. */
 #define MIGRATION_LOCK "1651865713"
 
-static int command(struct db *db, struct bu_error *err, const char *sql,
-                   const struct db_args *args)
+static int command(struct db *db, struct bu_error *err, const char *sql, const struct db_args *args)
 {
     PGresult *res = db_query(db, err, sql, args);
 
@@ -753,7 +836,8 @@ int store_functions_current(struct db *db, struct bu_error *err, const char *con
     db_args_init(&a);
     db_args_text(&a, set);
     res = one_row(db, err,
-                  "SELECT coalesce(string_agg(name || ':' || sha256 || E'\\n', '' ORDER BY name COLLATE \"C\"),"
+                  "SELECT coalesce(string_agg(name || ':' || sha256 || E'\\n', '' ORDER BY name "
+                  "COLLATE \"C\"),"
                   " '') = $1 AS current FROM batchup.schema_functions",
                   &a);
     free(set);

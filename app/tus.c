@@ -317,8 +317,8 @@ int tus_create(struct http_request *req, struct bu_error *err)
     has_body = is_offset_stream(req) && req->content_length != 0;
     if ((has_body && read_checksum(req, &ck, &in, err) != 0) || auth_request(req, err) != 0)
         return -1;
-    if (store_create_upload(req->db, err, req->user_id, name, type, length,
-                            req->cfg->link_ttl_seconds, batch_id, file_id) != 0)
+    if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length, batch_id,
+                            file_id) != 0)
         return -1;
     if (has_body && length > 0 && upload_receive(req, &in, &res, err) != 0) {
         /* The upload exists; only its first bytes did not go in (no slot,

@@ -132,7 +132,7 @@ static int keep(struct upload *up, struct store_renewal *renewal, struct bu_erro
 
     if (!up->verifying && up->written != up->durable) {
         if (fdatasync(up->fd) != 0)
-            return error_set(err, BU_E_STORAGE_ERROR, "the data could not be made durable");
+            return storage_error(errno, err);
         up->durable = up->written;
     }
     assert(up->durable <= up->written && up->written <= up->claim.size);
@@ -475,9 +475,10 @@ static int stream(struct upload *up, struct bu_error *err)
             up->end = UPLOAD_SLOT_LOST;
             return 0;
         }
-        if (pwrite_all(up->fd, stream_buf, (size_t)n, up->written) != 0)
-            return error_set(err, errno == ENOSPC ? BU_E_STORAGE_FULL : BU_E_STORAGE_ERROR,
-                             "the data could not be stored");
+        if (pwrite_all(up->fd, stream_buf, (size_t)n, up->written) != 0) {
+            log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
+            return storage_error(errno, err);
+        }
         feed(up, stream_buf, (size_t)n);
         up->written += (uint64_t)n;
         METRICS_ADD(bytes_received, (uint64_t)n);

@@ -35,6 +35,7 @@
 
 #include "batchup/clock.h"
 #include "batchup/fcgi.h"
+#include "batchup/listener.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
@@ -215,6 +216,10 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
         if (fd < 0)
             break;
         log_reopen_if_asked();
+        if (!listener_peer_allowed(cfg, fd)) { /* logged by listener.c */
+            close(fd);
+            continue;
+        }
         scoreboard_state(SB_READING);
         drain_release();
         if (fcgi_begin(&conn, fd, &lim, &why) != 0) {

@@ -50,6 +50,7 @@
  * rebuilt from the entries array plus one CRC per entry), or finish an
  * archive that contradicts its announced length or its contents.
  */
+#include <ctype.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -509,18 +510,20 @@ out:
  *   "txt.exe"), the line separators, and the characters Windows forbids in
  *   names (: * ? " < > |) each become '_'.
  * - Leading spaces and trailing spaces and dots are removed (Windows drops
- *   the latter itself); a Windows device name (CON, NUL, COM1, ... also with
- *   an extension) gets a '_' in front; an empty name becomes "file".
+ *   the latter itself); a Windows device name gets a '_' in front: CON, PRN,
+ *   AUX, NUL, COM0-9, LPT0-9 and COM/LPT with a superscript 1, 2 or 3, in
+ *   any case, alone or with any extension, and with spaces or dots before
+ *   it ("con .txt", "NUL..tar.gz"); an empty name becomes "file".
  * - A name longer than ZIP_NAME_MAX bytes is cut at a character boundary,
  *   keeping an extension of up to ZIP_EXT_KEEP bytes.
- * - Names are unique case-sensitively (as the brief for this module asks;
- *   extracting "A.txt" and "a.txt" on a case-insensitive disk still
- *   collides, and Unicode normalisation is not applied). Every first
- *   occurrence keeps its name; each later duplicate becomes "name (2).ext",
- *   "name (3).ext", ..., skipping every name already taken by an original
- *   or a renamed entry, so "same.txt", "same.txt", "same (2).txt" gives
- *   "same.txt", "same (3).txt", "same (2).txt". The suffix goes before the
- *   last extension ("a.tar (2).gz"); a leading dot does not start one.
+ * - Names are unique ignoring ASCII case, so that no two entries collide
+ *   when extracted to a case-insensitive disk (Windows, macOS): "A.txt" and
+ *   "a.txt" become "A.txt" and "a (2).txt". (Case outside ASCII and Unicode
+ *   normalisation are not folded.) Every first occurrence keeps its name; each later duplicate
+ * becomes "name (2).ext", "name (3).ext", ..., skipping every name already taken by an original or
+ * a renamed entry, so "same.txt", "same.txt", "same (2).txt" gives "same.txt", "same (3).txt",
+ * "same (2).txt". The suffix goes before the last extension ("a.tar (2).gz"); a leading dot does
+ * not start one.
  */
 
 static bool char_is_unsafe(uint32_t cp)
@@ -528,16 +531,32 @@ static bool char_is_unsafe(uint32_t cp)
     return utf8_is_hidden_control(cp) || (cp < 0x80 && strchr(":*?\"<>|", (int)cp) != NULL);
 }
 
+/* COM and LPT take a digit, or a superscript 1, 2 or 3 (U+00B9, U+00B2,
+ * U+00B3, which Windows treats as the digits); returns the bytes used. */
+static size_t device_digit(const char *s)
+{
+    if (s[0] >= '0' && s[0] <= '9')
+        return 1;
+    if ((unsigned char)s[0] == 0xC2 &&
+        ((unsigned char)s[1] == 0xB9 || (unsigned char)s[1] == 0xB2 || (unsigned char)s[1] == 0xB3))
+        return 2;
+    return 0;
+}
+
+/* Windows takes a name for a device when what comes before its first dot,
+ * with trailing spaces dropped, is a device name. */
 static bool is_windows_device(const char *s)
 {
     static const char *const devices[] = {"CON", "PRN", "AUX", "NUL"};
     size_t stem = strcspn(s, ".");
 
+    while (stem > 0 && s[stem - 1] == ' ')
+        stem--;
     for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
         if (stem == 3 && strncasecmp(s, devices[i], 3) == 0)
             return true;
-    return stem == 4 && (strncasecmp(s, "COM", 3) == 0 || strncasecmp(s, "LPT", 3) == 0) &&
-           s[3] >= '1' && s[3] <= '9';
+    return stem > 3 && (strncasecmp(s, "COM", 3) == 0 || strncasecmp(s, "LPT", 3) == 0) &&
+           device_digit(s + 3) == stem - 3;
 }
 
 /* Append one component to out (length *len), dropping empty, "." and "..". */
@@ -654,12 +673,14 @@ struct zip_name_set {
     size_t mask;
 };
 
+/* FNV-1a over the name with ASCII letters folded: names that differ only
+ * in case land in the same chain and compare equal (strcasecmp). */
 static uint64_t name_hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    uint64_t h = 0xcbf29ce484222325u;
 
     for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+        h = (h ^ (unsigned char)tolower((unsigned char)*s)) * 0x100000001b3u;
     return h;
 }
 
@@ -669,7 +690,7 @@ static struct zip_name_slot *set_find(struct zip_name_set *set, const char *s)
 {
     size_t i = (size_t)name_hash(s) & set->mask;
 
-    while (set->slots[i].name != NULL && strcmp(set->slots[i].name, s) != 0)
+    while (set->slots[i].name != NULL && strcasecmp(set->slots[i].name, s) != 0)
         i = (i + 1) & set->mask;
     return &set->slots[i];
 }
@@ -717,13 +738,14 @@ int zip_safe_names(const char *const *names, size_t n, char **out)
         }
     }
 
-    /* Entries whose name belongs to an earlier entry are renamed. */
+    /* Entries whose name belongs to an earlier entry are renamed, keeping
+     * their own case. */
     for (size_t i = 0; i < n; i++) {
         struct zip_name_slot *base = set_find(&set, out[i]);
         if (base->name == out[i])
             continue;
         for (;;) {
-            char *candidate = suffixed_name(base->name, base->next++);
+            char *candidate = suffixed_name(out[i], base->next++);
             if (candidate == NULL)
                 goto fail;
             struct zip_name_slot *slot = set_find(&set, candidate);

@@ -1,10 +1,15 @@
 #!/bin/bash
 # run.sh: every batchup test, each kind on private stacks; what `make test` runs.
 #
-#   tests/run.sh [all|unit|sql|race|integration] [FILTER]
+#   tests/run.sh [all|unit|fuzz|sql|race|integration|asan] [FILTER]
 #
 # Kinds, in this order:
 #   unit         every build/unit/test_* binary (cmocka; built by `make unit`)
+#   fuzz         every build/fuzz/fuzz_* libFuzzer harness (built by `make
+#                fuzz`) for FUZZ_SECONDS (default 10) each, from its seed
+#                corpus tests/fuzz/corpus/<harness>/ (copied: the committed
+#                seeds are never changed); a crash, leak or broken promise
+#                fails, and the input that did it is shown
 #   sql          pg_prove over tests/sql/*.sql, on a fresh migrated cluster
 #                with the pgtap extension created in database "batchup"
 #   race         tests/race/run.sh when it exists (RACE_SECONDS, default 10),
@@ -34,13 +39,13 @@ export BATCHUP_BIN=${BATCHUP_BIN:-$REPO/$BUILD/batchup}
 kind=${1:-all}
 filter=${2:-}
 case $kind in
-    all | unit | sql | race | integration | asan) ;;
+    all | unit | fuzz | sql | race | integration | asan) ;;
     -h | --help)
         sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "usage: tests/run.sh [all|unit|sql|race|integration|asan] [FILTER]" >&2
+        echo "usage: tests/run.sh [all|unit|fuzz|sql|race|integration|asan] [FILTER]" >&2
         exit 2
         ;;
 esac
@@ -164,6 +169,40 @@ run_unit() {
     [ "$any" = 1 ] || echo "# no unit test binaries"
 }
 
+# --- fuzz ---------------------------------------------------------------
+
+run_fuzz() {
+    local bin name work log rc any=0 secs=${FUZZ_SECONDS:-10}
+    echo "# fuzzing ($BUILD/fuzz, ${secs} s each)"
+    for bin in "$BUILD"/fuzz/fuzz_*; do
+        [ -f "$bin" ] && [ -x "$bin" ] || continue
+        matches "$bin" || continue
+        any=1
+        name=$(basename "$bin")
+        work=$RUN_DIR/fuzz-$name
+        log=$work.log
+        mkdir -p "$work"
+        [ -d "tests/fuzz/corpus/$name" ] || fail_line "$name: no seed corpus tests/fuzz/corpus/$name"
+        (cd "$work" && timeout -k 5 $((secs + 60)) "$REPO/$bin" -max_total_time="$secs" -timeout=10 \
+            -rss_limit_mb=2048 -print_final_stats=1 "$work" "$REPO/tests/fuzz/corpus/$name") >"$log" 2>&1
+        rc=$?
+        if [ "$rc" = 0 ]; then
+            echo "ok - $name: $(sed -n 's/^stat::number_of_executed_units: *//p' "$log") runs in ${secs} s, nothing found"
+            passed=$((passed + 1))
+        else
+            fail_line "$name exited $rc"
+            grep -E 'ERROR|SUMMARY|Test unit written|runtime error|^ +#[0-9]+ .* in ' "$log" |
+                grep -v 'in fuzzer::' | head -n 20 | sed 's/^/#   /'
+            for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-*; do
+                [ -f "$f" ] && echo "# input ($(basename "$f")): $(head -c 300 "$f" | od -An -c | tr -s ' \n' ' ')"
+            done
+        fi
+    done
+    if [ "$any" = 0 ]; then
+        fail_line "fuzz: no harness in $BUILD/fuzz (run make fuzz)"
+    fi
+}
+
 # --- sql ----------------------------------------------------------------
 
 # fresh_db_stack NAME: in a subshell: a stack with a migrated cluster only.
@@ -275,12 +314,13 @@ run_integration() {
 
 # --- asan ---------------------------------------------------------------
 
-# The integration tests once more (all but the memory and opt-in ones) against the
-# AddressSanitizer + UBSan build (`make asan`), with LeakSanitizer checking
-# every batchup process as it exits. Any sanitizer report fails the pass.
+# The integration tests once more (all but the slow 64, the memory tests 66
+# and 73, and the opt-in ones) against the AddressSanitizer + UBSan build
+# (`make asan`), with LeakSanitizer checking every batchup process as it
+# exits. Any sanitizer report fails the pass.
 run_asan() {
     local reports=$RUN_DIR/asan-reports f bad=0
-    local only=${ASAN_TESTS:-'^(1[0-9]|20|30|40|50|6[0-9]|7[0-2]|80|8[56])-'}
+    local only=${ASAN_TESTS:-'^(1[0-6]|20|30|40|50|6[0-35789]|7[0-2]|80|8[56])-'}
     echo "# sanitizer pass: build-asan/batchup under ${only}"
     if [ ! -x "$PWD/build-asan/batchup" ]; then
         fail_line "build-asan/batchup is missing: run 'make asan'"
@@ -322,6 +362,7 @@ section() {
 }
 
 section unit
+section fuzz
 section sql
 section race
 section integration

@@ -19,6 +19,8 @@ enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SEND
 struct bu_config {
     char database[1024];
     char listen[256];
+    int listen_mode;         /* permissions of a unix socket, chmod'ed after bind */
+    char listen_allow[1024]; /* TCP: peer addresses or prefixes allowed to connect */
     int workers; /* the pool's size (static) or its upper bound (dynamic, ondemand) */
     enum config_pm pm;
     int pm_start_servers;
@@ -32,6 +34,8 @@ struct bu_config {
     int slot_lease_seconds;
     int queue_retry_seconds;
     uint64_t max_file_size;
+    uint64_t max_user_bytes; /* declared bytes a user may hold in live files; 0: no cap */
+    int max_open_batches;    /* batches a user may have uploading at once; 0: no cap */
     int max_batch_files;
     int upload_expiry_seconds;
     int link_ttl_seconds;
@@ -42,11 +46,14 @@ struct bu_config {
     int send_min_rate;
     int min_rate_window;
     enum config_auth auth;
+    bool remote_user_create;    /* remote_user: create an unknown name on first sight */
+    bool remote_user_trust_tcp; /* remote_user on a TCP listener reachable by local processes */
     enum config_sendfile sendfile;
     char metrics_path[256];
     char status_path[256]; /* "" : no status page */
     int shutdown_timeout;
     int gc_interval_seconds;
+    int orphan_grace_seconds; /* gc leaves storage files younger than this alone */
     char log_level[16];
     char log_file[1024];      /* "" : standard error */
     char hook_command[1024];  /* run by /bin/sh -c for each event; "" : none */
@@ -69,6 +76,9 @@ int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *er
 int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err);
 
 void config_defaults(struct bu_config *cfg);
+
+/* Is listen a unix socket path (it holds a '/') rather than host:port? */
+bool config_listen_is_unix(const char *listen);
 
 /* Is kind ("file_aborted") one of the comma-separated hook_events? */
 bool config_has_event(const char *events, const char *kind);

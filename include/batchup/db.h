@@ -12,6 +12,8 @@
 #ifndef BATCHUP_DB_H
 #define BATCHUP_DB_H
 
+#include <stdint.h>
+
 #include "batchup/error.h"
 
 struct pg_conn;

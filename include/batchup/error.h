@@ -37,14 +37,17 @@
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed", NULL)                                         \
     X(OFFSET_MISMATCH, 409, "offset_mismatch", "BU409")                                            \
     X(UPLOAD_COMPLETED, 409, "upload_completed", NULL)                                             \
+    X(BATCH_INCOMPLETE, 409, "batch_incomplete", NULL)                                             \
     X(UPLOAD_GONE, 410, "upload_gone", "BU410")                                                    \
     X(FILE_EXPIRED, 410, "file_expired", NULL)                                                     \
     X(LINK_EXPIRED, 410, "link_expired", NULL)                                                     \
+    X(BATCH_EXPIRED, 410, "batch_expired", NULL)                                                   \
     X(UNSUPPORTED_VERSION, 412, "unsupported_version", NULL)                                       \
     X(BEYOND_LENGTH, 413, "beyond_length", NULL)                                                   \
     X(BODY_TOO_LARGE, 413, "body_too_large", NULL)                                                 \
     X(FILE_TOO_LARGE, 413, "file_too_large", NULL)                                                 \
     X(TOO_MANY_FILES, 413, "too_many_files", NULL)                                                 \
+    X(QUOTA_EXCEEDED, 413, "quota_exceeded", "BU413")                                              \
     X(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type", NULL)                                 \
     X(RANGE_NOT_SATISFIABLE, 416, "range_not_satisfiable", NULL)                                   \
     X(SLOT_UNAVAILABLE, 423, "slot_unavailable", NULL)                                             \
@@ -53,9 +56,9 @@
     X(INTERNAL, 500, "internal", NULL)                                                             \
     X(STORAGE_ERROR, 500, "storage_error", NULL)                                                   \
     X(UPLOAD_DAMAGED, 500, "upload_damaged", NULL)                                                 \
-    X(STORAGE_FULL, 507, "storage_full", NULL)                                                     \
     X(DATABASE_ERROR, 500, "database_error", NULL)                                                 \
     X(DATABASE_UNAVAILABLE, 503, "database_unavailable", NULL)                                     \
+    X(STORAGE_FULL, 507, "storage_full", NULL)                                                     \
     /* The command line's own: exit status 2, never an HTTP answer. */                             \
     X(BAD_CONFIG, 500, "bad_config", NULL)                                                         \
     X(USAGE, 500, "usage", NULL)
@@ -71,7 +74,7 @@ struct bu_error {
     enum bu_errcode id;
     int status;        /* HTTP status, from the table */
     const char *code;  /* from the table: stable across releases */
-    char message[512]; /* one sentence, for people; never cut inside a UTF-8 character */
+    char message[512]; /* one line for people: valid UTF-8, no control character */
 };
 
 /* Fill err with error id and a printf-style message.  Returns -1 so that

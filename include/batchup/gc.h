@@ -1,15 +1,22 @@
 /*
  * gc.h - one maintenance pass: expired leases, expired uploads and their
- * partial data, expired links and their files.
+ * partial data, expired links and their files, orphaned files on disk.
  */
 #ifndef BATCHUP_GC_H
 #define BATCHUP_GC_H
 
 #include "batchup/config.h"
+#include "batchup/db.h"
 #include "batchup/error.h"
 
 /* Run one pass with its own database connection.  Returns 0, or -1 with err
  * (also logged). */
 int gc_run(const struct bu_config *cfg, struct bu_error *err);
+
+/* Remove the files under partial/ and files/ older than
+ * orphan_grace_seconds that belong to no live file of the database
+ * (batchup.live_files).  gc_run calls it every half grace period.  Returns
+ * how many it removed, or -1 when the database could not be asked. */
+int gc_sweep_orphans(const struct bu_config *cfg, struct db *db);
 
 #endif

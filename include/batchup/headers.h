@@ -77,7 +77,10 @@ bool headers_if_range_allows(const char *if_range, const char *etag, time_t last
  * UTF-8 name, percent-encoding everything but RFC 8187 attr-char. In both,
  * invalid UTF-8 bytes, control characters, direction overrides and slashes
  * become '_', and an empty or NULL name is "file". The result never holds a
- * CR, LF or other control character. Returns its length, or -1. */
+ * CR, LF or other control character. A name too long for cap is shortened
+ * at a character boundary (never inside a %XX escape or a UTF-8 sequence),
+ * the same in both parameters, keeping a short extension. Returns its
+ * length, or -1 (a bad disposition, or cap too small for any name). */
 int headers_content_disposition(char *buf, size_t cap, const char *disposition,
                                 const char *utf8_name);
 

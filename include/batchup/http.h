@@ -5,6 +5,11 @@
 #ifndef BATCHUP_HTTP_H
 #define BATCHUP_HTTP_H
 
+/* The longest value of one response header, with its NUL: what
+ * http_add_header can send whole.  Callers that build long values (a
+ * Content-Disposition) size their buffers with it. */
+#define HTTP_HEADER_VALUE_MAX 2048
+
 #include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,7 +27,7 @@ struct http_request {
     char path[2048];        /* request path, without the query string */
     const char *query;      /* after '?', or "" */
     int64_t content_length; /* -1 when the web server did not say (chunked) */
-    double start; /* clock_now() when the request arrived */
+    double start;           /* clock_now() when the request arrived */
 
     int status;      /* the status sent, 0 until the head is sent */
     char head[4096]; /* response head being built */

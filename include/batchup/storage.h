@@ -21,8 +21,12 @@ void storage_final_path(const struct bu_config *cfg, const char *file_id, char *
 /* The completed file's path relative to storage_dir (for X-Accel-Redirect). */
 void storage_final_relpath(const char *file_id, char *buf, size_t cap);
 /* Make a partial file complete: fsync it, rename it into files/, fsync the
- * directories involved.  Idempotent when it was already moved. */
+ * directories involved.  Idempotent when it was already moved.  A full disk
+ * is 507 storage_full. */
 int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* The error for a failed write of file data with errno errnum: 507
+ * storage_full for ENOSPC and EDQUOT, else 500 storage_error.  Returns -1. */
+int storage_error(int errnum, struct bu_error *err);
 /* Take the per-upload lock (partial/<id>.lock, flock): returns its fd, or -1
  * with err 423 upload_locked when another request holds it.  The lock file
  * outlives the rename at completion, so two requests can never both write

@@ -38,8 +38,10 @@ struct store_user {
 /* The user whose token hashes to token_hash (lower-case hex SHA-256). */
 int store_authenticate(struct db *db, struct bu_error *err, const char *token_hash,
                        struct store_user *user);
-/* The id of the user called name, created on first sight (remote_user). */
-int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, int *user_id);
+/* The id of the user called name (remote_user); when create is true a
+ * missing user is created.  1 found (or created), 0 no such user. */
+int store_user_for_remote(struct db *db, struct bu_error *err, const char *name, bool create,
+                          int *user_id);
 /* Create a user: 1 created, 0 the name is taken, -1 error. */
 int store_user_add(struct db *db, struct bu_error *err, const char *name, const char *token_hash,
                    int limit);
@@ -61,22 +63,40 @@ int store_user_list(struct db *db, struct bu_error *err,
 
 /* ---- batches -------------------------------------------------------- */
 
-/* Create a batch from a JSON file list (as batches_parse returns it). */
-int store_create_batch(struct db *db, struct bu_error *err, int user_id, const char *files_json,
-                       int link_ttl, char batch_id[STORE_ID_SIZE]);
-/* tus creation: a batch holding one file (media_type "" for none). */
-int store_create_upload(struct db *db, struct bu_error *err, int user_id, const char *name,
-                        const char *media_type, uint64_t size, int link_ttl,
+/* Create a batch from a JSON file list (as batches_parse returns it), with
+ * the configuration's link lifetime and quotas (max_user_bytes,
+ * max_open_batches): 413 quota_exceeded over a quota. */
+int store_create_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                       int user_id, const char *files_json, char batch_id[STORE_ID_SIZE]);
+/* tus creation: a batch holding one file (media_type "" for none), under
+ * the same quotas. */
+int store_create_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                        int user_id, const char *name, const char *media_type, uint64_t size,
                         char batch_id[STORE_ID_SIZE], char file_id[STORE_ID_SIZE]);
 /* The API's JSON of one batch of user_id (malloc'd; NULL: see *found / err). */
 char *store_batch_json(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
                        int *found);
 /* {"batches": [...]}: the user's newest batches (malloc'd; NULL on error). */
 char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int limit);
-/* Abort every unfinished file of the user's batch, calling removed for
- * each (its data is to go).  1 done, 0 no such batch of user_id. */
-int store_abort_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
-                      int link_ttl, void (*removed)(const char *file_id, void *ctx), void *ctx);
+/* Delete the user's batch with all its files and its link, calling removed
+ * for each file (its data is to go).  1 done, 0 no such batch of user_id. */
+int store_delete_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                       void (*removed)(const char *file_id, void *ctx), void *ctx);
+
+enum store_link_result {
+    STORE_LINK_DONE,       /* issued, or revoked */
+    STORE_LINK_NONE,       /* revoke: there was no link */
+    STORE_LINK_INCOMPLETE, /* issue: files are left to upload */
+    STORE_LINK_EXPIRED,    /* issue: the batch expired */
+    STORE_LINK_NOT_FOUND,  /* no such batch of this user */
+};
+
+/* Withdraw the batch's download link (batchup.revoke_link). */
+int store_revoke_link(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                      enum store_link_result *result);
+/* Issue a new download link, valid link_ttl seconds (batchup.issue_link). */
+int store_issue_link(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
+                     int link_ttl, enum store_link_result *result);
 
 /* ---- uploads and slots ---------------------------------------------- */
 
@@ -251,6 +271,10 @@ int store_hook_target_done(struct db *db, struct bu_error *err, const char *even
  * event was given up (max_attempts reached). */
 int store_hook_finish(struct db *db, struct bu_error *err, const char *event_id, const char *error,
                       int retry_seconds, int max_attempts, bool *failed);
+/* Of the n file ids found in storage, call live for each whose data the
+ * database still wants (batchup.live_files).  0 or -1. */
+int store_live_files(struct db *db, struct bu_error *err, const char *const *ids, size_t n,
+                     void (*live)(const char *file_id, void *ctx), void *ctx);
 
 /* ---- migrations ----------------------------------------------------- */
 

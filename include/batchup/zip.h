@@ -65,7 +65,7 @@ int zip_stream_send(const struct zip_entry *entries, size_t n, zip_read_fn read_
                     zip_send_fn send_fn, zip_write_fn write_fn, void *ctx, void *buf, size_t cap);
 
 /* Turn n original file names (any bytes, NULL allowed) into names that are
- * safe to extract and unique, case-sensitively, within the archive. out[i]
+ * safe to extract and unique, ignoring ASCII case, within the archive. out[i]
  * is malloc'd; free each with free(). Returns 0, or -1 when out of memory
  * (then out holds nothing to free). See zip.c for the rules. */
 int zip_safe_names(const char *const *names, size_t n, char **out);

@@ -49,13 +49,17 @@ END;
 COMMENT ON FUNCTION batchup.authenticate(text) IS
     'The user whose API token hashes to p_token_hash (hex SHA-256), or no row.';
 
-CREATE OR REPLACE FUNCTION batchup.user_for_remote(p_name text) RETURNS integer
+-- p_create arrived with remote_user_create (sql/006_security.sql's time):
+-- the one-argument form created every name it saw.
+DROP FUNCTION IF EXISTS batchup.user_for_remote(text);
+
+CREATE OR REPLACE FUNCTION batchup.user_for_remote(p_name text, p_create boolean) RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_id integer;
 BEGIN
     SELECT u.id INTO v_id FROM batchup.users u WHERE u.name = p_name;
-    IF FOUND THEN
+    IF FOUND OR NOT coalesce(p_create, false) THEN
         RETURN v_id;
     END IF;
     -- Two workers may see the same new name at once: the loser of the
@@ -68,5 +72,5 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.user_for_remote(text) IS
-    'The id of the user named p_name (the web server''s REMOTE_USER), created with the server default limit and no token on first sight. Safe when several workers see a new name at once.';
+COMMENT ON FUNCTION batchup.user_for_remote(text, boolean) IS
+    'The id of the user named p_name (the web server''s REMOTE_USER); NULL when there is none, unless p_create, which creates it with the server default limit and no token. Safe when several workers see a new name at once.';

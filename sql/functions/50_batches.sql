@@ -174,50 +174,137 @@ $$;
 COMMENT ON FUNCTION batchup.abort_file(uuid, integer, integer) IS
     'Aborts an unfinished file of p_user (releasing its slot); the batch completes if its other files all completed. Returns aborted, not_found, completed (nothing changed) or gone (already aborted or expired). The caller removes the partial data.';
 
--- DELETE of a batch.  Its completed files stay completed: if there are any,
--- the batch completes with its link, exactly as if each unfinished file had
--- been aborted one by one.
-CREATE OR REPLACE FUNCTION batchup.abort_batch(p_batch uuid, p_user integer, p_link_ttl_seconds integer)
+-- DELETE of a batch: the batch, its files (completed ones too), its slots
+-- and its link go, in one transaction, so the link answers 404 from the
+-- commit on.  (Until 006 a DELETE only aborted the unfinished files, and a
+-- batch with completed files then completed, issuing a link.)
+DROP FUNCTION IF EXISTS batchup.abort_batch(uuid, integer, integer);
+
+CREATE OR REPLACE FUNCTION batchup.delete_batch(p_batch uuid, p_user integer)
 RETURNS TABLE (found boolean, file_id uuid)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_ids uuid[];
 BEGIN
-    PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
+    -- Every file row first, in id order (the order every function locks
+    -- files in, before slots and the batch row): a completion or a claim
+    -- in flight finishes before us, or waits and then finds nothing.
+    SELECT coalesce(array_agg(x.id), '{}') INTO v_ids
+      FROM (SELECT f.id FROM batchup.files f
+             WHERE f.batch_id = p_batch AND f.user_id = p_user
+             ORDER BY f.id
+               FOR UPDATE) x;
 
-    -- (FOUND is shadowed here by the output column of the same name.)
-    IF NOT EXISTS (SELECT 1 FROM batchup.batches b WHERE b.id = p_batch AND b.user_id = p_user) THEN
+    -- The cascade removes the files and their slots.
+    DELETE FROM batchup.batches b WHERE b.id = p_batch AND b.user_id = p_user;
+    IF NOT FOUND THEN
         RETURN QUERY SELECT false, NULL::uuid;
         RETURN;
     END IF;
-
-    -- Lock every unfinished file first, in id order, before touching any
-    -- slot: a claim holding one of them then never waits for us.
-    SELECT coalesce(array_agg(x.id), '{}') INTO v_ids
-      FROM (SELECT f.id FROM batchup.files f
-             WHERE f.batch_id = p_batch AND f.status IN ('pending', 'queued', 'uploading')
-             ORDER BY f.id
-               FOR NO KEY UPDATE) x;
-
-    IF cardinality(v_ids) = 0 THEN
-        RETURN QUERY SELECT true, NULL::uuid;
-        RETURN;
-    END IF;
-
-    UPDATE batchup.files f
-       SET status = 'aborted', updated_at = now(), queued_at = NULL, queue_live_until = NULL
-     WHERE f.id = ANY (v_ids);
-    PERFORM batchup.count_finished(p_batch, cardinality(v_ids), p_link_ttl_seconds);
+    RETURN QUERY SELECT true, NULL::uuid;
     RETURN QUERY SELECT true, u.id FROM unnest(v_ids) AS u(id);
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.abort_batch(uuid, integer, integer) IS
-    'Aborts every unfinished file of p_user''s batch. Rows: (false, NULL) when the batch is not p_user''s; (true, NULL) when nothing was left to abort; else (true, id) for each aborted file, whose partial data the caller removes.';
+COMMENT ON FUNCTION batchup.delete_batch(uuid, integer) IS
+    'Deletes p_user''s batch with all its files, slots and link. Rows: (false, NULL) when the batch is not p_user''s; else (true, NULL) and (true, id) for each of its files, whose stored data (partial or complete) the caller removes.';
+
+-- The link of a completed batch, withdrawn or issued anew by its owner.
+-- Results: issued (with the new token), revoked, none (there was no link
+-- to revoke), incomplete (files left to upload: no link yet), expired (the
+-- batch's data is gone or going), not_found (not p_user''s batch).
+CREATE OR REPLACE FUNCTION batchup.revoke_link(p_batch uuid, p_user integer) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM 1 FROM batchup.batches b WHERE b.id = p_batch AND b.user_id = p_user FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    END IF;
+    UPDATE batchup.batches b SET download_token = NULL
+     WHERE b.id = p_batch AND b.download_token IS NOT NULL;
+    RETURN CASE WHEN FOUND THEN 'revoked' ELSE 'none' END;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.revoke_link(uuid, integer) IS
+    'Withdraws the download link of p_user''s batch at once (the token is forgotten: the old URL answers 404). Returns revoked, none (no link) or not_found. The batch and its files stay, until their deadline.';
+
+CREATE OR REPLACE FUNCTION batchup.issue_link(p_batch uuid, p_user integer, p_link_ttl_seconds integer)
+RETURNS TABLE (result text, download_token text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_batch record;
+    v_token text := batchup.new_download_token();
+BEGIN
+    PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
+    SELECT b.status, b.link_expires_at, b.purged_at INTO v_batch
+      FROM batchup.batches b WHERE b.id = p_batch AND b.user_id = p_user FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::text;
+    ELSIF v_batch.status = 'uploading' THEN
+        RETURN QUERY SELECT 'incomplete'::text, NULL::text;
+    ELSIF batchup.batch_api_status(v_batch.status, v_batch.link_expires_at) <> 'complete' THEN
+        RETURN QUERY SELECT 'expired'::text, NULL::text;
+    ELSE
+        -- Under the row lock: batchup.gc, waiting for it, sees the new
+        -- deadline and leaves the batch alone.
+        UPDATE batchup.batches b
+           SET download_token = v_token, link_expires_at = now() + make_interval(secs => p_link_ttl_seconds)
+         WHERE b.id = p_batch;
+        RETURN QUERY SELECT 'issued'::text, v_token;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.issue_link(uuid, integer, integer) IS
+    'A new download link for p_user''s completed batch, valid p_link_ttl_seconds (the batch''s data is kept as long): the old token, if any, is dead from the commit on. Returns (issued, token), or (incomplete | expired | not_found, NULL).';
+
+-- The quotas checked when p_user creates a batch of p_bytes more: at most
+-- p_max_open batches still uploading, at most p_max_bytes declared bytes in
+-- live files (not aborted, not expired, in a batch that is not expired);
+-- 0 or NULL is no cap.  The caller holds the user's advisory lock, so two
+-- creations of one user cannot both fit under the cap and together exceed
+-- it.  BU413 (quota_exceeded) says which cap and by how much.
+CREATE OR REPLACE FUNCTION batchup.check_quota(p_user integer, p_bytes numeric, p_max_bytes bigint,
+                                               p_max_open integer) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_open  bigint;
+    v_held  numeric;
+BEGIN
+    IF coalesce(p_max_open, 0) > 0 THEN
+        SELECT count(*) INTO v_open FROM batchup.batches b
+         WHERE b.user_id = p_user AND b.status = 'uploading';
+        IF v_open >= p_max_open THEN
+            RAISE EXCEPTION 'you have % batches still uploading, the most allowed (max_open_batches); finish or delete one first', v_open
+                USING ERRCODE = 'BU413';
+        END IF;
+    END IF;
+    IF coalesce(p_max_bytes, 0) > 0 THEN
+        SELECT coalesce(sum(f.size), 0) INTO v_held
+          FROM batchup.batches b JOIN batchup.files f ON f.batch_id = b.id
+         WHERE b.user_id = p_user AND b.purged_at IS NULL
+           AND batchup.batch_api_status(b.status, b.link_expires_at) <> 'expired'
+           AND f.status NOT IN ('aborted', 'expired');
+        IF v_held + p_bytes > p_max_bytes THEN
+            RAISE EXCEPTION 'this batch of % bytes would bring your stored bytes to %, over your quota of % (max_user_bytes); delete a batch first', p_bytes, v_held + p_bytes, p_max_bytes
+                USING ERRCODE = 'BU413';
+        END IF;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.check_quota(integer, numeric, bigint, integer) IS
+    'Internal (create_batch). Raises BU413 when user p_user already has p_max_open batches uploading, or when p_bytes more would take the declared size of the user''s live files past p_max_bytes (0 or NULL: no cap). Call it holding the user''s advisory lock.';
 
 -- POST /api/v1/batches and tus creation.  The C code validates the list
--- already; checking again here keeps hand-written calls honest.
-CREATE OR REPLACE FUNCTION batchup.create_batch(p_user integer, p_files jsonb, p_link_ttl_seconds integer)
+-- already; checking again here keeps hand-written calls honest.  The quota
+-- arguments arrived with 006; calls without them set no cap.
+DROP FUNCTION IF EXISTS batchup.create_batch(integer, jsonb, integer);
+
+CREATE OR REPLACE FUNCTION batchup.create_batch(p_user integer, p_files jsonb, p_link_ttl_seconds integer,
+                                                p_max_bytes bigint DEFAULT NULL,
+                                                p_max_open integer DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -228,6 +315,7 @@ DECLARE
     v_size    numeric;
     v_sha     text;
     v_left    integer := 0;
+    v_bytes   numeric := 0;
 BEGIN
     PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
     IF p_files IS NULL OR jsonb_typeof(p_files) <> 'array' OR jsonb_array_length(p_files) = 0 THEN
@@ -271,7 +359,13 @@ BEGIN
         IF v_size > 0 THEN
             v_left := v_left + 1;
         END IF;
+        v_bytes := v_bytes + v_size;
     END LOOP;
+
+    -- The user's lock, as for slot decisions (sql/functions/10_common.sql):
+    -- the quota is counted and the batch inserted under it.
+    PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
+    PERFORM batchup.check_quota(p_user, v_bytes, p_max_bytes, p_max_open);
 
     INSERT INTO batchup.batches (user_id, files_total, files_remaining)
     VALUES (p_user, v_n, v_n)
@@ -294,12 +388,16 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.create_batch(integer, jsonb, integer) IS
-    'Creates a batch of user p_user from [{"name", "size", "sha256"?, "type"?}, ...] (non-empty; BU400 on a bad list, BU460 when an empty file announces another sha256). Empty files are completed at once; a batch of only empty files completes at once, with its link (valid p_link_ttl_seconds) and NOTIFY. Returns the batch id.';
+COMMENT ON FUNCTION batchup.create_batch(integer, jsonb, integer, bigint, integer) IS
+    'Creates a batch of user p_user from [{"name", "size", "sha256"?, "type"?}, ...] (non-empty; BU400 on a bad list, BU460 when an empty file announces another sha256; BU413 over a quota, see batchup.check_quota). Empty files are completed at once; a batch of only empty files completes at once, with its link (valid p_link_ttl_seconds) and NOTIFY. Returns the batch id.';
 
 -- tus creation: a batch of one file, and both ids, in one round trip.
+DROP FUNCTION IF EXISTS batchup.create_upload(integer, text, text, bigint, integer);
+
 CREATE OR REPLACE FUNCTION batchup.create_upload(p_user integer, p_name text, p_media_type text,
-                                                 p_size bigint, p_link_ttl_seconds integer)
+                                                 p_size bigint, p_link_ttl_seconds integer,
+                                                 p_max_bytes bigint DEFAULT NULL,
+                                                 p_max_open integer DEFAULT NULL)
 RETURNS TABLE (batch_id uuid, file_id uuid)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -308,13 +406,13 @@ BEGIN
     v_batch := batchup.create_batch(p_user,
                                     jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
                                         'name', p_name, 'size', p_size, 'type', nullif(p_media_type, '')))),
-                                    p_link_ttl_seconds);
+                                    p_link_ttl_seconds, p_max_bytes, p_max_open);
     RETURN QUERY SELECT v_batch, f.id FROM batchup.files f WHERE f.batch_id = v_batch;
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.create_upload(integer, text, text, bigint, integer) IS
-    'tus creation: a batch of user p_user holding one file (p_media_type empty or NULL: none), checked as batchup.create_batch checks; returns the batch and the file.';
+COMMENT ON FUNCTION batchup.create_upload(integer, text, text, bigint, integer, bigint, integer) IS
+    'tus creation: a batch of user p_user holding one file (p_media_type empty or NULL: none), checked as batchup.create_batch checks, quotas included; returns the batch and the file.';
 
 CREATE OR REPLACE FUNCTION batchup.batch_json(p_batch uuid, p_user integer) RETURNS json
 LANGUAGE sql STABLE

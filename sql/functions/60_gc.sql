@@ -14,13 +14,22 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Uploads nobody touched for too long.  Rows locked by a request are in
-    -- use, not abandoned: skip them.  Their slots go with them (trigger).
+    -- Uploads nobody touched for too long.  What counts is the batch's last
+    -- activity (its creation, any file's progress, claim or completion: the
+    -- updated_at or last_seen_at of its files that are neither aborted nor
+    -- expired), not the file's own: a file still waiting
+    -- its turn in a batch whose other files are uploading is not abandoned,
+    -- and expiring it would expire the batch and delete its completed
+    -- files.  Rows locked by a request are in use: skip them.  Their slots
+    -- go with them (trigger).
     WITH stale AS (
         SELECT f.id FROM batchup.files f
          WHERE f.status IN ('pending', 'queued', 'uploading')
-           AND f.updated_at < now() - make_interval(secs => p_upload_expiry_seconds)
-           AND coalesce(f.last_seen_at, f.updated_at) < now() - make_interval(secs => p_upload_expiry_seconds)
+           AND NOT EXISTS (
+               SELECT 1 FROM batchup.files g
+                WHERE g.batch_id = f.batch_id AND g.status NOT IN ('aborted', 'expired')
+                  AND greatest(g.updated_at, g.last_seen_at)
+                      >= now() - make_interval(secs => p_upload_expiry_seconds))
          ORDER BY f.id
            FOR NO KEY UPDATE SKIP LOCKED
     ), expired AS (
@@ -58,4 +67,22 @@ END;
 $$;
 
 COMMENT ON FUNCTION batchup.gc(integer) IS
-    'One maintenance pass: expires unfinished files untouched for p_upload_expiry_seconds (rows kind=partial: delete their partial data), frees slots whose lease ran out, and expires batches whose link ran out or that can never get one (rows kind=file: delete the stored data of these completed files; each is returned once). Returns nothing when another pass is running (advisory lock (lock_namespace(), -1)).';
+    'One maintenance pass: expires the unfinished files of batches with no activity (no file updated or asked for a slot) for p_upload_expiry_seconds (rows kind=partial: delete their partial data), frees slots whose lease ran out, and expires batches whose link ran out or that can never get one (rows kind=file: delete the stored data of these completed files; each is returned once). Returns nothing when another pass is running (advisory lock (lock_namespace(), -1)).';
+
+-- The orphan sweep: batchup gc lists the files it finds under storage_dir
+-- (old enough that no upload can be just starting) and asks which of them
+-- the database still wants.  Data is wanted while its file is unfinished,
+-- or completed in a batch whose data was not handed out for deletion; the
+-- rest (a deleted batch's file that a PATCH racing the DELETE re-created, a
+-- crash between a commit and the removal) is removed by the caller.
+CREATE OR REPLACE FUNCTION batchup.live_files(p_ids uuid[]) RETURNS TABLE (file_id uuid)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT f.id FROM batchup.files f JOIN batchup.batches b ON b.id = f.batch_id
+     WHERE f.id = ANY (p_ids)
+       AND (f.status IN ('pending', 'queued', 'uploading')
+            OR (f.status = 'completed' AND b.purged_at IS NULL));
+END;
+
+COMMENT ON FUNCTION batchup.live_files(uuid[]) IS
+    'Of the file ids p_ids (found on disk by the orphan sweep), those whose data is still wanted: unfinished files, and completed files of batches not yet purged. The caller removes the data of the others.';

@@ -13,11 +13,13 @@
  * case hash; a Content-Disposition value is one line of printable ASCII
  * whose quoted part holds no quote or backslash.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batchup/headers.h"
+#include "batchup/http.h"
 
 #define TAG "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\""
 
@@ -45,17 +47,28 @@ static void check_date(const char *s)
     (void)headers_if_range_allows(s, TAG, t);
 }
 
-static void check_disposition(const char *disposition, const char *name)
+/* filename*'s value: every '%' starts a whole escape. */
+static void check_escapes(const char *buf)
+{
+    const char *p = strstr(buf, "filename*=UTF-8''");
+
+    for (p = p ? p : ""; *p; p++)
+        if (*p == '%' && (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])))
+            abort();
+}
+
+static void check_disposition(const char *disposition, const char *name, size_t cap)
 {
     char buf[8192];
-    int n = headers_content_disposition(buf, sizeof buf, disposition, name);
+    int n = headers_content_disposition(buf, cap, disposition, name);
 
     if (n < 0) {
         if (buf[0] != '\0')
             abort();
         return;
     }
-    if ((size_t)n != strlen(buf))
+    check_escapes(buf);
+    if ((size_t)n != strlen(buf) || (size_t)n >= cap)
         abort();
     for (int i = 0; i < n; i++)
         if (buf[i] < 0x20 || buf[i] > 0x7E)
@@ -93,8 +106,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !headers_etag_matches(etag, etag) || !headers_if_range_allows(etag, etag, 0))
             abort();
     }
-    check_disposition(NULL, s);
-    check_disposition(s, "name.txt");
+    check_disposition(NULL, s, 8192);
+    check_disposition(s, "name.txt", 8192);
+    check_disposition(NULL, s, HTTP_HEADER_VALUE_MAX);
+    check_disposition(NULL, s, 64 + size % 64); /* a name cut short, at every length */
     free(s);
     return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "batchup/zip.h"
 
@@ -119,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n; i++) {
         check_name(out[i]);
         for (size_t j = 0; j < i; j++)
-            if (strcmp(out[i], out[j]) == 0)
+            if (strcasecmp(out[i], out[j]) == 0) /* unique ignoring case */
                 abort();
     }
 

@@ -510,11 +510,11 @@ code=$(req DELETE "/api/v1/batches/$BATCH" -H "$(auth "$TA")")
 tap_is "$code" 204 "DELETE /api/v1/batches/<id>: 204"
 tap_is "$(sql "SELECT count(*) FROM batchup.slots s JOIN batchup.files f ON f.id = s.file_id WHERE f.batch_id = '$BATCH'")" 0 \
     "DELETE of the batch released its slots"
-tap_is "$(sql "SELECT string_agg(status, ',' ORDER BY ordinal) FROM batchup.files WHERE batch_id = '$BATCH'")" \
-    "aborted,aborted,completed" "DELETE of the batch: unfinished files aborted, the completed one kept"
+tap_is "$(sql "SELECT count(*) FROM batchup.files WHERE batch_id = '$BATCH'")|$(sql "SELECT count(*) FROM batchup.batches WHERE id = '$BATCH'")" \
+    "0|0" "DELETE of the batch: the batch and all its files are gone, the completed one too"
 tap_is "$(partial_size "$D1")|$(partial_size "$D2")" "absent|absent" "DELETE of the batch removed the partial data"
 code=$(patch "$TA" "$D1" 2000 <(tail -c +2001 "$T/d4096"))
-tap_is "$code" 410 "PATCH of a file of the deleted batch: 410"
+tap_is "$code" 404 "PATCH of a file of the deleted batch: 404"
 
 # --- chunked request bodies through nginx -----------------------------------------
 mkbatch "$TA" 307200 || tap_diag "mkbatch failed: $(cat "$T/mk.json")"

@@ -46,6 +46,9 @@ needs=(
     "binutils|objdump"
     # make lint (run by CI).
     "clang-tidy|clang-tidy"
+    # make fuzz: libFuzzer harnesses (clang with its runtime libraries).
+    "clang|clang"
+    "libclang-rt-14-dev|/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
     "cppcheck|cppcheck"
     # The upload page is tested in a real browser.
     "chromium|/usr/bin/chromium"

@@ -2,7 +2,7 @@
 -- the batch's single link, empty files and create_batch's checks.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(80);
+SELECT plan(81);
 \ir fixtures.psql
 
 SELECT pg_temp.mkuser('k_kim');
@@ -80,7 +80,8 @@ SELECT is_empty($$SELECT * FROM batchup.complete_file(gen_random_uuid(), repeat(
                 'completing an unknown file returns no row');
 
 -- Release on each terminal status (completed is above).
-SELECT pg_temp.mkbatch('k_kim', 'k_r1', 'k_r2', 'k_r3');
+SELECT pg_temp.mkbatch('k_kim', 'k_r1', 'k_r2');
+SELECT pg_temp.mkbatch('k_kim', 'k_r3');
 SELECT is(pg_temp.claim('k_r1', 5), 'granted', 'r1 holds a slot');
 SELECT is(batchup.abort_file(pg_temp.fid('k_r1'), pg_temp.uid('k_kim'), 3600), 'aborted', 'r1 aborted');
 SELECT ok(NOT EXISTS (SELECT 1 FROM batchup.slots WHERE file_id = pg_temp.fid('k_r1')), 'abort released the slot');
@@ -114,24 +115,26 @@ SELECT is(batchup.abort_file(pg_temp.fid('k_q2'), pg_temp.uid('k_kim'), 3600), '
 SELECT results_eq($$SELECT status, download_token, files_remaining FROM batchup.batches WHERE id = pg_temp.bid('k_q1')$$,
                   $$VALUES ('expired'::text, NULL::text, 0)$$, 'a batch of aborted files expires without a link');
 
--- abort_batch
+-- delete_batch
 SELECT pg_temp.mkbatch('k_kim', 'k_v1', 'k_v2', 'k_v3');
 SELECT ok(NOT pg_temp.complete('k_v1'), 'v1 completes');
 SELECT is(pg_temp.claim('k_v2', 5), 'granted', 'v2 holds a slot');
-SELECT results_eq($$SELECT found, file_id FROM batchup.abort_batch(pg_temp.bid('k_v1'), pg_temp.uid('k_lee'), 3600)$$,
+SELECT results_eq($$SELECT found, file_id FROM batchup.delete_batch(pg_temp.bid('k_v1'), pg_temp.uid('k_lee'))$$,
                   $$VALUES (false, NULL::uuid)$$, 'another user''s batch is not found');
-SELECT results_eq($$SELECT found, file_id FROM batchup.abort_batch(gen_random_uuid(), pg_temp.uid('k_kim'), 3600)$$,
+SELECT results_eq($$SELECT found, file_id FROM batchup.delete_batch(gen_random_uuid(), pg_temp.uid('k_kim'))$$,
                   $$VALUES (false, NULL::uuid)$$, 'an unknown batch is not found');
-SELECT set_eq($$SELECT found, file_id FROM batchup.abort_batch(pg_temp.bid('k_v1'), pg_temp.uid('k_kim'), 3600)$$,
-              $$VALUES (true, pg_temp.fid('k_v2')), (true, pg_temp.fid('k_v3'))$$,
-              'abort_batch returns the unfinished files it aborted');
-SELECT results_eq($$SELECT string_agg(status, ',' ORDER BY ordinal) FROM batchup.files WHERE batch_id = pg_temp.bid('k_v1')$$,
-                  $$VALUES ('completed,aborted,aborted')$$, 'completed files stay completed');
-SELECT ok(NOT EXISTS (SELECT 1 FROM batchup.slots WHERE file_id = pg_temp.fid('k_v2')), 'v2''s slot is released');
-SELECT results_eq($$SELECT status, download_token IS NOT NULL, files_remaining FROM batchup.batches WHERE id = pg_temp.bid('k_v1')$$,
-                  $$VALUES ('complete'::text, true, 0)$$, 'the completed file still gets its link');
-SELECT results_eq($$SELECT found, file_id FROM batchup.abort_batch(pg_temp.bid('k_v1'), pg_temp.uid('k_kim'), 3600)$$,
-                  $$VALUES (true, NULL::uuid)$$, 'a second abort_batch finds nothing left to abort');
+SELECT ok(EXISTS (SELECT 1 FROM batchup.files WHERE name = 'k_v1'), 'nothing was deleted by those');
+CREATE TEMP TABLE k_v AS SELECT pg_temp.bid('k_v1') AS batch, pg_temp.fid('k_v1') AS f1,
+                                pg_temp.fid('k_v2') AS f2, pg_temp.fid('k_v3') AS f3;
+SELECT set_eq($$SELECT found, file_id FROM batchup.delete_batch((SELECT batch FROM k_v), pg_temp.uid('k_kim'))$$,
+              $$SELECT true, NULL::uuid UNION ALL SELECT true, f1 FROM k_v UNION ALL SELECT true, f2 FROM k_v
+                UNION ALL SELECT true, f3 FROM k_v$$,
+              'delete_batch returns every file of the batch, the completed one too');
+SELECT ok(NOT EXISTS (SELECT 1 FROM batchup.files WHERE batch_id = (SELECT batch FROM k_v)), 'its files are gone');
+SELECT ok(NOT EXISTS (SELECT 1 FROM batchup.slots WHERE file_id = (SELECT f2 FROM k_v)), 'v2''s slot is released');
+SELECT ok(NOT EXISTS (SELECT 1 FROM batchup.batches WHERE id = (SELECT batch FROM k_v)), 'the batch is gone, and no link was issued');
+SELECT results_eq($$SELECT found, file_id FROM batchup.delete_batch((SELECT batch FROM k_v), pg_temp.uid('k_kim'))$$,
+                  $$VALUES (false, NULL::uuid)$$, 'a second delete_batch finds nothing');
 
 -- Empty files
 SELECT batchup.create_batch(pg_temp.uid('k_kim'),

@@ -115,7 +115,9 @@ SELECT pg_temp.mkbatch('v_gus', 'v_k1');
 SELECT ok(NOT pg_temp.complete('v_g1'), 'g1 completes, g2 will expire');
 SELECT is(pg_temp.claim('v_h1', 5), 'granted', 'h1 uploads');
 SELECT is(pg_temp.claim('v_k1', 5), 'granted', 'k1 uploads');
-UPDATE batchup.files SET updated_at = now() - interval '2 h', last_seen_at = NULL WHERE name = 'v_g2';
+-- Expiry counts from the batch's last activity: g1's completion is g's
+-- last, so it too is put 2 h back.
+UPDATE batchup.files SET updated_at = now() - interval '2 h', last_seen_at = NULL WHERE name IN ('v_g1', 'v_g2');
 UPDATE batchup.files SET updated_at = now() - interval '2 h', last_seen_at = now() - interval '2 h' WHERE name IN ('v_h1', 'v_h2');
 UPDATE batchup.files SET updated_at = now() - interval '2 h' WHERE name = 'v_k1';
 SELECT pg_temp.expire_lease('v_k1');
@@ -145,7 +147,7 @@ SELECT is((SELECT user_name FROM batchup.authenticate(repeat('7', 64))), 'v_vera
 SELECT ok(NOT batchup.user_set_token('v_nobody', repeat('8', 64)), 'user_set_token of an unknown user is false');
 SELECT ok(NOT batchup.set_user_limit('v_nobody', 1), 'set_user_limit of an unknown user is false');
 SELECT throws_ok($$SELECT batchup.set_user_limit('v_vera', -1)$$, 'BU400', NULL, 'a negative limit is refused');
-SELECT is(batchup.user_for_remote('v_remote'), batchup.user_for_remote('v_remote'), 'user_for_remote creates a user once');
+SELECT is(batchup.user_for_remote('v_remote', true), batchup.user_for_remote('v_remote', true), 'user_for_remote creates a user once');
 SELECT results_eq($$SELECT slot_limit, token_hash FROM batchup.users WHERE name = 'v_remote'$$,
                   $$VALUES (0, NULL::text)$$, 'with the default limit and no token');
 

@@ -52,7 +52,9 @@ static void test_defaults(void **state)
     (void)state;
     write_conf("# nothing but a comment\n\n");
     assert_int_equal(config_load(&cfg, path, &err), 0);
-    assert_string_equal(cfg.listen, "127.0.0.1:9000");
+    assert_string_equal(cfg.listen, "var/batchup.sock");
+    assert_int_equal(cfg.listen_mode, 0660);
+    assert_string_equal(cfg.listen_allow, "127.0.0.1 ::1");
     assert_int_equal(cfg.workers, 32);
     assert_int_equal(cfg.pm, CONFIG_PM_DYNAMIC);
     assert_int_equal(cfg.pm_start_servers, 4);
@@ -73,7 +75,60 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.auth, CONFIG_AUTH_TOKEN);
     assert_int_equal(cfg.sendfile, CONFIG_SENDFILE_OFF);
     assert_string_equal(cfg.storage_dir, "var/storage");
-    assert_true(cfg.max_file_size == 0);
+    assert_true(cfg.max_file_size == 16ULL << 30);
+    assert_true(cfg.max_user_bytes == 256ULL << 30);
+    assert_int_equal(cfg.max_open_batches, 200);
+    assert_false(cfg.remote_user_create);
+    assert_false(cfg.remote_user_trust_tcp);
+    assert_int_equal(cfg.orphan_grace_seconds, 3600);
+}
+
+/* auth = remote_user trusts whoever connects: never on a TCP socket that
+ * local processes can reach, unless the operator says so. */
+static void test_remote_user_needs_a_guarded_listener(void **state)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+
+    (void)state;
+    write_conf("auth = remote_user\nlisten = 127.0.0.1:9000\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_int_equal(error_exit_status(&err), 2);
+    assert_non_null(strstr(err.message, "remote_user_trust_tcp"));
+    assert_null(strchr(err.message, '\n'));
+    write_conf("auth = remote_user\nlisten = 0.0.0.0:9000\nlisten_allow = 0.0.0.0/0\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    write_conf("auth = remote_user\nlisten = 0.0.0.0:9000\nlisten_allow = 127.0.0.2\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    write_conf("auth = remote_user\nlisten = 127.0.0.1:9000\nremote_user_trust_tcp = yes\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_true(cfg.remote_user_trust_tcp);
+    /* The web server on another host (TEST-NET-1: no address of ours). */
+    write_conf("auth = remote_user\nlisten = 0.0.0.0:9000\nlisten_allow = 192.0.2.7\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    write_conf("auth = remote_user\nlisten = /run/batchup/batchup.sock\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    write_conf("auth = remote_user\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    write_conf("listen = 127.0.0.1:9000\nremote_user_create = yes\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_true(cfg.remote_user_create);
+}
+
+static void test_listen_keys(void **state)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+
+    (void)state;
+    write_conf("listen = run/b.sock\nlisten_mode = 0600\nlisten_allow = 10.1.2.3, fd00::/8 ::1\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_true(config_listen_is_unix(cfg.listen));
+    assert_int_equal(cfg.listen_mode, 0600);
+    assert_string_equal(cfg.listen_allow, "10.1.2.3, fd00::/8 ::1");
+    write_conf("listen = [::1]:9000\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_false(config_listen_is_unix(cfg.listen));
 }
 
 static void test_file_values(void **state)
@@ -140,6 +195,17 @@ static void test_bad_values_name_the_key(void **state)
     expect_bad("per_user_limit = 0\n", "'per_user_limit'");
     expect_bad("just words\n", "expected 'key = value'");
     expect_bad("log_level = loud\n", "'log_level'");
+    expect_bad("listen = var/a:b.sock\n", "'listen'");
+    expect_bad("listen_mode = 0999\n", "'listen_mode'");
+    expect_bad("listen_mode = rw\n", "'listen_mode'");
+    expect_bad("listen_mode = 01777\n", "'listen_mode'");
+    expect_bad("listen_allow = localhost\n", "'localhost'");
+    expect_bad("listen_allow = 10.0.0.0/33\n", "'10.0.0.0/33'");
+    expect_bad("listen_allow = ::1/\n", "'::1/'");
+    expect_bad("listen_allow = ,\n", "listen_allow is empty");
+    expect_bad("remote_user_create = maybe\n", "'remote_user_create'");
+    expect_bad("max_open_batches = -1\n", "'max_open_batches'");
+    expect_bad("orphan_grace_seconds = 0\n", "'orphan_grace_seconds'");
 }
 
 static void test_bad_env_names_variable(void **state)
@@ -239,6 +305,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_user_needs_a_guarded_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_overrides_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values_name_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_env_names_variable, setup, teardown),

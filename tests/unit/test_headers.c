@@ -8,11 +8,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batchup/headers.h"
+#include "batchup/http.h"
 
 /* ------------------------------------------------------------------------
  * Range.
@@ -457,6 +460,95 @@ static void test_disposition_every_byte(void **state)
     }
 }
 
+/* Percent-decode s into out (cap bytes); false on a broken escape. */
+static bool percent_decode(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (; *s; s++) {
+        unsigned v;
+        if (o + 1 >= cap)
+            return false;
+        if (*s != '%') {
+            out[o++] = *s;
+            continue;
+        }
+        if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]) ||
+            sscanf(s + 1, "%2x", &v) != 1)
+            return false;
+        out[o++] = (char)v;
+        s += 2;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+static bool valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 0;
+        if (n == 0)
+            return false;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80)
+                return false;
+        p += n;
+    }
+    return true;
+}
+
+/* A name as long as a file name may be (1024 bytes) of one repeated
+ * character, then ext. */
+static void long_name(char *name, const char *ch, const char *ext)
+{
+    size_t n = strlen(ch), len = 0;
+
+    while (len + n + strlen(ext) <= 1024) {
+        memcpy(name + len, ch, n);
+        len += n;
+    }
+    memcpy(name + len, ext, strlen(ext) + 1);
+}
+
+/* The longest names fit one header value (what http_add_header sends
+ * whole): cut at a character, never inside an escape, the extension kept,
+ * both parameters cut alike. */
+static void test_disposition_long_names(void **state)
+{
+    static const char *const chars[] = {
+        "\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "a", " ", "%", "\xe2\x80\xae", "\xff"};
+    char name[1100], buf[HTTP_HEADER_VALUE_MAX], decoded[4096];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof chars / sizeof chars[0]; i++) {
+        long_name(name, chars[i], ".pdf");
+        int n = headers_content_disposition(buf, sizeof buf, "attachment", name);
+        assert_true(n > 0 && n < (int)sizeof buf);
+        assert_int_equal((int)strlen(buf), n);
+        const char *ext = strstr(buf, "filename*=UTF-8''");
+        assert_non_null(ext);
+        assert_true(percent_decode(ext + strlen("filename*=UTF-8''"), decoded, sizeof decoded));
+        assert_true(valid_utf8(decoded));
+        assert_true(strlen(decoded) >= 4);
+        assert_string_equal(decoded + strlen(decoded) - 4, ".pdf");
+        /* The fallback has one character for each of filename*'s. */
+        const char *open = strchr(buf, '"') + 1, *close = strchr(open, '"');
+        size_t chars_in = 0;
+        for (const unsigned char *p = (const unsigned char *)decoded; *p; p++)
+            chars_in += (*p & 0xC0) != 0x80;
+        assert_int_equal((size_t)(close - open), chars_in);
+        assert_memory_equal(close - 4, ".pdf", 4);
+    }
+    /* A name that fits is never cut. */
+    long_name(name, "\xc3\xa9", ".txt");
+    name[200] = '\0';
+    assert_true(headers_content_disposition(buf, sizeof buf, NULL, name) > 0);
+    assert_true(percent_decode(strstr(buf, "''") + 2, decoded, sizeof decoded));
+    assert_string_equal(decoded, name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_disposition_names),
         cmocka_unit_test(test_disposition_types_and_space),
         cmocka_unit_test(test_disposition_every_byte),
+        cmocka_unit_test(test_disposition_long_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -735,10 +735,49 @@ static void test_names_hostile(void **state)
     expect_name("CON", "_CON");
     expect_name("con.txt", "_con.txt");
     expect_name("Lpt9.tar.gz", "_Lpt9.tar.gz");
-    expect_name("COM0", "COM0");
+    expect_name("COM0", "_COM0");
     expect_name("CONSOLE.txt", "CONSOLE.txt");
     expect_name(".bashrc", ".bashrc");
     expect_name("\xc4\xb1:", "\xc4\xb1_"); /* U+0131 is not ':' */
+}
+
+/* Every Windows device name, in any case, with any extension, with
+ * trailing dots or spaces, becomes a plain file name. */
+static void test_names_windows_devices(void **state)
+{
+    static const char *const stems[] = {"CON", "PRN", "AUX", "NUL"};
+    char in[64], want[64];
+
+    (void)state;
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(in, sizeof in, "%s", stems[i]);
+        snprintf(want, sizeof want, "_%s", stems[i]);
+        expect_name(in, want);
+        snprintf(in, sizeof in, "%c%s.anything.ext", stems[i][0] + 32, stems[i] + 1);
+        snprintf(want, sizeof want, "_%s", in);
+        expect_name(in, want);
+    }
+    for (int d = 0; d <= 9; d++) {
+        snprintf(in, sizeof in, "com%d.txt", d);
+        snprintf(want, sizeof want, "_com%d.txt", d);
+        expect_name(in, want);
+        snprintf(in, sizeof in, "LpT%d", d);
+        snprintf(want, sizeof want, "_LpT%d", d);
+        expect_name(in, want);
+    }
+    expect_name("COM\xc2\xb9.txt", "_COM\xc2\xb9.txt"); /* COM and a superscript one */
+    expect_name("lpt\xc2\xb3", "_lpt\xc2\xb3");
+    expect_name("CON .txt", "_CON .txt"); /* spaces before the dot are dropped */
+    expect_name("nul..tar.gz", "_nul..tar.gz");
+    expect_name("aux. . .", "_aux");           /* trailing dots and spaces go first */
+    expect_name("dir/PRN.log", "dir_PRN.log"); /* flattened: no longer a device */
+    expect_name("COM10", "COM10");
+    expect_name("COM", "COM");
+    expect_name("LPT\xc2\xb9\xc2\xb9", "LPT\xc2\xb9\xc2\xb9");
+    expect_name("CONIN$", "CONIN$");
+    expect_name("trailing. ", "trailing");
+    const char *devs[] = {"con", "CON", "Con.txt", "CON.TXT"};
+    expect_names(devs, 4, (const char *[]){"_con", "_CON (2)", "_Con.txt", "_CON (2).TXT"});
 }
 
 static void expect_valid_utf8(const char *s)
@@ -806,8 +845,11 @@ static void test_names_unique(void **state)
     const char *chain[] = {"x", "x", "x (2)", "x (2)", "x (3)"};
     expect_names(chain, 5, (const char *[]){"x", "x (4)", "x (2)", "x (2) (2)", "x (3)"});
 
+    /* Unique ignoring case: a case-insensitive disk would merge them. */
     const char *cases[] = {"A.txt", "a.txt", "A.TXT"};
-    expect_names(cases, 3, cases);
+    expect_names(cases, 3, (const char *[]){"A.txt", "a (2).txt", "A (3).TXT"});
+    const char *taken[] = {"Report.pdf", "report (2).PDF", "REPORT.pdf"};
+    expect_names(taken, 3, (const char *[]){"Report.pdf", "report (2).PDF", "REPORT (3).pdf"});
 
     const char *dots[] = {".bashrc", ".bashrc", "a.tar.gz", "a.tar.gz", "", NULL, "/"};
     expect_names(dots, 7,
@@ -869,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_names_hostile),
         cmocka_unit_test(test_names_long),
         cmocka_unit_test(test_names_unique),
+        cmocka_unit_test(test_names_windows_devices),
         cmocka_unit_test(test_names_many_duplicates),
     };
 
