@@ -422,6 +422,18 @@ static int load_file(struct bu_config *cfg, const char *path, struct bu_error *e
  * `workers` needs no other key), and must be in order. */
 static int config_check(struct bu_config *cfg, struct bu_error *err)
 {
+    char cwd[1024];
+
+    /* storage_dir is made absolute now: X-Sendfile and the web server need
+     * an absolute path, and the processes never change directory. */
+    if (cfg->storage_dir[0] != '/' && getcwd(cwd, sizeof cwd) != NULL) {
+        char rel[sizeof cfg->storage_dir];
+        snprintf(rel, sizeof rel, "%s", cfg->storage_dir);
+        if ((size_t)snprintf(cfg->storage_dir, sizeof cfg->storage_dir, "%s/%s", cwd, rel) >=
+            sizeof cfg->storage_dir)
+            return error_set(err, BU_E_BAD_CONFIG, "storage_dir '%s' is too long once absolute",
+                             rel);
+    }
     if (cfg->workers <= cfg->per_user_limit)
         return error_set(err, BU_E_BAD_CONFIG,
                          "workers (%d) cannot carry one user's %d uploads (per_user_limit) and "

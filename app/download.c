@@ -89,8 +89,10 @@ static void redirect_to_server(struct http_request *req, const struct store_file
     http_status(req, 200);
     add_representation(req, f, h);
     /* The validators stay ours whichever process sends the bytes: the
-     * internal location in conf/nginx.conf repeats this ETag. */
+     * internal location in conf/nginx.conf repeats this ETag.  The web
+     * server serves ranges of it too. */
     add_validators(req, h);
+    http_add_header(req, "Accept-Ranges", "bytes");
     if (req->cfg->sendfile == CONFIG_SENDFILE_X_ACCEL) {
         storage_final_relpath(f->id, path, sizeof path);
         http_add_header(req, "X-Accel-Redirect", "/_batchup_files/%s", path);

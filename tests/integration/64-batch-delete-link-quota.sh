@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=1 orphan_grace_seconds=3 max_user_bytes=100000 \
+stack_start workers=8 gc_interval_seconds=1 orphan_grace_seconds=3 max_user_bytes=100000 \
     max_open_batches=3 || tap_bail "the stack did not start"
 W=$STACK_DIR/t64
 mkdir -p "$W"

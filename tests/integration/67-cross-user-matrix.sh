@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=0 || tap_bail "the stack did not start"
+stack_start workers=2 per_user_limit=1 gc_interval_seconds=0 || tap_bail "the stack did not start"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
 BOB=$(stack_user_add bob) || tap_bail "cannot add user bob"
 

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 gc_interval_seconds=0 max_user_bytes=1000000 || tap_bail "the stack did not start"
+stack_start workers=8 gc_interval_seconds=0 max_user_bytes=1000000 || tap_bail "the stack did not start"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
 
 "$(stack__python)" - "$NGINX_PORT" "$ALICE" "${HTTP_FUZZ_REQUESTS:-3000}" "${HTTP_FUZZ_SECONDS:-30}" \
