@@ -18,7 +18,7 @@
 #   c. /metrics and /batchup-status answer loopback (127.0.0.1) only: 403
 #      from 127.0.0.2.
 # (d, the access log without link tokens, and e, streaming, are checked by
-# the 8x-web-* end-to-end tests.)
+# the 9x-web-* end-to-end tests.)
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh

@@ -1,6 +1,6 @@
 #!/bin/bash
 # web-e2e.sh WEB: the end-to-end suite behind one web server, run by the
-# tests/integration/8x-web-*.sh wrappers (one per STACK_WEB), each through the
+# tests/integration/9x-web-*.sh wrappers (one per STACK_WEB), each through the
 # configuration built from the shipped file in conf/:
 #   - the stock tus-js-client uploads a batch of 8 files for a user whose
 #     limit is 5 (tests/node/tus-web.mjs): 423s seen, queue positions, the
