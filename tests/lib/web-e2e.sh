@@ -250,6 +250,25 @@ tap_ok $? "$STACK_WEB: ... exactly those bytes"
 code=$(get "$W/lr" "" "$LINK/files/$Z2" -H 'Range: bytes=-100')
 tap_ok "$([ "$code" = 206 ] && cmp -s "$W/lr.b" <(tail -c 100 "$W/src/two.bin"); echo $?)" \
     "$STACK_WEB: a ranged download of one file through the link: 206 and its last 100 bytes"
+# The ZIP of the tus-js-client batch (8 files), read by a client limited to
+# a third of its size a second: streamed, batchup's request lasts about as
+# long as the client's (less what the sockets and the server hold); collected
+# by the server first, it would end in a fraction of a second.
+BIGTOK=$(psql -XAtq -c "SELECT download_token FROM batchup.batches WHERE files_total = 8 AND status = 'complete' ORDER BY created_at DESC LIMIT 1")
+BIGSIZE=$(psql -XAtq -c "SELECT sum(size) FROM batchup.files f JOIN batchup.batches b ON b.id = f.batch_id WHERE b.download_token = '$BIGTOK'")
+if [ -n "$BIGTOK" ] && [ -n "$BIGSIZE" ]; then
+    rate=$((BIGSIZE / 3 + 1))
+    client=$(curl -s -o "$W/big.zip" -w '%{http_code} %{time_total}' --max-time 30 --limit-rate "$rate" \
+        "$BATCHUP_URL/api/v1/download/batch/$BIGTOK")
+    sleep 0.3
+    ms=$(grep " GET /api/v1/download/batch/$BIGTOK " "$STACK_DIR/batchup.log" | tail -n 1 | sed -n 's/.* \([0-9.]*\)ms$/\1/p')
+    tap_diag "$STACK_WEB: ZIP of $BIGSIZE bytes read at $rate bytes/s: client $client s, batchup's request ${ms:-?} ms"
+    tap_ok "$([ "${client%% *}" = 200 ] && unzip -tq "$W/big.zip" >/dev/null 2>&1 &&
+        awk -v ms="${ms:-0}" 'BEGIN { exit !(ms > 500) }'; echo $?)" \
+        "$STACK_WEB: the ZIP streams to a slow reader as batchup writes it (batchup's request lasts ${ms:-?} ms, not a moment)"
+else
+    tap_ok 1 "$STACK_WEB: the tus-js-client batch has a download link"
+fi
 # The access log: the link's requests are there, the token is not (lighttpd
 # writes its log in batches: wait for the lines).
 has_links() { grep -q '/api/v1/download/batch/' "$STACK_WEB_ACCESS_LOG" 2>/dev/null; }
