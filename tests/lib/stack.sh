@@ -330,16 +330,21 @@ stack_batchup_stop() {
 # stack__spawned_stop DIR SECONDS: SIGTERM to each process group listed in
 # DIR/batchup-spawned.pids (batchup masters started by a web server through
 # batchup-spawn, with their workers), SIGKILL to what is left after SECONDS.
+#
+# A web server may start a fresh batchup as soon as one stops (lighttpd's
+# bin-path does): that one is not waited for; a later call (stack_stop stops
+# the web server first) or stack_reap stops it.
 stack__spawned_stop() {
-    local f=$1/batchup-spawned.pids pg deadline left
+    local f=$1/batchup-spawned.pids pg deadline left groups
     [ -s "$f" ] || return 0
-    for pg in $(sort -u "$f"); do
+    groups=$(sort -u "$f")
+    for pg in $groups; do
         pgrep -g "$pg" >/dev/null 2>&1 && kill -TERM -- "-$pg" 2>/dev/null
     done
     deadline=$((SECONDS + $2))
     while :; do
         left=
-        for pg in $(sort -u "$f"); do
+        for pg in $groups; do
             pgrep -g "$pg" >/dev/null 2>&1 && left="$left $pg"
         done
         [ -z "$left" ] && break
@@ -351,7 +356,10 @@ stack__spawned_stop() {
         fi
         sleep 0.1
     done
-    : >"$f"
+    # Keep only the groups started meanwhile.
+    for pg in $groups; do
+        sed -i "/^$pg\$/d" "$f"
+    done
 }
 
 # stack_health_code [MAX_SECONDS]: the HTTP status of GET /api/v1/health
