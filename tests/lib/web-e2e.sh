@@ -317,11 +317,20 @@ lap "zip+range+log"
 if [ "$SENDFILE" = off ]; then
     tap_diag "$STACK_WEB: no sendfile mode: .htaccess cannot set XSendFilePath (the host must), so batchup sends the bytes itself"
 else
-    # The configuration first: a web server that starts batchup itself may
-    # start the next one the moment the running one stops.
+    # SIGHUP: every batchup master re-reads the configuration and replaces
+    # its workers. (Stopping them instead would make mod_fcgid wait for its
+    # spawn score to decay before it starts new ones.)
     stack_write_conf "${CONF[@]}" "sendfile=$SENDFILE"
-    stack_batchup_stop
-    stack_batchup_start || tap_bail "batchup did not restart with sendfile=$SENDFILE"
+    masters=()
+    for pid in ${BATCHUP_PID:-} $(sort -u "$STACK_DIR/batchup-spawned.pids" 2>/dev/null); do
+        stack__alive "$pid" && masters+=("$pid")
+    done
+    reloads=$(grep -c 'configuration reloaded' "$STACK_DIR/batchup.log")
+    kill -HUP "${masters[@]}"
+    reloaded() { [ "$(grep -c 'configuration reloaded' "$STACK_DIR/batchup.log")" -ge "$((reloads + ${#masters[@]}))" ]; }
+    stack_wait_until 15 reloaded
+    tap_ok $? "$STACK_WEB: SIGHUP: ${#masters[@]} batchup master(s) reloaded the configuration with sendfile = $SENDFILE"
+    sleep 0.5
     DL=/api/v1/download/stream/$Z1
     code=$(get "$W/sf" "$TOKEN" "$DL")
     tap_ok "$([ "$code" = 200 ] && cmp -s "$W/sf.b" "$W/src/one.bin"; echo $?)" \
