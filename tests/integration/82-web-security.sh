@@ -98,6 +98,10 @@ for web in nginx apache apache-fcgid apache-htaccess lighttpd; do
     tap_is "$(users)" carol "$web with its authentication: still only carol"
     code=$(code_of "$BATCHUP_URL/api/v1/health")
     tap_is "$code" 200 "$web with its authentication: health answers without a login"
+    code=$(code_of "$BATCHUP_URL/metrics")
+    tap_is "$code" 200 "$web with its authentication: /metrics answers loopback without a login"
+    code=$(code_of --interface 127.0.0.2 -u carol:s3cret "$BATCHUP_URL/metrics")
+    tap_is "$code" 403 "$web with its authentication: ... and not another address, even with a login"
 
     curl -s --max-time 10 -u carol:s3cret -H 'Content-Type: application/json' \
         -d '{"files":[{"name":"big.bin","size":20971520},{"name":"small.bin","size":100000}]}' \
