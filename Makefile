@@ -1,5 +1,7 @@
 # batchup build.  `make` builds build/batchup; `make test` runs every test on a
-# private stack; `make run` starts a local stack on http://127.0.0.1:8080/.
+# private stack; `make run` starts a local stack on http://127.0.0.1:8080/
+# (behind nginx; `make run WEB=apache`, apache-fcgid, apache-htaccess,
+# lighttpd or lighttpd-spawn for another web server).
 
 CC       ?= cc
 PKGS     := fcgi libpq jansson libcrypto zlib libcurl
@@ -55,8 +57,9 @@ asan:
 test: all unit asan fuzz
 	tests/run.sh
 
+WEB ?= nginx
 run: all
-	tests/lib/run-local.sh
+	WEB=$(WEB) tests/lib/run-local.sh
 
 bench: all
 	tests/bench/run.sh

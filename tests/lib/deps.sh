@@ -9,9 +9,10 @@
 # Each need is checked by the file or command it provides, not by package
 # name, so a machine that has it some other way (nginx-full instead of
 # nginx-light, node from elsewhere) is left alone. Installing never starts the
-# distribution's own PostgreSQL or nginx service: a policy-rc.d denies it for
-# the time of the install (the tests start private ones on a unix socket and
-# a free loopback port; `make run` uses port 8080, not the packaged 80).
+# distribution's own PostgreSQL, nginx, Apache or lighttpd service: a
+# policy-rc.d denies it for the time of the install (the tests start private
+# ones on a unix socket and a free loopback port; `make run` uses port 8080,
+# not the packaged 80).
 set -euo pipefail
 # nginx and runuser live in /usr/sbin, not always in a user's PATH.
 PATH=$PATH:/usr/sbin:/sbin
@@ -36,6 +37,12 @@ needs=(
     "postgresql-15-pgtap|/usr/share/postgresql/15/extension/pgtap.control"
     "libtap-parser-sourcehandler-pgtap-perl|pg_prove"
     "nginx-light|nginx"
+    # The other web servers the shipped configurations are tested with.
+    "apache2|apache2"
+    "libapache2-mod-fcgid|/usr/lib/apache2/modules/mod_fcgid.so"
+    "libapache2-mod-xsendfile|/usr/lib/apache2/modules/mod_xsendfile.so"
+    "lighttpd|lighttpd"
+    "openssl|openssl"
     "curl|curl"
     "unzip|unzip"
     "python3|/usr/bin/python3"

@@ -3,8 +3,11 @@
 #
 # PostgreSQL (a private cluster under var/pg, kept between runs), batchup
 # serve (config var/batchup.conf, socket var/batchup.sock, files in
-# var/storage, log var/batchup.log) and nginx on http://127.0.0.1:8080/
-# (BATCHUP_PORT to change it), built from conf/nginx.conf like the tests'.
+# var/storage, log var/batchup.log) and a web server on
+# http://127.0.0.1:8080/ (BATCHUP_PORT to change it), built from its shipped
+# configuration like the tests': WEB=nginx (the default), apache (mod_proxy_fcgi),
+# apache-fcgid or apache-htaccess (Apache starts batchup itself), lighttpd or
+# lighttpd-spawn (`make run WEB=apache`).
 # Creates the user "demo" when missing, prints a fresh token for it and a few
 # curl commands, then stays in the foreground showing batchup's log; Ctrl-C
 # stops everything it started. Extra config keys: STACK_CONF="key=value ...".
@@ -27,13 +30,21 @@ if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$REPO"; then
 fi
 
 port=${BATCHUP_PORT:-8080}
+export STACK_WEB=${WEB:-${STACK_WEB:-nginx}}
+case $STACK_WEB in
+    nginx | apache | apache-fcgid | apache-htaccess | lighttpd | lighttpd-spawn) ;;
+    *)
+        echo "run-local: WEB=$STACK_WEB: choose nginx, apache, apache-fcgid, apache-htaccess, lighttpd or lighttpd-spawn" >&2
+        exit 2
+        ;;
+esac
 stack_init "$REPO/var" || exit 1
 STACK_SHOW_LOGS=0
 
 stack_pg_start || exit 1
 stack_write_conf || exit 1
 stack_migrate || { echo "run-local: batchup migrate failed" >&2; exit 1; }
-stack_nginx_start "$port" || { echo "run-local: nginx could not listen on 127.0.0.1:$port (BATCHUP_PORT=... to choose another port)" >&2; exit 1; }
+stack_web_start "$port" || { echo "run-local: $STACK_WEB could not listen on 127.0.0.1:$port (BATCHUP_PORT=... to choose another port)" >&2; exit 1; }
 stack_batchup_start || exit 1
 
 if ! "$BATCHUP_BIN" user list -c "$BATCHUP_CONF" 2>/dev/null | grep -qw demo; then
@@ -43,7 +54,7 @@ token=$("$BATCHUP_BIN" user token demo -c "$BATCHUP_CONF") || exit 1
 
 cat <<INFO
 
-batchup is running: $BATCHUP_URL/  (open it in a browser and paste the token)
+batchup is running behind $STACK_WEB: $BATCHUP_URL/  (open it in a browser and paste the token)
   user "demo", token: $token
 
   curl $BATCHUP_URL/api/v1/health
@@ -55,15 +66,22 @@ batchup is running: $BATCHUP_URL/  (open it in a browser and paste the token)
        --data-binary 'hello' $BATCHUP_URL/api/v1/files/FILE_ID
 
   psql: PGHOST=$PGHOST psql -U postgres batchup
-  logs: var/batchup.log, var/nginx/error.log, $STACK_PG_DIR/postgres.log
+  logs: var/batchup.log, $STACK_WEB_ERROR_LOG, $STACK_PG_DIR/postgres.log
 Ctrl-C stops everything.
 
 INFO
+if [ "$STACK_WEB" = apache-htaccess ]; then
+    echo "run-local: this Apache keeps a shared host's mod_fcgid defaults: a PATCH body may not exceed"
+    echo "           128 KiB (FcgidMaxRequestLen), so the upload page (8 MiB chunks) fails for larger files."
+    echo
+fi
 
 tail -n 0 -F "$STACK_DIR/batchup.log" &
 tail_pid=$!
 trap 'rc=$?; kill "$tail_pid" 2>/dev/null; (exit "$rc"); stack_cleanup' EXIT
 
-wait -n "$BATCHUP_PID" "$NGINX_PID"
-echo "run-local: batchup or nginx stopped by itself; stopping the rest" >&2
+# Where the web server starts batchup itself there is no batchup process of
+# ours to wait for: the web server's end is enough.
+wait -n ${BATCHUP_PID:+"$BATCHUP_PID"} "$WEB_PID"
+echo "run-local: batchup or $STACK_WEB stopped by itself; stopping the rest" >&2
 exit 1

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# stack.sh: a private batchup stack (PostgreSQL, batchup, nginx) for tests.
+# stack.sh: a private batchup stack (PostgreSQL, batchup, a web server) for
+# tests.
 #
 # Source this file; it only defines functions. A test then usually does
 #
@@ -24,11 +25,37 @@
 #
 # Exported for tests: STACK_DIR BATCHUP_BIN BATCHUP_CONF BATCHUP_URL
 # BATCHUP_PID NGINX_PORT NGINX_PID PGHOST PGPORT PGDATABASE PGUSER
-# STACK_SOCKET STACK_REPO.
+# STACK_SOCKET STACK_REPO, and for the web server STACK_WEB WEB_PORT WEB_PID
+# STACK_WEB_DIR STACK_WEB_ACCESS_LOG STACK_WEB_ERROR_LOG (NGINX_PORT is
+# WEB_PORT whatever the server, for the tests that speak raw HTTP to it).
+#
+# The web server: STACK_WEB chooses it, each built from its shipped file in
+# conf/ (between "BEGIN/END batchup server" markers, paths substituted):
+#   nginx            conf/nginx.conf (the default)
+#   apache           conf/apache-proxy-fcgi.conf: mod_proxy_fcgi to the socket
+#   apache-fcgid     conf/apache-fcgid.conf: Apache starts batchup itself
+#   apache-htaccess  a shared host's plain virtual host with conf/htaccess
+#                    and conf/batchup.fcgi in its document root
+#   lighttpd         conf/lighttpd.conf: mod_fastcgi to the socket
+#   lighttpd-spawn   conf/lighttpd.conf with its "#bin-path: " lines: lighttpd
+#                    starts batchup itself
+# STACK_WEB_AUTH="alice:secret ..." turns on the configuration's commented
+# "#auth: " lines (the web server's own Basic authentication) with an
+# htpasswd file holding those users.
+# Where the web server starts batchup (apache-fcgid, apache-htaccess,
+# lighttpd-spawn), it does so through $STACK_DIR/batchup-spawn, which writes
+# each batchup master's pid to batchup-spawned.pids and makes it the leader of
+# a process group of its own (its workers stay in it), and sends its log to
+# batchup.log as usual; stack_batchup_stop and stack_reap stop those groups.
+# BATCHUP_PID is then empty.
 #
 # As root (CI), initdb and postgres run as the "postgres" system user through
-# runuser (they refuse root), and nginx runs its worker as root too, so that
-# it may connect to a socket in a root-owned folder.
+# runuser (they refuse root). nginx and lighttpd run as root too, so that
+# they may connect to a socket in a root-owned folder. Apache refuses to run
+# as root: its children run as www-data (STACK_WEB_USER), and batchup then
+# runs with that group and umask 0007 (the socket and stored files are the
+# group's, as with the systemd unit), or, when Apache starts it, as
+# www-data, which then owns storage/.
 
 stack__pgbin() {
     if [ -n "${STACK_PG_BIN:-}" ]; then
@@ -244,10 +271,19 @@ stack_migrate() {
 # job control starts background commands with SIGINT and SIGQUIT ignored; a
 # server started by systemd or from a terminal has them at their defaults,
 # and so must ours.
+#
+# With STACK__GID set (a web server that does not run as root), COMMAND runs
+# with that group and umask 0007, as the systemd unit runs batchup: the web
+# server's user may then connect to the socket and read the stored files.
 stack__default_signals() {
     exec "$(stack__python)" -c 'import os, signal, sys
 for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
     signal.signal(s, signal.SIG_DFL)
+gid = os.environ.pop("STACK__GID", "")
+if gid:
+    os.setgroups([])
+    os.setgid(int(gid))
+    os.umask(0o007)
 os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 }
 
@@ -257,28 +293,77 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 # through nginx. Sets BATCHUP_PID, a child of the caller's shell: a test may
 # `wait "$BATCHUP_PID"` for its exit status.
 stack_batchup_launch() {
-    stack__default_signals "$@" >>"$STACK_DIR/batchup.log" 2>&1 </dev/null &
+    local gid=
+    if [ "$(id -u)" = 0 ] && [ "$(stack__web_user)" != root ]; then
+        gid=$(id -g "$(stack__web_user)") || return 1
+    fi
+    STACK__GID=$gid stack__default_signals "$@" >>"$STACK_DIR/batchup.log" 2>&1 </dev/null &
     BATCHUP_PID=$!
     export BATCHUP_PID
     echo "$BATCHUP_PID" >"$STACK_DIR/batchup.pid"
     stack_wait_health "${STACK_START_SECONDS:-30}"
 }
 
+# stack_batchup_start: start batchup serve and wait for health through the
+# web server. Where the web server starts batchup itself (stack_web_spawns),
+# only the wait: its first request starts it.
 stack_batchup_start() {
+    if stack_web_spawns; then
+        BATCHUP_PID=
+        stack_wait_health "${STACK_START_SECONDS:-30}"
+        return
+    fi
     stack_batchup_launch "$BATCHUP_BIN" serve -c "$BATCHUP_CONF"
 }
 
 # stack_batchup_stop [SECONDS]: SIGTERM, SIGKILL after SECONDS (35, above
-# the default shutdown_timeout); prints nothing, returns 0.
+# the default shutdown_timeout); prints nothing, returns 0. Also stops the
+# batchup processes a web server started (their process groups).
 stack_batchup_stop() {
+    stack__spawned_stop "$STACK_DIR" "${1:-35}"
     [ -n "${BATCHUP_PID:-}" ] || return 0
     stack__stop_pid "$BATCHUP_PID" "${1:-35}"
     rm -f "$STACK_DIR/batchup.pid"
     BATCHUP_PID=
 }
 
+# stack__spawned_stop DIR SECONDS: SIGTERM to each process group listed in
+# DIR/batchup-spawned.pids (batchup masters started by a web server through
+# batchup-spawn, with their workers), SIGKILL to what is left after SECONDS.
+#
+# A web server may start a fresh batchup as soon as one stops (lighttpd's
+# bin-path does): that one is not waited for; a later call (stack_stop stops
+# the web server first) or stack_reap stops it.
+stack__spawned_stop() {
+    local f=$1/batchup-spawned.pids pg deadline left groups
+    [ -s "$f" ] || return 0
+    groups=$(sort -u "$f")
+    for pg in $groups; do
+        pgrep -g "$pg" >/dev/null 2>&1 && kill -TERM -- "-$pg" 2>/dev/null
+    done
+    deadline=$((SECONDS + $2))
+    while :; do
+        left=
+        for pg in $groups; do
+            pgrep -g "$pg" >/dev/null 2>&1 && left="$left $pg"
+        done
+        [ -z "$left" ] && break
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            stack__log "batchup process groups$left ignored SIGTERM for $2 s: SIGKILL"
+            for pg in $left; do kill -KILL -- "-$pg" 2>/dev/null; done
+            sleep 0.2
+            break
+        fi
+        sleep 0.1
+    done
+    # Keep only the groups started meanwhile.
+    for pg in $groups; do
+        sed -i "/^$pg\$/d" "$f"
+    done
+}
+
 # stack_health_code [MAX_SECONDS]: the HTTP status of GET /api/v1/health
-# through nginx ("000" when nothing answered in time).
+# through the web server ("000" when nothing answered in time).
 stack_health_code() {
     curl -s -o /dev/null -w '%{http_code}' --max-time "${1:-5}" "$BATCHUP_URL/api/v1/health"
 }
@@ -336,7 +421,7 @@ stack_health_codes() {
     done
 }
 
-# --- nginx --------------------------------------------------------------
+# --- the web server -----------------------------------------------------
 
 stack__free_port() {
     "$(stack__python)" -c 'import socket
@@ -345,69 +430,270 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# stack_nginx_conf PORT: write $STACK_DIR/nginx/nginx.conf from
-# conf/nginx-test.conf.in and the server body of conf/nginx.conf.
-stack_nginx_conf() {
-    local dir=$STACK_DIR/nginx port=$1 server user=
-    mkdir -p "$dir/tmp" || return 1
-    cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$dir/" || return 1
-    server=$(sed -n '/# BEGIN batchup server/,/# END batchup server/p' "$STACK_REPO/conf/nginx.conf" |
-        sed "s|alias /var/lib/batchup/storage/;|alias $STACK_DIR/storage/;|")
-    [ -n "$server" ] || { stack__log "conf/nginx.conf has no BEGIN/END batchup server markers"; return 1; }
-    [ "$(id -u)" = 0 ] && user='user root root;'
-    STACK_NGINX_SERVER=$server "$(stack__python)" - "$STACK_REPO/conf/nginx-test.conf.in" \
-        "$dir/nginx.conf" "$dir" "$port" "$STACK_SOCKET" "$user" <<'PY'
-import os, sys
-src, dst, d, port, sock, user = sys.argv[1:7]
+stack__web() {
+    printf '%s\n' "${STACK_WEB:-nginx}"
+}
+
+# stack__web_user: the user the web server's workers run as (root, but for
+# Apache, which refuses it: STACK_WEB_USER, default www-data).
+stack__web_user() {
+    if [ "$(id -u)" != 0 ]; then
+        id -un
+        return
+    fi
+    case $(stack__web) in
+        apache*) printf '%s\n' "${STACK_WEB_USER:-www-data}" ;;
+        *) echo root ;;
+    esac
+}
+
+# stack_web_spawns: true when the web server starts batchup itself.
+stack_web_spawns() {
+    case $(stack__web) in
+        apache-fcgid | apache-htaccess | lighttpd-spawn) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+# stack__shipped FILE: the lines of FILE between its "BEGIN batchup server"
+# and "END batchup server" markers (markers included).
+stack__shipped() {
+    sed -n '/# BEGIN batchup server/,/# END batchup server/p' "$1"
+}
+
+# stack__fill TEMPLATE OUT KEY=VALUE...: TEMPLATE with each @KEY@ replaced.
+stack__fill() {
+    "$(stack__python)" - "$@" <<'PY'
+import sys
+src, dst = sys.argv[1], sys.argv[2]
 text = open(src).read()
-for k, v in (("@SERVER@", os.environ["STACK_NGINX_SERVER"]), ("@DIR@", d),
-             ("@PORT@", port), ("@SOCKET@", sock), ("@USER@", user)):
-    text = text.replace(k, v)
+for kv in sys.argv[3:]:
+    k, _, v = kv.partition("=")
+    text = text.replace("@%s@" % k, v)
 open(dst, "w").write(text)
 PY
 }
 
-# stack_nginx_start [PORT]: start a private nginx on 127.0.0.1:PORT (a free
-# port when not given; retried on another one when it was taken meanwhile).
-# Exports NGINX_PORT NGINX_PID BATCHUP_URL.
-stack_nginx_start() {
-    local want=${1:-} port dir=$STACK_DIR/nginx deadline
-    command -v nginx >/dev/null || { stack__log "nginx not found (apt-get install nginx-light)"; return 1; }
+# stack__auth_lines: the shipped text on stdin with its "#auth: " lines
+# turned on when STACK_WEB_AUTH is set, and the htpasswd path ($1, as the
+# shipped file spells it) made the stack's.
+stack__auth_lines() {
+    if [ -n "${STACK_WEB_AUTH:-}" ]; then
+        sed -e 's/^\([[:space:]]*\)#auth: /\1/' -e "s|$1|$STACK_DIR/htpasswd|g"
+    else
+        cat
+    fi
+}
+
+# stack__htpasswd: $STACK_DIR/htpasswd from STACK_WEB_AUTH ("user:password
+# ..."), apr1 hashes (nginx, Apache and lighttpd read them all).
+stack__htpasswd() {
+    local up
+    : >"$STACK_DIR/htpasswd"
+    for up in ${STACK_WEB_AUTH:-}; do
+        printf '%s:%s\n' "${up%%:*}" "$(openssl passwd -apr1 "${up#*:}")" >>"$STACK_DIR/htpasswd"
+    done
+    chmod 0644 "$STACK_DIR/htpasswd"
+}
+
+# stack__spawn_shim: $STACK_DIR/batchup-spawn, what a web server that
+# starts batchup runs instead of $BATCHUP_BIN (same arguments).
+stack__spawn_shim() {
+    local shim=$STACK_DIR/batchup-spawn v
+    {
+        echo '#!/bin/sh'
+        echo "# Written by tests/lib/stack.sh: the web server starts batchup through this."
+        echo "# Each master's pid goes to batchup-spawned.pids; it leads a process group"
+        echo "# of its own (stack.sh stops the whole group); its log goes to batchup.log."
+        for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+            [ -n "${!v:-}" ] && printf "export %s='%s'\n" "$v" "${!v}"
+        done
+        printf "echo \$\$ >>'%s'\n" "$STACK_DIR/batchup-spawned.pids"
+        printf "exec '%s' -c 'import os, signal, sys\n" "$(stack__python)"
+        echo 'os.setpgid(0, 0)'
+        echo 'for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP):'
+        echo '    signal.signal(s, signal.SIG_DFL)'
+        printf "os.execv(sys.argv[1], sys.argv[1:])' '%s' \"\$@\" 2>>'%s'\n" "$BATCHUP_BIN" "$STACK_DIR/batchup.log"
+    } >"$shim"
+    chmod 0755 "$shim"
+    touch "$STACK_DIR/batchup-spawned.pids" "$STACK_DIR/batchup.log"
+    if [ "$(id -u)" = 0 ] && [ "$(stack__web_user)" != root ]; then
+        # batchup runs as the web server's user: its files are that user's.
+        chown -R "$(stack__web_user)" "$STACK_DIR/storage" "$STACK_DIR/batchup-spawned.pids" \
+            "$STACK_DIR/batchup.log" || return 1
+    fi
+}
+
+# stack__web_conf PORT: write the web server's configuration for this stack
+# (STACK_WEB_DIR/<server>.conf) from its shipped file; sets STACK__WEB_CMD.
+stack__web_conf() {
+    local port=$1 web dir server user group
+    web=$(stack__web)
+    dir=$STACK_WEB_DIR
+    mkdir -p "$dir/tmp" "$dir/htdocs" || return 1
+    [ -n "${STACK_WEB_AUTH:-}" ] && { stack__htpasswd || return 1; }
+    stack_web_spawns && { stack__spawn_shim || return 1; }
+    case $web in
+        nginx)
+            stack_nginx_conf "$port" || return 1
+            STACK__WEB_CMD=(nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log")
+            ;;
+        apache | apache-fcgid | apache-htaccess)
+            user=$(stack__web_user)
+            group=$(id -gn "$user") || return 1
+            mkdir -p "$dir/fcgid" && chown "$user" "$dir/fcgid" || return 1
+            case $web in
+                apache) server=$(stack__shipped "$STACK_REPO/conf/apache-proxy-fcgi.conf") ;;
+                apache-fcgid) server=$(stack__shipped "$STACK_REPO/conf/apache-fcgid.conf") ;;
+                apache-htaccess)
+                    # A shared host's virtual host, not ours: .htaccess files
+                    # may set handlers, options and authentication; mod_fcgid's
+                    # settings are left at their defaults (FcgidMaxRequestLen
+                    # 128 KiB). conf/htaccess and conf/batchup.fcgi go into
+                    # the document root as a customer would copy them.
+                    server="    <Directory $dir/htdocs>
+        AllowOverride All
+        Options None
+    </Directory>
+    ErrorLog $dir/error.log
+    CustomLog $dir/access.log combined
+    LogFormat \"%h %l %u %t \\\"%r\\\" %>s %O \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\"\" combined"
+                    stack__auth_lines /home/USER/batchup/htpasswd <"$STACK_REPO/conf/htaccess" >"$dir/htdocs/.htaccess" || return 1
+                    sed -e "s|^BATCHUP=.*|BATCHUP=$STACK_DIR/batchup-spawn|" -e "s|^CONFIG=.*|CONFIG=$BATCHUP_CONF|" \
+                        "$STACK_REPO/conf/batchup.fcgi" >"$dir/htdocs/batchup.fcgi" || return 1
+                    chmod 0755 "$dir/htdocs/batchup.fcgi"
+                    ;;
+            esac
+            [ -n "$server" ] || { stack__log "no BEGIN/END batchup server markers for $web"; return 1; }
+            server=$(printf '%s\n' "$server" | stack__auth_lines /etc/batchup/htpasswd | sed \
+                -e "s|unix:/run/batchup/batchup.sock|unix:$STACK_SOCKET|" \
+                -e "s|/var/lib/batchup/storage|$STACK_DIR/storage|g" \
+                -e "s|\${APACHE_LOG_DIR}/batchup-access.log|$dir/access.log|g" \
+                -e "s|\${APACHE_LOG_DIR}/batchup-error.log|$dir/error.log|g" \
+                -e "s|/usr/bin/batchup serve|$STACK_DIR/batchup-spawn serve|g" \
+                -e "s|/etc/batchup/batchup.conf|$BATCHUP_CONF|g")
+            stack__fill "$STACK_REPO/conf/apache-test.conf.in" "$dir/apache.conf" "SERVER=$server" \
+                "DIR=$dir" "PORT=$port" "USER=$user" "GROUP=$group" || return 1
+            STACK__WEB_CMD=(apache2 -f "$dir/apache.conf" -DFOREGROUND)
+            ;;
+        lighttpd | lighttpd-spawn)
+            server=$(stack__shipped "$STACK_REPO/conf/lighttpd.conf")
+            [ -n "$server" ] || { stack__log "conf/lighttpd.conf has no BEGIN/END batchup server markers"; return 1; }
+            if [ "$web" = lighttpd-spawn ]; then
+                server=$(printf '%s\n' "$server" | sed -e 's/^\([[:space:]]*\)#bin-path: /\1/')
+            fi
+            server=$(printf '%s\n' "$server" | stack__auth_lines /etc/batchup/htpasswd | sed \
+                -e "s|\"/run/batchup/batchup.sock\"|\"$STACK_SOCKET\"|" \
+                -e "s|/var/lib/batchup/storage|$STACK_DIR/storage|g" \
+                -e "s|/var/log/lighttpd/batchup-access.log|$dir/access.log|g" \
+                -e "s|/usr/bin/batchup serve|$STACK_DIR/batchup-spawn serve|g" \
+                -e "s|/etc/batchup/batchup.conf|$BATCHUP_CONF|g")
+            stack__fill "$STACK_REPO/conf/lighttpd-test.conf.in" "$dir/lighttpd.conf" "SERVER=$server" \
+                "DIR=$dir" "PORT=$port" || return 1
+            STACK__WEB_CMD=(lighttpd -D -f "$dir/lighttpd.conf")
+            ;;
+        *)
+            stack__log "unknown STACK_WEB=$web (nginx, apache, apache-fcgid, apache-htaccess, lighttpd, lighttpd-spawn)"
+            return 1
+            ;;
+    esac
+}
+
+# stack_web_start [PORT]: start the private web server (STACK_WEB) on
+# 127.0.0.1:PORT (a free port when not given; retried on another one when it
+# was taken meanwhile). Exports WEB_PORT WEB_PID BATCHUP_URL STACK_WEB_DIR
+# STACK_WEB_ACCESS_LOG STACK_WEB_ERROR_LOG, and NGINX_PORT (= WEB_PORT) and,
+# for nginx, NGINX_PID.
+stack_web_start() {
+    local want=${1:-} port web deadline bin
+    web=$(stack__web)
+    case $web in
+        nginx) bin=nginx ;;
+        apache*) bin=apache2 ;;
+        lighttpd*) bin=lighttpd ;;
+        *) bin=$web ;;
+    esac
+    case $web in
+        nginx) STACK_WEB_DIR=$STACK_DIR/nginx ;;
+        apache*) STACK_WEB_DIR=$STACK_DIR/apache ;;
+        *) STACK_WEB_DIR=$STACK_DIR/lighttpd ;;
+    esac
+    STACK_WEB_ACCESS_LOG=$STACK_WEB_DIR/access.log
+    STACK_WEB_ERROR_LOG=$STACK_WEB_DIR/error.log
+    export STACK_WEB=$web STACK_WEB_DIR STACK_WEB_ACCESS_LOG STACK_WEB_ERROR_LOG
+    command -v "$bin" >/dev/null || { stack__log "$bin not found (tests/lib/deps.sh installs it)"; return 1; }
     for _ in 1 2 3; do
         port=${want:-$(stack__free_port)}
-        stack_nginx_conf "$port" || return 1
-        nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null >>"$dir/stdout.log" 2>&1 &
-        NGINX_PID=$!
-        echo "$NGINX_PID" >"$STACK_DIR/nginx.pid.stack"
+        stack__web_conf "$port" || return 1
+        "${STACK__WEB_CMD[@]}" </dev/null >>"$STACK_WEB_DIR/stdout.log" 2>&1 &
+        WEB_PID=$!
+        echo "$WEB_PID" >"$STACK_DIR/web.pid.stack"
         deadline=$((SECONDS + 10))
-        while stack__alive "$NGINX_PID" && [ "$SECONDS" -lt "$deadline" ]; do
-            if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+        while stack__alive "$WEB_PID" && [ "$SECONDS" -lt "$deadline" ]; do
+            # Any answer will do (the upload page may not answer yet).
+            if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/batchup-web-server-check"; then
+                WEB_PORT=$port
                 NGINX_PORT=$port
                 BATCHUP_URL=http://127.0.0.1:$port
-                export NGINX_PORT NGINX_PID BATCHUP_URL
+                export WEB_PORT WEB_PID NGINX_PORT BATCHUP_URL
+                if [ "$web" = nginx ]; then
+                    NGINX_PID=$WEB_PID
+                    export NGINX_PID
+                fi
                 return 0
             fi
             sleep 0.1
         done
-        stack__stop_pid "$NGINX_PID" 5
+        stack__stop_pid "$WEB_PID" 5
         [ -n "$want" ] && break
     done
-    stack__log "nginx did not start; end of $dir/error.log:"
-    tail -n 10 "$dir/error.log" >&2
+    stack__log "$web did not start; end of $STACK_WEB_ERROR_LOG and $STACK_WEB_DIR/stdout.log:"
+    tail -n 10 "$STACK_WEB_ERROR_LOG" "$STACK_WEB_DIR/stdout.log" >&2 2>/dev/null
     return 1
 }
 
-stack_nginx_stop() {
-    [ -n "${NGINX_PID:-}" ] || return 0
-    stack__stop_pid "$NGINX_PID" 10
-    rm -f "$STACK_DIR/nginx.pid.stack"
+# stack_web_stop: stop the web server (SIGTERM, SIGKILL after 10 s; its
+# children too). batchup processes it started are stopped by
+# stack_batchup_stop.
+stack_web_stop() {
+    [ -n "${WEB_PID:-}" ] || return 0
+    stack__stop_pid "$WEB_PID" 10
+    rm -f "$STACK_DIR/web.pid.stack"
+    WEB_PID=
     NGINX_PID=
+}
+
+# stack_nginx_conf PORT: write $STACK_DIR/nginx/nginx.conf from
+# conf/nginx-test.conf.in and the http and server parts of conf/nginx.conf.
+stack_nginx_conf() {
+    local dir=$STACK_DIR/nginx port=$1 server http user=
+    mkdir -p "$dir/tmp" || return 1
+    cp /etc/nginx/mime.types "$dir/" || return 1
+    server=$(stack__shipped "$STACK_REPO/conf/nginx.conf" | stack__auth_lines /etc/batchup/htpasswd |
+        sed -e "s|alias /var/lib/batchup/storage/;|alias $STACK_DIR/storage/;|" \
+            -e "s|/var/log/nginx/access.log|$dir/access.log|")
+    http=$(sed -n '/# BEGIN batchup http/,/# END batchup http/p' "$STACK_REPO/conf/nginx.conf")
+    [ -n "$server" ] && [ -n "$http" ] ||
+        { stack__log "conf/nginx.conf has no BEGIN/END batchup server or http markers"; return 1; }
+    [ "$(id -u)" = 0 ] && user='user root root;'
+    stack__fill "$STACK_REPO/conf/nginx-test.conf.in" "$dir/nginx.conf" "HTTP=$http" "SERVER=$server" \
+        "DIR=$dir" "PORT=$port" "SOCKET=$STACK_SOCKET" "USER=$user"
+}
+
+# stack_nginx_start [PORT] / stack_nginx_stop: nginx whatever STACK_WEB says.
+stack_nginx_start() {
+    STACK_WEB=nginx stack_web_start "$@"
+}
+
+stack_nginx_stop() {
+    stack_web_stop
 }
 
 # --- all together -------------------------------------------------------
 
 # stack_start [key=value ...]: PostgreSQL, config (with these keys), migrate,
-# nginx, batchup serve; returns once health answers 200 through nginx.
+# the web server, batchup serve; returns once health answers 200 through the
+# web server.
 stack_start() {
     stack_pg_start || return 1
     stack_write_conf "$@" || return 1
@@ -416,13 +702,13 @@ stack_start() {
         cat "$STACK_DIR/migrate.log" >&2
         return 1
     }
-    stack_nginx_start || return 1
+    stack_web_start || return 1
     stack_batchup_start
 }
 
-# stack_stop: stop nginx, batchup and PostgreSQL, each bounded.
+# stack_stop: stop the web server, batchup and PostgreSQL, each bounded.
 stack_stop() {
-    stack_nginx_stop
+    stack_web_stop
     stack_batchup_stop
     stack_pg_stop
 }
@@ -431,11 +717,12 @@ stack_stop() {
 # files (for the runner, after a test was killed before its cleanup ran).
 stack_reap() {
     local dir=$1 pid f bin
-    for f in "$dir/nginx.pid.stack" "$dir/batchup.pid"; do
+    for f in "$dir/web.pid.stack" "$dir/nginx.pid.stack" "$dir/batchup.pid"; do
         pid=$(cat "$f" 2>/dev/null) || continue
         [ -n "$pid" ] && stack__stop_pid "$pid" 10
         rm -f "$f"
     done
+    stack__spawned_stop "$dir" 10
     if [ -f "$dir/pg/data/postmaster.pid" ]; then
         bin=$(stack__pgbin)
         stack__as_postgres "$bin/pg_ctl" -D "$dir/pg/data" -m immediate -w -t 10 stop >/dev/null 2>&1 || {
@@ -458,7 +745,7 @@ stack_cleanup() {
     stack_stop
     stack_reap "$STACK_DIR"
     if [ "$rc" != 0 ] && [ "${STACK_SHOW_LOGS:-1}" = 1 ]; then
-        for f in "$STACK_DIR/batchup.log" "$STACK_DIR/nginx/error.log" "$STACK_PG_DIR/postgres.log"; do
+        for f in "$STACK_DIR/batchup.log" "${STACK_WEB_ERROR_LOG:-$STACK_DIR/nginx/error.log}" "$STACK_PG_DIR/postgres.log"; do
             [ -s "$f" ] || continue
             echo "# --- last lines of $f ---"
             tail -n 15 "$f" | sed 's/^/#   /'

@@ -1,0 +1,7 @@
+#!/bin/bash
+# The end-to-end suite behind lighttpd connected to a running batchup (conf/lighttpd.conf; sendfile = x-sendfile): streamed bodies, so a chunked PATCH gets 411,
+# built from the shipped configuration: tus-js-client batch of 8 files with
+# limit 5, 423 before or after the body, a chunked PATCH, resume after a cut
+# connection, the ZIP, a ranged download, no link token in the access log,
+# and the sendfile mode. See tests/lib/web-e2e.sh for the checks.
+exec "$(dirname "$0")/../lib/web-e2e.sh" lighttpd
