@@ -420,6 +420,18 @@ static int load_file(struct bu_config *cfg, const char *path, struct bu_error *e
  * uploads and still have a worker for everyone else; the process manager's
  * spare and start counts are capped at the pool's size (so that a small
  * `workers` needs no other key), and must be in order. */
+int config_check_pool(const struct bu_config *cfg, bool one_per_process, struct bu_error *err)
+{
+    if (one_per_process && cfg->workers == 1)
+        return 0;
+    if (cfg->workers <= cfg->per_user_limit)
+        return error_set(err, BU_E_BAD_CONFIG,
+                         "workers (%d) cannot carry one user's %d uploads (per_user_limit) and "
+                         "still answer anyone else: set workers to at least %d",
+                         cfg->workers, cfg->per_user_limit, cfg->per_user_limit + 1);
+    return 0;
+}
+
 static int config_check(struct bu_config *cfg, struct bu_error *err)
 {
     char cwd[1024];
@@ -434,11 +446,6 @@ static int config_check(struct bu_config *cfg, struct bu_error *err)
             return error_set(err, BU_E_BAD_CONFIG, "storage_dir '%s' is too long once absolute",
                              rel);
     }
-    if (cfg->workers <= cfg->per_user_limit)
-        return error_set(err, BU_E_BAD_CONFIG,
-                         "workers (%d) cannot carry one user's %d uploads (per_user_limit) and "
-                         "still answer anyone else: set workers to at least %d",
-                         cfg->workers, cfg->per_user_limit, cfg->per_user_limit + 1);
     if (cfg->pm_min_spare_servers > cfg->pm_max_spare_servers)
         return error_set(err, BU_E_BAD_CONFIG,
                          "pm_min_spare_servers (%d) is above pm_max_spare_servers (%d)",

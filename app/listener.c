@@ -59,6 +59,11 @@ static int is_listening_socket(int fd)
     return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == 0 && val;
 }
 
+bool listener_on_stdin(void)
+{
+    return is_listening_socket(0);
+}
+
 /* Does another server answer on this unix socket path? */
 static int unix_socket_answers(const char *path)
 {

@@ -205,7 +205,8 @@ static void reload(struct master *m)
 
     if (m->stopping)
         return;
-    if (config_load(&fresh, m->cli_path, &err) != 0) {
+    if (config_load(&fresh, m->cli_path, &err) != 0 ||
+        config_check_pool(&fresh, listener_on_stdin(), &err) != 0) {
         log_error("reload refused, keeping the running configuration: %s", err.message);
         return;
     }
@@ -265,6 +266,8 @@ static void handle_signals(struct master *m)
 /* Open everything the master needs before its loop. */
 static int master_init(struct master *m, struct bu_error *err)
 {
+    if (config_check_pool(m->cfg, listener_on_stdin(), err) != 0)
+        return -1;
     if (storage_init(m->cfg, err) != 0)
         return -1;
     if (install_signals() != 0 || metrics_init() != 0 || scoreboard_init() != 0)

@@ -75,6 +75,13 @@ int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *er
 /* Set one key from its text form, validating it; used by the loader and tests. */
 int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err);
 
+/* The pool rule: one user's per_user_limit uploads must leave a worker for
+ * everyone else, so workers > per_user_limit.  The exception is a process
+ * manager that starts one batchup per request in flight (mod_fcgid):
+ * `one_per_process` (the listening socket came on standard input) with
+ * workers = 1, where the manager decides how many run. */
+int config_check_pool(const struct bu_config *cfg, bool one_per_process, struct bu_error *err);
+
 void config_defaults(struct bu_config *cfg);
 
 /* Is listen a unix socket path (it holds a '/') rather than host:port? */

@@ -32,6 +32,9 @@ struct listener_allow {
     struct listener_net net[LISTENER_ALLOW_MAX];
 };
 
+/* Is standard input a listening socket (a process manager started us)? */
+bool listener_on_stdin(void);
+
 /* Take the socket systemd passed (socket activation: LISTEN_PID,
  * LISTEN_FDS, descriptor 3), else the one handed over on standard input
  * (spawn-fcgi, mod_fcgid, lighttpd's bin-path), else open cfg->listen (a

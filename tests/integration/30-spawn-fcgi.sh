@@ -2,7 +2,10 @@
 # Started by spawn-fcgi, batchup serves on the listening socket it finds on
 # standard input instead of opening its own `listen` address: requests
 # through nginx and straight over FastCGI (cgi-fcgi) succeed, and SIGTERM
-# stops it with status 0.
+# stops it with status 0.  The pool rule (workers > per_user_limit, so one
+# user's uploads leave a worker for everyone else) holds for batchup's own
+# pool; one worker per process on a manager's socket is the manager's
+# concern (mod_fcgid starts a process per request in flight).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -39,6 +42,27 @@ stack__wait_gone "$BATCHUP_PID" 40
 tap_ok $? "SIGTERM stops it within 40 s"
 wait "$BATCHUP_PID"
 tap_is "$?" 0 "exit status 0"
+BATCHUP_PID=
+rm -f "$STACK_DIR/batchup.pid"
+
+# The pool rule, on batchup's own socket and on a manager's.
+rm -rf "$STACK_DIR/own"
+out=$(BATCHUP_WORKERS=5 BATCHUP_PER_USER_LIMIT=5 BATCHUP_LISTEN="$STACK_DIR/own/b.sock" \
+    BATCHUP_STORAGE_DIR="$STACK_DIR/own/storage" timeout 20 "$BATCHUP_BIN" serve -c "$BATCHUP_CONF" 2>&1)
+rc=$?
+tap_is "$rc" 2 "workers = per_user_limit = 5 on its own socket: serve refuses to start (exit 2)"
+tap_like "$out" 'workers \(5\) cannot carry one user.s 5 uploads \(per_user_limit\).*at least 6' \
+    "... and says why and what to set"
+[ ! -e "$STACK_DIR/own" ]
+tap_ok $? "... having created nothing (no socket, no storage folder)"
+
+rm -f "$STACK_SOCKET"
+BATCHUP_WORKERS=1 BATCHUP_PER_USER_LIMIT=5 \
+    stack_batchup_launch spawn-fcgi -n -s "$STACK_SOCKET" -M 0600 -- "$BATCHUP_BIN" serve -c "$BATCHUP_CONF"
+tap_ok $? "workers = 1 on spawn-fcgi's socket (one process per request, as mod_fcgid runs it): it serves"
+kill -TERM "$BATCHUP_PID"
+stack__wait_gone "$BATCHUP_PID" 40
+wait "$BATCHUP_PID"
 BATCHUP_PID=
 rm -f "$STACK_DIR/batchup.pid"
 
