@@ -278,12 +278,19 @@ static void test_pool_rules(void **state)
 
     (void)state;
     write_conf("workers = 5\nper_user_limit = 5\n");
-    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_int_equal(config_load(&cfg, path, &err), 0); /* migrate, users: no pool */
+    assert_int_equal(config_check_pool(&cfg, false, &err), -1);
     assert_string_equal(err.code, "bad_config");
     assert_non_null(strstr(err.message, "workers (5)"));
     assert_non_null(strstr(err.message, "at least 6"));
+    assert_int_equal(config_check_pool(&cfg, true, &err), -1); /* a manager, 5 each */
+    write_conf("workers = 1\nper_user_limit = 5\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_int_equal(config_check_pool(&cfg, false, &err), -1);
+    assert_int_equal(config_check_pool(&cfg, true, &err), 0); /* mod_fcgid */
     write_conf("workers = 6\nper_user_limit = 5\n");
     assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_int_equal(config_check_pool(&cfg, false, &err), 0);
     assert_int_equal(cfg.pm_max_spare_servers, 6); /* capped at workers */
     assert_int_equal(cfg.pm_start_servers, 4);
     write_conf("workers = 3\nper_user_limit = 2\n");
