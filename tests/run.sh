@@ -283,7 +283,7 @@ run_race() {
 # run_integration [REGEX]: every integration test (or those whose name
 # matches REGEX, for the sanitizer pass).
 run_integration() {
-    local t name log rc d any=0 secs=${IT_TIMEOUT:-240} only=${1:-}
+    local t name log rc d t0 any=0 secs=${IT_TIMEOUT:-240} only=${1:-}
     echo "# integration tests (tests/integration/)"
     for t in tests/integration/*; do
         [ -f "$t" ] && [ -x "$t" ] || continue
@@ -295,8 +295,10 @@ run_integration() {
         echo "# $t"
         log=$RUN_DIR/it-$name.log
         mkdir -p "$RUN_DIR/it-$name"
+        t0=$SECONDS
         STACK_ROOT=$RUN_DIR/it-$name timeout -k 15 "$secs" "$t" </dev/null 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
+        echo "# $name: $((SECONDS - t0)) s"
         for d in "$RUN_DIR/it-$name"/*/; do
             [ -d "$d" ] && stack_reap "${d%/}"
         done
