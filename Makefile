@@ -4,7 +4,7 @@
 # lighttpd or lighttpd-spawn for another web server).
 
 CC       ?= cc
-PKGS     := fcgi libpq jansson libcrypto zlib libcurl
+PKGS     := fcgi libpq jansson libcrypto libisal libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # libfcgi ships no .pc file on every distribution; name it directly.
@@ -44,7 +44,7 @@ $(BUILD)/obj $(BUILD)/unit:
 
 # Tests fill structs partly ({name, size, mtime}) and rely on the rest being zero.
 $(BUILD)/unit/%: tests/unit/%.c $(LIBOBJS) | $(BUILD)/unit
-	$(CC) $(CFLAGS) -Wno-missing-field-initializers $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) -Wno-missing-field-initializers $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LIBS) -lcmocka -lz
 
 unit: $(UNIT_BINS)
 
@@ -94,8 +94,8 @@ $(BUILD)/fuzz:
 
 $(BUILD)/fuzz/fuzz_headers: tests/fuzz/fuzz_headers.c app/headers.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
-$(BUILD)/fuzz/fuzz_zip_names: tests/fuzz/fuzz_zip_names.c app/zip.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lz
+$(BUILD)/fuzz/fuzz_zip_names: tests/fuzz/fuzz_zip_names.c app/zip.c app/digest.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lisal -lcrypto
 $(BUILD)/fuzz/fuzz_tus: tests/fuzz/fuzz_tus.c $(filter-out app/main.c,$(SRCS)) $(HDRS) | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c app/config.c app/listener.c app/error.c \

@@ -3,8 +3,8 @@
  */
 #include <string.h>
 
+#include <isa-l/crc.h>
 #include <openssl/evp.h>
-#include <zlib.h>
 
 #include "batchup/digest.h"
 
@@ -18,7 +18,7 @@ int digest_begin(struct digest *d, enum digest_algo algo, bool with_crc)
         return -1;
     }
     d->with_crc = with_crc;
-    d->crc32 = (uint32_t)crc32(0, Z_NULL, 0);
+    d->crc32 = 0;
     return 0;
 }
 
@@ -28,7 +28,7 @@ void digest_feed(struct digest *d, const void *buf, size_t len)
         return;
     EVP_DigestUpdate(d->ctx, buf, len);
     if (d->with_crc)
-        d->crc32 = (uint32_t)crc32_z(d->crc32, buf, len);
+        d->crc32 = digest_crc32(d->crc32, buf, len);
 }
 
 size_t digest_end(struct digest *d, unsigned char *md)
@@ -46,6 +46,11 @@ void digest_free(struct digest *d)
 {
     EVP_MD_CTX_free(d->ctx);
     d->ctx = NULL;
+}
+
+uint32_t digest_crc32(uint32_t crc, const void *buf, size_t len)
+{
+    return crc32_gzip_refl(crc, buf, len);
 }
 
 void digest_hex(const unsigned char *md, size_t n, char *out)

@@ -15,8 +15,8 @@
  *
  *   local header   method 0 (stored: files are sent as they are, never
  *                  recompressed), flag bit 3 (CRC-32 and sizes follow the
- *                  data, so the CRC is computed while streaming, with zlib's
- *                  crc32) and bit 11 (the name is UTF-8);
+ *                  data, so the CRC is computed while streaming, with
+ *                  digest_crc32) and bit 11 (the name is UTF-8);
  *   file data      exactly entry.size bytes from the read callback;
  *   descriptor     signature, CRC-32, sizes: 4-byte sizes, or 8-byte sizes
  *                  when the entry is ZIP64;
@@ -57,8 +57,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
+#include "batchup/digest.h"
 #include "batchup/utf8.h"
 #include "batchup/zip.h"
 
@@ -404,7 +404,7 @@ static int stream_data(struct zip_out *o, const struct zip_entry *e, size_t inde
                        zip_read_fn read_fn, uint32_t *crc_out)
 {
     uint64_t left = e->size;
-    uLong crc = crc32_z(0, Z_NULL, 0);
+    uint32_t crc = 0;
 
     while (left > 0) {
         if ((o->used == o->cap || o->cap - o->used < o->cap / 4) && out_flush(o) < 0)
@@ -415,16 +415,16 @@ static int stream_data(struct zip_out *o, const struct zip_entry *e, size_t inde
         ssize_t got = read_fn(o->ctx, index, o->buf + o->used, want);
         if (got <= 0 || (size_t)got > want)
             return -1; /* an error, or the entry ended before its size */
-        crc = crc32_z(crc, o->buf + o->used, (size_t)got);
+        crc = digest_crc32(crc, o->buf + o->used, (size_t)got);
         o->used += (size_t)got;
         o->total += (uint64_t)got;
         left -= (uint64_t)got;
     }
     /* A CRC recorded at upload that the bytes no longer match: the stored
      * data changed, and an archive claiming otherwise must not be made. */
-    if (e->crc_known && (uint32_t)crc != e->crc32)
+    if (e->crc_known && crc != e->crc32)
         return -1;
-    *crc_out = (uint32_t)crc;
+    *crc_out = crc;
     return 0;
 }
 

@@ -220,7 +220,10 @@ def cmd_nginx_patch(a):
         # ---- tests/bench: benchmark-only locations ----
         # (a) the ceiling: nginx reads each body into a file (kept: on) and
         # a trivial upstream (this server) answers 204 without the body.
+        # (The shipped server block allows 16 KiB bodies outside batchup's
+        # upload location; these take any size, as batchup's does.)
         location = /bench/ceiling {{
+            client_max_body_size 0;
             client_body_in_file_only on;
             client_body_temp_path {a.ceiling_dir};
             proxy_pass_request_body off;
@@ -234,6 +237,7 @@ def cmd_nginx_patch(a):
         }}
         # (b) @tus/server, streamed to it like batchup's FastCGI.
         location /files {{
+            client_max_body_size 0;
             proxy_request_buffering off;
             proxy_http_version 1.1;
             proxy_set_header Connection "";

@@ -30,6 +30,7 @@ needs=(
     "libjansson-dev|/usr/include/jansson.h"
     "libssl-dev|/usr/include/openssl/evp.h"
     "zlib1g-dev|/usr/include/zlib.h"
+    "libisal-dev|/usr/include/isa-l/crc.h"
     "libcurl4-openssl-dev|/usr/include/x86_64-linux-gnu/curl/curl.h"
     "libcmocka-dev|/usr/include/cmocka.h"
     "postgresql|/usr/lib/postgresql/15/bin/initdb"
