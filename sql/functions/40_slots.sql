@@ -11,133 +11,174 @@
 -- batchup.renew_upload.
 
 -- The decision of a PATCH (and of an empty-bodied PATCH, the explicit
--- claim): take a slot for p_file, renew the one it holds, or queue it.
+-- claim): take a slot for p_file, renew the one it holds, or queue it; and,
+-- for a request that will write (p_writer), the upload's writer lock with
+-- it.  batchup.claim_slot and batchup.claim_upload are this function.
+--
+-- It is the hottest code of the database: every PATCH runs it once.  So it
+-- reads the file row once, under its row lock, and writes it once, whatever
+-- the outcome: every UPDATE of batchup.files evaluates the table's CHECK
+-- constraints and status triggers again, and that was most of the cost of
+-- a small file when claim_slot and the lock were two steps.
 --
 -- A stale waiter (one whose client stopped asking for 3 * p_retry_seconds)
 -- that comes back goes to the back of the queue, as tusd users expect: its
 -- old place was given to the waiters behind it the moment it went silent,
 -- and handing it back would overtake them.
-CREATE OR REPLACE FUNCTION batchup.claim_slot(p_file uuid, p_user integer, p_default_limit integer,
-                                   p_max_active_users integer, p_lease_seconds integer,
-                                   p_retry_seconds integer)
-RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size bigint)
+CREATE OR REPLACE FUNCTION batchup.take_slot(p_file uuid, p_user integer, p_default_limit integer,
+                                             p_max_active_users integer, p_lease_seconds integer,
+                                             p_retry_seconds integer, p_writer text, p_break text)
+RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size bigint,
+               expected_sha256 text, holder text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_file       record;
-    v_lease      interval := make_interval(secs => p_lease_seconds);
+    f            record;
+    v_lease      interval;
     v_limit      integer;
     v_active     integer;
     v_ahead      integer;
     v_queued_at  timestamptz;
     v_users      integer;
-    v_granted    boolean;
+    v_granted    boolean := false;
+    v_lock_free  boolean;
 BEGIN
-    PERFORM batchup.check_positive(p_lease_seconds, 'p_lease_seconds');
-    PERFORM batchup.check_positive(p_retry_seconds, 'p_retry_seconds');
+    IF p_lease_seconds IS NULL OR p_lease_seconds <= 0 OR p_retry_seconds IS NULL OR p_retry_seconds <= 0 THEN
+        PERFORM batchup.check_positive(p_lease_seconds, 'p_lease_seconds');
+        PERFORM batchup.check_positive(p_retry_seconds, 'p_retry_seconds');
+    END IF;
     IF p_default_limit IS NULL OR p_default_limit < 0 OR p_max_active_users IS NULL OR p_max_active_users < 0 THEN
         RAISE EXCEPTION 'p_default_limit and p_max_active_users must be >= 0' USING ERRCODE = 'BU400';
     END IF;
+    v_lease := make_interval(secs => p_lease_seconds);
 
     PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
 
     -- The file row first: the order every function follows (file, then
     -- slot, then batch), so completion and abort of this file wait for us
     -- or we for them, never both.
-    SELECT f.status, f.upload_offset, f.size, f.queued_at, f.queue_live_until, u.slot_limit,
-           s.lease_expires_at AS lease
-      INTO v_file
-      FROM batchup.files f
-      JOIN batchup.users u ON u.id = f.user_id
-      LEFT JOIN batchup.slots s ON s.file_id = f.id
-     WHERE f.id = p_file AND f.user_id = p_user
-       FOR NO KEY UPDATE OF f;
+    SELECT x.status, x.upload_offset, x.size, x.queued_at, x.queue_live_until, x.expected_sha256,
+           x.writer, x.writer_expires_at, u.slot_limit, s.lease_expires_at AS lease
+      INTO f
+      FROM batchup.files x
+      JOIN batchup.users u ON u.id = x.user_id
+      LEFT JOIN batchup.slots s ON s.file_id = x.id
+     WHERE x.id = p_file AND x.user_id = p_user
+       FOR NO KEY UPDATE OF x;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'not_found'::text, NULL::integer, NULL::bigint, NULL::bigint;
+        RETURN QUERY SELECT 'not_found'::text, NULL::integer, NULL::bigint, NULL::bigint, NULL::text, NULL::text;
         RETURN;
     END IF;
-    IF v_file.status IN ('aborted', 'expired') THEN
-        RETURN QUERY SELECT 'gone'::text, NULL::integer, v_file.upload_offset, v_file.size;
-        RETURN;
-    END IF;
-    IF v_file.status = 'completed' THEN
-        RETURN QUERY SELECT 'completed'::text, NULL::integer, v_file.upload_offset, v_file.size;
+    IF f.status IN ('aborted', 'expired', 'completed') THEN
+        RETURN QUERY SELECT CASE WHEN f.status = 'completed' THEN 'completed' ELSE 'gone' END,
+                            NULL::integer, f.upload_offset, f.size, NULL::text, NULL::text;
         RETURN;
     END IF;
 
     -- Renewal.  If the slot vanished since the SELECT (an administrator's
     -- release, or a reaper whose clock saw the lease run out), the file
     -- competes below like any other.
-    IF v_file.lease >= now() THEN
+    IF f.lease >= now() THEN
         UPDATE batchup.slots s SET lease_expires_at = now() + v_lease WHERE s.file_id = p_file;
-        IF FOUND THEN
-            UPDATE batchup.files f SET last_seen_at = now() WHERE f.id = p_file;
-            RETURN QUERY SELECT 'granted'::text, NULL::integer, v_file.upload_offset, v_file.size;
+        v_granted := FOUND;
+    END IF;
+
+    IF NOT v_granted THEN
+        -- Slots whose lease ran out are free; forget them before counting.
+        DELETE FROM batchup.slots s WHERE s.user_id = p_user AND s.lease_expires_at < now();
+
+        v_limit := coalesce(nullif(f.slot_limit, 0), p_default_limit);
+        SELECT count(*) INTO v_active FROM batchup.slots s WHERE s.user_id = p_user;
+
+        -- A live waiter keeps its place; anyone else queues behind every
+        -- live waiter of the user.
+        IF f.status = 'queued' AND f.queue_live_until >= now() THEN
+            v_queued_at := f.queued_at;
+            v_ahead := batchup.queue_position(p_user, v_queued_at, p_file) - 1;
+        ELSE
+            SELECT count(*) INTO v_ahead FROM batchup.files w
+             WHERE w.user_id = p_user AND w.status = 'queued' AND w.queue_live_until >= now()
+               AND w.id <> p_file;
+        END IF;
+
+        v_granted := v_active < v_limit AND v_ahead = 0;
+
+        IF v_granted AND p_max_active_users > 0 THEN
+            -- Pin one of the user's slots so it cannot vanish before we
+            -- commit; if there is none, this user is about to become active
+            -- and must pass the global cap.
+            PERFORM 1 FROM batchup.slots s WHERE s.user_id = p_user LIMIT 1 FOR KEY SHARE;
+            IF NOT FOUND THEN
+                PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), 0);
+                SELECT count(DISTINCT s.user_id) INTO v_users FROM batchup.slots s;
+                IF v_users >= p_max_active_users THEN
+                    -- Leases that ran out free their users' places; only
+                    -- worth the work when the cap is reached.  Rows locked
+                    -- by someone else are skipped (and still counted):
+                    -- waiting for them, under the global lock, could
+                    -- deadlock with their owner's claim.
+                    DELETE FROM batchup.slots s
+                     WHERE s.file_id = ANY (ARRAY(SELECT x.file_id FROM batchup.slots x
+                                                   WHERE x.lease_expires_at < now()
+                                                     FOR UPDATE SKIP LOCKED));
+                    SELECT count(DISTINCT s.user_id) INTO v_users FROM batchup.slots s;
+                END IF;
+                v_granted := v_users < p_max_active_users;
+            END IF;
+        END IF;
+
+        IF v_granted THEN
+            INSERT INTO batchup.slots (file_id, user_id, acquired_at, lease_expires_at)
+            VALUES (p_file, p_user, now(), now() + v_lease);
+        ELSE
+            -- clock_timestamp(), not now(): taken under the user lock it is
+            -- strictly increasing per user, so a newcomer really is last.
+            UPDATE batchup.files x
+               SET status = 'queued',
+                   queued_at = coalesce(v_queued_at, clock_timestamp()),
+                   queue_live_until = now() + 3 * make_interval(secs => p_retry_seconds),
+                   last_seen_at = now()
+             WHERE x.id = p_file;
+            RETURN QUERY SELECT 'queued'::text, v_ahead + 1, f.upload_offset, f.size, NULL::text, NULL::text;
             RETURN;
         END IF;
     END IF;
 
-    -- Slots whose lease ran out are free; forget them before counting.
-    DELETE FROM batchup.slots s WHERE s.user_id = p_user AND s.lease_expires_at < now();
-
-    v_limit := coalesce(nullif(v_file.slot_limit, 0), p_default_limit);
-    SELECT count(*) INTO v_active FROM batchup.slots s WHERE s.user_id = p_user;
-
-    -- A live waiter keeps its place; anyone else queues behind every live
-    -- waiter of the user.
-    IF v_file.status = 'queued' AND v_file.queue_live_until >= now() THEN
-        v_queued_at := v_file.queued_at;
-        v_ahead := batchup.queue_position(p_user, v_queued_at, p_file) - 1;
+    -- The slot is held.  The writer lock is free when nobody holds it, its
+    -- lease ran out, it is p_writer's already, or its holder is p_break (a
+    -- writer the caller knows is gone); otherwise its holder is asked to
+    -- let go (release_requested = now) and the answer is locked.  The
+    -- upload_offset returned is read under the row lock in the transaction
+    -- that takes the writer lock: no other request can have moved it since.
+    v_lock_free := p_writer IS NULL OR f.writer IS NULL OR f.writer_expires_at < now()
+                   OR f.writer = p_writer OR f.writer = p_break;
+    UPDATE batchup.files x
+       SET status = 'uploading', queued_at = NULL, queue_live_until = NULL, last_seen_at = now(),
+           writer = CASE WHEN p_writer IS NOT NULL AND v_lock_free THEN p_writer ELSE x.writer END,
+           writer_expires_at = CASE WHEN p_writer IS NOT NULL AND v_lock_free THEN now() + v_lease
+                                    ELSE x.writer_expires_at END,
+           release_requested = CASE WHEN p_writer IS NULL THEN x.release_requested
+                                    WHEN v_lock_free THEN NULL ELSE 'now' END
+     WHERE x.id = p_file;
+    IF v_lock_free THEN
+        RETURN QUERY SELECT 'granted'::text, NULL::integer, f.upload_offset, f.size, f.expected_sha256, NULL::text;
     ELSE
-        SELECT count(*) INTO v_ahead FROM batchup.files w
-         WHERE w.user_id = p_user AND w.status = 'queued' AND w.queue_live_until >= now()
-           AND w.id <> p_file;
+        RETURN QUERY SELECT 'locked'::text, NULL::integer, f.upload_offset, f.size, NULL::text, f.writer;
     END IF;
+END;
+$$;
 
-    v_granted := v_active < v_limit AND v_ahead = 0;
+COMMENT ON FUNCTION batchup.take_slot(uuid, integer, integer, integer, integer, integer, text, text) IS
+    'Internal: batchup.claim_slot (p_writer NULL) and batchup.claim_upload in one function.';
 
-    IF v_granted AND p_max_active_users > 0 THEN
-        -- Pin one of the user's slots so it cannot vanish before we commit;
-        -- if there is none, this user is about to become active and must
-        -- pass the global cap.
-        PERFORM 1 FROM batchup.slots s WHERE s.user_id = p_user LIMIT 1 FOR KEY SHARE;
-        IF NOT FOUND THEN
-            PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), 0);
-            SELECT count(DISTINCT s.user_id) INTO v_users FROM batchup.slots s;
-            IF v_users >= p_max_active_users THEN
-                -- Leases that ran out free their users' places; only worth
-                -- the work when the cap is reached.  Rows locked by someone
-                -- else are skipped (and still counted): waiting for them,
-                -- under the global lock, could deadlock with their owner's
-                -- claim.
-                DELETE FROM batchup.slots s
-                 WHERE s.file_id = ANY (ARRAY(SELECT x.file_id FROM batchup.slots x
-                                               WHERE x.lease_expires_at < now()
-                                                 FOR UPDATE SKIP LOCKED));
-                SELECT count(DISTINCT s.user_id) INTO v_users FROM batchup.slots s;
-            END IF;
-            v_granted := v_users < p_max_active_users;
-        END IF;
-    END IF;
-
-    IF v_granted THEN
-        INSERT INTO batchup.slots (file_id, user_id, acquired_at, lease_expires_at)
-        VALUES (p_file, p_user, now(), now() + v_lease);
-        UPDATE batchup.files f
-           SET status = 'uploading', queued_at = NULL, queue_live_until = NULL, last_seen_at = now()
-         WHERE f.id = p_file;
-        RETURN QUERY SELECT 'granted'::text, NULL::integer, v_file.upload_offset, v_file.size;
-        RETURN;
-    END IF;
-
-    -- clock_timestamp(), not now(): taken under the user lock it is
-    -- strictly increasing per user, so a newcomer really is last.
-    UPDATE batchup.files f
-       SET status = 'queued',
-           queued_at = coalesce(v_queued_at, clock_timestamp()),
-           queue_live_until = now() + 3 * make_interval(secs => p_retry_seconds),
-           last_seen_at = now()
-     WHERE f.id = p_file;
-    RETURN QUERY SELECT 'queued'::text, v_ahead + 1, v_file.upload_offset, v_file.size;
+CREATE OR REPLACE FUNCTION batchup.claim_slot(p_file uuid, p_user integer, p_default_limit integer,
+                                   p_max_active_users integer, p_lease_seconds integer,
+                                   p_retry_seconds integer)
+RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY SELECT t.result, t.queue_position, t.upload_offset, t.size
+                   FROM batchup.take_slot(p_file, p_user, p_default_limit, p_max_active_users,
+                                          p_lease_seconds, p_retry_seconds, NULL, NULL) t;
 END;
 $$;
 
@@ -192,42 +233,18 @@ COMMENT ON FUNCTION batchup.release_slot(uuid) IS
 
 -- The decision of a PATCH that will write: the slot (batchup.claim_slot)
 -- and, when it is granted, the upload's writer lock, in one transaction.
--- The offset returned is read under the file's row lock in the transaction
--- that took the writer lock: no other request can have moved it since.
 CREATE OR REPLACE FUNCTION batchup.claim_upload(p_file uuid, p_user integer, p_default_limit integer,
                                                 p_max_active_users integer, p_lease_seconds integer,
                                                 p_retry_seconds integer, p_writer text, p_break text)
 RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size bigint,
                expected_sha256 text, holder text)
 LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    c record;
-    f record;
 BEGIN
     IF p_writer IS NULL OR char_length(p_writer) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'a writer is 1 to 200 characters' USING ERRCODE = 'BU400';
     END IF;
-    SELECT * INTO c FROM batchup.claim_slot(p_file, p_user, p_default_limit, p_max_active_users,
-                                             p_lease_seconds, p_retry_seconds) x;
-    IF c.result <> 'granted' THEN
-        RETURN QUERY SELECT c.result, c.queue_position, c.upload_offset, c.size, NULL::text, NULL::text;
-        RETURN;
-    END IF;
-    -- claim_slot locked the row (FOR NO KEY UPDATE) for this transaction.
-    SELECT x.writer, x.writer_expires_at, x.expected_sha256 INTO f
-      FROM batchup.files x WHERE x.id = p_file;
-    IF f.writer IS NULL OR f.writer_expires_at < now() OR f.writer = p_writer
-       OR f.writer = p_break THEN
-        UPDATE batchup.files x
-           SET writer = p_writer, writer_expires_at = now() + make_interval(secs => p_lease_seconds),
-               release_requested = NULL
-         WHERE x.id = p_file;
-        RETURN QUERY SELECT 'granted'::text, NULL::integer, c.upload_offset, c.size,
-                            f.expected_sha256, NULL::text;
-        RETURN;
-    END IF;
-    UPDATE batchup.files x SET release_requested = 'now' WHERE x.id = p_file;
-    RETURN QUERY SELECT 'locked'::text, NULL::integer, c.upload_offset, c.size, NULL::text, f.writer;
+    RETURN QUERY SELECT * FROM batchup.take_slot(p_file, p_user, p_default_limit, p_max_active_users,
+                                                 p_lease_seconds, p_retry_seconds, p_writer, p_break);
 END;
 $$;
 

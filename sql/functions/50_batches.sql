@@ -67,7 +67,10 @@ COMMENT ON FUNCTION batchup.count_finished(uuid, integer, integer) IS
 -- guarded UPDATE is the transition: it changes a row only for an
 -- unfinished file, so a retried completion cannot count twice, and it
 -- waits for (then re-checks against) a concurrent abort of the same file.
-CREATE OR REPLACE FUNCTION batchup.complete_file(p_file uuid, p_sha256 text, p_link_ttl_seconds integer)
+-- Like batchup.take_slot it writes the file row once (the CRC-32 with the
+-- rest): the worker's half of a small file's cost in the database.
+CREATE OR REPLACE FUNCTION batchup.commit_file(p_file uuid, p_sha256 text, p_crc32 bigint,
+                                               p_link_ttl_seconds integer)
 RETURNS TABLE (batch_id uuid, batch_complete boolean, download_token text, file_status text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -78,10 +81,12 @@ BEGIN
     IF p_sha256 IS NULL OR p_sha256 !~ '^[0-9a-fA-F]{64}$' THEN
         RAISE EXCEPTION 'sha256 must be 64 hex digits' USING ERRCODE = 'BU400';
     END IF;
-    PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
+    IF p_link_ttl_seconds IS NULL OR p_link_ttl_seconds <= 0 THEN
+        PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
+    END IF;
 
     UPDATE batchup.files f
-       SET status = 'completed', sha256 = lower(p_sha256), upload_offset = f.size,
+       SET status = 'completed', sha256 = lower(p_sha256), crc32 = p_crc32, upload_offset = f.size,
            completed_at = now(), updated_at = now(), queued_at = NULL, queue_live_until = NULL,
            writer = NULL, writer_expires_at = NULL, release_requested = NULL
      WHERE f.id = p_file AND f.status IN ('pending', 'queued', 'uploading')
@@ -103,7 +108,8 @@ BEGIN
                 USING ERRCODE = 'BU460';
         END IF;
         -- A retried completion, or one that lost against an abort or
-        -- expiry: nothing changed; report the current state.
+        -- expiry: nothing changed (a completed file keeps its CRC-32);
+        -- report the current state.
         v_batch := v_file.batch_id;
         v_status := v_file.status;
     END IF;
@@ -114,30 +120,31 @@ BEGIN
 END;
 $$;
 
+COMMENT ON FUNCTION batchup.commit_file(uuid, text, bigint, integer) IS
+    'Internal: batchup.complete_file, with or without (p_crc32 NULL) the CRC-32.';
+
+CREATE OR REPLACE FUNCTION batchup.complete_file(p_file uuid, p_sha256 text, p_link_ttl_seconds integer)
+RETURNS TABLE (batch_id uuid, batch_complete boolean, download_token text, file_status text)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM batchup.commit_file(p_file, p_sha256, NULL, p_link_ttl_seconds);
+END;
+$$;
+
 COMMENT ON FUNCTION batchup.complete_file(uuid, text, integer) IS
     'Marks a file completed with its sha256 (BU460 if it differs from the announced one; BU400 if malformed), which releases its slot, and completes the batch when it was the last unfinished file. Returns the batch, whether it is complete, its download token, and the file''s status after the call (completed, or aborted/expired when the completion lost: then nothing changed). No row: no such file.';
 
--- complete_file, also recording the CRC-32: one round trip, one transaction.
+-- complete_file, also recording the CRC-32: what the worker calls, one
+-- round trip, one transaction.
 CREATE OR REPLACE FUNCTION batchup.complete_file(p_file uuid, p_sha256 text, p_crc32 bigint,
                                       p_link_ttl_seconds integer)
 RETURNS TABLE (batch_id uuid, batch_complete boolean, download_token text, file_status text)
 LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    r record;
 BEGIN
     IF p_crc32 IS NULL OR p_crc32 < 0 OR p_crc32 > 4294967295 THEN
         RAISE EXCEPTION 'crc32 must be between 0 and 4294967295' USING ERRCODE = 'BU400';
     END IF;
-    SELECT * INTO r FROM batchup.complete_file(p_file, p_sha256, p_link_ttl_seconds) c;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    -- Only the transition made here records the CRC; a retried completion
-    -- of a completed file keeps the one it has.
-    IF r.file_status = 'completed' THEN
-        UPDATE batchup.files f SET crc32 = p_crc32 WHERE f.id = p_file AND f.crc32 IS NULL;
-    END IF;
-    RETURN QUERY SELECT r.batch_id, r.batch_complete, r.download_token, r.file_status;
+    RETURN QUERY SELECT * FROM batchup.commit_file(p_file, p_sha256, p_crc32, p_link_ttl_seconds);
 END;
 $$;
 
