@@ -61,7 +61,10 @@ stack__pgbin() {
     if [ -n "${STACK_PG_BIN:-}" ]; then
         printf '%s\n' "$STACK_PG_BIN"
     else
-        ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+        local d
+        for d in /usr/lib/postgresql/*/bin; do
+            [ -d "$d" ] && printf '%s\n' "$d"
+        done | sort -V | tail -n 1
     fi
 }
 
@@ -243,7 +246,7 @@ stack_write_conf() {
         found=0
         for i in "${!keys[@]}"; do
             if [ "${keys[$i]}" = "$k" ]; then
-                vals[$i]=$v
+                vals[i]=$v
                 found=1
             fi
         done
@@ -673,8 +676,10 @@ stack_nginx_conf() {
         sed -e "s|alias /var/lib/batchup/storage/;|alias $STACK_DIR/storage/;|" \
             -e "s|/var/log/nginx/access.log|$dir/access.log|")
     http=$(sed -n '/# BEGIN batchup http/,/# END batchup http/p' "$STACK_REPO/conf/nginx.conf")
-    [ -n "$server" ] && [ -n "$http" ] ||
-        { stack__log "conf/nginx.conf has no BEGIN/END batchup server or http markers"; return 1; }
+    if [ -z "$server" ] || [ -z "$http" ]; then
+        stack__log "conf/nginx.conf has no BEGIN/END batchup server or http markers"
+        return 1
+    fi
     [ "$(id -u)" = 0 ] && user='user root root;'
     stack__fill "$STACK_REPO/conf/nginx-test.conf.in" "$dir/nginx.conf" "HTTP=$http" "SERVER=$server" \
         "DIR=$dir" "PORT=$port" "SOCKET=$STACK_SOCKET" "USER=$user"
@@ -709,7 +714,7 @@ stack_start() {
 # stack_stop: stop the web server, batchup and PostgreSQL, each bounded.
 stack_stop() {
     stack_web_stop
-    stack_batchup_stop
+    stack_batchup_stop 35
     stack_pg_stop
 }
 
