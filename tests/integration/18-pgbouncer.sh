@@ -16,7 +16,11 @@
 #      PostgreSQL accepted at most 4 connections for database batchup, all
 #      from PgBouncer, none from batchup itself; every upload completes
 #      byte-identical.
-#   3. PgBouncer paused: a request waits at most query_wait_timeout (5 s),
+#   3. The hooks child does not LISTEN through the pooler: the batch's hook
+#      runs (the child polls), and a NOTIFY batchup_hook reaches no pooled
+#      server connection (PgBouncer would log "got packet 'A' from server
+#      when not linked", or pass it to whichever worker runs a transaction).
+#   4. PgBouncer paused: a request waits at most query_wait_timeout (5 s),
 #      then answers 503; resumed, health answers 200 again.
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib/tap.sh disable=SC1091
@@ -78,8 +82,13 @@ stack_pg_start || tap_bail "PostgreSQL or PgBouncer did not start"
 export PGAPPNAME=t18
 psql -XAtq -c 'ALTER SYSTEM SET log_connections = on' -c 'SELECT pg_reload_conf()' >/dev/null ||
     tap_bail "cannot turn log_connections on"
+cat >"$T/hook.sh" <<SH
+#!/bin/sh
+echo "\$BATCHUP_EVENT \$BATCHUP_BATCH_ID" >>"$T/hooks.log"
+SH
+chmod +x "$T/hook.sh"
 stack_write_conf workers=10 pm=static slot_lease_seconds=3 queue_retry_seconds=1 \
-    status_path=/batchup-status gc_interval_seconds=3600
+    status_path=/batchup-status gc_interval_seconds=3600 "hook_command=$T/hook.sh"
 stack_migrate >>"$STACK_DIR/migrate.log" 2>&1 || tap_bail "batchup migrate through PgBouncer failed"
 stack_web_start || tap_bail "the web server did not start"
 stack_batchup_start || tap_bail "batchup did not start"
@@ -154,7 +163,22 @@ tap_ok "$([ "$pooled" -ge 1 ] && [ "$pooled" -le "$POOL" ] && [ "$direct" = 0 ];
     "over the whole run PostgreSQL accepted $pooled connections for batchup (at most $POOL), all from PgBouncer"
 tap_ok "$([ "${xacts:-0}" -ge 40 ]; echo $?)" "PgBouncer carried batchup's transactions (SHOW STATS: ${xacts:-none})"
 
-# --- 3. query_wait_timeout -----------------------------------------------
+# --- 3. hooks without LISTEN -----------------------------------------------
+
+batch=$(psql -XAtq -c 'SELECT id FROM batchup.batches')
+hooked() { grep -q "^batch_complete $batch\$" "$T/hooks.log" 2>/dev/null; }
+stack_wait_until 10 hooked
+tap_ok $? "the batch's hook ran (the hooks child polls)"
+for _ in 1 2 3; do
+    psql -XAtq -c "NOTIFY batchup_hook, 'test'"
+    sleep 0.2
+done
+sleep 0.5
+tap_is "$(grep -c "got packet 'A'" "$STACK_DIR/pgbouncer/pgbouncer.log")" 0 \
+    "no pooled server connection LISTENs: a NOTIFY batchup_hook reaches none (PgBouncer log)"
+tap_like "$(grep -c 'hooks: .*pooler' "$STACK_DIR/batchup.log")" '^[1-9]' "the hooks child says it polls behind a pooler (batchup.log)"
+
+# --- 4. query_wait_timeout -----------------------------------------------
 
 pgb 'PAUSE batchup' >/dev/null
 got=$(curl -s -o /dev/null --max-time 20 -w '%{http_code} %{time_total}' "$BATCHUP_URL/api/v1/health")
