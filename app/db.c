@@ -60,6 +60,11 @@ void db_close(struct db *db)
     db->conn = NULL;
 }
 
+int db_backend_pid(const struct db *db)
+{
+    return db->conn != NULL ? PQbackendPID(db->conn) : 0;
+}
+
 void db_free(struct pg_result *res)
 {
     PQclear(res);
@@ -85,6 +90,7 @@ int db_connect(struct db *db, struct bu_error *err)
     db->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(db->conn) == CONNECTION_OK) {
         db->backoff_ms = 0;
+        db->connects++;
         return 0;
     }
     snprintf(msg, sizeof msg, "%s", PQerrorMessage(db->conn));

@@ -8,12 +8,13 @@
  * hook_command or hook_url is set, and starts it again when it dies.  Its
  * loop:
  *
- *   LISTEN batchup_hook; claim one due event (FOR UPDATE SKIP LOCKED, with a
- *   lease, so another deliverer on any host leaves it alone); run the
- *   command and/or POST to the URL; record each target that accepted it and
- *   the outcome (delivered, or the next attempt after an exponential
- *   backoff, or failed after hook_max_attempts); when nothing is due, wait
- *   for a NOTIFY or one second, whichever comes first.
+ *   LISTEN batchup_hook (once per connection, and not through a connection
+ *   pooler: see store_hook_listen); claim one due event (FOR UPDATE SKIP
+ *   LOCKED, with a lease, so another deliverer on any host leaves it
+ *   alone); run the command and/or POST to the URL; record each target that
+ *   accepted it and the outcome (delivered, or the next attempt after an
+ *   exponential backoff, or failed after hook_max_attempts); when nothing
+ *   is due, wait for a NOTIFY or one second, whichever comes first.
  *
  * Exactly once in effect: a receiver may see an event twice, when this
  * process dies (or the master is killed with it) after the receiver
@@ -247,6 +248,7 @@ struct deliverer {
     const struct bu_config *cfg;
     struct db db;
     CURL *curl;
+    unsigned long listen_checked; /* db.connects when LISTEN was last settled */
 };
 
 /* Deliver one claimed event to every target that has not accepted it yet,
@@ -282,6 +284,28 @@ static void deliver(struct deliverer *d, const struct store_hook_event *ev)
                  ev->batch_id, ev->attempt, why, failed ? "; giving up" : "");
 }
 
+/* LISTEN once on each new connection (a new session), unless a connection
+ * pooler is in between (store_hook_listen): then the timer alone wakes us.
+ * 0 go on, -1 the database failed. */
+static int listen_once(struct deliverer *d)
+{
+    struct bu_error err;
+    int rc;
+
+    if (d->db.conn != NULL && d->listen_checked == d->db.connects)
+        return 0;
+    rc = store_hook_listen(&d->db, &err);
+    if (rc < 0)
+        return -1;
+    d->listen_checked = d->db.connects;
+    if (rc == 1)
+        log_info("hooks: listening for batchup_hook notifications");
+    else
+        log_info("hooks: the database connection goes through a pooler: no LISTEN, the outbox is"
+                 " polled every second");
+    return 0;
+}
+
 /* One turn: deliver every due event, then wait for a notification or the
  * timer. */
 static void turn(struct deliverer *d, pid_t parent)
@@ -291,7 +315,7 @@ static void turn(struct deliverer *d, pid_t parent)
     int targets = (d->cfg->hook_command[0] != '\0') + (d->cfg->hook_url[0] != '\0');
     int lease = (d->cfg->hook_timeout_seconds + 1) * targets + 2;
 
-    if (store_hook_listen(&d->db, &err) != 0) {
+    if (listen_once(d) != 0) {
         db_wait_notify(&d->db, 1000);
         return;
     }

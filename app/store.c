@@ -878,9 +878,26 @@ void store_rollback(struct db *db)
 
 /* ---- hooks ---------------------------------------------------------- */
 
+/* A LISTEN outlives its transaction: it belongs to the server session.
+ * Through a pooler in transaction mode (PgBouncer) that session is lent to
+ * whichever client runs the next transaction, so a LISTEN would stay on a
+ * shared server connection: its notifications would go to some worker in
+ * the middle of its own transaction (kept unread by libpq) or be dropped
+ * by the pooler with a warning, never to us.  A pooler shows itself at
+ * connect: the process id it gives libpq is its own invention, not the
+ * server's pg_backend_pid().  Then we do not LISTEN (the hooks child polls). */
 int store_hook_listen(struct db *db, struct bu_error *err)
 {
-    return command(db, err, "LISTEN batchup_hook", NULL);
+    PGresult *res = one_row(db, err, "SELECT pg_backend_pid() AS pid", NULL);
+    bool own;
+
+    if (res == NULL)
+        return -1;
+    own = get_int(res, 0, "pid") == db_backend_pid(db);
+    PQclear(res);
+    if (!own)
+        return 0;
+    return command(db, err, "LISTEN batchup_hook", NULL) == 0 ? 1 : -1;
 }
 
 int store_hook_claim(struct db *db, struct bu_error *err, const char *events, int lease_seconds,

@@ -257,7 +257,9 @@ struct store_hook_event {
     char *payload; /* the JSON document, malloc'd: store_hook_event_free */
 };
 
-/* LISTEN batchup_hook on this connection (NOTIFY wakes the deliverer). */
+/* LISTEN batchup_hook on this connection (NOTIFY wakes the deliverer) when
+ * it is a session of our own: 1 listening, 0 not (a connection pooler is in
+ * between, see store.c), -1 error. */
 int store_hook_listen(struct db *db, struct bu_error *err);
 /* Claim one due event of the kinds in events ("batch_complete,file_aborted"),
  * leased for lease_seconds: 1 claimed, 0 none due, -1 error. */

@@ -110,6 +110,13 @@ tap_ok "$([ "$(grep -c "^start $held " "$T/url.log")" -ge 2 ]; echo $?)" \
 tap_is "$(psql -XAtq -c "SELECT attempts >= 2 FROM batchup.hook_deliveries WHERE event_id = '$held'")" t \
     "hook_deliveries counts its attempts ($(psql -XAtq -c "SELECT attempts FROM batchup.hook_deliveries WHERE event_id = '$held'"))"
 tap_diag "URL deliveries: $(grep -c '^start' "$T/url.log") for $complete events; command runs: $(grep -c '^start' "$T/cmd.log")"
+# Straight to PostgreSQL (not through a pooler: 18-pgbouncer.sh), each hooks
+# child LISTENs: the one killed and the one started after.
+if [ "${STACK_PGBOUNCER:-0}" != 1 ]; then
+    listening=$(grep -c 'hooks: listening for batchup_hook notifications' "$STACK_DIR/batchup.log")
+    tap_ok "$([ "$listening" -ge 2 ] && ! grep -q 'hooks: .*pooler' "$STACK_DIR/batchup.log"; echo $?)" \
+        "both hooks children LISTEN on their direct connection (batchup.log: $listening times)"
+fi
 
 kill "$receiver" 2>/dev/null
 wait "$receiver" 2>/dev/null

@@ -23,6 +23,13 @@
 # left behind. Every wait is bounded: a process that does not stop in time is
 # killed with SIGKILL. Nothing here ever waits without a deadline.
 #
+# STACK_PGBOUNCER=1 puts a PgBouncer in transaction pooling mode between
+# batchup and the cluster (stack_pg_start starts it, in pgbouncer/, unix
+# socket only): batchup's `database` then points at it, while PGHOST and
+# PGPORT still name the cluster itself, for the tests' own psql. See
+# stack_pgbouncer_start (which exports STACK_PGBOUNCER_DIR
+# STACK_PGBOUNCER_PORT STACK_PGBOUNCER_POOL) and stack_pgbouncer_admin.
+#
 # Exported for tests: STACK_DIR BATCHUP_BIN BATCHUP_CONF BATCHUP_URL
 # BATCHUP_PID NGINX_PORT NGINX_PID PGHOST PGPORT PGDATABASE PGUSER
 # STACK_SOCKET STACK_REPO, and for the web server STACK_WEB WEB_PORT WEB_PID
@@ -61,7 +68,10 @@ stack__pgbin() {
     if [ -n "${STACK_PG_BIN:-}" ]; then
         printf '%s\n' "$STACK_PG_BIN"
     else
-        ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+        local d
+        for d in /usr/lib/postgresql/*/bin; do
+            [ -d "$d" ] && printf '%s\n' "$d"
+        done | sort -V | tail -n 1
     fi
 }
 
@@ -204,6 +214,9 @@ stack_pg_start() {
     if [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = 'batchup'")" != 1 ]; then
         psql -Xq -d postgres -c 'CREATE DATABASE batchup' || return 1
     fi
+    if [ "${STACK_PGBOUNCER:-0}" = 1 ]; then
+        stack_pgbouncer_start || return 1
+    fi
 }
 
 # stack_pg_stop: fast shutdown, then immediate, then SIGKILL; bounded.
@@ -225,17 +238,113 @@ stack_pg_restart() {
     stack_pg_stop && stack_pg_start
 }
 
+# --- PgBouncer ----------------------------------------------------------
+
+# stack__pgbouncer_dir [STACK-DIR]: where a stack's PgBouncer lives.
+stack__pgbouncer_dir() {
+    printf '%s/pgbouncer\n' "${1:-$STACK_DIR}"
+}
+
+# stack_pgbouncer_start: (STACK_PGBOUNCER=1: stack_pg_start calls it) start a
+# PgBouncer in front of the cluster unless one already runs, as the postgres
+# user when root (it refuses root), in $STACK_DIR/pgbouncer: its
+# pgbouncer.ini, its unix socket .s.PGSQL.$STACK_PGBOUNCER_PORT (6432; no
+# TCP: listen_addr is empty), pgbouncer.pid and pgbouncer.log. Its settings
+# are those of conf/pgbouncer.ini (between "BEGIN/END batchup pgbouncer":
+# pool_mode = transaction...) with default_pool_size $STACK_PGBOUNCER_POOL
+# (4), for one database, batchup, with auth_type trust (tests only) and user
+# postgres the admin of its console (stack_pgbouncer_admin 'SHOW POOLS').
+# Exports STACK_PGBOUNCER_DIR STACK_PGBOUNCER_PORT STACK_PGBOUNCER_POOL.
+stack_pgbouncer_start() {
+    local dir port pool bin settings deadline
+    dir=$(stack__pgbouncer_dir)
+    port=${STACK_PGBOUNCER_PORT:-6432}
+    pool=${STACK_PGBOUNCER_POOL:-4}
+    bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+    [ -x "$bin" ] || { stack__log "pgbouncer not found (tests/lib/deps.sh installs it)"; return 1; }
+    STACK_PGBOUNCER_DIR=$dir STACK_PGBOUNCER_PORT=$port STACK_PGBOUNCER_POOL=$pool
+    export STACK_PGBOUNCER_DIR STACK_PGBOUNCER_PORT STACK_PGBOUNCER_POOL
+    if stack_pgbouncer_admin 'SHOW VERSION' >/dev/null 2>&1; then
+        stack__log "PgBouncer already runs in $dir: using it"
+        return 0
+    fi
+    settings=$(sed -n '/^; BEGIN batchup pgbouncer/,/^; END batchup pgbouncer/p' "$STACK_REPO/conf/pgbouncer.ini" |
+        sed "s/^default_pool_size = .*/default_pool_size = $pool/")
+    if ! printf '%s\n' "$settings" | grep -q '^pool_mode = transaction$' ||
+        ! printf '%s\n' "$settings" | grep -q "^default_pool_size = $pool\$"; then
+        stack__log "conf/pgbouncer.ini: no BEGIN/END batchup pgbouncer markers around pool_mode = transaction and default_pool_size"
+        return 1
+    fi
+    mkdir -p "$dir" || return 1
+    cat >"$dir/pgbouncer.ini" <<INI || return 1
+; Written by tests/lib/stack.sh for the stack in $STACK_DIR.
+[databases]
+batchup = host=$STACK_PG_DIR port=5432 dbname=batchup user=postgres
+
+[pgbouncer]
+$settings
+reserve_pool_size = 0
+listen_addr =
+listen_port = $port
+unix_socket_dir = $dir
+auth_type = trust
+auth_file = $dir/userlist.txt
+admin_users = postgres
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    echo '"postgres" ""' >"$dir/userlist.txt" || return 1
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres: "$dir" || return 1
+    fi
+    if ! stack__as_postgres "$bin" -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1; then
+        stack__log "pgbouncer did not start:"
+        tail -n 10 "$dir/start.log" "$dir/pgbouncer.log" >&2 2>/dev/null
+        return 1
+    fi
+    deadline=$((SECONDS + 10))
+    until stack_pgbouncer_admin 'SHOW VERSION' >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            stack__log "pgbouncer does not answer on $dir after 10 s; end of its log:"
+            tail -n 10 "$dir/pgbouncer.log" >&2 2>/dev/null
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# stack_pgbouncer_admin COMMAND: run COMMAND (SHOW POOLS...) on the stack's
+# PgBouncer console; unaligned rows, '|'-separated, no header (bounded).
+stack_pgbouncer_admin() {
+    PGCONNECT_TIMEOUT=3 timeout 10 psql -XAtq -h "$(stack__pgbouncer_dir)" \
+        -p "${STACK_PGBOUNCER_PORT:-6432}" -U postgres -d pgbouncer -c "$1"
+}
+
+# stack_pgbouncer_stop [STACK-DIR]: stop a stack's PgBouncer (SIGTERM, its
+# immediate shutdown; SIGKILL after 5 s); bounded, returns 0.
+stack_pgbouncer_stop() {
+    local dir pid
+    dir=$(stack__pgbouncer_dir "${1:-}")
+    pid=$(cat "$dir/pgbouncer.pid" 2>/dev/null) || return 0
+    [ -n "$pid" ] && stack__stop_pid "$pid" 5
+    rm -f "$dir/pgbouncer.pid"
+    return 0
+}
+
 # --- batchup ------------------------------------------------------------
 
 # stack_write_conf [key=value ...]: write $BATCHUP_CONF for this stack. The
-# defaults (database, listen, workers = $STACK_WORKERS or 8, storage_dir)
-# are overridden by the words of $STACK_CONF, then by the arguments, so a
-# test asks for what it needs: `stack_write_conf workers=3
-# slot_lease_seconds=3`.
+# defaults (database: the cluster, or its PgBouncer with STACK_PGBOUNCER=1;
+# listen, workers = $STACK_WORKERS or 8, storage_dir) are overridden by the
+# words of $STACK_CONF, then by the arguments, so a test asks for what it
+# needs: `stack_write_conf workers=3 slot_lease_seconds=3`.
 stack_write_conf() {
     local -a keys=() vals=()
-    local kv k v i found
-    for kv in "database=host=$STACK_PG_DIR port=5432 dbname=batchup user=postgres" \
+    local kv k v i found db="host=$STACK_PG_DIR port=5432"
+    if [ "${STACK_PGBOUNCER:-0}" = 1 ]; then
+        db="host=$(stack__pgbouncer_dir) port=${STACK_PGBOUNCER_PORT:-6432}"
+    fi
+    for kv in "database=$db dbname=batchup user=postgres" \
         "listen=$STACK_SOCKET" "workers=${STACK_WORKERS:-8}" \
         "storage_dir=$STACK_DIR/storage" ${STACK_CONF:-} "$@"; do
         k=${kv%%=*}
@@ -243,7 +352,7 @@ stack_write_conf() {
         found=0
         for i in "${!keys[@]}"; do
             if [ "${keys[$i]}" = "$k" ]; then
-                vals[$i]=$v
+                vals[i]=$v
                 found=1
             fi
         done
@@ -673,8 +782,10 @@ stack_nginx_conf() {
         sed -e "s|alias /var/lib/batchup/storage/;|alias $STACK_DIR/storage/;|" \
             -e "s|/var/log/nginx/access.log|$dir/access.log|")
     http=$(sed -n '/# BEGIN batchup http/,/# END batchup http/p' "$STACK_REPO/conf/nginx.conf")
-    [ -n "$server" ] && [ -n "$http" ] ||
-        { stack__log "conf/nginx.conf has no BEGIN/END batchup server or http markers"; return 1; }
+    if [ -z "$server" ] || [ -z "$http" ]; then
+        stack__log "conf/nginx.conf has no BEGIN/END batchup server or http markers"
+        return 1
+    fi
     [ "$(id -u)" = 0 ] && user='user root root;'
     stack__fill "$STACK_REPO/conf/nginx-test.conf.in" "$dir/nginx.conf" "HTTP=$http" "SERVER=$server" \
         "DIR=$dir" "PORT=$port" "SOCKET=$STACK_SOCKET" "USER=$user"
@@ -706,10 +817,12 @@ stack_start() {
     stack_batchup_start
 }
 
-# stack_stop: stop the web server, batchup and PostgreSQL, each bounded.
+# stack_stop: stop the web server, batchup, PgBouncer and PostgreSQL, each
+# bounded.
 stack_stop() {
     stack_web_stop
-    stack_batchup_stop
+    stack_batchup_stop 35
+    stack_pgbouncer_stop
     stack_pg_stop
 }
 
@@ -723,6 +836,7 @@ stack_reap() {
         rm -f "$f"
     done
     stack__spawned_stop "$dir" 10
+    stack_pgbouncer_stop "$dir"
     if [ -f "$dir/pg/data/postmaster.pid" ]; then
         bin=$(stack__pgbin)
         stack__as_postgres "$bin/pg_ctl" -D "$dir/pg/data" -m immediate -w -t 10 stop >/dev/null 2>&1 || {
@@ -745,7 +859,8 @@ stack_cleanup() {
     stack_stop
     stack_reap "$STACK_DIR"
     if [ "$rc" != 0 ] && [ "${STACK_SHOW_LOGS:-1}" = 1 ]; then
-        for f in "$STACK_DIR/batchup.log" "${STACK_WEB_ERROR_LOG:-$STACK_DIR/nginx/error.log}" "$STACK_PG_DIR/postgres.log"; do
+        for f in "$STACK_DIR/batchup.log" "${STACK_WEB_ERROR_LOG:-$STACK_DIR/nginx/error.log}" \
+            "$STACK_DIR/pgbouncer/pgbouncer.log" "$STACK_PG_DIR/postgres.log"; do
             [ -s "$f" ] || continue
             echo "# --- last lines of $f ---"
             tail -n 15 "$f" | sed 's/^/#   /'
