@@ -1,0 +1,146 @@
+#!/bin/bash
+# liveness.sh: what the pool carries under many slow uploads at once.
+#
+#   tests/bench/liveness.sh          (make bench runs it through run.sh)
+#
+# One private stack (tests/lib/stack.sh: PostgreSQL, batchup, nginx on a free
+# loopback port) with a pool larger than the uploads (pm dynamic, workers =
+# uploads + 20, starting from pm_start_servers 4), BENCH_LIVE_USERS (40)
+# users with per_user_limit BENCH_LIVE_FILES (5), one batch each, and every
+# file of every batch uploaded at once: 200 uploads, each ONE PATCH paced at
+# BENCH_LIVE_RATE (64K bytes/s, far above body_min_rate's 500 B/s) for
+# BENCH_LIVE_SECONDS (30), i.e. files of rate x seconds (1.9 MiB). The client
+# is tests/bench/liveness.py (Python asyncio, raw HTTP/1.1 to nginx). While
+# the uploads run it samples every 0.5 s:
+#
+#   - VmRSS and Pss (smaps_rollup) of the batchup master and every process
+#     below it, summed;
+#   - the status page (status_path, ?json): workers, how many receive, the
+#     listen queue;
+#   - PostgreSQL's client backends (pg_stat_activity, less the sampler's);
+#   - the latency of GET /api/v1/health through nginx, and of a HEAD of one
+#     upload in flight (curl's time_total).
+#
+# It prints a table (uploads in flight, bytes/s, workers from start to peak,
+# pool RSS and PSS, PostgreSQL connections, health and HEAD latency
+# p50/p95/max, PATCH times, completion) and a timeline of about ten rows.
+# Every upload must answer 204 at its full size, every batch be complete and
+# every stored file have its SHA-256; every health request must answer 200.
+# Exit status 1 otherwise.
+#
+# Knobs: BENCH_LIVE_USERS (40), BENCH_LIVE_FILES (5, also per_user_limit),
+# BENCH_LIVE_RATE (bytes/s per upload, K and M suffixes: 64K),
+# BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic), BENCH_OUT (where
+# liveness.json, every sample, goes; default the stack folder, removed at
+# exit). PostgreSQL gets max_connections = workers + 30 (each worker holds
+# one connection); nginx gets worker_connections for two per upload. The
+# whole part takes about a minute (the uploads, plus start, checks and stop).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/lib/stack.sh disable=SC1091
+. tests/lib/stack.sh
+BENCH=tests/bench
+PY=$(stack__python)
+USERS=${BENCH_LIVE_USERS:-40}
+FILES=${BENCH_LIVE_FILES:-5}
+RATE=${BENCH_LIVE_RATE:-64K}
+SECS=${BENCH_LIVE_SECONDS:-30}
+PM=${BENCH_LIVE_PM:-dynamic}
+
+die() {
+    echo "liveness.sh: $*" >&2
+    exit 1
+}
+
+case $RATE in
+    *K) RATE=$((${RATE%K} << 10)) ;;
+    *M) RATE=$((${RATE%M} << 20)) ;;
+esac
+for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS"; do
+    if ! [[ ${v#*:} =~ ^[0-9]+$ ]] || [ "${v#*:}" -eq 0 ]; then
+        die "BENCH_LIVE_${v%%:*} must be a positive integer (bytes/s for RATE: 64K, 1M)"
+    fi
+done
+[ "$RATE" -ge 2000 ] || die "BENCH_LIVE_RATE must be at least 2000 B/s (body_min_rate is 500)"
+[ "$SECS" -le 600 ] || die "BENCH_LIVE_SECONDS is at most 600"
+UPLOADS=$((USERS * FILES))
+WORKERS=$((UPLOADS + 20))
+[ "$WORKERS" -le 1024 ] || die "$UPLOADS uploads need more than 1024 workers (the pool's maximum)"
+# Read by stack_pg_start.
+STACK_PG_MAX_CONNECTIONS=$((WORKERS + 30))
+
+# The client is ours to stop, before the stack's own cleanup.
+PY_PID=
+# shellcheck disable=SC2317 # the EXIT trap
+bench_cleanup() {
+    local rc=$?
+    if [ -n "$PY_PID" ]; then
+        stack__stop_pid "$PY_PID" 5
+    fi
+    (exit "$rc")
+    stack_cleanup
+}
+
+stack_init || die "cannot create the stack folder"
+trap bench_cleanup EXIT
+OUT=${BENCH_OUT:-$STACK_DIR}
+mkdir -p "$OUT"
+need=$((UPLOADS * RATE * SECS))
+free=$(df -B1 --output=avail "$STACK_DIR" | tail -n 1)
+[ "$free" -gt $((need + (1 << 30))) ] ||
+    die "needs $((need >> 20)) MiB (and 1 GiB to spare) free in $STACK_DIR, has $((free >> 20)) MiB"
+
+stack_start workers=$WORKERS pm="$PM" per_user_limit="$FILES" max_active_users="$USERS" \
+    status_path=/batchup-status || die "the stack did not start"
+
+# nginx: two connections per upload (client and FastCGI) and some to spare.
+conns=$((UPLOADS * 2 + 128))
+sed -i "s/worker_connections [0-9]*;/worker_connections $conns;/" "$STACK_DIR/nginx/nginx.conf"
+nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" \
+    2>"$STACK_DIR/nginx-t.log" || { cat "$STACK_DIR/nginx-t.log" >&2; die "bad nginx.conf"; }
+old_workers=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+kill -HUP "$NGINX_PID"
+# shellcheck disable=SC2317 # through stack_wait_until
+gone() {
+    local p
+    for p in $old_workers; do stack__alive "$p" && return 1; done
+    [ "$(stack_health_code 2)" = 200 ]
+}
+stack_wait_until 20 gone || die "nginx did not reload"
+
+echo "liveness.sh: adding $USERS users" >&2
+users=$STACK_DIR/users.json
+{
+    printf '['
+    for ((i = 1; i <= USERS; i++)); do
+        token=$(stack_user_add "live$i" --limit "$FILES") || die "batchup user add live$i failed"
+        [ "$i" = 1 ] || printf ','
+        printf '["live%d", "%s"]' "$i" "$token"
+    done
+    printf ']\n'
+} >"$users" || exit 1
+
+# Only what the logs say from here on counts (nginx logs its first health
+# check, made before batchup listened).
+log0=$(wc -l <"$STACK_DIR/batchup.log")
+nlog0=$(wc -l <"$STACK_DIR/nginx/error.log")
+"$PY" "$BENCH/liveness.py" --url "$BATCHUP_URL" --users "$users" --files "$FILES" \
+    --rate "$RATE" --seconds "$SECS" --master-pid "$BATCHUP_PID" \
+    --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \
+    --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --out "$OUT/liveness.json" &
+PY_PID=$!
+wait "$PY_PID"
+rc=$?
+PY_PID=
+
+# What the servers said meanwhile, for whoever reads stderr.
+tail -n +"$((log0 + 1))" "$STACK_DIR/batchup.log" | grep -E ' (warn|error) \[' >"$STACK_DIR/warn.log"
+tail -n +"$((nlog0 + 1))" "$STACK_DIR/nginx/error.log" | grep -E '\[(error|crit|alert|emerg)\]' \
+    >"$STACK_DIR/nginx-warn.log"
+echo "liveness.sh: batchup.log: $(wc -l <"$STACK_DIR/warn.log") warn/error lines;" \
+    "nginx error.log: $(wc -l <"$STACK_DIR/nginx-warn.log") error lines" >&2
+for f in "$STACK_DIR/warn.log" "$STACK_DIR/nginx-warn.log"; do
+    [ -s "$f" ] && tail -n 5 "$f" >&2
+done
+rm -rf "${STACK_DIR:?}/storage/files" "${STACK_DIR:?}/storage/partial"
+exit "$rc"
