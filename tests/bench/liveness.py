@@ -148,25 +148,24 @@ class Sampler:
 
     def _pool_once(self):
         t = time.monotonic() - self.t0
+        s = {"t": t, "in_flight": self.client.in_flight, "sent": self.client.sent,
+             "listen_queue": listen_queue(self.a.socket)}
         pids = descendants([self.a.master_pid])
+        rollup = os.path.exists("/proc/self/smaps_rollup")  # Linux >= 4.14
         rss = pss = 0
-        each, pss_ok = [], True
+        each = []
         for p in pids:
             v = status_kib(p, "VmRSS")
-            if v is not None:
-                rss += v
-                if p != self.a.master_pid:
-                    each.append(v)
-            q = pss_kib(p)
-            if q is None:
-                pss_ok = False
-            else:
-                pss += q
-        s = {"t": t, "procs": len(pids), "children": len(pids) - 1, "rss_kib": rss,
-             "pss_kib": pss if pss_ok else None,
-             "child_rss_median_kib": statistics.median(each) if each else 0,
-             "in_flight": self.client.in_flight, "sent": self.client.sent,
-             "listen_queue": listen_queue(self.a.socket)}
+            q = pss_kib(p) if rollup else 0
+            if v is None or q is None:  # gone meanwhile (maintenance child, retired worker)
+                continue
+            rss += v
+            pss += q
+            if p != self.a.master_pid:
+                each.append(v)
+        s.update(procs=len(each) + 1, children=len(each), rss_kib=rss,
+                 pss_kib=pss if rollup else None,
+                 child_rss_median_kib=statistics.median(each) if each else 0)
         rc, out = run(["psql", "-XAtq", "-c",
                        "SELECT count(*), count(*) FILTER (WHERE application_name = 'batchup') "
                        "FROM pg_stat_activity WHERE backend_type = 'client backend' "
