@@ -37,7 +37,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from bench import descendants, log, status_kib, table
+from bench import cpu_seconds, cpu_snapshot, log, status_kib, table, descendants
 
 MIB = 1 << 20
 POOL = 1 << 20
@@ -103,6 +103,13 @@ def pss_kib(pid):
     return None
 
 
+def machine_idle():
+    """(idle + iowait ticks, all ticks) of every CPU, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[3] + v[4], sum(v[:8])
+
+
 def run(args, timeout=10):
     try:
         p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
@@ -123,19 +130,21 @@ def listen_queue(path):
 
 
 class Sampler:
-    """Three threads, each every `every` seconds: the pool as the kernel sees
-    it (processes, memory, the listen queue, PostgreSQL's backends: none of
-    it needs a worker), the status page (which does), and the probes, health
-    and HEAD, each started on time even while earlier ones still wait."""
+    """Four threads, each every `every` seconds, so that none waits for
+    another: the pool as the kernel sees it (processes, memory, the listen
+    queue: none of it needs a worker), PostgreSQL's backends (psql), the
+    status page (which needs a worker), and the probes, health and HEAD, each
+    started on time even while earlier ones still wait."""
 
     def __init__(self, a, t0, client):
         self.a, self.t0, self.client = a, t0, client
-        self.pool, self.status, self.probes = [], [], []
+        self.pool, self.status, self.probes, self.pg = [], [], [], []
         self.head_target = None  # (path, token)
         self._running = []  # probes in flight: (record, key, Popen)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(f,), daemon=True)
-                         for f in (self._pool_once, self._status_once, self._probe_once)]
+                         for f in (self._pool_once, self._pg_once, self._status_once,
+                                   self._probe_once)]
         for t in self._threads:
             t.start()
 
@@ -166,16 +175,19 @@ class Sampler:
         s.update(procs=len(each) + 1, children=len(each), rss_kib=rss,
                  pss_kib=pss if rollup else None,
                  child_rss_median_kib=statistics.median(each) if each else 0)
+        self.pool.append(s)
+
+    def _pg_once(self):
+        t = time.monotonic() - self.t0
         rc, out = run(["psql", "-XAtq", "-c",
                        "SELECT count(*), count(*) FILTER (WHERE application_name = 'batchup') "
                        "FROM pg_stat_activity WHERE backend_type = 'client backend' "
                        "AND pid <> pg_backend_pid()"], 10)
         try:
             n, nb = out.strip().split("|")
-            s["pg"], s["pg_batchup"] = int(n), int(nb)
+            self.pg.append({"t": t, "pg": int(n), "pg_batchup": int(nb)})
         except ValueError:
-            s["pg"] = s["pg_batchup"] = None
-        self.pool.append(s)
+            self.pg.append({"t": t, "pg": None})
 
     def _status_once(self):
         t = time.monotonic() - self.t0
@@ -344,6 +356,8 @@ def main():
     ap.add_argument("--status-path", default="/batchup-status")
     ap.add_argument("--probe-timeout", type=int, default=5, help="seconds a probe may wait")
     ap.add_argument("--workers", type=int, required=True)
+    ap.add_argument("--pg-pid", type=int, required=True)
+    ap.add_argument("--nginx-pid", type=int, required=True)
     ap.add_argument("--pm", default="dynamic")
     ap.add_argument("--pg-max-connections", type=int, default=0)
     ap.add_argument("--sample", type=float, default=0.5)
@@ -382,10 +396,14 @@ def main():
     sampler = Sampler(a, client.mono0, client)
     sampler.head_target = (ups[0]["path"], ups[0]["token"])
     time.sleep(min(1.0, a.sample * 2))  # the idle pool, before the burst
+    groups = {"batchup": [a.master_pid], "PostgreSQL": [a.pg_pid], "nginx": [a.nginx_pid],
+              "client and probes": [os.getpid()]}
+    cpu0, idle0 = cpu_snapshot(groups), machine_idle()
     t_start = time.monotonic() - client.mono0
     deadline_s = a.seconds * 3 + 60
     asyncio.run(client.run_all(ups, deadline_s))
     t_end = time.monotonic() - client.mono0
+    cpu, idle1 = cpu_seconds(cpu0, cpu_snapshot(groups)), machine_idle()
     time.sleep(a.tail)
     sampler.stop()
     wall = t_end - t_start
@@ -416,7 +434,7 @@ def main():
         return [x for x in xs if t_start <= x["t"] <= t_end]
 
     pool, status = sampler.pool, sampler.status
-    for x in pool + status + sampler.probes:
+    for x in pool + status + sampler.probes + sampler.pg:
         x["t"] -= t_start
     for x in ups:
         for k in ("start", "end"):
@@ -437,12 +455,13 @@ def main():
     q_peak = max((x["listen_queue"] or 0 for x in dp), default=0)
     t_qpeak = next((x["t"] for x in dp if (x["listen_queue"] or 0) == q_peak), 0)
     t_drained = first_t(pool, lambda x: x["t"] >= t_qpeak and x["listen_queue"] == 0)
-    all_in = [x for x in dp if x["in_flight"] == n]
+    ends = [x["end"] for x in ups if x.get("end") is not None]
+    all_in = max(0.0, min(ends) - max(x["start"] for x in ups)) if len(ends) == n else 0.0
     rss_peak = max(dp, key=lambda x: x["rss_kib"]) if dp else None
     pss_s = [x for x in dp if x.get("pss_kib") is not None]
     pss_peak = max(pss_s, key=lambda x: x["pss_kib"]) if pss_s else None
-    pg = [x["pg"] for x in dp if x.get("pg") is not None]
-    pgb = [x["pg_batchup"] for x in dp if x.get("pg_batchup") is not None]
+    pg = [x["pg"] for x in during(sampler.pg) if x.get("pg") is not None]
+    pgb = [x["pg_batchup"] for x in during(sampler.pg) if x.get("pg") is not None]
     probes = during(sampler.probes)
 
     def latency(key):
@@ -476,8 +495,7 @@ def main():
 
     rows = [
         ["uploads in flight (client; peak)",
-         f"{max((x['in_flight'] for x in dp), default=0)} of {n}; all {n} for "
-         f"{len(all_in) * a.sample:.0f} s"],
+         f"{max((x['in_flight'] for x in dp), default=0)} of {n}; all {n} for {all_in:.1f} s"],
         ["workers receiving (status page; peak)",
          f"{max((x.get('receiving') or 0 for x in st_ok), default=0)}; all {n} at t={when(t_recv)}"
          f" (the page answered {len(st_ok)}/{len(ds)} samples)"],
@@ -506,6 +524,10 @@ def main():
         ["health p50 / p95 / max", ms3(hl, health_bad)],
         ["HEAD of an upload p50 / p95 / max", ms3(hd, head_bad)
          + ("" if offs == sorted(offs) else "; ITS OFFSET WENT BACK")],
+        ["CPU while uploading (cores)",
+         ", ".join(f"{g} {v / wall:.2f}" for g, v in cpu.items())
+         + f"; machine idle {100 * (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]):.0f}% "
+         f"of {os.cpu_count()} CPUs"],
         ["PATCH time p50 / max",
          f"{pctl(durs, 50):.1f} / {max(durs, default=0):.1f} s (each body paced over {a.seconds} s)"
          if durs else "-"],
@@ -532,11 +554,12 @@ def main():
         worst = ("timeout" if any(p["health"] != 200 for p in near) else
                  f"{max(p['health_s'] * 1000 for p in near):.0f}" if near else "-")
         stx = [y for y in status if abs(y["t"] - x["t"]) <= a.sample and y.get("workers") is not None]
+        pgx = [y["pg"] for y in sampler.pg if abs(y["t"] - x["t"]) <= a.sample and y["pg"] is not None]
         trows.append([f"{x['t']:.1f}", str(x["in_flight"]), str(x["children"]),
                       str(x["listen_queue"]) if x["listen_queue"] is not None else "-",
                       str(stx[0]["receiving"]) if stx else "-", f"{x['rss_kib'] / 1024:.0f}",
                       f"{x['pss_kib'] / 1024:.0f}" if x.get("pss_kib") is not None else "-",
-                      str(x["pg"]) if x.get("pg") is not None else "-", worst])
+                      str(pgx[0]) if pgx else "-", worst])
     print(table(trows, ["t (s)", "in flight", "workers", "queue", "receiving", "RSS MiB",
                         "PSS MiB", "pg conns", "health worst ms"]))
     print("t: since the uploads started; workers: processes below the master (/proc); queue: "
@@ -560,6 +583,7 @@ def main():
     for f in failed:
         print(f"FAILED: {f}")
     json.dump({"uploads": ups, "pool": pool, "status": status, "probes": sampler.probes,
+               "pg": sampler.pg,
                "t_end": t_end, "size": size, "rate": a.rate}, open(a.out, "w"), indent=0)
     sys.exit(1 if failed else 0)
 

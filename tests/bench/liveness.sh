@@ -10,31 +10,37 @@
 # file of every batch uploaded at once: 200 uploads, each ONE PATCH paced at
 # BENCH_LIVE_RATE (64K bytes/s, far above body_min_rate's 500 B/s) for
 # BENCH_LIVE_SECONDS (30), i.e. files of rate x seconds (1.9 MiB). The client
-# is tests/bench/liveness.py (Python asyncio, raw HTTP/1.1 to nginx). While
-# the uploads run it samples every 0.5 s:
+# is tests/bench/liveness.py (Python asyncio, raw HTTP/1.1 to nginx; the
+# uploads start together, a burst). While they run, four sampling threads,
+# each every 0.5 s and none waiting for another:
 #
-#   - VmRSS and Pss (smaps_rollup) of the batchup master and every process
-#     below it, summed;
-#   - the status page (status_path, ?json): workers, how many receive, the
-#     listen queue;
-#   - PostgreSQL's client backends (pg_stat_activity, less the sampler's);
-#   - the latency of GET /api/v1/health through nginx, and of a HEAD of one
-#     upload in flight (curl's time_total).
+#   - the pool as the kernel sees it: the processes below the batchup master
+#     (/proc), the sum of their VmRSS and of their Pss (smaps_rollup), and
+#     the connections waiting in batchup's accept queue (ss);
+#   - PostgreSQL's client backends (pg_stat_activity, less psql's own);
+#   - the status page (status_path, ?json): workers, how many receive;
+#   - GET /api/v1/health through nginx, and a HEAD of one upload in flight,
+#     each started on time even while earlier ones still wait (latency from
+#     curl's time_total; no answer within BENCH_LIVE_PROBE_TIMEOUT, 5 s, is a
+#     failure).
 #
-# It prints a table (uploads in flight, bytes/s, workers from start to peak,
-# pool RSS and PSS, PostgreSQL connections, health and HEAD latency
-# p50/p95/max, PATCH times, completion) and a timeline of about ten rows.
-# Every upload must answer 204 at its full size, every batch be complete and
-# every stored file have its SHA-256; every health request must answer 200.
-# Exit status 1 otherwise.
+# It prints a table (uploads in flight, bytes/s, worker processes before,
+# at peak and after, the accept queue, pool RSS and PSS, PostgreSQL
+# connections, health and HEAD latency p50/p95/max, CPU by server, PATCH
+# times, completion) and a timeline of about a dozen rows. Every upload must
+# answer 204 at its full size, every batch be complete and every stored file
+# have its SHA-256; every health request must answer 200 in time. Exit
+# status 1 otherwise.
 #
 # Knobs: BENCH_LIVE_USERS (40), BENCH_LIVE_FILES (5, also per_user_limit),
 # BENCH_LIVE_RATE (bytes/s per upload, K and M suffixes: 64K),
-# BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic), BENCH_OUT (where
-# liveness.json, every sample, goes; default the stack folder, removed at
-# exit). PostgreSQL gets max_connections = workers + 30 (each worker holds
-# one connection); nginx gets worker_connections for two per upload. The
-# whole part takes about a minute (the uploads, plus start, checks and stop).
+# BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic; static for a pool forked
+# in advance), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_OUT (where liveness.json,
+# every sample, goes; default the stack folder, removed at exit). The stack
+# gets max_active_users = users, status_path = /batchup-status, PostgreSQL
+# max_connections = workers + 30 (each worker holds one connection), and
+# nginx worker_connections for two per upload. The whole part takes about a
+# minute (the uploads, plus start, checks and stop).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib/stack.sh disable=SC1091
@@ -46,6 +52,7 @@ FILES=${BENCH_LIVE_FILES:-5}
 RATE=${BENCH_LIVE_RATE:-64K}
 SECS=${BENCH_LIVE_SECONDS:-30}
 PM=${BENCH_LIVE_PM:-dynamic}
+PROBE_TIMEOUT=${BENCH_LIVE_PROBE_TIMEOUT:-5}
 
 die() {
     echo "liveness.sh: $*" >&2
@@ -56,7 +63,7 @@ case $RATE in
     *K) RATE=$((${RATE%K} << 10)) ;;
     *M) RATE=$((${RATE%M} << 20)) ;;
 esac
-for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS"; do
+for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS" PROBE_TIMEOUT:"$PROBE_TIMEOUT"; do
     if ! [[ ${v#*:} =~ ^[0-9]+$ ]] || [ "${v#*:}" -eq 0 ]; then
         die "BENCH_LIVE_${v%%:*} must be a positive integer (bytes/s for RATE: 64K, 1M)"
     fi
@@ -92,6 +99,7 @@ free=$(df -B1 --output=avail "$STACK_DIR" | tail -n 1)
 
 stack_start workers=$WORKERS pm="$PM" per_user_limit="$FILES" max_active_users="$USERS" \
     status_path=/batchup-status || die "the stack did not start"
+PG_PID=$(head -n 1 "$STACK_PG_DIR/data/postmaster.pid")
 
 # nginx: two connections per upload (client and FastCGI) and some to spare.
 conns=$((UPLOADS * 2 + 128))
@@ -127,7 +135,8 @@ nlog0=$(wc -l <"$STACK_DIR/nginx/error.log")
 "$PY" "$BENCH/liveness.py" --url "$BATCHUP_URL" --users "$users" --files "$FILES" \
     --rate "$RATE" --seconds "$SECS" --master-pid "$BATCHUP_PID" \
     --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \
-    --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --out "$OUT/liveness.json" &
+    --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --pg-pid "$PG_PID" --nginx-pid "$NGINX_PID" \
+    --probe-timeout "$PROBE_TIMEOUT" --out "$OUT/liveness.json" &
 PY_PID=$!
 wait "$PY_PID"
 rc=$?
