@@ -37,7 +37,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from bench import cpu_seconds, cpu_snapshot, log, status_kib, table, descendants
+sys.dont_write_bytecode = True  # no __pycache__ in the tree for importing bench.py
+from bench import cpu_seconds, cpu_snapshot, descendants, log, status_kib, table  # noqa: E402
 
 MIB = 1 << 20
 POOL = 1 << 20
