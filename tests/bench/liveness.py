@@ -316,6 +316,28 @@ class Client:
                 resp.cancel()
             writer.close()
 
+    async def head(self, up):
+        """The upload's offset from a HEAD, or None."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), 10)
+            writer.write((f"HEAD {up['path']} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                          f"Authorization: Bearer {up['token']}\r\nTus-Resumable: 1.0.0\r\n"
+                          "Connection: close\r\n\r\n").encode())
+            line = await asyncio.wait_for(reader.readline(), 30)
+            offset = None
+            while True:
+                h = await asyncio.wait_for(reader.readline(), 30)
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                k, _, v = h.decode("latin-1").partition(":")
+                if k.strip().lower() == "upload-offset":
+                    offset = int(v.strip())
+            writer.close()
+            return offset if line.split()[1] == b"200" else None
+        except (ConnectionError, OSError, asyncio.TimeoutError, ValueError, IndexError):
+            return None
+
     async def upload(self, up, deadline):
         """The file in one PATCH.  Should the server cut it (423 with the
         offset it kept: slot lost, or taken over), resume from that offset as
@@ -339,12 +361,18 @@ class Client:
             att.update(status=status, sent=sent, end=loop.time() - self.t0,
                        answer=body[:300].decode("utf-8", "replace").strip())
             up["status"], up["offset"] = status, headers.get("upload-offset")
-            if (status in (409, 423) and (up["offset"] or "").isdigit() and len(up["attempts"]) < 5
-                    and loop.time() + 2 < deadline):
+            again = len(up["attempts"]) < 5 and loop.time() + 5 < deadline
+            if again and status in (409, 423) and (up["offset"] or "").isdigit():
                 offset = int(up["offset"])
                 if status == 423:
                     await asyncio.sleep(float(headers.get("retry-after", "2") or 2))
                 continue
+            if again and status in (502, 503, 504):  # no offset: ask for it, as tus clients do
+                await asyncio.sleep(1)
+                got = await self.head(up)
+                if got is not None:
+                    offset = got
+                    continue
             if status != 204:
                 up["error"] = f"{status} {att['answer']}"
             up["end"] = loop.time() - self.t0
@@ -363,6 +391,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--users", required=True, help="JSON file: [[name, token], ...]")
+    ap.add_argument("--probe-token", required=True,
+                    help="a user of its own whose one pending file the HEAD probe asks about")
+    ap.add_argument("--head-in-flight", action="store_true",
+                    help="HEAD the first upload instead, while it is sent (a HEAD asks a writer "
+                         "quiet for a second to let go: this may cut it)")
     ap.add_argument("--files", type=int, required=True)
     ap.add_argument("--rate", type=int, required=True, help="bytes/s per upload")
     ap.add_argument("--seconds", type=int, required=True)
@@ -410,7 +443,14 @@ def main():
     client = Client(a, content)
     client.mono0 = time.monotonic()
     sampler = Sampler(a, client.mono0, client)
-    sampler.head_target = (ups[0]["path"], ups[0]["token"])
+    if a.head_in_flight:
+        sampler.head_target = (ups[0]["path"], ups[0]["token"])
+    else:
+        status, data = request(host, port, "POST", "/api/v1/batches", a.probe_token,
+                               {"files": [{"name": "probe.bin", "size": 1024}]})
+        if status != 201:
+            sys.exit(f"liveness: POST /api/v1/batches for the probe: {status} {data[:300]!r}")
+        sampler.head_target = (json.loads(data)["files"][0]["upload_url"], a.probe_token)
     time.sleep(min(1.0, a.sample * 2))  # the idle pool, before the burst
     groups = {"batchup": [a.master_pid], "PostgreSQL": [a.pg_pid], "nginx": [a.nginx_pid],
               "client and probes": [os.getpid()]}
@@ -538,7 +578,8 @@ def main():
          f"{max(pg, default=0)} ({max(pgb, default=0)} batchup's) of max_connections "
          f"{a.pg_max_connections or '-'}"],
         ["health p50 / p95 / max", ms3(hl, health_bad)],
-        ["HEAD of an upload p50 / p95 / max", ms3(hd, head_bad)
+        ["HEAD p50 / p95 / max (" + ("upload #0, in flight" if a.head_in_flight else
+                                     "a pending file") + ")", ms3(hd, head_bad)
          + ("" if offs == sorted(offs) else "; ITS OFFSET WENT BACK")],
         ["CPU while uploading (cores)",
          ", ".join(f"{g} {v / wall:.2f}" for g, v in cpu.items())

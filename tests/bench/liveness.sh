@@ -19,10 +19,15 @@
 #     the connections waiting in batchup's accept queue (ss);
 #   - PostgreSQL's client backends (pg_stat_activity, less psql's own);
 #   - the status page (status_path, ?json): workers, how many receive;
-#   - GET /api/v1/health through nginx, and a HEAD of one upload in flight,
-#     each started on time even while earlier ones still wait (latency from
-#     curl's time_total; no answer within BENCH_LIVE_PROBE_TIMEOUT, 5 s, is a
-#     failure).
+#   - GET /api/v1/health through nginx, and a tus HEAD, each started on time
+#     even while earlier ones still wait (latency from curl's time_total; no
+#     answer within BENCH_LIVE_PROBE_TIMEOUT, 5 s, is a failure). The HEAD
+#     asks about a file of a user of its own that is never sent: a HEAD of an
+#     upload in flight asks its writer to let go once it has received nothing
+#     for a second (README, "Takeover"), which on a saturated machine cuts
+#     live uploads. BENCH_LIVE_HEAD_IN_FLIGHT=1 HEADs the first upload
+#     instead, to see that happen: an upload cut (423, or 502 when nginx was
+#     still sending its body) resumes from its offset and fails the run.
 #
 # It prints a table (uploads in flight, bytes/s, worker processes before,
 # at peak and after, the accept queue, pool RSS and PSS, PostgreSQL
@@ -35,12 +40,14 @@
 # Knobs: BENCH_LIVE_USERS (40), BENCH_LIVE_FILES (5, also per_user_limit),
 # BENCH_LIVE_RATE (bytes/s per upload, K and M suffixes: 64K),
 # BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic; static for a pool forked
-# in advance), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_OUT (where liveness.json,
-# every sample, goes; default the stack folder, removed at exit). The stack
-# gets max_active_users = users, status_path = /batchup-status, PostgreSQL
-# max_connections = workers + 30 (each worker holds one connection), and
-# nginx worker_connections for two per upload. The whole part takes about a
-# minute (the uploads, plus start, checks and stop).
+# in advance), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_LIVE_HEAD_IN_FLIGHT (0),
+# BENCH_OUT (where liveness.json, every sample and every PATCH, goes;
+# default the stack folder, removed at exit). The stack gets
+# max_active_users = users + 1 (the probe's user), status_path =
+# /batchup-status, PostgreSQL max_connections = workers + 30 (each worker
+# holds one connection), and nginx worker_connections for two per upload.
+# The whole part takes about a minute (the uploads, plus start, checks and
+# stop).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib/stack.sh disable=SC1091
@@ -53,6 +60,7 @@ RATE=${BENCH_LIVE_RATE:-64K}
 SECS=${BENCH_LIVE_SECONDS:-30}
 PM=${BENCH_LIVE_PM:-dynamic}
 PROBE_TIMEOUT=${BENCH_LIVE_PROBE_TIMEOUT:-5}
+HEAD_IN_FLIGHT=${BENCH_LIVE_HEAD_IN_FLIGHT:-0}
 
 die() {
     echo "liveness.sh: $*" >&2
@@ -97,7 +105,7 @@ free=$(df -B1 --output=avail "$STACK_DIR" | tail -n 1)
 [ "$free" -gt $((need + (1 << 30))) ] ||
     die "needs $((need >> 20)) MiB (and 1 GiB to spare) free in $STACK_DIR, has $((free >> 20)) MiB"
 
-stack_start workers=$WORKERS pm="$PM" per_user_limit="$FILES" max_active_users="$USERS" \
+stack_start workers=$WORKERS pm="$PM" per_user_limit="$FILES" max_active_users="$((USERS + 1))" \
     status_path=/batchup-status || die "the stack did not start"
 PG_PID=$(head -n 1 "$STACK_PG_DIR/data/postmaster.pid")
 
@@ -127,12 +135,16 @@ users=$STACK_DIR/users.json
     done
     printf ']\n'
 } >"$users" || exit 1
+probe=$(stack_user_add probe --limit 1) || die "batchup user add probe failed"
 
 # Only what the logs say from here on counts (nginx logs its first health
 # check, made before batchup listened).
 log0=$(wc -l <"$STACK_DIR/batchup.log")
 nlog0=$(wc -l <"$STACK_DIR/nginx/error.log")
-"$PY" "$BENCH/liveness.py" --url "$BATCHUP_URL" --users "$users" --files "$FILES" \
+head_flag=()
+[ "$HEAD_IN_FLIGHT" = 1 ] && head_flag=(--head-in-flight)
+"$PY" "$BENCH/liveness.py" --url "$BATCHUP_URL" --users "$users" --probe-token "$probe" \
+    "${head_flag[@]}" --files "$FILES" \
     --rate "$RATE" --seconds "$SECS" --master-pid "$BATCHUP_PID" \
     --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \
     --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --pg-pid "$PG_PID" --nginx-pid "$NGINX_PID" \
