@@ -11,8 +11,9 @@
 # BENCH_LIVE_RATE (64K bytes/s, far above body_min_rate's 500 B/s) for
 # BENCH_LIVE_SECONDS (30), i.e. files of rate x seconds (1.9 MiB). The client
 # is tests/bench/liveness.py (Python asyncio, raw HTTP/1.1 to nginx; the
-# uploads start together, a burst). While they run, four sampling threads,
-# each every 0.5 s and none waiting for another:
+# uploads start together, a burst). While they run, four threads, each every
+# 0.5 s and none waiting for another (the first three at nice -10 as root, so
+# that they keep time on a saturated machine):
 #
 #   - the pool as the kernel sees it: the processes below the batchup master
 #     (/proc), the sum of their VmRSS and of their Pss (smaps_rollup), and
