@@ -9,13 +9,16 @@
 #                   next to nginx alone and @tus/server
 #   3. download.sh  single-file and ZIP download throughput next to nginx
 #                   serving the same bytes as static files
+#   4. liveness.sh  200 slow uploads at once (40 users x 5 files, one paced
+#                   PATCH each): pool growth, pool RSS and PSS, PostgreSQL
+#                   connections, health latency while they run
 #
 # Each part starts what it needs itself (tests/lib/stack.sh: PostgreSQL,
 # batchup, nginx on loopback) and stops it and removes its big files at the
 # end.  The tables go to stdout (and to $BENCH_OUT/results.txt, default
 # build/bench/), progress to stderr; they are plain text, ready to paste into
 # a README.  Each part's knobs are described at the top of its file; the
-# whole run takes about 10 minutes on 2 cores.  Exit status: 0 when every
+# whole run takes about 11 minutes on 2 cores.  Exit status: 0 when every
 # part ran.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -28,7 +31,7 @@ mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 echo "batchup benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $mem RAM, $(uname -sr)"
 echo "software: batchup $(build/batchup --version 2>/dev/null | head -n 1 | awk '{print $NF}')," \
-    "$(nginx -v 2>&1 | sed 's|.*/||; s|^|nginx |'), PostgreSQL $(ls /usr/lib/postgresql | sort -V | tail -n 1)," \
+    "$(nginx -v 2>&1 | sed 's|.*/||; s|^|nginx |'), PostgreSQL $(printf '%s\n' /usr/lib/postgresql/* | sed 's|.*/||' | sort -V | tail -n 1)," \
     "node $(node -v 2>/dev/null), $(curl --version | head -n 1 | cut -d' ' -f1-2)"
 echo "disk under ${TMPDIR:-/tmp}: $(df -h --output=source,fstype "${TMPDIR:-/tmp}" | tail -n 1 | tr -s ' ')"
 echo
@@ -52,6 +55,7 @@ part() { # TITLE COMMAND...
 
 slots() {
     (
+        # shellcheck source=tests/lib/stack.sh disable=SC1091
         . tests/lib/stack.sh
         stack_init || exit 1
         # shellcheck disable=SC2034 # read by stack_cleanup
@@ -69,4 +73,5 @@ else
 fi
 part "2. Upload (tests/bench/upload.sh)" tests/bench/upload.sh
 part "3. Download (tests/bench/download.sh)" tests/bench/download.sh
+part "4. Liveness under slow uploads (tests/bench/liveness.sh)" tests/bench/liveness.sh
 [ "$failed" = 0 ]

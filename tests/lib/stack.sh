@@ -182,6 +182,8 @@ stack_init() {
 # stack_pg_start: create the cluster in $STACK_PG_DIR (default
 # $STACK_DIR/pg) when missing, start it unless it already runs, create
 # database "batchup". Exports PGHOST PGPORT PGUSER PGDATABASE.
+# STACK_PG_MAX_CONNECTIONS (200) is its max_connections: a pool of more than
+# about 190 workers needs more (each worker holds one connection).
 stack_pg_start() {
     local pg=$STACK_PG_DIR bin
     bin=$(stack__pgbin)
@@ -207,7 +209,7 @@ stack_pg_start() {
     elif ! stack__as_postgres "$bin/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w -t 60 \
         -o "-c listen_addresses='' -c unix_socket_directories='$pg' -c port=5432 \
             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-            -c max_connections=200" start >/dev/null; then
+            -c max_connections=${STACK_PG_MAX_CONNECTIONS:-200}" start >/dev/null; then
         tail -n 20 "$pg/postgres.log" >&2
         return 1
     fi

@@ -1,0 +1,168 @@
+#!/bin/bash
+# liveness.sh: what the pool carries under many slow uploads at once.
+#
+#   tests/bench/liveness.sh          (make bench runs it through run.sh)
+#
+# One private stack (tests/lib/stack.sh: PostgreSQL, batchup, nginx on a free
+# loopback port) with a pool larger than the uploads (pm dynamic, workers =
+# uploads + 20, starting from pm_start_servers 4), BENCH_LIVE_USERS (40)
+# users with per_user_limit BENCH_LIVE_FILES (5), one batch each, and every
+# file of every batch uploaded at once: 200 uploads, each ONE PATCH paced at
+# BENCH_LIVE_RATE (64K bytes/s, far above body_min_rate's 500 B/s) for
+# BENCH_LIVE_SECONDS (30), i.e. files of rate x seconds (1.9 MiB). The client
+# is tests/bench/liveness.py (Python asyncio, raw HTTP/1.1 to nginx; the
+# uploads start together, a burst). While they run, four threads, each every
+# 0.5 s and none waiting for another (the first three at nice -10 as root, so
+# that they keep time on a saturated machine):
+#
+#   - the pool as the kernel sees it: the processes below the batchup master
+#     (/proc), the sum of their VmRSS and of their Pss (smaps_rollup), and
+#     the connections waiting in batchup's accept queue (ss);
+#   - PostgreSQL's client backends (pg_stat_activity, less psql's own);
+#   - the status page (status_path, ?json): workers, how many receive;
+#   - GET /api/v1/health through nginx, and a tus HEAD, each started on time
+#     even while earlier ones still wait (latency from curl's time_total; no
+#     answer within BENCH_LIVE_PROBE_TIMEOUT, 5 s, is a failure). The HEAD
+#     asks about a file of a user of its own that is never sent: a HEAD of an
+#     upload in flight asks its writer to let go once it has received nothing
+#     for a second (README, "Takeover"), which on a saturated machine cuts
+#     live uploads. BENCH_LIVE_HEAD_IN_FLIGHT=1 HEADs the first upload
+#     instead, to see that happen: an upload cut (423, or 502 when nginx was
+#     still sending its body) resumes from its offset and fails the run.
+#
+# It prints a table (uploads in flight, bytes/s, worker processes before,
+# at peak and after, the accept queue, pool RSS and PSS, PostgreSQL
+# connections, health and HEAD latency p50/p95/max, CPU by server, PATCH
+# times, completion) and a timeline of about a dozen rows. Every upload must
+# answer 204 at its full size, every batch be complete and every stored file
+# have its SHA-256; every health request must answer 200 in time. Exit
+# status 1 otherwise.
+#
+# Knobs: BENCH_LIVE_USERS (40), BENCH_LIVE_FILES (5, also per_user_limit),
+# BENCH_LIVE_RATE (bytes/s per upload, K and M suffixes: 64K),
+# BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic; static for a pool forked
+# in advance), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_LIVE_HEAD_IN_FLIGHT (0),
+# BENCH_OUT (where liveness.json, every sample and every PATCH, goes;
+# default the stack folder, removed at exit). The stack gets
+# max_active_users = users + 1 (the probe's user), status_path =
+# /batchup-status, PostgreSQL max_connections = workers + 30 (each worker
+# holds one connection), and nginx worker_connections for two per upload.
+# The whole part takes about a minute (the uploads, plus start, checks and
+# stop).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/lib/stack.sh disable=SC1091
+. tests/lib/stack.sh
+BENCH=tests/bench
+PY=$(stack__python)
+USERS=${BENCH_LIVE_USERS:-40}
+FILES=${BENCH_LIVE_FILES:-5}
+RATE=${BENCH_LIVE_RATE:-64K}
+SECS=${BENCH_LIVE_SECONDS:-30}
+PM=${BENCH_LIVE_PM:-dynamic}
+PROBE_TIMEOUT=${BENCH_LIVE_PROBE_TIMEOUT:-5}
+HEAD_IN_FLIGHT=${BENCH_LIVE_HEAD_IN_FLIGHT:-0}
+
+die() {
+    echo "liveness.sh: $*" >&2
+    exit 1
+}
+
+case $RATE in
+    *K) RATE=$((${RATE%K} << 10)) ;;
+    *M) RATE=$((${RATE%M} << 20)) ;;
+esac
+for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS" PROBE_TIMEOUT:"$PROBE_TIMEOUT"; do
+    if ! [[ ${v#*:} =~ ^[0-9]+$ ]] || [ "${v#*:}" -eq 0 ]; then
+        die "BENCH_LIVE_${v%%:*} must be a positive integer (bytes/s for RATE: 64K, 1M)"
+    fi
+done
+[ "$RATE" -ge 2000 ] || die "BENCH_LIVE_RATE must be at least 2000 B/s (body_min_rate is 500)"
+[ "$SECS" -le 600 ] || die "BENCH_LIVE_SECONDS is at most 600"
+UPLOADS=$((USERS * FILES))
+WORKERS=$((UPLOADS + 20))
+[ "$WORKERS" -le 1024 ] || die "$UPLOADS uploads need more than 1024 workers (the pool's maximum)"
+# Read by stack_pg_start.
+STACK_PG_MAX_CONNECTIONS=$((WORKERS + 30))
+
+# The client is ours to stop, before the stack's own cleanup.
+PY_PID=
+# shellcheck disable=SC2317 # the EXIT trap
+bench_cleanup() {
+    local rc=$?
+    if [ -n "$PY_PID" ]; then
+        stack__stop_pid "$PY_PID" 5
+    fi
+    (exit "$rc")
+    stack_cleanup
+}
+
+stack_init || die "cannot create the stack folder"
+trap bench_cleanup EXIT
+OUT=${BENCH_OUT:-$STACK_DIR}
+mkdir -p "$OUT"
+need=$((UPLOADS * RATE * SECS))
+free=$(df -B1 --output=avail "$STACK_DIR" | tail -n 1)
+[ "$free" -gt $((need + (1 << 30))) ] ||
+    die "needs $((need >> 20)) MiB (and 1 GiB to spare) free in $STACK_DIR, has $((free >> 20)) MiB"
+
+stack_start workers=$WORKERS pm="$PM" per_user_limit="$FILES" max_active_users="$((USERS + 1))" \
+    status_path=/batchup-status || die "the stack did not start"
+PG_PID=$(head -n 1 "$STACK_PG_DIR/data/postmaster.pid")
+
+# nginx: two connections per upload (client and FastCGI) and some to spare.
+conns=$((UPLOADS * 2 + 128))
+sed -i "s/worker_connections [0-9]*;/worker_connections $conns;/" "$STACK_DIR/nginx/nginx.conf"
+nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" \
+    2>"$STACK_DIR/nginx-t.log" || { cat "$STACK_DIR/nginx-t.log" >&2; die "bad nginx.conf"; }
+old_workers=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+kill -HUP "$NGINX_PID"
+# shellcheck disable=SC2317 # through stack_wait_until
+gone() {
+    local p
+    for p in $old_workers; do stack__alive "$p" && return 1; done
+    [ "$(stack_health_code 2)" = 200 ]
+}
+stack_wait_until 20 gone || die "nginx did not reload"
+
+echo "liveness.sh: adding $USERS users" >&2
+users=$STACK_DIR/users.json
+{
+    printf '['
+    for ((i = 1; i <= USERS; i++)); do
+        token=$(stack_user_add "live$i" --limit "$FILES") || die "batchup user add live$i failed"
+        [ "$i" = 1 ] || printf ','
+        printf '["live%d", "%s"]' "$i" "$token"
+    done
+    printf ']\n'
+} >"$users" || exit 1
+probe=$(stack_user_add probe --limit 1) || die "batchup user add probe failed"
+
+# Only what the logs say from here on counts (nginx logs its first health
+# check, made before batchup listened).
+log0=$(wc -l <"$STACK_DIR/batchup.log")
+nlog0=$(wc -l <"$STACK_DIR/nginx/error.log")
+head_flag=()
+[ "$HEAD_IN_FLIGHT" = 1 ] && head_flag=(--head-in-flight)
+"$PY" "$BENCH/liveness.py" --url "$BATCHUP_URL" --users "$users" --probe-token "$probe" \
+    "${head_flag[@]}" --files "$FILES" \
+    --rate "$RATE" --seconds "$SECS" --master-pid "$BATCHUP_PID" \
+    --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \
+    --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --pg-pid "$PG_PID" --nginx-pid "$NGINX_PID" \
+    --probe-timeout "$PROBE_TIMEOUT" --out "$OUT/liveness.json" &
+PY_PID=$!
+wait "$PY_PID"
+rc=$?
+PY_PID=
+
+# What the servers said meanwhile, for whoever reads stderr.
+tail -n +"$((log0 + 1))" "$STACK_DIR/batchup.log" | grep -E ' (warn|error) \[' >"$STACK_DIR/warn.log"
+tail -n +"$((nlog0 + 1))" "$STACK_DIR/nginx/error.log" | grep -E '\[(error|crit|alert|emerg)\]' \
+    >"$STACK_DIR/nginx-warn.log"
+echo "liveness.sh: batchup.log: $(wc -l <"$STACK_DIR/warn.log") warn/error lines;" \
+    "nginx error.log: $(wc -l <"$STACK_DIR/nginx-warn.log") error lines" >&2
+for f in "$STACK_DIR/warn.log" "$STACK_DIR/nginx-warn.log"; do
+    [ -s "$f" ] && tail -n 5 "$f" >&2
+done
+rm -rf "${STACK_DIR:?}/storage/files" "${STACK_DIR:?}/storage/partial"
+exit "$rc"
