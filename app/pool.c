@@ -14,10 +14,16 @@
  *             is idle, up to `workers`; a worker idle for
  *             pm_process_idle_timeout is retired.
  *
- * Growth doubles while it is needed (1, 2, 4 ... 32 workers a turn) and
- * starts again at 1 once it is not, so a burst fills the pool in a second
- * without a fork storm.  A worker retired for idleness is idle when asked
- * (SIGQUIT): it leaves at once, or after the request it just took.
+ * Workers still starting are neither idle nor busy: they are counted as
+ * spares (so a quiet pool does not start twice the workers it wants) but
+ * not as capacity for connections already waiting.  When connections wait
+ * in the listening socket's queue, the deficit (waiting connections minus
+ * workers about to take them) is started in batches that double every
+ * GROWTH_STEP while it lasts (1, 2, 4 ... 32), so a burst of hundreds of
+ * connections fills the pool in about a second without a fork storm, and
+ * the batch starts again at 1 once nothing waits.  A worker retired for
+ * idleness is idle when asked (SIGQUIT): it leaves at once, or after the
+ * request it just took.
  */
 #include <errno.h>
 #include <signal.h>
@@ -39,7 +45,11 @@ struct child {
 };
 
 static struct child children[SCOREBOARD_SLOTS];
+#define GROWTH_STEP 0.1 /* seconds between two batches of new workers */
+#define GROWTH_MAX 32    /* workers in one batch */
+
 static double hold_until;   /* no new worker before this */
+static double next_batch;   /* nor another batch before this */
 static double last_retired; /* idle workers are retired one a second */
 static int spawn_batch = 1;
 static void (*child_init)(void);
@@ -47,11 +57,6 @@ static void (*child_init)(void);
 void pool_set_child_init(void (*fn)(void))
 {
     child_init = fn;
-}
-
-static bool is_idle(enum scoreboard_state s)
-{
-    return s == SB_STARTING || s == SB_IDLE;
 }
 
 void pool_count(struct pool_counts *n)
@@ -66,7 +71,8 @@ void pool_count(struct pool_counts *n)
             continue;
         n->live++;
         scoreboard_read(i, &w);
-        n->idle += is_idle(w.state);
+        n->idle += w.state == SB_IDLE;
+        n->starting += w.state == SB_STARTING;
     }
 }
 
@@ -151,10 +157,12 @@ static void retire_idlest(double min_idle)
     }
 }
 
-/* How many workers the process manager wants started now. */
-static int wanted(const struct bu_config *cfg, const struct pool_counts *c, bool waiting)
+/* How many workers the process manager wants started now, with `queue`
+ * connections waiting to be accepted. */
+static int wanted(const struct bu_config *cfg, const struct pool_counts *c, long queue)
 {
-    int want = 0;
+    int want = 0, spares = c->idle + c->starting;
+    long deficit = queue - spares;
 
     switch (cfg->pm) {
     case CONFIG_PM_STATIC:
@@ -162,32 +170,36 @@ static int wanted(const struct bu_config *cfg, const struct pool_counts *c, bool
     case CONFIG_PM_DYNAMIC:
         if (c->live < cfg->pm_start_servers && c->all == c->live)
             want = cfg->pm_start_servers - c->live;
-        if (c->idle < cfg->pm_min_spare_servers)
-            want = want > cfg->pm_min_spare_servers - c->idle ? want
-                                                               : cfg->pm_min_spare_servers - c->idle;
+        if (spares < cfg->pm_min_spare_servers && cfg->pm_min_spare_servers - spares > want)
+            want = cfg->pm_min_spare_servers - spares;
         break;
     case CONFIG_PM_ONDEMAND:
         break;
     }
-    if (waiting && c->idle == 0 && want == 0)
-        want = spawn_batch;
+    if (deficit > 0 && want < spawn_batch)
+        want = deficit < spawn_batch ? (int)deficit : spawn_batch;
     return want;
 }
 
-int pool_adjust(const struct bu_config *cfg, int listen_fd, bool waiting, int *child_status)
+int pool_adjust(const struct bu_config *cfg, int listen_fd, long queue, int *child_status)
 {
     struct pool_counts c;
     int want;
 
     pool_count(&c);
-    want = wanted(cfg, &c, waiting);
+    want = wanted(cfg, &c, queue);
     if (want > 0) {
+        if (clock_now() < next_batch)
+            return 0;
         if (spawn_some(cfg, listen_fd, want, child_status))
             return 1;
-        spawn_batch = spawn_batch < 32 ? spawn_batch * 2 : 32;
+        next_batch = clock_now() + GROWTH_STEP;
+        if (queue > c.idle + c.starting)
+            spawn_batch = spawn_batch < GROWTH_MAX ? spawn_batch * 2 : GROWTH_MAX;
         return 0;
     }
-    spawn_batch = 1;
+    if (queue <= 0)
+        spawn_batch = 1;
     if ((cfg->pm == CONFIG_PM_DYNAMIC && c.idle > cfg->pm_max_spare_servers) ||
         (cfg->pm == CONFIG_PM_STATIC && c.live > cfg->workers))
         retire_idlest(0);
@@ -196,14 +208,17 @@ int pool_adjust(const struct bu_config *cfg, int listen_fd, bool waiting, int *c
     return 0;
 }
 
-bool pool_wants_listen(const struct bu_config *cfg)
+double pool_wants_listen(const struct bu_config *cfg)
 {
     struct pool_counts c;
+    double now = clock_now();
 
-    if (cfg->pm == CONFIG_PM_STATIC || clock_now() < hold_until)
-        return false;
+    if (cfg->pm == CONFIG_PM_STATIC || now < hold_until)
+        return 0;
     pool_count(&c);
-    return c.idle == 0 && c.live < cfg->workers;
+    if (c.idle > 0 || c.live >= cfg->workers)
+        return 0;
+    return now < next_batch ? next_batch - now : -1;
 }
 
 static void describe_exit(int status, char *buf, size_t cap)

@@ -278,29 +278,35 @@ static int master_init(struct master *m, struct bu_error *err)
     return listener_open(m->cfg, &m->listener, err);
 }
 
-/* The listening socket's queue, for the status page; a full pool while
- * connections wait is counted (php-fpm's "max children reached"). */
-static void note_listen_queue(struct master *m)
+/* The connections waiting on the listening socket (for the process
+ * manager and the status page; `readable` stands in when the kernel cannot
+ * say); a full pool while connections wait is counted (php-fpm's "max
+ * children reached"). */
+static long note_listen_queue(struct master *m, bool readable)
 {
     long queue, backlog;
     struct pool_counts c;
 
-    listener_queue(&m->listener, &queue, &backlog);
+    if (listener_queue(&m->listener, &queue, &backlog) != 0)
+        queue = readable;
     scoreboard_pool_listen(queue, backlog);
     pool_count(&c);
     if (queue > 0 && c.idle == 0 && c.live >= m->cfg->workers)
         scoreboard_pool_max_reached();
+    return queue;
 }
 
 /* Wait up to 200 ms for a signal, or for a waiting connection when the
- * pool should grow for it.  Returns whether connections wait. */
+ * pool should grow for it (but not before its next batch is due).
+ * Returns whether the listening socket was readable. */
 static bool wait_turn(struct master *m)
 {
     struct pollfd p[2] = {{.fd = sig_pipe[0], .events = POLLIN},
                           {.fd = m->listener.fd, .events = POLLIN}};
-    int watch = !m->stopping && pool_wants_listen(m->cfg);
+    double grow = m->stopping ? 0 : pool_wants_listen(m->cfg);
+    int watch = grow < 0, ms = grow > 0 ? (int)(grow * 1000) + 1 : 200;
 
-    if (poll(p, watch ? 2 : 1, 200) <= 0)
+    if (poll(p, watch ? 2 : 1, ms) <= 0)
         return false;
     return watch && p[1].revents != 0;
 }
@@ -308,7 +314,7 @@ static bool wait_turn(struct master *m)
 int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
 {
     struct master m = {.cfg = cfg, .cli_path = cli_path, .backoff = 0.1, .listener = {.fd = -1}};
-    bool waiting = false;
+    long queue = 0;
     int status = 0;
 
     if (master_init(&m, err) != 0)
@@ -320,7 +326,7 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
              cfg->workers);
     m.next_gc = clock_now() + 1;
     for (;;) {
-        if ((!m.stopping && pool_adjust(cfg, m.listener.fd, waiting, &status)) ||
+        if ((!m.stopping && pool_adjust(cfg, m.listener.fd, queue, &status)) ||
             maybe_gc(&m, &status) || maybe_hooks(&m, &status))
             return status == 0 ? 0 : error_set(err, BU_E_INTERNAL, "the child process failed");
         if (m.stopping && !pool_any() && gc_pid == 0 && hooks_pid == 0)
@@ -332,9 +338,9 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
             signal_helpers(SIGKILL);
             m.stop_deadline = clock_now() + 3600;
         }
-        waiting = wait_turn(&m);
+        bool readable = wait_turn(&m);
         handle_signals(&m);
-        note_listen_queue(&m);
+        queue = note_listen_queue(&m, readable);
     }
     listener_close(&m.listener);
     log_info("master stopped");

@@ -12,9 +12,10 @@
 
 /* The counts the process manager decides by. */
 struct pool_counts {
-    int live; /* workers not asked to leave */
-    int idle; /* of them, starting or waiting for a connection */
-    int all;  /* every worker process, leaving ones included */
+    int live;     /* workers not asked to leave */
+    int idle;     /* of them, waiting for a connection */
+    int starting; /* of them, not yet ready to take one */
+    int all;      /* every worker process, leaving ones included */
 };
 
 void pool_count(struct pool_counts *n);
@@ -24,12 +25,14 @@ void pool_count(struct pool_counts *n);
 void pool_set_child_init(void (*fn)(void));
 
 /* Start, stop or keep workers as the configuration's pm says, given the
- * counts and whether connections wait on the listening socket.  Returns 1
- * in a forked worker, which must return to main with *child_status. */
-int pool_adjust(const struct bu_config *cfg, int listen_fd, bool waiting, int *child_status);
-/* Should the master watch the listening socket (to grow the pool when
- * connections wait and no worker is idle)? */
-bool pool_wants_listen(const struct bu_config *cfg);
+ * counts and the connections waiting on the listening socket (`queue`).
+ * Returns 1 in a forked worker, which must return to main with
+ * *child_status. */
+int pool_adjust(const struct bu_config *cfg, int listen_fd, long queue, int *child_status);
+/* Should the master watch the listening socket, to grow the pool when
+ * connections wait and no worker is idle?  0: no; -1: yes; a positive
+ * number: yes, but not before that many seconds (the next batch). */
+double pool_wants_listen(const struct bu_config *cfg);
 
 /* Reap dead workers: log how each died, clear its slot.  Returns whether
  * one died unasked within a second of starting (a crash loop: the pool then

@@ -3,7 +3,9 @@
 # pool grows up to `workers` (never beyond), and it shrinks back when idle;
 # the status page (through nginx and through `batchup status`) shows each
 # busy worker receiving the upload of the user who sends it; a SIGHUP in the
-# middle of the load loses no request, and neither does a graceful stop.
+# middle of the load loses no request, and neither does a graceful stop.  A
+# burst of connections grows the pool in batches that double (1, 2, 4 ...
+# 32 every 0.1 s), not one or two workers a turn.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -89,6 +91,34 @@ curl -s "$BATCHUP_URL/batchup-status?json" >"$T/idle.json"
 tap_is "$(jq '[.workers[] | select(.state != "idle" and .state != "starting" and .state != "handling")] | length' "$T/idle.json")" 0 \
     "the status page shows no worker receiving or sending"
 tap_is "$(curl -s -o /dev/null -w '%{http_code}' "$BATCHUP_URL/batchup-status")" 200 "the text page answers 200"
+
+# A burst: 60 connections at once, each holding a worker (FastCGI
+# connections that send nothing; header_timeout ends them after 10 s).
+# Batches that double reach 60 workers within about a second; two workers a
+# turn (what the pool did while starting workers counted as idle) took 6 s.
+stack_write_conf workers=80 pm=dynamic pm_start_servers=1 pm_min_spare_servers=1 pm_max_spare_servers=2 \
+    per_user_limit=2 status_path=/batchup-status gc_interval_seconds=3600 || tap_bail "no config"
+kill -HUP "$BATCHUP_PID"
+settled() { [ "$(grep -c 'configuration reloaded' "$STACK_DIR/batchup.log")" -ge 2 ] && [ "$(count)" -le 3 ]; }
+stack_wait_until 20 settled || tap_diag "the reload did not settle: $(count) workers"
+"$(stack__python)" - "$STACK_SOCKET" "$T/burst" <<'PY' &
+import socket, sys, time
+socks = []
+for _ in range(60):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    socks.append(s)
+open(sys.argv[2], "w").write("%.3f\n" % time.time())
+time.sleep(6)
+PY
+burst=$!
+stack_wait_until 5 test -s "$T/burst"
+grown60() { [ "$(count)" -ge 60 ]; }
+stack_wait_until 10 grown60
+after=$("$(stack__python)" -c "import time; print('%.1f' % (time.time() - float(open('$T/burst').read())))")
+tap_ok "$(awk -v t="$after" 'BEGIN { exit !(t <= 3) }'; echo $?)" \
+    "a burst of 60 connections: the pool has 60 workers after ${after} s (at most 3 s; $(count) now)"
+wait "$burst"
 
 # A graceful stop in the middle of an upload loses nothing.
 tok=$(stack_user_add dan) || tap_bail "cannot add dan"
