@@ -22,7 +22,8 @@
 
 struct slot {
     unsigned seq;
-    int release; /* enum scoreboard_release, written by other workers */
+    int release;       /* enum scoreboard_release, written by other workers */
+    unsigned recorded; /* recordings of upload progress, by the worker */
     struct scoreboard_worker w;
 };
 
@@ -237,25 +238,48 @@ enum scoreboard_release scoreboard_take_release(void)
 
 /* ---- other workers -------------------------------------------------- */
 
-int scoreboard_ask(const char *lock_token, enum scoreboard_release what, double *quiet_for)
+void scoreboard_recorded(void)
+{
+    if (self != NULL)
+        __atomic_add_fetch(&self->recorded, 1, __ATOMIC_RELEASE);
+}
+
+/* The slot of the live worker holding lock_token, or -1. */
+static int holder_slot(const char *lock_token)
 {
     if (board == NULL || lock_token[0] == '\0')
-        return 0;
+        return -1;
     for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
         struct scoreboard_worker w;
-        int was;
         if (__atomic_load_n(&board->slot[i].w.pid, __ATOMIC_RELAXED) == 0)
             continue;
         scoreboard_read(i, &w);
-        if (w.pid == 0 || strcmp(w.lock_token, lock_token) != 0)
-            continue;
-        *quiet_for = clock_now() - w.last_byte;
-        was = __atomic_load_n(&board->slot[i].release, __ATOMIC_RELAXED);
-        while (was < (int)what && !__atomic_compare_exchange_n(&board->slot[i].release, &was,
-                                                                (int)what, false, __ATOMIC_ACQ_REL,
-                                                                __ATOMIC_RELAXED))
-            ;
-        return kill(w.pid, SIGUSR2) == 0;
+        if (w.pid != 0 && strcmp(w.lock_token, lock_token) == 0)
+            return i;
     }
-    return 0;
+    return -1;
+}
+
+int scoreboard_ask(const char *lock_token, enum scoreboard_release what, unsigned *recorded)
+{
+    int i = holder_slot(lock_token), was;
+    pid_t pid;
+
+    if (i < 0)
+        return 0;
+    *recorded = __atomic_load_n(&board->slot[i].recorded, __ATOMIC_ACQUIRE);
+    was = __atomic_load_n(&board->slot[i].release, __ATOMIC_RELAXED);
+    while (was < (int)what && !__atomic_compare_exchange_n(&board->slot[i].release, &was, (int)what,
+                                                            false, __ATOMIC_ACQ_REL,
+                                                            __ATOMIC_RELAXED))
+        ;
+    pid = __atomic_load_n(&board->slot[i].w.pid, __ATOMIC_RELAXED);
+    return pid > 0 && kill(pid, SIGUSR2) == 0;
+}
+
+bool scoreboard_recorded_since(const char *lock_token, unsigned before)
+{
+    int i = holder_slot(lock_token);
+
+    return i < 0 || __atomic_load_n(&board->slot[i].recorded, __ATOMIC_ACQUIRE) != before;
 }

@@ -405,7 +405,7 @@ static enum store_release release_word(const char *word)
     if (strcmp(word, "now") == 0)
         return STORE_RELEASE_NOW;
     if (strcmp(word, "if_quiet") == 0)
-        return STORE_RELEASE_IF_QUIET;
+        return STORE_RECORD;
     if (strcmp(word, "lost") == 0)
         return STORE_RELEASE_LOST;
     return STORE_RELEASE_NONE;

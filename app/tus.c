@@ -343,7 +343,7 @@ int tus_head(struct http_request *req, struct bu_error *err)
 
     if (check_resumable(req, err) != 0 || auth_request(req, err) != 0)
         return -1;
-    upload_quiesce(req, req->param[0]);
+    upload_record_writer(req, req->param[0]);
     found = store_file_state(req->db, err, req->param[0], req->user_id, &st);
     if (found <= 0)
         return found < 0 ? -1 : error_set(err, BU_E_NOT_FOUND, "no such upload");

@@ -48,6 +48,12 @@
  * (its renewals failing), so a lock taken over after its lease never has
  * two writers.
  *
+ * A HEAD (the client looking for its offset, before it resumes) asks the
+ * writer of this pool to record what it received and waits a moment for
+ * it: the offset reported is then exactly the bytes the server holds, and
+ * the PATCH that follows takes over without a 409.  The writer goes on
+ * receiving: a HEAD never cuts a live upload, however slow its link.
+ *
  * The file's SHA-256 and CRC-32 (the ZIP's) are computed while streaming
  * when the request starts at offset 0, the common single-PATCH case; a file
  * assembled over several requests is hashed once, from disk, at completion.
@@ -73,7 +79,7 @@
 
 #define UPLOAD_BUFFER ((size_t)256 * 1024)
 #define TAKEOVER_WAIT 2.0 /* seconds a request waits for a writer to let go */
-#define QUIET 1.0         /* seconds without a byte: a writer waiting for nothing */
+#define TICK 1.0          /* seconds of silence between a writer's looks at the database */
 
 /* One buffer per worker process: memory stays constant whatever the size. */
 static unsigned char stream_buf[UPLOAD_BUFFER];
@@ -255,10 +261,10 @@ static const char *same_pool_token(const char *holder)
 static int ask_holder(const char *holder)
 {
     const char *token = same_pool_token(holder);
-    double quiet;
+    unsigned recorded;
     struct timespec pause = {0, 100L * 1000 * 1000};
 
-    if (token != NULL && !scoreboard_ask(token, SB_RELEASE_NOW, &quiet))
+    if (token != NULL && !scoreboard_ask(token, SB_RELEASE_NOW, &recorded))
         return 1;
     nanosleep(&pause, NULL);
     return 0;
@@ -396,47 +402,17 @@ static int open_upload(struct upload *up, struct bu_error *err)
 
 /* ---- stream -------------------------------------------------------------- */
 
-/* The read stopped without bytes: a takeover request woke it, a second of
- * silence passed, or the body ended.  Returns 1 to read on, 0 when the
- * stream is over (up->end set), -1 on error. */
-static int after_pause(struct upload *up, struct bu_error *err)
-{
-    struct fcgi_conn *c = up->req->conn;
-    enum store_release asked = STORE_RELEASE_NONE;
-    bool quiet = clock_now() - c->last_byte >= QUIET;
-
-    if (c->end == FCGI_END_WOKEN) {
-        enum scoreboard_release r = scoreboard_take_release();
-        asked = r == SB_RELEASE_NOW ? STORE_RELEASE_NOW
-                : r == SB_RELEASE_IF_QUIET ? STORE_RELEASE_IF_QUIET
-                                           : STORE_RELEASE_NONE;
-    } else if (c->end == FCGI_END_TICK &&
-               store_release_requested(up->req->db, err, up->in->file_id, up->writer, &asked) != 0) {
-        return -1;
-    } else if (c->end != FCGI_END_WOKEN && c->end != FCGI_END_TICK) {
-        up->end = up->req->body_aborted ? UPLOAD_CUT : UPLOAD_CLEAN;
-        return 0;
-    }
-    if (asked == STORE_RELEASE_NOW || asked == STORE_RELEASE_LOST ||
-        (asked == STORE_RELEASE_IF_QUIET && quiet)) {
-        up->end = asked == STORE_RELEASE_LOST ? UPLOAD_SLOT_LOST : UPLOAD_RELEASED;
-        return 0;
-    }
-    fcgi_resume(c);
-    return 1;
-}
-
-/* Renew when due; a lost slot or lock, or a newer request's "now", ends the
- * stream.  Returns 1 to read on, 0 when the stream is over, -1 on error. */
-static int renew_if_due(struct upload *up, struct bu_error *err)
+/* Record what arrived (durable first), renewing the slot and the lock; a
+ * lost slot or lock, or a newer request's "now", ends the stream.  Never
+ * the last byte before the completion has checked the file: an upload
+ * recorded complete whose SHA-256 then fails could neither complete nor
+ * take its last bytes again.  Returns 1 to read on, 0 when the stream is
+ * over, -1 on error. */
+static int record(struct upload *up, struct bu_error *err)
 {
     struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
 
-    /* Never record the last byte before the completion has checked the
-     * file: an upload recorded complete whose SHA-256 then fails could
-     * neither complete nor take its last bytes again. */
-    if (clock_now() - up->last_record < up->req->cfg->slot_lease_seconds / 3.0 ||
-        up->written == up->claim.size)
+    if (up->written == up->claim.size)
         return 1;
     if (keep(up, &r, err) != 0)
         return -1;
@@ -451,6 +427,51 @@ static int renew_if_due(struct upload *up, struct bu_error *err)
     return 1;
 }
 
+static int renew_if_due(struct upload *up, struct bu_error *err)
+{
+    if (clock_now() - up->last_record < up->req->cfg->slot_lease_seconds / 3.0)
+        return 1;
+    return record(up, err);
+}
+
+/* The read stopped without bytes: another request woke it, a second of
+ * silence passed, or the body ended.  A PATCH of the same upload (its
+ * client moved on) makes it let go; a HEAD makes it record what arrived,
+ * so that the offset the HEAD reports is the one to resume from, and go on
+ * (a live upload on a slow link is never cut by a HEAD).  Returns 1 to
+ * read on, 0 when the stream is over (up->end set), -1 on error. */
+static int after_pause(struct upload *up, struct bu_error *err)
+{
+    struct fcgi_conn *c = up->req->conn;
+    enum store_release asked = STORE_RELEASE_NONE;
+    int go;
+
+    if (c->end == FCGI_END_WOKEN) {
+        enum scoreboard_release r = scoreboard_take_release();
+        asked = r == SB_RELEASE_NOW ? STORE_RELEASE_NOW
+                : r == SB_RECORD    ? STORE_RECORD
+                                    : STORE_RELEASE_NONE;
+    } else if (c->end == FCGI_END_TICK &&
+               store_release_requested(up->req->db, err, up->in->file_id, up->writer, &asked) != 0) {
+        return -1;
+    } else if (c->end != FCGI_END_WOKEN && c->end != FCGI_END_TICK) {
+        up->end = up->req->body_aborted ? UPLOAD_CUT : UPLOAD_CLEAN;
+        return 0;
+    }
+    if (asked == STORE_RELEASE_NOW || asked == STORE_RELEASE_LOST) {
+        up->end = asked == STORE_RELEASE_LOST ? UPLOAD_SLOT_LOST : UPLOAD_RELEASED;
+        return 0;
+    }
+    if (asked == STORE_RECORD) {
+        go = record(up, err);
+        scoreboard_recorded();
+        if (go <= 0)
+            return go;
+    }
+    fcgi_resume(c);
+    return 1;
+}
+
 /* Move the body to the partial file until it ends (up->end says how).
  * 0, or -1 on a storage or database error. */
 static int stream(struct upload *up, struct bu_error *err)
@@ -458,7 +479,7 @@ static int stream(struct upload *up, struct bu_error *err)
     struct fcgi_conn *c = up->req->conn;
     int go = 1;
 
-    c->tick = QUIET;
+    c->tick = TICK;
     up->last_record = clock_now();
     while (go > 0) {
         ssize_t n = http_read(up->req, stream_buf, sizeof stream_buf);
@@ -609,24 +630,22 @@ static void close_upload(struct upload *up)
         close(up->fd);
 }
 
-void upload_quiesce(struct http_request *req, const char *file_id)
+void upload_record_writer(struct http_request *req, const char *file_id)
 {
     char holder[201];
     const char *token;
     struct bu_error err;
-    struct timespec pause = {0, 50L * 1000 * 1000};
-    double quiet = 0, deadline = clock_now() + TAKEOVER_WAIT;
+    struct timespec pause = {0, 20L * 1000 * 1000};
+    unsigned before;
+    double deadline = clock_now() + TAKEOVER_WAIT;
 
     if (store_upload_writer(req->db, &err, file_id, req->user_id, holder, sizeof holder) != 1)
         return;
     token = same_pool_token(holder);
-    if (token == NULL || !scoreboard_ask(token, SB_RELEASE_IF_QUIET, &quiet) || quiet < QUIET)
+    if (token == NULL || !scoreboard_ask(token, SB_RECORD, &before))
         return;
-    while (clock_now() < deadline) {
+    while (clock_now() < deadline && !scoreboard_recorded_since(token, before))
         nanosleep(&pause, NULL);
-        if (store_upload_writer(req->db, &err, file_id, req->user_id, holder, sizeof holder) != 1)
-            return;
-    }
 }
 
 int upload_receive(struct http_request *req, const struct upload_request *in,

@@ -26,11 +26,11 @@ enum scoreboard_state {
     SB_SENDING,   /* sending a response */
 };
 
-/* What takeover asks of a worker writing an upload (scoreboard_ask). */
+/* What another request asks of a worker writing an upload (scoreboard_ask). */
 enum scoreboard_release {
     SB_RELEASE_NONE,
-    SB_RELEASE_IF_QUIET, /* a HEAD: let go if no byte came for a while */
-    SB_RELEASE_NOW,      /* a PATCH of the same upload: its client moved on */
+    SB_RECORD,      /* a HEAD: record what arrived (durable), and go on */
+    SB_RELEASE_NOW, /* a PATCH of the same upload: its client moved on */
 };
 
 /* A consistent copy of one slot. */
@@ -86,10 +86,15 @@ void scoreboard_bytes(uint64_t in, uint64_t out);
 void scoreboard_done(void); /* the request ended: idle again */
 /* What another request asked of this worker (and forget it). */
 enum scoreboard_release scoreboard_take_release(void);
+/* This worker recorded its upload's progress (what SB_RECORD asked). */
+void scoreboard_recorded(void);
 
-/* Another worker: ask the worker of this pool holding lock_token to let
- * go (SIGUSR2 wakes it).  1 asked, 0 no live worker holds it, and
- * *quiet_for tells how long it has received nothing. */
-int scoreboard_ask(const char *lock_token, enum scoreboard_release what, double *quiet_for);
+/* Another worker: ask the worker of this pool holding lock_token to record
+ * or let go (SIGUSR2 wakes it).  1 asked, 0 no live worker holds it;
+ * *recorded is its count of recordings so far (see scoreboard_recorded_since). */
+int scoreboard_ask(const char *lock_token, enum scoreboard_release what, unsigned *recorded);
+/* Has the worker holding lock_token recorded since its count was `before`
+ * (or does no live worker hold it any more)? */
+bool scoreboard_recorded_since(const char *lock_token, unsigned before);
 
 #endif

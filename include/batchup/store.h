@@ -127,7 +127,7 @@ int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_conf
 /* What a newer request asked of a writer. */
 enum store_release {
     STORE_RELEASE_NONE,
-    STORE_RELEASE_IF_QUIET,
+    STORE_RECORD, /* record what arrived and go on (the column's "if_quiet") */
     STORE_RELEASE_NOW,
     STORE_RELEASE_LOST, /* the writer no longer holds the lock */
 };

@@ -42,9 +42,9 @@ struct upload_result {
 int upload_receive(struct http_request *req, const struct upload_request *in,
                    struct upload_result *res, struct bu_error *err);
 
-/* Before an offset is reported (HEAD): a writer of this pool that has
- * received nothing for a while (a client that went half-open) is asked to
- * let go, and given a moment, so that the offset includes what it kept. */
-void upload_quiesce(struct http_request *req, const char *file_id);
+/* Before an offset is reported (HEAD): the writer of this pool receiving
+ * the upload, if any, is asked to record what arrived, and given a moment,
+ * so that the offset includes it.  The writer goes on receiving. */
+void upload_record_writer(struct http_request *req, const char *file_id);
 
 #endif

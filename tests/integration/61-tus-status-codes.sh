@@ -272,6 +272,27 @@ code=$(patch "$TC" "$C2" 0 "$T/d4096")
 tap_is "$code|$(hdr Upload-Offset)" "204|4096" "the first in the queue then gets the slot and completes: 204"
 tap_is "$(download_sha "$TC" "$C2")" "$(sha "$T/d4096")" "the queued file, once uploaded, is byte-identical"
 
+# --- HEAD during a slow upload ------------------------------------------------
+# A HEAD while an upload trickles in (2 s between its pieces, as on a bad
+# mobile link) reports the bytes received so far (the writer records them
+# when asked) and does not cut the upload: it completes.
+mkbatch "$TA" 4000 || tap_diag "mkbatch failed: $(cat "$T/mk.json")"
+FH=${FILES[0]}
+body=$(head -c 3000 /dev/urandom | base64 -w0 | head -c 4000)
+python3 tests/lib/slowreq.py PATCH "$B/api/v1/files/$FH" "$body" 6 4 -H "$(auth "$TA")" \
+    -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream' \
+    -H 'Upload-Offset: 0' >"$T/slowh.out" 2>&1 &
+slow=$!
+first_piece() { [ "$(partial_size "$FH")" = 1000 ]; }
+stack_wait_until 10 first_piece
+sleep 1.2
+code=$(head_of "$TA" "$FH")
+tap_is "$code|$(hdr Upload-Offset)" "200|1000" \
+    "HEAD while an upload trickles in: 200, Upload-Offset = the bytes received so far (1000)"
+wait "$slow"
+tap_is "$(head -n 1 "$T/slowh.out")" 204 "... and the upload goes on to complete: 204 (a HEAD never cuts it)"
+tap_is "$(download_sha "$TA" "$FH")" "$(printf '%s' "$body" | sha256sum | cut -d' ' -f1)" "... byte-identical"
+
 # --- takeover, and 423 upload_locked -----------------------------------------
 # A second PATCH of an upload that a trickled request is writing takes it
 # over: the first lets go at once, keeping what it received (recorded), and
