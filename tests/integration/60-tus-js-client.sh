@@ -7,6 +7,11 @@
 # client retries by itself until they go through; every stored file is
 # byte-identical (download, storage/files, recorded sha256); the first GET of
 # each batch after its last upload already has its download_url.
+# Then (tests/node/tus-halfopen.mjs) a half-open drop: a proxy cuts the
+# client's side of a PATCH mid-body and leaves batchup's side open and
+# silent; tus-js-client with its default retry delays resumes by itself and
+# completes the file, byte-identical, well before the stalled request's
+# body_timeout.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -34,4 +39,13 @@ while IFS= read -r line; do
         *) printf '%s\n' "$line" ;;
     esac
 done < <(DRIVER_SECONDS=120 timeout -k 5 150 node tests/node/tus-batch.mjs 2>&1; echo "# driver-exit $?")
+
+while IFS= read -r line; do
+    case $line in
+        "ok - "*) tap_ok 0 "half-open: ${line#ok - }" ;;
+        "not ok - "*) tap_ok 1 "half-open: ${line#not ok - }" ;;
+        "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "the half-open driver exited 0" ;;
+        *) printf '%s\n' "$line" ;;
+    esac
+done < <(DRIVER_SECONDS=60 timeout -k 5 70 node tests/node/tus-halfopen.mjs 2>&1; echo "# driver-exit $?")
 tap_done
