@@ -120,7 +120,10 @@ static void free_env(char **env)
     free(env);
 }
 
-/* In the forked child: stdin from the pipe, output discarded, exec. */
+/* In the forked child: stdin from the pipe, output discarded, and no
+ * other descriptor (libpq's and curl's sockets, anything a library left
+ * open without close-on-exec): the command inherits nothing of batchup's.
+ * Then exec. */
 static void command_exec(const char *command, int in_fd, char **env)
 {
     int null_fd = open("/dev/null", O_WRONLY);
@@ -131,6 +134,7 @@ static void command_exec(const char *command, int in_fd, char **env)
         dup2(null_fd, STDOUT_FILENO);
         dup2(null_fd, STDERR_FILENO);
     }
+    close_range(3, ~0U, 0);
     signal(SIGPIPE, SIG_DFL);
     execle("/bin/sh", "sh", "-c", command, (char *)NULL, env);
     _exit(127);

@@ -187,8 +187,13 @@ int listener_open(const struct bu_config *cfg, struct listener *l, struct bu_err
                              strerror(errno));
         log_info("listening on %s (peers allowed: %s)", cfg->listen, cfg->listen_allow);
     }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
-        return error_set(err, BU_E_INTERNAL, "cannot make the listening socket non-blocking: %s",
+    /* Non-blocking for the workers' accept race; close-on-exec so that no
+     * program a child runs (a hook command, and whatever it starts) keeps
+     * the socket open after batchup is gone: a restart would find it still
+     * answering and refuse to start. */
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+        return error_set(err, BU_E_INTERNAL, "cannot set up the listening socket: %s",
                          strerror(errno));
     l->fd = fd;
     opened_family = socket_family(fd);

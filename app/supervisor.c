@@ -120,7 +120,23 @@ static void signal_helpers(int sig)
         kill(hooks_pid, sig);
 }
 
-static void start_gc(const struct bu_config *cfg, int *is_child, int *child_status)
+/* In a freshly forked helper (maintenance pass, hooks child): it serves
+ * no request, so it keeps no copy of the listening socket, which would
+ * outlive a killed master and make a restart refuse to start. */
+static void helper_reset(struct master *m)
+{
+    int null_fd;
+
+    child_reset();
+    if (m->listener.fd > 0) {
+        close(m->listener.fd);
+    } else if (m->listener.fd == 0 && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) > 0) {
+        dup2(null_fd, 0); /* spawned with the socket as standard input */
+        close(null_fd);
+    }
+}
+
+static void start_gc(struct master *m, int *is_child, int *child_status)
 {
     pid_t pid = fork();
 
@@ -130,9 +146,9 @@ static void start_gc(const struct bu_config *cfg, int *is_child, int *child_stat
     }
     if (pid == 0) {
         struct bu_error err;
-        child_reset();
+        helper_reset(m);
         *is_child = 1;
-        *child_status = gc_run(cfg, &err) == 0 ? 0 : 1;
+        *child_status = gc_run(m->cfg, &err) == 0 ? 0 : 1;
         return;
     }
     gc_pid = pid;
@@ -145,7 +161,7 @@ static int maybe_gc(struct master *m, int *status)
 
     if (m->stopping || m->cfg->gc_interval_seconds <= 0 || gc_pid != 0 || clock_now() < m->next_gc)
         return 0;
-    start_gc(m->cfg, &is_child, status);
+    start_gc(m, &is_child, status);
     m->next_gc = clock_now() + m->cfg->gc_interval_seconds;
     return is_child;
 }
@@ -160,7 +176,7 @@ static int maybe_hooks(struct master *m, int *status)
         return 0;
     pid = fork();
     if (pid == 0) {
-        child_reset();
+        helper_reset(m);
         *status = hooks_run(m->cfg);
         return 1;
     }

@@ -25,6 +25,7 @@ cat >"$T/hook.sh" <<SH
 # The test's hook command: records the event, slowly.
 id=\$(jq -r .id)
 echo "start \$BATCHUP_EVENT_ID \$id \$BATCHUP_EVENT \$BATCHUP_BATCH_ID \$BATCHUP_LINK \$BATCHUP_ATTEMPT" >>"$T/cmd.log"
+echo "sockets \$(ls -l /proc/\$\$/fd | grep -c 'socket:')" >>"$T/cmd.log"
 sleep 0.2
 echo "done \$BATCHUP_EVENT_ID" >>"$T/cmd.log"
 SH
@@ -74,7 +75,7 @@ tap_like "$held" '^[0-9a-f-]{36}$' "the slow receiver holds the delivery of an e
 kids=$(pgrep -P "$BATCHUP_PID" | tr '\n' ' ')
 # shellcheck disable=SC2086
 kill -KILL "$BATCHUP_PID" $kids
-stack__wait_gone "$BATCHUP_PID" 5
+for p in "$BATCHUP_PID" $kids; do stack__wait_gone "$p" 5; done
 BATCHUP_PID=
 tap_diag "SIGKILL to the master and its children: $kids"
 stack_batchup_start
@@ -109,6 +110,9 @@ tap_ok "$([ "$(grep -c "^start $held " "$T/url.log")" -ge 2 ]; echo $?)" \
     "the event held at the kill was delivered again with the same id (the repeat a receiver drops)"
 tap_is "$(psql -XAtq -c "SELECT attempts >= 2 FROM batchup.hook_deliveries WHERE event_id = '$held'")" t \
     "hook_deliveries counts its attempts ($(psql -XAtq -c "SELECT attempts FROM batchup.hook_deliveries WHERE event_id = '$held'"))"
+tap_is "$(awk '$1 == "sockets" && $2 != 0' "$T/cmd.log" | wc -l) $(grep -c '^sockets' "$T/cmd.log")" \
+    "0 $(grep -c '^start' "$T/cmd.log")" \
+    "the hook command inherits no socket (the listening socket must not outlive a killed server; nor libpq's or curl's)"
 tap_diag "URL deliveries: $(grep -c '^start' "$T/url.log") for $complete events; command runs: $(grep -c '^start' "$T/cmd.log")"
 # Straight to PostgreSQL (not through a pooler: 18-pgbouncer.sh), each hooks
 # child LISTENs: the one killed and the one started after.
