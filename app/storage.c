@@ -152,6 +152,14 @@ int storage_open_partial(const struct bu_config *cfg, const char *file_id, struc
     return fd;
 }
 
+int storage_open_direct(const struct bu_config *cfg, const char *file_id)
+{
+    char path[1100];
+
+    storage_partial_path(cfg, file_id, path, sizeof path);
+    return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+}
+
 int storage_final_exists(const struct bu_config *cfg, const char *file_id)
 {
     char path[1100];

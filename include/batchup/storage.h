@@ -34,6 +34,9 @@ int storage_error(int errnum, struct bu_error *err);
 int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
 /* Open (creating) the partial file for writing. */
 int storage_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* The partial file again, write-only with O_DIRECT (upload.c writes whole
+ * aligned blocks through it); -1 where the file system refuses O_DIRECT. */
+int storage_open_direct(const struct bu_config *cfg, const char *file_id);
 /* Does the completed file exist (moved, possibly before a crash)? */
 int storage_final_exists(const struct bu_config *cfg, const char *file_id);
 /* Remove the data of one file, partial or complete; missing is fine. */
