@@ -74,6 +74,16 @@ pg_ticks() {
     done | awk '{n += $1} END {print n + 0}'
 }
 hz=$(getconf CLK_TCK)
+# After pgbench ends, wait (at most 5 s) until the postmaster has reaped its
+# backends: an exited backend not yet reaped is counted neither as a child
+# (its /proc entry shows no CPU) nor in the postmaster's children's times.
+pg_children() { pgrep -P "$pg_pid" | wc -l; }
+pg_settle() {
+    for _ in $(seq 1 50); do
+        [ "$(pg_children)" -le "$1" ] && return 0
+        sleep 0.1
+    done
+}
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
@@ -85,6 +95,7 @@ for c in $connections; do
     per=$(( (files * 2 / c + 9) / 10 * 10 ))
     [ "$c" -eq 1 ] && per=$files
     base=$(prepare "$c" "$per")
+    kids=$(pg_children)
     t0=$(pg_ticks)
     if ! pgbench -n -M simple -c "$c" -j 2 -T "$seconds" -D i=0 -D base="$base" -f slots_cycle.sql >"$log/cycle.out" 2>&1; then
         echo "slots.sh: the cycle run at $c connections failed:" >&2
@@ -92,6 +103,7 @@ for c in $connections; do
         status=1
         continue
     fi
+    pg_settle "$kids"
     t1=$(pg_ticks)
     done_files=$(psql_q -c "SELECT count(*) FROM batchup.files f JOIN batchup.users u ON u.id = f.user_id
                              WHERE u.name LIKE 'bench\\_%' AND f.status = 'completed'")
@@ -110,6 +122,7 @@ for c in $connections; do
         status=1
         continue
     }
+    pg_settle "$kids"
     t3=$(pg_ticks)
     cyc=$(tps "$log/cycle.out")
     flo=$(tps "$log/floor.out")
