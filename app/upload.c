@@ -137,14 +137,14 @@ static void feed(struct upload *up, const void *buf, size_t n)
  * lock: *release says what a newer request asked.  While a checksum of the
  * body is pending nothing unverified is recorded: the leases are renewed at
  * the old offset.  0, or -1 (err). */
-static int flush(struct upload *up);
+static int flush(struct upload *up, bool all);
 
 static int keep(struct upload *up, struct store_renewal *renewal, struct bu_error *err)
 {
     int lease = up->req->cfg->slot_lease_seconds;
     double asked = clock_now();
 
-    if (flush(up) != 0) {
+    if (flush(up, true) != 0) {
         log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
         return storage_error(errno, err);
     }
@@ -191,12 +191,15 @@ static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t at)
  * upload's CPU (copy_folio_from_iter_atomic, 71% of a worker's samples),
  * and a file being uploaded is not read again soon.  The unaligned head
  * and tail (a resume at any offset, a body's last bytes) go through the
- * page cache; no block is ever written both ways.  Durability is unchanged:
+ * page cache; no block is ever written both ways.  A full buffer in mid-
+ * stream (all false) keeps its unaligned tail for the next write, moved to
+ * the buffer's start, so that a long body goes out in whole blocks only.
+ * Durability is unchanged:
  * keep() still fdatasyncs before it records, and O_DIRECT alone promises
  * nothing about the device's cache.  Where O_DIRECT is refused (tmpfs;
  * EINVAL on an odd block size) everything goes through the page cache.
  * 0, or -1 with errno. */
-static int flush(struct upload *up)
+static int flush(struct upload *up, bool all)
 {
     const unsigned char *p = stream_buf + up->written % DIRECT_ALIGN;
     uint64_t at = up->written;
@@ -217,6 +220,12 @@ static int flush(struct upload *up)
         up->direct_fd = -1;
         if (pwrite_all(up->fd, p + head, mid, at + head) != 0)
             return -1;
+    }
+    if (!all && up->direct_fd >= 0 && mid > 0) {
+        memmove(stream_buf, p + head + mid, n - head - mid);
+        up->written += head + mid;
+        up->pending = n - head - mid;
+        return 0;
     }
     if (pwrite_all(up->fd, p + head + mid, n - head - mid, at + head + mid) != 0)
         return -1;
@@ -537,6 +546,7 @@ static int after_pause(struct upload *up, struct bu_error *err)
 static int stream(struct upload *up, struct bu_error *err)
 {
     struct fcgi_conn *c = up->req->conn;
+    bool full;
     int go = 1;
 
     c->tick = TICK;
@@ -563,8 +573,8 @@ static int stream(struct upload *up, struct bu_error *err)
         scoreboard_bytes(c->bytes_in, 0);
         /* A fast body fills the buffer at once; a slow one's bytes reach
          * the file within FLUSH_AFTER, as they come. */
-        if ((up->pending == UPLOAD_BUFFER || clock_now() - up->flushed_at >= FLUSH_AFTER) &&
-            flush(up) != 0)
+        full = up->pending == UPLOAD_BUFFER;
+        if ((full || clock_now() - up->flushed_at >= FLUSH_AFTER) && flush(up, !full) != 0)
             break;
         go = renew_if_due(up, err);
     }
@@ -573,7 +583,7 @@ static int stream(struct upload *up, struct bu_error *err)
         up->pending = 0; /* unrecorded: a resume starts before them anyway */
         return go < 0 ? -1 : 0;
     }
-    if (flush(up) != 0) {
+    if (flush(up, true) != 0) {
         log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
         up->pending = 0;
         return storage_error(errno, err);
