@@ -17,9 +17,10 @@
  *           When the file is already in files/ (a worker died between the
  *           rename and the database's commit), the completion is finished
  *           here instead.
- *   stream  the body flows through one fixed buffer into pwrite, feeding the
- *           digests.  Every slot_lease_seconds / 3 what arrived is made
- *           durable and recorded (keep), which renews the slot and the lock:
+ *   stream  the body flows through one fixed buffer onto disk (whole blocks
+ *           with O_DIRECT, see flush), feeding the digests.  Every
+ *           slot_lease_seconds / 3 what arrived is made durable and
+ *           recorded (keep), which renews the slot and the lock:
  *           the offset the database holds never exceeds the bytes that
  *           survive a power cut, and a live upload never loses its slot.
  *   settle  a switch over how the body ended: past the upload's length (cut
@@ -133,12 +134,12 @@ static void feed(struct upload *up, const void *buf, size_t n)
     digest_feed(&up->part, buf, n);
 }
 
+static int flush(struct upload *up, bool all);
+
 /* Make what was written durable, then record it, renewing the slot and the
  * lock: *release says what a newer request asked.  While a checksum of the
  * body is pending nothing unverified is recorded: the leases are renewed at
  * the old offset.  0, or -1 (err). */
-static int flush(struct upload *up, bool all);
-
 static int keep(struct upload *up, struct store_renewal *renewal, struct bu_error *err)
 {
     int lease = up->req->cfg->slot_lease_seconds;
@@ -194,20 +195,18 @@ static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t at)
  * page cache; no block is ever written both ways.  A full buffer in mid-
  * stream (all false) keeps its unaligned tail for the next write, moved to
  * the buffer's start, so that a long body goes out in whole blocks only.
- * Durability is unchanged:
- * keep() still fdatasyncs before it records, and O_DIRECT alone promises
- * nothing about the device's cache.  Where O_DIRECT is refused (tmpfs;
- * EINVAL on an odd block size) everything goes through the page cache.
- * 0, or -1 with errno. */
+ * Durability is unchanged: keep() still fdatasyncs before it records, and
+ * O_DIRECT alone promises nothing about the device's cache.  Where
+ * O_DIRECT is refused (EINVAL: a file system without it, an odd block
+ * size) everything goes through the page cache.  0, or -1 with errno. */
 static int flush(struct upload *up, bool all)
 {
     const unsigned char *p = stream_buf + up->written % DIRECT_ALIGN;
     uint64_t at = up->written;
     size_t n = up->pending, head = (DIRECT_ALIGN - at % DIRECT_ALIGN) % DIRECT_ALIGN, mid;
 
-    if (up->direct_fd < 0 || n < head + DIRECT_ALIGN) {
-        head = n;
-    }
+    if (up->direct_fd < 0 || n < head + DIRECT_ALIGN)
+        head = n; /* no whole block: all through the page cache */
     mid = (n - head) / DIRECT_ALIGN * DIRECT_ALIGN;
     if (pwrite_all(up->fd, p, head, at) != 0)
         return -1;
