@@ -134,7 +134,7 @@ static void feed(struct upload *up, const void *buf, size_t n)
     digest_feed(&up->part, buf, n);
 }
 
-static int flush(struct upload *up, bool all);
+static int flush(struct upload *up, bool all, struct bu_error *err);
 
 /* Make what was written durable, then record it, renewing the slot and the
  * lock: *release says what a newer request asked.  While a checksum of the
@@ -145,10 +145,8 @@ static int keep(struct upload *up, struct store_renewal *renewal, struct bu_erro
     int lease = up->req->cfg->slot_lease_seconds;
     double asked = clock_now();
 
-    if (flush(up, true) != 0) {
-        log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
-        return storage_error(errno, err);
-    }
+    if (flush(up, true, err) != 0)
+        return -1;
     if (!up->verifying && up->written != up->durable) {
         if (fdatasync(up->fd) != 0)
             return storage_error(errno, err);
@@ -198,8 +196,8 @@ static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t at)
  * Durability is unchanged: keep() still fdatasyncs before it records, and
  * O_DIRECT alone promises nothing about the device's cache.  Where
  * O_DIRECT is refused (EINVAL: a file system without it, an odd block
- * size) everything goes through the page cache.  0, or -1 with errno. */
-static int flush(struct upload *up, bool all)
+ * size) everything goes through the page cache.  0, or -1 (err). */
+static int flush(struct upload *up, bool all, struct bu_error *err)
 {
     const unsigned char *p = stream_buf + up->written % DIRECT_ALIGN;
     uint64_t at = up->written;
@@ -209,16 +207,16 @@ static int flush(struct upload *up, bool all)
         head = n; /* no whole block: all through the page cache */
     mid = (n - head) / DIRECT_ALIGN * DIRECT_ALIGN;
     if (pwrite_all(up->fd, p, head, at) != 0)
-        return -1;
+        goto failed;
     if (mid > 0 && pwrite_all(up->direct_fd, p + head, mid, at + head) != 0) {
         if (errno != EINVAL)
-            return -1;
+            goto failed;
         log_warn("upload %s: O_DIRECT refused here; writing through the page cache",
                  up->in->file_id);
         close(up->direct_fd);
         up->direct_fd = -1;
         if (pwrite_all(up->fd, p + head, mid, at + head) != 0)
-            return -1;
+            goto failed;
     }
     if (!all && up->direct_fd >= 0 && mid > 0) {
         memmove(stream_buf, p + head + mid, n - head - mid);
@@ -227,11 +225,14 @@ static int flush(struct upload *up, bool all)
         return 0;
     }
     if (pwrite_all(up->fd, p + head + mid, n - head - mid, at + head + mid) != 0)
-        return -1;
+        goto failed;
     up->written += n;
     up->pending = 0;
     up->flushed_at = clock_now();
     return 0;
+failed:
+    log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
+    return storage_error(errno, err);
 }
 
 /* The SHA-256 (hex) and CRC-32 of the first size bytes of fd, read back
@@ -573,21 +574,17 @@ static int stream(struct upload *up, struct bu_error *err)
         /* A fast body fills the buffer at once; a slow one's bytes reach
          * the file within FLUSH_AFTER, as they come. */
         full = up->pending == UPLOAD_BUFFER;
-        if ((full || clock_now() - up->flushed_at >= FLUSH_AFTER) && flush(up, !full) != 0)
-            break;
-        go = renew_if_due(up, err);
+        if ((full || clock_now() - up->flushed_at >= FLUSH_AFTER) && flush(up, !full, err) != 0)
+            go = -1;
+        else
+            go = renew_if_due(up, err);
     }
     c->tick = 0;
     if (go < 0 || up->end == UPLOAD_SLOT_LOST) {
         up->pending = 0; /* unrecorded: a resume starts before them anyway */
         return go < 0 ? -1 : 0;
     }
-    if (flush(up, true) != 0) {
-        log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
-        up->pending = 0;
-        return storage_error(errno, err);
-    }
-    return 0;
+    return flush(up, true, err);
 }
 
 /* ---- settle -------------------------------------------------------------- */
