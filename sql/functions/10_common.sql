@@ -102,7 +102,8 @@ CREATE OR REPLACE FUNCTION batchup.queue_position(p_user integer, p_queued_at ti
 RETURNS integer
 LANGUAGE sql STABLE
 RETURN 1 + (SELECT count(*)::integer FROM batchup.files w
-             WHERE w.user_id = p_user AND w.status = 'queued' AND w.queue_live_until >= now()
+             WHERE w.user_id = p_user AND w.queued_at IS NOT NULL AND w.status = 'queued'
+               AND w.queue_live_until >= now()
                AND (w.queued_at, w.id) < (p_queued_at, p_file));
 
 COMMENT ON FUNCTION batchup.queue_position(integer, timestamptz, uuid) IS

@@ -22,16 +22,22 @@ BEGIN
     -- and expiring it would expire the batch and delete its completed
     -- files.  Rows locked by a request are in use: skip them.  Their slots
     -- go with them (trigger).
-    WITH stale AS (
-        SELECT f.id FROM batchup.files f
-         WHERE f.status IN ('pending', 'queued', 'uploading')
+    -- An unfinished file's batch is 'uploading' (it changes status when its
+    -- last file finishes), so the idle batches are found through the index
+    -- of those, and their files through (batch_id, ordinal).
+    WITH idle AS (
+        SELECT b.id FROM batchup.batches b
+         WHERE b.status = 'uploading'
            AND NOT EXISTS (
                SELECT 1 FROM batchup.files g
-                WHERE g.batch_id = f.batch_id AND g.status NOT IN ('aborted', 'expired')
+                WHERE g.batch_id = b.id AND g.status NOT IN ('aborted', 'expired')
                   AND greatest(g.updated_at, g.last_seen_at)
                       >= now() - make_interval(secs => p_upload_expiry_seconds))
+    ), stale AS (
+        SELECT f.id FROM batchup.files f JOIN idle ON f.batch_id = idle.id
+         WHERE f.status IN ('pending', 'queued', 'uploading')
          ORDER BY f.id
-           FOR NO KEY UPDATE SKIP LOCKED
+           FOR NO KEY UPDATE OF f SKIP LOCKED
     ), expired AS (
         UPDATE batchup.files f
            SET status = 'expired', updated_at = now(), queued_at = NULL, queue_live_until = NULL

@@ -31,7 +31,8 @@ SELECT u.name AS user_name,
        f.user_id
   FROM batchup.files f
   JOIN batchup.users u ON u.id = f.user_id
- WHERE f.status = 'queued'
+ WHERE f.queued_at IS NOT NULL
+   AND f.status = 'queued'
    AND f.queue_live_until >= now();
 
 COMMENT ON VIEW batchup.upload_queue IS
@@ -70,6 +71,7 @@ SELECT u.name AS user_name,
        (SELECT count(*)
           FROM batchup.files f
          WHERE f.user_id = u.id
+           AND f.queued_at IS NOT NULL
            AND f.status = 'queued'
            AND f.queue_live_until >= now())::integer AS queued,
        u.id AS user_id
