@@ -10,10 +10,14 @@
 -- the slot by batchup.claim_upload and renewed with the progress by
 -- batchup.renew_upload.
 
+DROP FUNCTION IF EXISTS batchup.take_slot(uuid, integer, integer, integer, integer, integer, text, text);
+
 -- The decision of a PATCH (and of an empty-bodied PATCH, the explicit
 -- claim): take a slot for p_file, renew the one it holds, or queue it; and,
 -- for a request that will write (p_writer), the upload's writer lock with
--- it.  batchup.claim_slot and batchup.claim_upload are this function.
+-- it, in the same transaction.  batchup.claim_slot is this function without
+-- a writer.  (It was batchup.take_slot, which both wrapped; a wrapper costs
+-- a call, and this is the one every PATCH makes.)
 --
 -- It is the hottest code of the database: every PATCH runs it once.  So it
 -- reads the file row once, under its row lock, and writes it once, whatever
@@ -25,9 +29,9 @@
 -- that comes back goes to the back of the queue, as tusd users expect: its
 -- old place was given to the waiters behind it the moment it went silent,
 -- and handing it back would overtake them.
-CREATE OR REPLACE FUNCTION batchup.take_slot(p_file uuid, p_user integer, p_default_limit integer,
-                                             p_max_active_users integer, p_lease_seconds integer,
-                                             p_retry_seconds integer, p_writer text, p_break text)
+CREATE OR REPLACE FUNCTION batchup.claim_upload(p_file uuid, p_user integer, p_default_limit integer,
+                                                p_max_active_users integer, p_lease_seconds integer,
+                                                p_retry_seconds integer, p_writer text, p_break text)
 RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size bigint,
                expected_sha256 text, holder text)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -48,6 +52,9 @@ BEGIN
     END IF;
     IF p_default_limit IS NULL OR p_default_limit < 0 OR p_max_active_users IS NULL OR p_max_active_users < 0 THEN
         RAISE EXCEPTION 'p_default_limit and p_max_active_users must be >= 0' USING ERRCODE = 'BU400';
+    END IF;
+    IF char_length(p_writer) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'a writer is 1 to 200 characters' USING ERRCODE = 'BU400';
     END IF;
     v_lease := make_interval(secs => p_lease_seconds);
 
@@ -83,31 +90,39 @@ BEGIN
     END IF;
 
     IF NOT v_granted THEN
-        -- Slots whose lease ran out are free; forget them before counting.
-        DELETE FROM batchup.slots s WHERE s.user_id = p_user AND s.lease_expires_at < now();
-
-        v_limit := coalesce(nullif(f.slot_limit, 0), p_default_limit);
-        SELECT count(*) INTO v_active FROM batchup.slots s WHERE s.user_id = p_user;
-
+        -- One statement counts the user's live slots and the waiters ahead,
+        -- and forgets the user's slots whose lease ran out (they are free;
+        -- the count, which sees the rows as they were, leaves them out).
         -- A live waiter keeps its place; anyone else queues behind every
         -- live waiter of the user.
         IF f.status = 'queued' AND f.queue_live_until >= now() THEN
             v_queued_at := f.queued_at;
-            v_ahead := batchup.queue_position(p_user, v_queued_at, p_file) - 1;
-        ELSE
-            SELECT count(*) INTO v_ahead FROM batchup.files w
-             WHERE w.user_id = p_user AND w.status = 'queued' AND w.queue_live_until >= now()
-               AND w.id <> p_file;
         END IF;
+        WITH reaped AS (
+            DELETE FROM batchup.slots s WHERE s.user_id = p_user AND s.lease_expires_at < now()
+        )
+        SELECT (SELECT count(*) FROM batchup.slots s
+                 WHERE s.user_id = p_user AND s.lease_expires_at >= now()),
+               CASE WHEN v_queued_at IS NOT NULL
+                    THEN batchup.queue_position(p_user, v_queued_at, p_file) - 1
+                    ELSE (SELECT count(*) FROM batchup.files w
+                           WHERE w.user_id = p_user AND w.queued_at IS NOT NULL AND w.status = 'queued'
+                             AND w.queue_live_until >= now() AND w.id <> p_file)
+               END
+          INTO v_active, v_ahead;
 
+        v_limit := coalesce(nullif(f.slot_limit, 0), p_default_limit);
         v_granted := v_active < v_limit AND v_ahead = 0;
 
         IF v_granted AND p_max_active_users > 0 THEN
             -- Pin one of the user's slots so it cannot vanish before we
-            -- commit; if there is none, this user is about to become active
-            -- and must pass the global cap.
-            PERFORM 1 FROM batchup.slots s WHERE s.user_id = p_user LIMIT 1 FOR KEY SHARE;
-            IF NOT FOUND THEN
+            -- commit; if there is none (v_active counted every row left),
+            -- this user is about to become active and must pass the global
+            -- cap.
+            IF v_active > 0 THEN
+                PERFORM 1 FROM batchup.slots s WHERE s.user_id = p_user LIMIT 1 FOR KEY SHARE;
+            END IF;
+            IF v_active = 0 OR NOT FOUND THEN
                 PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), 0);
                 SELECT count(DISTINCT s.user_id) INTO v_users FROM batchup.slots s;
                 IF v_users >= p_max_active_users THEN
@@ -167,8 +182,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.take_slot(uuid, integer, integer, integer, integer, integer, text, text) IS
-    'Internal: batchup.claim_slot (p_writer NULL) and batchup.claim_upload in one function.';
+COMMENT ON FUNCTION batchup.claim_upload(uuid, integer, integer, integer, integer, integer, text, text) IS
+    'batchup.claim_slot, and when the slot is granted, the upload''s writer lock for p_writer (lease p_lease_seconds). result: as claim_slot''s, or locked: another request (holder) writes the upload and is asked to let go (release_requested = now). The lock is taken when it is free, its lease ran out, it is p_writer''s already, or its holder is p_break (a writer the caller knows is gone). expected_sha256 is the checksum announced at creation, when granted. p_writer NULL: the slot alone, as claim_slot.';
 
 CREATE OR REPLACE FUNCTION batchup.claim_slot(p_file uuid, p_user integer, p_default_limit integer,
                                    p_max_active_users integer, p_lease_seconds integer,
@@ -177,8 +192,8 @@ RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size b
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     RETURN QUERY SELECT t.result, t.queue_position, t.upload_offset, t.size
-                   FROM batchup.take_slot(p_file, p_user, p_default_limit, p_max_active_users,
-                                          p_lease_seconds, p_retry_seconds, NULL, NULL) t;
+                   FROM batchup.claim_upload(p_file, p_user, p_default_limit, p_max_active_users,
+                                             p_lease_seconds, p_retry_seconds, NULL, NULL) t;
 END;
 $$;
 
@@ -230,26 +245,6 @@ $$;
 
 COMMENT ON FUNCTION batchup.release_slot(uuid) IS
     'For administrators: frees the slot of file p_file (its upload gets 423 on its next request, or the slot back if one is free). Returns whether there was one.';
-
--- The decision of a PATCH that will write: the slot (batchup.claim_slot)
--- and, when it is granted, the upload's writer lock, in one transaction.
-CREATE OR REPLACE FUNCTION batchup.claim_upload(p_file uuid, p_user integer, p_default_limit integer,
-                                                p_max_active_users integer, p_lease_seconds integer,
-                                                p_retry_seconds integer, p_writer text, p_break text)
-RETURNS TABLE (result text, queue_position integer, upload_offset bigint, size bigint,
-               expected_sha256 text, holder text)
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF p_writer IS NULL OR char_length(p_writer) NOT BETWEEN 1 AND 200 THEN
-        RAISE EXCEPTION 'a writer is 1 to 200 characters' USING ERRCODE = 'BU400';
-    END IF;
-    RETURN QUERY SELECT * FROM batchup.take_slot(p_file, p_user, p_default_limit, p_max_active_users,
-                                                 p_lease_seconds, p_retry_seconds, p_writer, p_break);
-END;
-$$;
-
-COMMENT ON FUNCTION batchup.claim_upload(uuid, integer, integer, integer, integer, integer, text, text) IS
-    'batchup.claim_slot, and when the slot is granted, the upload''s writer lock for p_writer (lease p_lease_seconds). result: as claim_slot''s, or locked: another request (holder) writes the upload and is asked to let go (release_requested = now). The lock is taken when it is free, its lease ran out, it is p_writer''s already, or its holder is p_break (a writer the caller knows is gone). expected_sha256 is the checksum announced at creation, when granted.';
 
 -- The progress of the writer: the durable offset recorded, the slot's and
 -- the writer lock's leases renewed, and any request to let go reported.

@@ -67,7 +67,7 @@ COMMENT ON FUNCTION batchup.count_finished(uuid, integer, integer) IS
 -- guarded UPDATE is the transition: it changes a row only for an
 -- unfinished file, so a retried completion cannot count twice, and it
 -- waits for (then re-checks against) a concurrent abort of the same file.
--- Like batchup.take_slot it writes the file row once (the CRC-32 with the
+-- Like batchup.claim_upload it writes the file row once (the CRC-32 with the
 -- rest): the worker's half of a small file's cost in the database.
 CREATE OR REPLACE FUNCTION batchup.commit_file(p_file uuid, p_sha256 text, p_crc32 bigint,
                                                p_link_ttl_seconds integer)
