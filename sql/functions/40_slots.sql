@@ -1,6 +1,7 @@
 -- 40_slots.sql: upload slots, the decision of every PATCH.
 --
--- A slot is taken only by batchup.claim_slot, under its owner's advisory
+-- A slot is taken only by batchup.claim_upload (and batchup.claim_slot,
+-- which is claim_upload without a writer), under its owner's advisory
 -- lock; it is released by the trigger on the file's terminal status change
 -- (sql/001_schema.sql), by its lease running out, or by an administrator's
 -- batchup.release_slot.  See 10_common.sql for the locks.
