@@ -95,7 +95,7 @@ BEGIN
         -- and forgets the user's slots whose lease ran out (they are free;
         -- the count, which sees the rows as they were, leaves them out).
         -- A live waiter keeps its place; anyone else queues behind every
-        -- live waiter of the user.
+        -- live waiter of the user, as if it had come at the end of time.
         IF f.status = 'queued' AND f.queue_live_until >= now() THEN
             v_queued_at := f.queued_at;
         END IF;
@@ -104,12 +104,7 @@ BEGIN
         )
         SELECT (SELECT count(*) FROM batchup.slots s
                  WHERE s.user_id = p_user AND s.lease_expires_at >= now()),
-               CASE WHEN v_queued_at IS NOT NULL
-                    THEN batchup.queue_position(p_user, v_queued_at, p_file) - 1
-                    ELSE (SELECT count(*) FROM batchup.files w
-                           WHERE w.user_id = p_user AND w.queued_at IS NOT NULL AND w.status = 'queued'
-                             AND w.queue_live_until >= now() AND w.id <> p_file)
-               END
+               batchup.queue_position(p_user, coalesce(v_queued_at, 'infinity'), p_file) - 1
           INTO v_active, v_ahead;
 
         v_limit := coalesce(nullif(f.slot_limit, 0), p_default_limit);
