@@ -41,7 +41,7 @@ DECLARE
     v_lease      interval;
     v_limit      integer;
     v_active     integer;
-    v_ahead      integer;
+    v_expired    integer;
     v_queued_at  timestamptz;
     v_users      integer;
     v_granted    boolean := false;
@@ -91,24 +91,35 @@ BEGIN
     END IF;
 
     IF NOT v_granted THEN
-        -- One statement counts the user's live slots and the waiters ahead,
-        -- and forgets the user's slots whose lease ran out (they are free;
-        -- the count, which sees the rows as they were, leaves them out).
-        -- A live waiter keeps its place; anyone else queues behind every
-        -- live waiter of the user, as if it had come at the end of time.
+        -- The user's slots, live and run out, in one scan; those whose lease
+        -- ran out are free and are forgotten (rarely any: most end with
+        -- their file).  A live waiter keeps its place; anyone else queues
+        -- behind every live waiter of the user, as if it had come at the
+        -- end of time.
         IF f.status = 'queued' AND f.queue_live_until >= now() THEN
             v_queued_at := f.queued_at;
         END IF;
-        WITH reaped AS (
-            DELETE FROM batchup.slots s WHERE s.user_id = p_user AND s.lease_expires_at < now()
-        )
-        SELECT (SELECT count(*) FROM batchup.slots s
-                 WHERE s.user_id = p_user AND s.lease_expires_at >= now()),
-               batchup.queue_position(p_user, coalesce(v_queued_at, 'infinity'), p_file) - 1
-          INTO v_active, v_ahead;
+        SELECT count(*) FILTER (WHERE s.lease_expires_at >= now()),
+               count(*) FILTER (WHERE s.lease_expires_at < now())
+          INTO v_active, v_expired
+          FROM batchup.slots s WHERE s.user_id = p_user;
+        IF v_expired > 0 THEN
+            DELETE FROM batchup.slots s WHERE s.user_id = p_user AND s.lease_expires_at < now();
+        END IF;
 
+        -- A free slot goes to this file only when no live waiter is ahead
+        -- of it: batchup.queue_position(...) = 1, asked as "is there one
+        -- row ahead" (one index probe) rather than through the function,
+        -- which PostgreSQL cannot inline (its body holds a subquery) and so
+        -- parses and plans again at every call: that was a third of the
+        -- claim's cost.  The place itself is counted only for a file that
+        -- queues.
         v_limit := coalesce(nullif(f.slot_limit, 0), p_default_limit);
-        v_granted := v_active < v_limit AND v_ahead = 0;
+        v_granted := v_active < v_limit
+                     AND NOT EXISTS (SELECT 1 FROM batchup.files w
+                                      WHERE w.user_id = p_user AND w.queued_at IS NOT NULL
+                                        AND w.status = 'queued' AND w.queue_live_until >= now()
+                                        AND (w.queued_at, w.id) < (coalesce(v_queued_at, 'infinity'), p_file));
 
         IF v_granted AND p_max_active_users > 0 THEN
             -- Pin one of the user's slots so it cannot vanish before we
@@ -148,8 +159,10 @@ BEGIN
                    queued_at = coalesce(v_queued_at, clock_timestamp()),
                    queue_live_until = now() + 3 * make_interval(secs => p_retry_seconds),
                    last_seen_at = now()
-             WHERE x.id = p_file;
-            RETURN QUERY SELECT 'queued'::text, v_ahead + 1, f.upload_offset, f.size, NULL::text, NULL::text;
+             WHERE x.id = p_file
+            RETURNING x.queued_at INTO v_queued_at;
+            RETURN QUERY SELECT 'queued'::text, batchup.queue_position(p_user, v_queued_at, p_file),
+                                f.upload_offset, f.size, NULL::text, NULL::text;
             RETURN;
         END IF;
     END IF;
