@@ -355,9 +355,25 @@ int store_issue_link(struct db *db, struct bu_error *err, const char *batch_id, 
 /* ---- uploads and slots ---------------------------------------------- */
 
 int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                       const char *file_id, int user_id, const char *writer,
+                       const char *file_id, int user_id, const char *token_hash, const char *writer,
                        const char *break_holder, struct store_claim *claim)
 {
+#define CLAIM_COLUMNS                                                                              \
+    "c.result, coalesce(c.queue_position, 0) AS queue_position,"                                   \
+    " coalesce(c.upload_offset, 0) AS upload_offset, coalesce(c.size, 0) AS size,"                 \
+    " coalesce(c.expected_sha256, '') AS expected_sha256, coalesce(c.holder, '') AS holder"
+    static const char by_id[] =
+        "SELECT " CLAIM_COLUMNS ", $2::int AS user_id, ''::text AS user_name"
+        " FROM batchup.claim_upload($1::uuid, $2::int, $3::int, $4::int, $5::int, $6::int,"
+        " $7, $8) c";
+    /* $2 is the token's hash: its lookup first, and the claim runs once
+     * for the user found, or not at all. */
+    static const char by_token[] =
+        "SELECT " CLAIM_COLUMNS ", a.user_id, a.user_name"
+        " FROM batchup.authenticate($2) a"
+        " CROSS JOIN LATERAL batchup.claim_upload($1::uuid, a.user_id, $3::int, $4::int, $5::int,"
+        " $6::int, $7, $8) c";
+#undef CLAIM_COLUMNS
     static const struct {
         const char *word;
         enum store_claim_result result;
@@ -370,22 +386,27 @@ int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_conf
 
     db_args_init(&a);
     db_args_text(&a, file_id);
-    db_args_int(&a, user_id);
+    if (token_hash != NULL)
+        db_args_text(&a, token_hash);
+    else
+        db_args_int(&a, user_id);
     db_args_int(&a, cfg->per_user_limit);
     db_args_int(&a, cfg->max_active_users);
     db_args_int(&a, cfg->slot_lease_seconds);
     db_args_int(&a, cfg->queue_retry_seconds);
     db_args_text(&a, writer);
     db_args_text(&a, break_holder);
-    res = one_row(db, err,
-                  "SELECT result, coalesce(queue_position, 0) AS queue_position,"
-                  " coalesce(upload_offset, 0) AS upload_offset, coalesce(size, 0) AS size,"
-                  " coalesce(expected_sha256, '') AS expected_sha256, coalesce(holder, '') AS holder"
-                  " FROM batchup.claim_upload($1::uuid, $2::int, $3::int, $4::int, $5::int, $6::int,"
-                  " $7, $8)",
-                  &a);
+    res = token_hash != NULL ? db_query(db, err, by_token, &a) : one_row(db, err, by_id, &a);
     if (res == NULL)
         return -1;
+    memset(claim, 0, sizeof *claim);
+    if (PQntuples(res) < 1) { /* no user has this token */
+        claim->result = STORE_CLAIM_NOT_FOUND;
+        PQclear(res);
+        return 0;
+    }
+    claim->user_id = (int)get_int(res, 0, "user_id");
+    copy_text(claim->user_name, sizeof claim->user_name, res, 0, "user_name");
     word = get_text(res, 0, "result");
     claim->result = STORE_CLAIM_NOT_FOUND;
     for (size_t i = 0; i < sizeof results / sizeof results[0]; i++)

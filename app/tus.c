@@ -376,7 +376,7 @@ int tus_patch(struct http_request *req, struct bu_error *err)
                          "PATCH bodies must be 'Content-Type: application/offset+octet-stream'");
     if (tus_parse_u64(http_header(req, "Upload-Offset"), &in.offset) != 0)
         return error_set(err, BU_E_BAD_OFFSET, "Upload-Offset must be a non-negative integer");
-    if (read_checksum(req, &ck, &in, err) != 0 || auth_request(req, err) != 0)
+    if (read_checksum(req, &ck, &in, err) != 0 || auth_request_with_claim(req, err) != 0)
         return -1;
     if (upload_receive(req, &in, &res, err) != 0) {
         /* What a client needs to go on: where the upload stands, and its

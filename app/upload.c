@@ -69,6 +69,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batchup/auth.h"
 #include "batchup/clock.h"
 #include "batchup/digest.h"
 #include "batchup/log.h"
@@ -345,8 +346,11 @@ static int claim(struct upload *up, struct bu_error *err)
 
     writer_name(up);
     for (;;) {
-        if (store_claim_upload(req->db, err, req->cfg, up->in->file_id, req->user_id, up->writer,
-                               gone, c) != 0)
+        const char *token = req->auth_pending[0] ? req->auth_pending : NULL;
+
+        if (store_claim_upload(req->db, err, req->cfg, up->in->file_id, req->user_id, token,
+                               up->writer, gone, c) != 0 ||
+            (token != NULL && auth_resolve(req, c->user_id, c->user_name, err) != 0))
             return -1;
         if (c->result != STORE_CLAIM_LOCKED)
             break;

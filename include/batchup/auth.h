@@ -14,5 +14,13 @@ int auth_new_token(char out[AUTH_TOKEN_LEN + 1]);
 void auth_hash_token(const char *token, char out[65]);
 /* Authenticate req (sets req->user_id and user_name); 401 in err if not. */
 int auth_request(struct http_request *req, struct bu_error *err);
+/* As auth_request, but an API token is only checked for its form here and
+ * left in req->auth_pending: the request's first statement (the upload's
+ * claim) looks it up in the same round trip and then calls auth_resolve.
+ * REMOTE_USER is authenticated at once. */
+int auth_request_with_claim(struct http_request *req, struct bu_error *err);
+/* The pending token's user (user_id 0: no such token, 401 in err). */
+int auth_resolve(struct http_request *req, int user_id, const char *user_name,
+                 struct bu_error *err);
 
 #endif

@@ -40,6 +40,9 @@ struct http_request {
 
     int user_id; /* 0 until authenticated */
     char user_name[201];
+    /* The API token's stored form, while its check waits for the request's
+     * first statement (auth_request_with_claim); "" otherwise. */
+    char auth_pending[65];
 
     /* Set by the router: the path's variable parts ({uuid}, {token}), and
      * header lines every response to this request carries ("Name: value"

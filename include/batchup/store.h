@@ -116,12 +116,17 @@ struct store_claim {
     uint64_t size;
     char expected_sha256[65]; /* announced at creation, "" for none */
     char holder[201];         /* the writer holding it, when locked */
+    int user_id;              /* the token's user (token_hash given): 0 none */
+    char user_name[201];
 };
 
 /* batchup.claim_upload with the configuration's limits: the slot and the
- * writer lock for writer (break_holder: a writer known to be gone, or ""). */
+ * writer lock for writer (break_holder: a writer known to be gone, or "").
+ * With token_hash (not NULL) the user is the one that token names, found
+ * by batchup.authenticate in the same statement (user_id is ignored): no
+ * such user, and claim->user_id is 0 and nothing else happened. */
 int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                       const char *file_id, int user_id, const char *writer,
+                       const char *file_id, int user_id, const char *token_hash, const char *writer,
                        const char *break_holder, struct store_claim *claim);
 
 /* What a newer request asked of a writer. */

@@ -418,8 +418,8 @@ for variant in none wrong; do
     done
 done
 tap_is "${bad401:-none}" none "$n401 requests without a token or with a wrong one: 401 unauthorized with WWW-Authenticate"
-tap_is "$(offset_of "$TA" "$FX")|$(sql "SELECT status FROM batchup.files WHERE id = '$FX'")" "0|pending" \
-    "the unauthenticated requests changed nothing"
+tap_is "$(offset_of "$TA" "$FX")|$(sql "SELECT status || '|' || (writer IS NULL) || '|' || (SELECT count(*) FROM batchup.slots s WHERE s.file_id = f.id) FROM batchup.files f WHERE id = '$FX'")" "0|pending|true|0" \
+    "the unauthenticated requests changed nothing (no slot, no writer lock: a PATCH's token is looked up before its claim runs)"
 code=$(req PATCH "/api/v1/files/$FX" -H 'Authorization: Basic YWxpY2U6eA==' "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 0' --data-binary @"$T/d1000")
 tap_is "$code" 401 "Basic instead of Bearer: 401"
 
