@@ -7,6 +7,14 @@
  * by a doubling backoff (100 ms up to 5 s) so a database outage never turns
  * into a connection storm, and never into a hang: connect_timeout bounds each
  * attempt.
+ *
+ * A worker runs the same few statements thousands of times, and parsing
+ * and planning one (a function call, with its arguments' types resolved)
+ * cost PostgreSQL more than a tenth of a small upload's work.  So a worker
+ * (db_keep_plans) prepares each statement the first time its connection
+ * runs it and executes the prepared one from then on.  A prepared statement
+ * lives in the server session; through a pooler (PgBouncer) the session is
+ * not ours, so there every statement is sent whole, as everywhere else.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -43,6 +51,22 @@ void db_init(struct db *db, const char *conninfo)
 {
     memset(db, 0, sizeof *db);
     snprintf(db->conninfo, sizeof db->conninfo, "%s", conninfo);
+    db->direct = -1;
+}
+
+void db_keep_plans(struct db *db)
+{
+    db->keep_plans = true;
+}
+
+/* The prepared statements are gone with their session, or stale: the next
+ * ones get new names, so none can collide with one the server still has. */
+static void forget_plans(struct db *db)
+{
+    for (int i = 0; i < db->n_prepared; i++)
+        free(db->prepared[i]);
+    db->n_prepared = 0;
+    db->generation++;
 }
 
 static void schedule_retry(struct db *db)
@@ -58,6 +82,8 @@ void db_close(struct db *db)
     if (db->conn != NULL)
         PQfinish(db->conn);
     db->conn = NULL;
+    db->direct = -1;
+    forget_plans(db);
 }
 
 int db_backend_pid(const struct db *db)
@@ -148,20 +174,110 @@ static void failed(struct db *db, PGresult *res, struct bu_error *err)
     PQclear(res);
 }
 
+int db_direct(struct db *db, struct bu_error *err)
+{
+    PGresult *res;
+
+    if (db_connect(db, err) != 0)
+        return -1;
+    if (db->direct >= 0)
+        return db->direct;
+    res = PQexec(db->conn, "SELECT pg_backend_pid()");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        failed(db, res, err);
+        return -1;
+    }
+    db->direct = atoi(PQgetvalue(res, 0, 0)) == PQbackendPID(db->conn);
+    PQclear(res);
+    return db->direct;
+}
+
+static PGresult *run_whole(struct db *db, const char *sql, const struct db_args *args)
+{
+    return PQexecParams(db->conn, sql, args ? args->n : 0, NULL, args ? args->value : NULL, NULL,
+                        NULL, 0);
+}
+
+/* Run sql as this connection's prepared statement, preparing it the first
+ * time (a failed preparation is the statement's error: nothing ran); sent
+ * whole (*prepared false) when plans are not kept or there is no room. */
+static PGresult *run(struct db *db, const char *sql, const struct db_args *args, bool *prepared)
+{
+    char name[32];
+    int i;
+
+    *prepared = false;
+    if (!db->keep_plans || db->direct != 1)
+        return run_whole(db, sql, args);
+    for (i = 0; i < db->n_prepared && strcmp(db->prepared[i], sql) != 0; i++)
+        ;
+    if (i == DB_MAX_PREPARED)
+        return run_whole(db, sql, args);
+    snprintf(name, sizeof name, "bu%u_%d", db->generation, i);
+    if (i == db->n_prepared) {
+        char *copy = strdup(sql);
+        PGresult *res;
+
+        if (copy == NULL)
+            return run_whole(db, sql, args);
+        res = PQprepare(db->conn, name, sql, 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            free(copy);
+            return res;
+        }
+        PQclear(res);
+        db->prepared[db->n_prepared++] = copy;
+    }
+    *prepared = true;
+    return PQexecPrepared(db->conn, name, args ? args->n : 0, args ? args->value : NULL, NULL,
+                          NULL, 0);
+}
+
+/* A prepared statement the server no longer has (26000: somebody ran
+ * DISCARD ALL), or one whose result changed shape since it was prepared
+ * (0A000, "cached plan must not change result type": a migration replaced
+ * a function while we ran).  Either is refused before it runs. */
+static bool stale_plan(PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0);
+}
+
+static bool succeeded(PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
 struct pg_result *db_query(struct db *db, struct bu_error *err, const char *sql,
                            const struct db_args *args)
 {
     PGresult *res;
-    ExecStatusType st;
+    bool prepared;
 
     db->sqlstate[0] = '\0';
     if (db_connect(db, err) != 0)
         return NULL;
-    res = PQexecParams(db->conn, sql, args ? args->n : 0, NULL, args ? args->value : NULL, NULL,
-                       NULL, 0);
-    st = PQresultStatus(res);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+    if (db->keep_plans && db->direct < 0 && db_direct(db, err) < 0)
+        return NULL;
+    res = run(db, sql, args, &prepared);
+    if (succeeded(res))
         return res;
+    if (prepared && stale_plan(res)) {
+        /* Prepare afresh from now on.  Outside a transaction block the
+         * failed statement left nothing behind, so it is sent again, whole
+         * (a real 0A000 from inside a function then comes back as itself);
+         * inside one the caller sees the error and rolls back. */
+        forget_plans(db);
+        if (PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+            PQclear(res);
+            res = run_whole(db, sql, args);
+            if (succeeded(res))
+                return res;
+        }
+    }
     failed(db, res, err);
     return NULL;
 }

@@ -904,20 +904,14 @@ void store_rollback(struct db *db)
  * whichever client runs the next transaction, so a LISTEN would stay on a
  * shared server connection: its notifications would go to some worker in
  * the middle of its own transaction (kept unread by libpq) or be dropped
- * by the pooler with a warning, never to us.  A pooler shows itself at
- * connect: the process id it gives libpq is its own invention, not the
- * server's pg_backend_pid().  Then we do not LISTEN (the hooks child polls). */
+ * by the pooler with a warning, never to us.  So behind a pooler (db_direct)
+ * we do not LISTEN, and the hooks child polls. */
 int store_hook_listen(struct db *db, struct bu_error *err)
 {
-    PGresult *res = one_row(db, err, "SELECT pg_backend_pid() AS pid", NULL);
-    bool own;
+    int direct = db_direct(db, err);
 
-    if (res == NULL)
-        return -1;
-    own = get_int(res, 0, "pid") == db_backend_pid(db);
-    PQclear(res);
-    if (!own)
-        return 0;
+    if (direct <= 0)
+        return direct;
     return command(db, err, "LISTEN batchup_hook", NULL) == 0 ? 1 : -1;
 }
 

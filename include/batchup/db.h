@@ -12,12 +12,16 @@
 #ifndef BATCHUP_DB_H
 #define BATCHUP_DB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "batchup/error.h"
 
 struct pg_conn;
 struct pg_result;
+
+/* Statements a long-lived process keeps prepared on its connection. */
+#define DB_MAX_PREPARED 32
 
 struct db {
     struct pg_conn *conn;
@@ -26,6 +30,11 @@ struct db {
     int backoff_ms;
     char sqlstate[6];       /* of the last failed statement, "" if none */
     unsigned long connects; /* connections made so far: each a new session */
+    bool keep_plans;        /* db_keep_plans: prepare statements on a direct session */
+    int direct;             /* this connection: -1 not asked yet, 0 a pooler's, 1 the server's */
+    unsigned generation;    /* in prepared statements' names; raised when they went stale */
+    int n_prepared;
+    char *prepared[DB_MAX_PREPARED]; /* the text of statement bu<generation>_<i> */
 };
 
 /* The arguments $1, $2, ... of one statement, as text (NULL is SQL NULL).
@@ -42,6 +51,18 @@ void db_args_text(struct db_args *a, const char *value);
 void db_args_int(struct db_args *a, long long value);
 
 void db_init(struct db *db, const char *conninfo);
+/* For a process that runs the same statements for a long time (a worker):
+ * each statement is parsed and planned once per connection (the first
+ * DB_MAX_PREPARED distinct ones are kept as prepared statements) instead of
+ * at every call.  Only on a connection to the server itself: through a
+ * pooler the session, and with it a prepared statement, belongs to whoever
+ * runs the next transaction (db_direct). */
+void db_keep_plans(struct db *db);
+/* 1 when the connection is the server's own session, 0 when a pooler lends
+ * it (PgBouncer), -1 with err when the question failed.  Asked once per
+ * connection: a pooler gives libpq a process id of its own invention, never
+ * the server's pg_backend_pid(). */
+int db_direct(struct db *db, struct bu_error *err);
 /* Connect unless connected.  0, or -1 with err = 503 database_unavailable
  * (and a backoff before the next attempt). */
 int db_connect(struct db *db, struct bu_error *err);

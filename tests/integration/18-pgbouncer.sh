@@ -15,7 +15,9 @@
 #      a PgBouncer client (SHOW CLIENTS, by pid), and over the whole run
 #      PostgreSQL accepted at most 4 connections for database batchup, all
 #      from PgBouncer, none from batchup itself; every upload completes
-#      byte-identical.
+#      byte-identical; and no worker prepared a statement (a prepared
+#      statement lives in a server session, which the pooler lends to
+#      others): each claim reached PostgreSQL sent whole.
 #   3. The hooks child does not LISTEN through the pooler: the batch's hook
 #      runs (the child polls), and a NOTIFY batchup_hook reaches no pooled
 #      server connection (PgBouncer would log "got packet 'A' from server
@@ -80,8 +82,8 @@ stack_pg_start || tap_bail "PostgreSQL or PgBouncer did not start"
 # Our own psql names itself; PgBouncer's server connections carry no
 # application_name in their start-up packet, batchup's own would say batchup.
 export PGAPPNAME=t18
-psql -XAtq -c 'ALTER SYSTEM SET log_connections = on' -c 'SELECT pg_reload_conf()' >/dev/null ||
-    tap_bail "cannot turn log_connections on"
+psql -XAtq -c 'ALTER SYSTEM SET log_connections = on' -c "ALTER SYSTEM SET log_statement = 'all'" \
+    -c 'SELECT pg_reload_conf()' >/dev/null || tap_bail "cannot turn log_connections and log_statement on"
 cat >"$T/hook.sh" <<SH
 #!/bin/sh
 echo "\$BATCHUP_EVENT \$BATCHUP_BATCH_ID" >>"$T/hooks.log"
@@ -163,6 +165,10 @@ tap_diag "PgBouncer: ${xacts:-?} transactions for batchup (clients waited ${wait
 tap_ok "$([ "$pooled" -ge 1 ] && [ "$pooled" -le "$POOL" ] && [ "$direct" = 0 ]; echo $?)" \
     "over the whole run PostgreSQL accepted $pooled connections for batchup (at most $POOL), all from PgBouncer"
 tap_ok "$([ "${xacts:-0}" -ge 40 ]; echo $?)" "PgBouncer carried batchup's transactions (SHOW STATS: ${xacts:-none})"
+whole=$(grep -c 'execute <unnamed>: SELECT .*batchup\.claim_upload(' "$log")
+named=$(grep -c 'execute bu[0-9]' "$log")
+tap_ok "$([ "$whole" -ge "$N" ] && [ "$named" = 0 ]; echo $?)" \
+    "no statement was prepared through the pooler: $whole claims sent whole, $named prepared ones executed"
 
 # --- 3. hooks without LISTEN -----------------------------------------------
 
