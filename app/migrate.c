@@ -13,18 +13,23 @@
  *                        the files say.  Every definition is CREATE OR
  *                        REPLACE.
  *
- * Each step (one numbered migration, or the whole set of definitions) runs
- * in its own transaction that first takes a transaction-level advisory lock
- * (namespace 1651865713, one above the slot namespace, so
- * batchup.slot_locks never shows it), then checks its ledger.  Two migrate
- * commands at once therefore both succeed: the second waits, then finds the
- * work done.  A step that fails rolls back whole and stops the run (exit 1).
+ * The whole run is one transaction: the pending migrations in order, then
+ * the definitions when any changed, then one commit.  So the database is
+ * never left between versions (no moment with new tables and old
+ * functions, or a migration that dropped views the definitions have not
+ * made again), and a run that fails anywhere rolls back whole and stops
+ * (exit 1), changing nothing.  The transaction first takes a
+ * transaction-level advisory lock (namespace 1651865713, one above the slot
+ * namespace, so batchup.slot_locks never shows it), then reads its
+ * ledgers.  Two migrate commands at once therefore both succeed: the second
+ * waits, then finds the work done.
  *
  * The sql/ folder is found through $BATCHUP_SQL_DIR, else next to the binary
  * (<bindir>/../sql, as in the source tree; <bindir>/../share/batchup/sql, as
  * `make install` lays it out under any PREFIX), else /usr/share/batchup/sql.
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -173,70 +178,67 @@ static int run_file(struct db *db, struct bu_error *err, const char *dir, const 
     return rc;
 }
 
-/* Apply one numbered migration unless recorded: 1 applied, 0 already
- * there, -1 failed (rolled back). */
+/* Apply one numbered migration unless recorded, inside the run's
+ * transaction: 1 applied, 0 already there, -1 failed. */
 static int apply_numbered(struct db *db, struct bu_error *err, const char *dir, const char *name)
 {
-    int applied;
+    int applied = store_migration_applied(db, err, name);
 
-    if (store_migration_begin(db, err) != 0)
-        return -1;
-    applied = store_migration_applied(db, err, name);
     if (applied == 0 && (run_file(db, err, dir, name) != 0 ||
                          store_migration_record(db, err, name) != 0))
         applied = -1;
-    if (applied < 0 || store_commit(db, err) != 0) {
-        store_rollback(db);
-        return -1;
-    }
-    return !applied;
+    return applied < 0 ? -1 : !applied;
 }
 
-/* Apply every definition file when the set changed: 1 applied, 0 current. */
+/* Apply every definition file when the set changed: 1 applied, 0 current,
+ * -1 failed. */
 static int apply_functions(struct db *db, struct bu_error *err, const char *dir,
                            const struct sql_files *files)
 {
     const char *const *names = (const char *const *)files->name;
     const char *const *shas = (const char *const *)files->sha256;
-    int current;
+    int current = store_functions_current(db, err, names, shas, files->n);
 
-    if (store_migration_begin(db, err) != 0)
-        return -1;
-    current = store_functions_current(db, err, names, shas, files->n);
     for (size_t i = 0; current == 0 && i < files->n; i++)
         if (run_file(db, err, dir, files->name[i]) != 0)
             current = -1;
     if (current == 0 && store_functions_record(db, err, names, shas, files->n) != 0)
         current = -1;
-    if (current < 0 || store_commit(db, err) != 0) {
-        store_rollback(db);
-        return -1;
-    }
-    return !current;
+    return current < 0 ? -1 : !current;
 }
 
 static int migrate(struct db *db, const char *dir, struct bu_error *err)
 {
     struct sql_files numbered, functions;
     char fdir[PATH_MAX];
-    int applied = 0, rc = 0, r;
+    bool applied[MIGRATE_MAX_FILES] = {false};
+    int n_applied = 0, rc = 0, r = 0;
 
     snprintf(fdir, sizeof fdir, "%s/functions", dir);
-    if (files_list(dir, 1, &numbered, err) != 0 || files_list(fdir, 0, &functions, err) != 0)
+    if (files_list(dir, 1, &numbered, err) != 0 || files_list(fdir, 0, &functions, err) != 0 ||
+        store_migration_begin(db, err) != 0)
         rc = -1;
     for (size_t i = 0; i < numbered.n && rc == 0; i++) {
         r = apply_numbered(db, err, dir, numbered.name[i]);
-        if (r > 0)
-            printf("applied %s\n", numbered.name[i]);
-        applied += r > 0;
+        applied[i] = r > 0;
+        n_applied += r > 0;
         rc = r < 0 ? -1 : 0;
     }
-    if (rc == 0 && (r = apply_functions(db, err, fdir, &functions)) > 0)
-        printf("applied functions/ (%zu files)\n", functions.n);
-    if (rc == 0 && r < 0)
-        rc = -1;
     if (rc == 0)
-        printf("migrations: %d applied, %zu total\n", applied, numbered.n);
+        rc = (r = apply_functions(db, err, fdir, &functions)) < 0 ? -1 : 0;
+    if (rc == 0 && store_commit(db, err) != 0)
+        rc = -1;
+    if (rc != 0) {
+        store_rollback(db);
+    } else {
+        /* Said once committed: until then nothing was applied. */
+        for (size_t i = 0; i < numbered.n; i++)
+            if (applied[i])
+                printf("applied %s\n", numbered.name[i]);
+        if (r > 0)
+            printf("applied functions/ (%zu files)\n", functions.n);
+        printf("migrations: %d applied, %zu total\n", n_applied, numbered.n);
+    }
     files_free(&numbered);
     files_free(&functions);
     return rc;

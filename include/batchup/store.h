@@ -285,8 +285,8 @@ int store_live_files(struct db *db, struct bu_error *err, const char *const *ids
 
 /* ---- migrations ----------------------------------------------------- */
 
-/* Begin one migration transaction: the migration lock (advisory, so two
- * `batchup migrate` at once take turns), schema batchup and its two
+/* Begin the transaction of a `batchup migrate` run: the migration lock
+ * (advisory, so two runs at once take turns), schema batchup and its two
  * ledgers created when missing. */
 int store_migration_begin(struct db *db, struct bu_error *err);
 /* Is the numbered migration name recorded?  1 yes, 0 no. */

@@ -184,9 +184,9 @@ BEGIN
                                     WHEN v_lock_free THEN NULL ELSE 'now' END
      WHERE x.id = p_file;
     IF v_lock_free THEN
-        RETURN QUERY SELECT 'granted'::text, NULL::integer, f.upload_offset, f.size, f.expected_sha256, NULL::text;
+        RETURN QUERY SELECT 'granted'::text, NULL::integer, f.upload_offset, f.size, f.expected_sha256::text, NULL::text;
     ELSE
-        RETURN QUERY SELECT 'locked'::text, NULL::integer, f.upload_offset, f.size, NULL::text, f.writer;
+        RETURN QUERY SELECT 'locked'::text, NULL::integer, f.upload_offset, f.size, NULL::text, f.writer::text;
     END IF;
 END;
 $$;

@@ -115,7 +115,7 @@ BEGIN
     END IF;
 
     RETURN QUERY
-        SELECT b.id, b.status = 'complete', b.download_token, v_status
+        SELECT b.id, b.status = 'complete', b.download_token::text, v_status
           FROM batchup.batches b WHERE b.id = v_batch;
 END;
 $$;

@@ -49,7 +49,7 @@ SELECT b.id AS batch_id,
        coalesce(sum(f.upload_offset) FILTER (WHERE f.status <> 'aborted'), 0)::bigint AS bytes_received,
        b.created_at,
        b.completed_at,
-       b.download_token,
+       b.download_token::text AS download_token,
        b.link_expires_at
   FROM batchup.batches b
   JOIN batchup.users u ON u.id = b.user_id

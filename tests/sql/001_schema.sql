@@ -2,7 +2,7 @@
 -- impossible to store, whoever writes them.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(48);
+SELECT plan(55);
 
 SELECT has_table('batchup', t, 'table batchup.' || t) FROM unnest(ARRAY['users', 'batches', 'files', 'slots']) t;
 SELECT has_view('batchup', v, 'view batchup.' || v)
@@ -81,6 +81,32 @@ SELECT throws_ok($$UPDATE batchup.files SET expected_sha256 = repeat('b', 64), s
                  '23514', NULL, 'a completed file matches its announced sha256');
 SELECT throws_ok($$UPDATE batchup.files SET status = 'queued' WHERE name = 'f1'$$, '23514', NULL, 'a queued file has queued_at');
 SELECT throws_ok($$UPDATE batchup.files SET queued_at = now() WHERE name = 'f1'$$, '23514', NULL, 'only a queued file has queued_at');
+
+-- The rules on one text column are its domain's (sql/009): checked where a
+-- value is given, so as refused by an UPDATE as by an INSERT.
+SELECT is((SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod), ' ' ORDER BY a.attname)
+             FROM pg_attribute a
+            WHERE a.attrelid = 'batchup.files'::regclass
+              AND a.attname IN ('name', 'media_type', 'expected_sha256', 'sha256', 'writer', 'release_requested')),
+          'expected_sha256:batchup.sha256_hex media_type:batchup.media_type name:batchup.file_name'
+          ' release_requested:batchup.release_request sha256:batchup.sha256_hex writer:batchup.writer_name',
+          'the text columns of files have their domains');
+SELECT throws_ok($$UPDATE batchup.files SET name = E'a\tb' WHERE name = 'f1'$$, '23514', NULL,
+                 'a file name with a control character refused by an UPDATE');
+SELECT throws_ok($$UPDATE batchup.files SET name = '' WHERE name = 'f1'$$, '23514', NULL, 'an empty file name refused');
+SELECT throws_ok($$UPDATE batchup.files SET media_type = repeat('x', 256) WHERE name = 'f1'$$, '23514', NULL,
+                 'a media type over 255 characters refused');
+SELECT throws_ok($$UPDATE batchup.files SET writer = '', writer_expires_at = now() WHERE name = 'f1'$$, '23514', NULL,
+                 'an empty writer refused');
+SELECT throws_ok($$UPDATE batchup.files SET writer = 'w', writer_expires_at = now(), release_requested = 'later'
+                    WHERE name = 'f1'$$, '23514', NULL, 'an unknown release request refused');
+SELECT is((SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod), ' ' ORDER BY a.attname)
+             FROM pg_attribute a
+            WHERE (a.attrelid = 'batchup.api_files'::regclass
+                   AND a.attname IN ('name', 'media_type', 'expected_sha256', 'sha256'))
+               OR (a.attrelid = 'batchup.batch_progress'::regclass AND a.attname = 'download_token')),
+          'download_token:text expected_sha256:text media_type:text name:text sha256:text',
+          'the views show those columns as text, as before');
 
 -- slots and the triggers
 INSERT INTO batchup.slots (file_id, user_id, lease_expires_at)

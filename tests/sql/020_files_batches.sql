@@ -37,12 +37,12 @@ SELECT results_eq($$SELECT * FROM batchup.complete_file(pg_temp.fid('k_c1'), rep
                   $$VALUES (pg_temp.bid('k_c1'), false, NULL::text, 'completed'::text)$$,
                   'the first file completes; the batch is not complete yet');
 SELECT ok(NOT EXISTS (SELECT 1 FROM batchup.slots WHERE file_id = pg_temp.fid('k_c1')), 'completion released the slot');
-SELECT results_eq($$SELECT status, upload_offset, sha256, completed_at FROM batchup.files WHERE name = 'k_c1'$$,
+SELECT results_eq($$SELECT status, upload_offset, sha256::text, completed_at FROM batchup.files WHERE name = 'k_c1'$$,
                   $$VALUES ('completed'::text, 100::bigint, repeat('c', 64), now())$$, 'the file row is complete');
 SELECT results_eq($$SELECT * FROM batchup.complete_file(pg_temp.fid('k_c1'), repeat('d', 64), 3600)$$,
                   $$VALUES (pg_temp.bid('k_c1'), false, NULL::text, 'completed'::text)$$,
                   'a retried completion reports the same state');
-SELECT results_eq($$SELECT b.files_remaining, f.sha256 FROM batchup.batches b JOIN batchup.files f ON f.batch_id = b.id
+SELECT results_eq($$SELECT b.files_remaining, f.sha256::text FROM batchup.batches b JOIN batchup.files f ON f.batch_id = b.id
                      WHERE f.name = 'k_c1'$$,
                   $$VALUES (1, repeat('c', 64))$$, 'and changes nothing: counted once, checksum kept');
 SELECT results_eq($$SELECT batch_id, batch_complete, download_token ~ '^[A-Za-z0-9_-]{43}$', file_status
@@ -52,9 +52,9 @@ SELECT results_eq($$SELECT batch_id, batch_complete, download_token ~ '^[A-Za-z0
 SELECT results_eq($$SELECT status, completed_at, link_expires_at, files_remaining FROM batchup.batches WHERE id = pg_temp.bid('k_c1')$$,
                   $$VALUES ('complete'::text, now(), now() + interval '3600 s', 0)$$,
                   'the batch is complete, its link lives link_ttl seconds');
-SELECT is((SELECT download_token FROM batchup.complete_file(pg_temp.fid('k_c2'), repeat('c', 64), 60)), (SELECT download_token FROM batchup.batches WHERE id = pg_temp.bid('k_c1')),
+SELECT is((SELECT download_token FROM batchup.complete_file(pg_temp.fid('k_c2'), repeat('c', 64), 60)), (SELECT download_token::text FROM batchup.batches WHERE id = pg_temp.bid('k_c1')),
           'a retried last completion returns the same token');
-SELECT is((SELECT download_token FROM batchup.complete_file(pg_temp.fid('k_c1'), repeat('c', 64), 60)), (SELECT download_token FROM batchup.batches WHERE id = pg_temp.bid('k_c1')),
+SELECT is((SELECT download_token FROM batchup.complete_file(pg_temp.fid('k_c1'), repeat('c', 64), 60)), (SELECT download_token::text FROM batchup.batches WHERE id = pg_temp.bid('k_c1')),
           'and so does a retry of the first one');
 SELECT is((SELECT link_expires_at FROM batchup.batches WHERE id = pg_temp.bid('k_c1')), now() + interval '3600 s',
           'retries do not move the link''s expiry');
@@ -112,7 +112,7 @@ SELECT results_eq($$SELECT status, download_token IS NOT NULL FROM batchup.batch
 SELECT pg_temp.mkbatch('k_kim', 'k_q1', 'k_q2');
 SELECT is(batchup.abort_file(pg_temp.fid('k_q1'), pg_temp.uid('k_kim'), 3600), 'aborted', 'q1 aborted');
 SELECT is(batchup.abort_file(pg_temp.fid('k_q2'), pg_temp.uid('k_kim'), 3600), 'aborted', 'q2 aborted');
-SELECT results_eq($$SELECT status, download_token, files_remaining FROM batchup.batches WHERE id = pg_temp.bid('k_q1')$$,
+SELECT results_eq($$SELECT status, download_token::text, files_remaining FROM batchup.batches WHERE id = pg_temp.bid('k_q1')$$,
                   $$VALUES ('expired'::text, NULL::text, 0)$$, 'a batch of aborted files expires without a link');
 
 -- delete_batch
@@ -140,7 +140,7 @@ SELECT results_eq($$SELECT found, file_id FROM batchup.delete_batch((SELECT batc
 SELECT batchup.create_batch(pg_temp.uid('k_kim'),
     '[{"name": "k_z1", "size": 0}, {"name": "k_z2", "size": 0,
        "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]', 3600);
-SELECT results_eq($$SELECT status, sha256, completed_at FROM batchup.files WHERE batch_id = pg_temp.bid('k_z1') ORDER BY ordinal$$,
+SELECT results_eq($$SELECT status, sha256::text, completed_at FROM batchup.files WHERE batch_id = pg_temp.bid('k_z1') ORDER BY ordinal$$,
                   $$VALUES ('completed'::text, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'::text, now()),
                            ('completed', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', now())$$,
                   'empty files are completed at creation with the sha256 of nothing');
@@ -167,7 +167,7 @@ SELECT throws_ok($$SELECT batchup.create_batch(pg_temp.uid('k_kim'), '[{"name": 
 SELECT throws_ok($$SELECT batchup.create_batch(-5, '[{"name": "x", "size": 1}]', 3600)$$, '23503', NULL, 'an unknown user is refused');
 SELECT batchup.create_batch(pg_temp.uid('k_kim'),
     '[{"name": "k_o3", "size": 1e3, "type": "image/png"}, {"name": "k_o1", "size": 2}, {"name": "k_o2", "size": 1.0}]', 3600);
-SELECT results_eq($$SELECT name, size, media_type FROM batchup.files WHERE batch_id = pg_temp.bid('k_o1') ORDER BY ordinal$$,
+SELECT results_eq($$SELECT name::text, size, media_type::text FROM batchup.files WHERE batch_id = pg_temp.bid('k_o1') ORDER BY ordinal$$,
                   $$VALUES ('k_o3'::text, 1000::bigint, 'image/png'::text), ('k_o1', 2, NULL), ('k_o2', 1, NULL)$$,
                   'files keep the order of the list, with their sizes and types');
 

@@ -125,7 +125,7 @@ SELECT set_eq($$SELECT * FROM batchup.gc(3600) WHERE file_id IN (SELECT id FROM 
               $$VALUES ('partial'::text, pg_temp.fid('v_g2')), ('partial', pg_temp.fid('v_h1')), ('partial', pg_temp.fid('v_h2')),
                        ('file', pg_temp.fid('v_g1'))$$,
               'gc expires untouched uploads, and drops the completed file of a batch that can never complete');
-SELECT results_eq($$SELECT status, download_token FROM batchup.batches WHERE id IN (pg_temp.bid('v_g1'), pg_temp.bid('v_h1'))$$,
+SELECT results_eq($$SELECT status, download_token::text FROM batchup.batches WHERE id IN (pg_temp.bid('v_g1'), pg_temp.bid('v_h1'))$$,
                   $$VALUES ('expired'::text, NULL::text), ('expired', NULL)$$,
                   'batches with an expired upload expire without a link');
 SELECT is((SELECT status FROM batchup.files WHERE name = 'v_k1'), 'uploading', 'a file seen recently (last_seen_at) is kept');

@@ -17,7 +17,7 @@ SELECT isnt((SELECT token FROM s_link), NULL, 'the batch has its link');
 SELECT is(batchup.revoke_link((SELECT batch FROM s_link), pg_temp.uid('s_tom')), 'not_found', 'another user cannot revoke it');
 SELECT is(batchup.revoke_link((SELECT batch FROM s_link), pg_temp.uid('s_sam')), 'revoked', 'the owner revokes it');
 SELECT is_empty($$SELECT * FROM batchup.link_files((SELECT token FROM s_link))$$, 'the old token is unknown at once (404)');
-SELECT results_eq($$SELECT status, download_token FROM batchup.batches WHERE id = (SELECT batch FROM s_link)$$,
+SELECT results_eq($$SELECT status, download_token::text FROM batchup.batches WHERE id = (SELECT batch FROM s_link)$$,
                   $$VALUES ('complete'::text, NULL::text)$$, 'the batch stays complete, without a token');
 SELECT is((batchup.batch_json((SELECT batch FROM s_link), NULL)::jsonb ->> 'download_url'), NULL, 'the API shows no link');
 SELECT is(batchup.revoke_link((SELECT batch FROM s_link), pg_temp.uid('s_sam')), 'none', 'revoking again: there is none');
