@@ -4,7 +4,10 @@
 #   PGHOST=/tmp/pg PGDATABASE=batchup tests/bench/slots.sh
 #
 # Measured, at 1, 8 and 32 connections (BENCH_CONNECTIONS), BENCH_SECONDS
-# (5) each, with pgbench -n -j 2 in simple protocol:
+# (5) each, with pgbench -n -j 2: the cycle's statements prepared, as a
+# worker connected to PostgreSQL itself prepares its own (-M prepared), the
+# floor's in simple protocol (two statements in one query cannot be
+# prepared):
 #
 #   cycles/s   slot cycles of slots_cycle.sql: claim_upload (granted, with
 #              the writer lock), complete_file (with the CRC-32), i.e. what
@@ -97,7 +100,7 @@ for c in $connections; do
     base=$(prepare "$c" "$per")
     kids=$(pg_children)
     t0=$(pg_ticks)
-    if ! pgbench -n -M simple -c "$c" -j 2 -T "$seconds" -D i=0 -D base="$base" -f slots_cycle.sql >"$log/cycle.out" 2>&1; then
+    if ! pgbench -n -M prepared -c "$c" -j 2 -T "$seconds" -D i=0 -D base="$base" -f slots_cycle.sql >"$log/cycle.out" 2>&1; then
         echo "slots.sh: the cycle run at $c connections failed:" >&2
         tail -5 "$log/cycle.out" >&2
         status=1
