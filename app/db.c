@@ -86,11 +86,6 @@ void db_close(struct db *db)
     forget_plans(db);
 }
 
-int db_backend_pid(const struct db *db)
-{
-    return db->conn != NULL ? PQbackendPID(db->conn) : 0;
-}
-
 void db_free(struct pg_result *res)
 {
     PQclear(res);

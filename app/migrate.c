@@ -29,9 +29,9 @@
  * `make install` lays it out under any PREFIX), else /usr/share/batchup/sql.
  */
 #include <dirent.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -80,10 +80,6 @@ int db_exec_script(struct db *db, struct bu_error *err, const char *sql);
  * 1 one (or more) arrived, 0 none (or no connection: the wait is then a
  * sleep), -1 the connection broke (closed; the next query reconnects). */
 int db_wait_notify(struct db *db, int timeout_ms);
-/* The server process id libpq was given at connect (0 when not connected).
- * Through a connection pooler it is the pooler's made-up one: it differs
- * from what SELECT pg_backend_pid() answers. */
-int db_backend_pid(const struct db *db);
 void db_free(struct pg_result *res);
 void db_close(struct db *db);
 
