@@ -79,7 +79,10 @@
 #include "batchup/store.h"
 #include "batchup/upload.h"
 
-#define UPLOAD_BUFFER ((size_t)256 * 1024)
+/* 1 MiB: each O_DIRECT write is one request to the disk, with its
+ * submission, its wait and its interrupt.  With 256 KiB a worker spent
+ * about 15% more CPU on a 64 MiB upload (README, Benchmarks). */
+#define UPLOAD_BUFFER ((size_t)1024 * 1024)
 #define DIRECT_ALIGN ((size_t)4096) /* O_DIRECT's offset, length and address unit */
 #define TAKEOVER_WAIT 2.0 /* seconds a request waits for a writer to let go */
 #define TICK 1.0          /* seconds of silence between a writer's looks at the database */

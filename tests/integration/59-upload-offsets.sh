@@ -1,8 +1,8 @@
 #!/bin/bash
 # One file sent in PATCHes of awkward sizes, each starting where the last
 # one ended: 1 byte, one short of a 4 KiB block, a block, one past it, an
-# odd 100,003, the stream buffer (256 KiB) and one past it, 1 MiB, the
-# rest. The byte path writes whole 4 KiB blocks with O_DIRECT and the
+# odd 100,003, 256 KiB and one past it, the stream buffer (1 MiB) and one
+# past it, the rest. The byte path writes whole 4 KiB blocks with O_DIRECT and the
 # unaligned head and tail of each request through the page cache, so these
 # sizes walk every split of a request (no block, head only, head + blocks,
 # blocks + tail, a full buffer and one byte more). After every PATCH: 204
@@ -18,7 +18,7 @@ stack_start || tap_bail "the stack did not start"
 TOKEN=$(stack_user_add olga) || tap_bail "cannot add a user"
 T=$STACK_DIR/t59
 mkdir -p "$T"
-chunks=(1 4095 4096 4097 100003 262144 262145 1048576)
+chunks=(1 4095 4096 4097 100003 262144 262145 1048576 1048577)
 size=$((3 * 1048576 + 12345))
 head -c "$size" /dev/urandom >"$T/src"
 id=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -47,7 +47,7 @@ for n in "${chunks[@]}" rest; do
         bad="$bad after $off bytes the partial file differs from the source;"
     fi
 done
-tap_is "${bad:-none}" none "$sent PATCHes of 1, 4095, 4096, 4097, 100003, 262144, 262145, 1048576 and the rest: each 204 with its offset, the partial file the source's first bytes"
+tap_is "${bad:-none}" none "$sent PATCHes of 1, 4095, 4096, 4097, 100003, 262144, 262145, 1048576, 1048577 and the rest: each 204 with its offset, the partial file the source's first bytes"
 tap_is "$(psql -XAtq -c "SELECT status || ' ' || upload_offset FROM batchup.files WHERE id = '$id'")" "completed $size" \
     "the file is completed at its size"
 code=$(get "$T/dl" "$TOKEN" "/api/v1/download/stream/$id")

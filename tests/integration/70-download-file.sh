@@ -30,7 +30,7 @@ BOB=$(stack_user_add bob) || tap_bail "cannot add user bob"
 
 # --- the files -------------------------------------------------------------
 
-# A file spanning several of batchup's 256 KiB buffers, of an odd size.
+# A file longer than batchup's 1 MiB stream buffer, of an odd size.
 head -c 1048909 /dev/urandom >"$W/a.bin"
 SIZE=$(stat -c %s "$W/a.bin")
 SHA=$(sha256sum "$W/a.bin" | cut -d' ' -f1)
