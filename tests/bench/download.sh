@@ -70,7 +70,7 @@ free=$(df -B1 --output=avail "$STACK_DIR" | tail -n 1)
 echo "download.sh: uploading $NFILES files of $MIB MiB into batchup" >&2
 "$PY" "$BENCH/bench.py" gen "$STACK_DIR/in" "dl:$NFILES:$((MIB << 20))" >"$STACK_DIR/hashes.json" ||
     die "cannot write the input files"
-"$PY" "$BENCH/bench.py" prepare-download --url "$BATCHUP_URL" --token "$token" \
+"$PY" "$BENCH/bench.py" prepare-download --url "$BATCHUP_URL" --token="$token" \
     --hashes "$STACK_DIR/hashes.json" --out "$STACK_DIR/spec.json" || die "cannot prepare the batch"
 rm -rf "${STACK_DIR:?}/in"
 sync

@@ -145,7 +145,7 @@ log0=$(wc -l <"$STACK_DIR/batchup.log")
 nlog0=$(wc -l <"$STACK_DIR/nginx/error.log")
 head_flag=()
 [ "$HEAD_IN_FLIGHT" = 1 ] && head_flag=(--head-in-flight)
-"$PY" "$BENCH/liveness.py" --url "$BATCHUP_URL" --users "$users" --probe-token "$probe" \
+"$PY" "$BENCH/liveness.py" --url "$BATCHUP_URL" --users "$users" --probe-token="$probe" \
     "${head_flag[@]}" --files "$FILES" \
     --rate "$RATE" --seconds "$SECS" --master-pid "$BATCHUP_PID" \
     --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \

@@ -150,7 +150,7 @@ echo "upload.sh: writing $((need >> 20)) MiB of input files" >&2
     die "cannot write the input files"
 sync
 
-"$PY" "$BENCH/bench.py" upload --url "$BATCHUP_URL" --token "$token" \
+"$PY" "$BENCH/bench.py" upload --url "$BATCHUP_URL" --token="$token" \
     --hashes "$STACK_DIR/hashes.json" --ceiling-dir "$STACK_DIR/ceiling" --floor-dir "$STACK_DIR/floor" \
     --tus-dir "$STACK_DIR/tus" --storage-dir "$STACK_DIR/storage" --out "$OUT/upload.json" \
     --tus-version "$TUS_VERSION (file-store $FS_VERSION)" \
