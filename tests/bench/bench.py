@@ -376,7 +376,7 @@ class Upload:
 
     def floor(self, files, url):
         """The durable floor: no server, the same bytes copied onto the same
-        disk with dd-style writes (1 MiB blocks, batchup's buffer) and one
+        disk with dd-style writes (256 KiB blocks) and one
         fdatasync per file (dd conv=fdatasync), as many at once as the
         uploads: what a server that makes every file durable cannot beat."""
         d = self.a.floor_dir
@@ -387,7 +387,7 @@ class Upload:
                 errs = []
                 for f in part:
                     r = subprocess.run(["dd", f"if={f}", f"of={os.path.join(d, os.path.basename(f))}",
-                                        "bs=1M", "conv=fdatasync", "status=none"],
+                                        "bs=256K", "conv=fdatasync", "status=none"],
                                        capture_output=True, text=True, timeout=self.timeout)
                     if r.returncode != 0:
                         errs.append(f"dd {f}: {r.stderr.strip()}")
@@ -582,7 +582,7 @@ def print_upload(results, a):
     print("`sync` after the round (batchup fsyncs every file before answering; nginx and")
     print("@tus/file-store leave the data in the page cache). CPU s/GB: server processes only")
     print("(nginx: master+worker; app: batchup master+workers, or node; pg: PostgreSQL). The")
-    print("durable floor runs no server: dd copies each file (1 MiB blocks, one fdatasync per")
+    print("durable floor runs no server: dd copies each file (256 KiB blocks, one fdatasync per")
     print("file), as many at once as the uploads, onto the same disk.")
     if a.tuned_url:
         print(f"* what-if, not conf/nginx.conf: the same server with client_body_buffer_size "

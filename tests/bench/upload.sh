@@ -9,7 +9,7 @@
 # 1 GiB, each size in rounds, the systems side by side in each round:
 #
 #   (0) durable floor  no server: dd copies each file onto the same disk
-#                      (1 MiB blocks, conv=fdatasync: one fdatasync per
+#                      (256 KiB blocks, conv=fdatasync: one fdatasync per
 #                      file), as many at once as the uploads; batchup makes
 #                      every file durable before answering, so this is its
 #                      bound (goal: batchup >= 0.8 of it)
