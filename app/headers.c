@@ -291,7 +291,12 @@ int headers_parse_http_date(const char *s, time_t *out)
     }
     if (!ok || q != end || m < 1 || d < 1 || d > days_in_month(y, m))
         return -1;
-    *out = (time_t)(days_from_civil(y, m, d) * 86400 + (long)h * 3600 + (long)mi * 60 + sec);
+    int64_t t = days_from_civil(y, m, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
+    /* A leap second at the end of 9999 is a moment of the year 10000,
+     * which no HTTP-date can name: refused like any other bad date. */
+    if (t >= days_from_civil(10000, 1, 1) * 86400)
+        return -1;
+    *out = (time_t)t;
     return 0;
 }
 

@@ -221,6 +221,7 @@ static void test_http_date_parse(void **state)
     expect_rejected(NULL);
     expect_rejected("");
     expect_rejected("   ");
+    expect_rejected("Fri, 31 Dec 9999 23:59:60 GMT"); /* the year 10000 */
     expect_rejected("Sun, 06 Nov 1994 08:49:37 gmt");
     expect_rejected("Sun, 06 Nov 1994 08:49:37 UTC");
     expect_rejected("Sun, 06 Nov 1994 08:49:37 +0000");
