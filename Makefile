@@ -54,15 +54,21 @@ asan:
 	    OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    SANITIZE="-fsanitize=address,undefined" all unit
 
-test: all unit asan fuzz
+test: all unit asan fuzz $(BUILD)/tools/fcgi_floor
 	tests/run.sh
 
 WEB ?= nginx
 run: all
 	WEB=$(WEB) tests/lib/run-local.sh
 
-bench: all
+bench: all $(BUILD)/tools/fcgi_floor
 	tests/bench/run.sh
+
+# The app floor of the upload benchmark (tests/bench/fcgi_floor.c): a
+# FastCGI responder that only hashes and durably stores each body.
+$(BUILD)/tools/fcgi_floor: tests/bench/fcgi_floor.c
+	mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lisal -lcrypto
 
 # Every header compiles on its own (it includes what it uses).
 headers:

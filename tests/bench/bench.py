@@ -246,6 +246,17 @@ def cmd_nginx_patch(a):
             proxy_send_timeout 600s;
             proxy_pass http://bench_tus;
         }}
+        # (d) the app floor (tests/bench/fcgi_floor.c): a FastCGI responder
+        # that only hashes and durably stores each body, passed to it as
+        # batchup's upload location passes bodies (conf/nginx.conf).
+        location /bench/fcgi-floor/ {{
+            client_max_body_size 0;
+            fastcgi_request_buffering off;
+            client_body_buffer_size 1m;
+            fastcgi_read_timeout 300s;
+            fastcgi_param DOCUMENT_URI $document_uri;
+            fastcgi_pass unix:{a.fcgi_floor_socket};
+        }}
         # nginx serving batchup's stored files as static files.
         location /bench/static/ {{
             alias {a.static_dir}/;
@@ -349,7 +360,8 @@ class Upload:
         self.a = a
         self.hashes = json.load(open(a.hashes))
         self.groups = {"nginx": [a.nginx_pid], "batchup": [a.batchup_pid],
-                       "postgres": [a.pg_pid], "node": [a.node_pid]}
+                       "postgres": [a.pg_pid], "node": [a.node_pid],
+                       "appfloor": [a.fcgi_floor_pid]}
         self.timeout = a.timeout
 
     def files(self, prefix):
@@ -393,6 +405,28 @@ class Upload:
                         errs.append(f"dd {f}: {r.stderr.strip()}")
                 return errs, 0
             return go
+
+        errs, retries = run_lanes([lane(p) for p in split(files, self.a.concurrency)])
+
+        def verify():
+            paths = {f: os.path.join(d, os.path.basename(f)) for f in files}
+            got = sha256_many(paths.values())
+            bad = [f for f in files if got.get(paths[f]) != self.hashes[f]]
+            for p in paths.values():
+                if os.path.exists(p):
+                    os.unlink(p)
+            return not bad, f"{len(files) - len(bad)}/{len(files)} byte-identical"
+        return errs, retries, verify
+
+    def appfloor(self, files, url):
+        """The app floor: fcgi_floor behind the same nginx, one PATCH per
+        file like batchup's, each body hashed and made durable and nothing
+        else."""
+        d = self.a.fcgi_floor_dir
+
+        def lane(part):
+            return lambda: patch_lane([(f, f"{url}/bench/fcgi-floor/{os.path.basename(f)}")
+                                       for f in part], [], self.timeout)
 
         errs, retries = run_lanes([lane(p) for p in split(files, self.a.concurrency)])
 
@@ -508,6 +542,7 @@ def cmd_upload(a):
     up = Upload(a)
     systems = [("floor", "durable floor (dd, fdatasync)", a.url, []),
                ("ceiling", "nginx ceiling", a.url, ["nginx"]),
+               ("appfloor", "app floor (fcgi_floor)", a.url, ["nginx", "appfloor"]),
                ("tus", f"@tus/server {a.tus_version}", a.url, ["nginx", "node"]),
                ("batchup", "batchup", a.url, ["nginx", "batchup", "postgres"])]
     if a.tuned_url:
@@ -567,7 +602,7 @@ def print_upload(results, a):
         rs = [r for r in results if (r["size"], r["files"], r["system"]) == k]
         mbs, mbs_sync, per, ok = agg(rs)
         summary[k] = mbs
-        app = per.get("batchup", per.get("node"))
+        app = per.get("batchup", per.get("node", per.get("appfloor")))
         rows.append([fmt_size(k[0]), f"{k[1]} x{len(rs)}", k[2], f"{mbs:.0f}", f"{mbs_sync:.0f}",
                      f"{sum(per.values()):.2f}" if per else "-",
                      f"{per['nginx']:.2f}" if "nginx" in per else "-",
@@ -583,7 +618,10 @@ def print_upload(results, a):
     print("@tus/file-store leave the data in the page cache). CPU s/GB: server processes only")
     print("(nginx: master+worker; app: batchup master+workers, or node; pg: PostgreSQL). The")
     print("durable floor runs no server: dd copies each file (256 KiB blocks, one fdatasync per")
-    print("file), as many at once as the uploads, onto the same disk.")
+    print("file), as many at once as the uploads, onto the same disk. The app floor is")
+    print("tests/bench/fcgi_floor.c behind the same nginx: a FastCGI responder that reads each")
+    print("body, hashes it (SHA-256, CRC-32), writes it with O_DIRECT and fdatasyncs it, and")
+    print("does nothing else.")
     if a.tuned_url:
         print(f"* what-if, not conf/nginx.conf: the same server with client_body_buffer_size "
               f"{a.tuned_body_buffer} and fastcgi_buffer_size {a.tuned_fastcgi_buffer}.")
@@ -595,20 +633,42 @@ def print_upload(results, a):
         fl = next((v for s, v in by.items() if s.startswith("durable floor")), None)
         t = next((v for s, v in by.items() if s.startswith("@tus")), None)
         b = by.get("batchup")
-        if not (c and t and b and fl):
+        af = next((v for s, v in by.items() if s.startswith("app floor")), None)
+        if not (c and t and b and fl and af):
             continue
         row = [fmt_size(size), f"{b / fl:.2f}", "yes" if b / fl >= 0.80 else "no",
-               f"{b / t:.2f}", "yes" if b / t >= 1.5 else "no", f"{b / c:.2f}"]
+               f"{b / t:.2f}", "yes" if b / t >= 1.5 else "no", f"{b / c:.2f}",
+               f"{b / af:.2f}", f"{af / fl:.2f}"]
         tb = next((v for s, v in by.items() if s.startswith("batchup, tuned")), None)
         if tb:
             row += [f"{tb / c:.2f}", f"{tb / t:.2f}"]
         if row not in rrows:
             rrows.append(row)
     print("Upload ratios (MB/s)")
-    head = ["size", "batchup/floor", ">= 0.80", "batchup/@tus", ">= 1.5", "batchup/ceiling"]
+    head = ["size", "batchup/floor", ">= 0.80", "batchup/@tus", ">= 1.5", "batchup/ceiling",
+            "batchup/app floor", "app floor/floor"]
     if rrows and len(rrows[0]) > len(head):
         head += ["tuned*/ceiling", "tuned*/@tus"]
     print(table(rrows, head))
+    print()
+    crows = []
+    for size, nf, _ in keys:
+        per = {}
+        for (sz, n, s) in summary:
+            if sz == size and n == nf:
+                per[s] = agg([r for r in results if (r["size"], r["files"], r["system"]) == (sz, n, s)])[2]
+        b = per.get("batchup", {}).get("batchup")
+        t = next((v.get("node") for s, v in per.items() if s.startswith("@tus")), None)
+        f = next((v.get("appfloor") for s, v in per.items() if s.startswith("app floor")), None)
+        if not (b and t and f):  # absent, or too little CPU to see in clock ticks
+            continue
+        row = [fmt_size(size), f"{b:.2f}", "yes" if b <= 1.0 else "no", f"{t:.2f}", f"{b / t:.2f}",
+               "yes" if b / t <= 0.5 else "no", f"{f:.2f}", f"{b / f:.2f}", f"{f / t:.2f}"]
+        if row not in crows:
+            crows.append(row)
+    print("Upload app CPU (s/GB: batchup master+workers, node, fcgi_floor's processes)")
+    print(table(crows, ["size", "batchup", "<= 1.0", "node", "batchup/node", "<= 0.5",
+                        "app floor", "batchup/app floor", "app floor/node"]))
     print()
     mrows = []
     for r in results:
@@ -829,18 +889,19 @@ def main():
     n.add_argument("--tus-port", required=True)
     n.add_argument("--ceiling-dir", required=True)
     n.add_argument("--static-dir", required=True)
+    n.add_argument("--fcgi-floor-socket", required=True)
     n.add_argument("--tuned-port", default="")
     n.add_argument("--tuned-body-buffer", default="1m")
     n.add_argument("--tuned-fastcgi-buffer", default="256k")
     n.add_argument("--tuned-fastcgi-busy", default="512k")
     u = sub.add_parser("upload")
-    for k in ("url", "token", "hashes", "ceiling-dir", "floor-dir", "tus-dir", "storage-dir", "out",
-              "tus-version"):
+    for k in ("url", "token", "hashes", "ceiling-dir", "floor-dir", "fcgi-floor-dir", "tus-dir",
+              "storage-dir", "out", "tus-version"):
         u.add_argument("--" + k, required=True)
     u.add_argument("--tuned-url", default="")
     u.add_argument("--tuned-body-buffer", default="1m")
     u.add_argument("--tuned-fastcgi-buffer", default="256k")
-    for k in ("nginx-pid", "batchup-pid", "pg-pid", "node-pid"):
+    for k in ("nginx-pid", "batchup-pid", "pg-pid", "node-pid", "fcgi-floor-pid"):
         u.add_argument("--" + k, type=int, required=True)
     u.add_argument("--concurrency", type=int, default=5)
     u.add_argument("--timeout", type=int, default=600)

@@ -22,6 +22,13 @@
 #   (c) batchup        one user with limit 5: POST /api/v1/batches (every
 #                      file, with its sha256), then one PATCH per file with
 #                      the whole body (conf/nginx.conf's /api/ location)
+#   (d) app floor      tests/bench/fcgi_floor.c (make bench builds it) behind
+#                      the same nginx, with batchup's upload location settings:
+#                      a FastCGI responder that reads each body, hashes it
+#                      (SHA-256, CRC-32), writes it with O_DIRECT and
+#                      fdatasyncs it, and nothing else; its CPU per GB is what
+#                      any app that must hash and keep each byte pays, the
+#                      bound for batchup's app CPU
 #   (c*) the same batchup through a second server block with larger nginx
 #        buffers (BENCH_TUNED=1; off by default since conf/nginx.conf ships
 #        them): a what-if row for experimenting with other sizes, not the shipped
@@ -57,13 +64,14 @@ die() {
     exit 1
 }
 
-# The tus server (node) is ours to stop, before the stack's own cleanup.
-NODE_PID=
+# The tus server (node) and the app floor are ours to stop, before the
+# stack's own cleanup.
+NODE_PID= FLOOR_PID=
 bench_cleanup() {
-    local rc=$?
-    if [ -n "$NODE_PID" ]; then
-        stack__stop_pid "$NODE_PID" 5
-    fi
+    local rc=$? p
+    for p in $NODE_PID $FLOOR_PID; do
+        stack__stop_pid "$p" 5
+    done
     (exit "$rc")
     stack_cleanup
 }
@@ -97,11 +105,20 @@ mkdir -p "$STACK_DIR/tus" "$STACK_DIR/ceiling"
 node "$BENCH/tus-server.mjs" "$TUS_PORT" "$STACK_DIR/tus" >"$STACK_DIR/tus.log" 2>&1 </dev/null &
 NODE_PID=$!
 
+# The app floor, with as many processes as batchup has workers.
+FLOOR_BIN=${BENCH_FCGI_FLOOR:-build/tools/fcgi_floor}
+[ -x "$FLOOR_BIN" ] || make -s "$FLOOR_BIN" >&2 || die "cannot build $FLOOR_BIN"
+mkdir -p "$STACK_DIR/fcgi-floor"
+"$FLOOR_BIN" "$STACK_DIR/fcgi-floor.sock" "$STACK_DIR/fcgi-floor" "$workers" \
+    >"$STACK_DIR/fcgi-floor.log" 2>&1 </dev/null &
+FLOOR_PID=$!
+
 # nginx: the benchmark's locations added to the stack's configuration.
 TUNED_PORT=
 [ "$TUNED" = 1 ] && TUNED_PORT=$(stack__free_port)
 "$PY" "$BENCH/bench.py" nginx-patch "$STACK_DIR/nginx/nginx.conf" --port "$NGINX_PORT" \
     --tus-port "$TUS_PORT" --ceiling-dir "$STACK_DIR/ceiling" --static-dir "$STACK_DIR/storage/files" \
+    --fcgi-floor-socket "$STACK_DIR/fcgi-floor.sock" \
     ${TUNED_PORT:+--tuned-port "$TUNED_PORT"} || die "cannot patch nginx.conf"
 nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" \
     2>"$STACK_DIR/nginx-t.log" || { cat "$STACK_DIR/nginx-t.log" >&2; die "bad nginx.conf"; }
@@ -109,18 +126,20 @@ kill -HUP "$NGINX_PID"
 ready() {
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X PATCH --data x \
         "$BATCHUP_URL/bench/ceiling")" = 204 ] &&
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X PATCH --data x \
+            "$BATCHUP_URL/bench/fcgi-floor/ready")" = 204 ] &&
         [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X OPTIONS \
             -H 'Tus-Resumable: 1.0.0' "$BATCHUP_URL/files")" = 204 ] &&
         { [ -z "$TUNED_PORT" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
             "http://127.0.0.1:$TUNED_PORT/api/v1/health")" = 200 ]; }
 }
 stack_wait_until 20 ready || {
-    tail -n 5 "$STACK_DIR/nginx/error.log" "$STACK_DIR/tus.log" >&2
-    die "nginx (reloaded) or @tus/server does not answer"
+    tail -n 5 "$STACK_DIR/nginx/error.log" "$STACK_DIR/tus.log" "$STACK_DIR/fcgi-floor.log" >&2
+    die "nginx (reloaded), @tus/server or fcgi_floor does not answer"
 }
 # nginx workers restarted on reload: the old ones are gone before we measure.
 sleep 1
-rm -rf "${STACK_DIR:?}/ceiling"/*
+rm -rf "${STACK_DIR:?}/ceiling"/* "${STACK_DIR:?}/fcgi-floor"/*
 
 # --- input files ----------------------------------------------------------
 bytes_of() {
@@ -152,11 +171,13 @@ sync
 
 "$PY" "$BENCH/bench.py" upload --url "$BATCHUP_URL" --token="$token" \
     --hashes "$STACK_DIR/hashes.json" --ceiling-dir "$STACK_DIR/ceiling" --floor-dir "$STACK_DIR/floor" \
+    --fcgi-floor-dir "$STACK_DIR/fcgi-floor" --fcgi-floor-pid "$FLOOR_PID" \
     --tus-dir "$STACK_DIR/tus" --storage-dir "$STACK_DIR/storage" --out "$OUT/upload.json" \
     --tus-version "$TUS_VERSION (file-store $FS_VERSION)" \
     ${TUNED_PORT:+--tuned-url "http://127.0.0.1:$TUNED_PORT"} \
     --nginx-pid "$NGINX_PID" --batchup-pid "$BATCHUP_PID" --pg-pid "$PG_PID" \
     --node-pid "$NODE_PID" --concurrency "$CONC" --sizes "${rounds[@]}"
 rc=$?
-rm -rf "${STACK_DIR:?}/in" "${STACK_DIR:?}/tus" "${STACK_DIR:?}/ceiling" "${STACK_DIR:?}/floor"
+rm -rf "${STACK_DIR:?}/in" "${STACK_DIR:?}/tus" "${STACK_DIR:?}/ceiling" "${STACK_DIR:?}/floor" \
+    "${STACK_DIR:?}/fcgi-floor"
 exit $rc

@@ -1,0 +1,373 @@
+/*
+ * fcgi_floor.c - the least work a FastCGI upload responder can do: the app
+ * floor of tests/bench/upload.sh.
+ *
+ *   fcgi_floor SOCKET DIR PROCESSES
+ *
+ * PROCESSES processes accept connections on the unix socket SOCKET, one
+ * FastCGI request per connection (nginx without fastcgi_keep_conn).  Each
+ * request body is read from the socket, hashed with SHA-256 and CRC-32
+ * (OpenSSL and ISA-L, the libraries batchup uses), written with O_DIRECT
+ * writes of 1 MiB to DIR/<last segment of DOCUMENT_URI>, made durable by one
+ * fdatasync, and answered 204 with the SHA-256 in an X-Sha256 header.
+ *
+ * Nothing else: no database, no deadlines, no protocol checks beyond the
+ * record framing.  Any server that must hash every byte nginx passes it and
+ * make it durable does at least this, so batchup's app CPU per GB is
+ * measured against it.
+ *
+ * FLOOR_READ chooses how the body leaves the socket:
+ *   records (default)  one readv(2) per record: its content straight into
+ *                      the write buffer, its padding and the next header
+ *                      beside it (what app/fcgi.c does);
+ *   big                read(2)s of up to 1 MiB into a staging buffer, the
+ *                      content hashed there and copied out of the framing
+ *                      into the write buffer (fewer system calls, one more
+ *                      copy).
+ * FLOOR_HASH=0 skips SHA-256 and CRC-32: the socket and the disk alone.
+ *
+ * A bench tool: errors end the request (or the process) with a message on
+ * stderr; the benchmark checks every stored file's SHA-256 afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <isa-l/crc.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HDR 8
+#define WBUF ((size_t)1 << 20) /* one O_DIRECT write */
+#define STAGE ((size_t)1 << 20)
+#define ALIGN 4096
+
+enum { BEGIN_REQUEST = 1, END_REQUEST = 3, PARAMS = 4, STDIN = 5, STDOUT = 6 };
+
+struct sink {
+    int fd;
+    unsigned char *buf; /* WBUF bytes, ALIGN-aligned */
+    size_t fill;
+    uint64_t size;
+    EVP_MD_CTX *sha;
+    uint32_t crc;
+    bool hash;
+};
+
+static int read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+    size_t put = 0;
+
+    while (put < len) {
+        ssize_t n = write(fd, (const char *)buf + put, len - put);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        put += (size_t)n;
+    }
+    return 0;
+}
+
+static void hash(struct sink *s, const unsigned char *p, size_t n)
+{
+    if (s->hash) {
+        EVP_DigestUpdate(s->sha, p, n);
+        s->crc = crc32_gzip_refl(s->crc, p, n);
+    }
+}
+
+/* Write the full buffer (or, at the end, the rest rounded up to ALIGN: the
+ * file is cut to its size afterwards). */
+static int drain(struct sink *s)
+{
+    size_t len = (s->fill + ALIGN - 1) / ALIGN * ALIGN;
+
+    if (s->fill == 0)
+        return 0;
+    memset(s->buf + s->fill, 0, len - s->fill);
+    if (pwrite(s->fd, s->buf, len, (off_t)s->size) != (ssize_t)len) {
+        perror("fcgi_floor: pwrite");
+        return -1;
+    }
+    s->size += s->fill;
+    s->fill = 0;
+    return 0;
+}
+
+static uint32_t be16(const unsigned char *h)
+{
+    return (uint32_t)h[0] << 8 | h[1];
+}
+
+/* The body, one readv per record: the content into the write buffer, then
+ * the padding and the next header in the same call. */
+static int body_records(int fd, struct sink *s, const unsigned char *first)
+{
+    unsigned char hdr[HDR + 255];
+    size_t content = be16(first + 4), pad = first[6];
+    int type = first[1];
+
+    while (!(type == STDIN && content == 0)) {
+        size_t trailer = pad + HDR, have = 0;
+        while (content > 0 || have < trailer) {
+            struct iovec iov[2];
+            int n = 0;
+            ssize_t got;
+            size_t want = content < WBUF - s->fill ? content : WBUF - s->fill;
+            bool to_end = want == content;
+            if (content > 0)
+                iov[n++] = (struct iovec){s->buf + s->fill, want};
+            if (to_end)
+                iov[n++] = (struct iovec){hdr + have, trailer - have};
+            got = readv(fd, iov, n);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                return -1;
+            want = (size_t)got < content ? (size_t)got : content;
+            if (type == STDIN) {
+                hash(s, s->buf + s->fill, want);
+                s->fill += want;
+            }
+            content -= want;
+            have += (size_t)got - want;
+            if (s->fill == WBUF && drain(s) < 0)
+                return -1;
+        }
+        type = hdr[pad + 1];
+        content = be16(hdr + pad + 4);
+        pad = hdr[pad + 6];
+    }
+    return 0;
+}
+
+/* The body, read in large pieces and taken out of its framing. */
+static int body_big(int fd, struct sink *s, const unsigned char *first)
+{
+    static unsigned char stage[STAGE];
+    unsigned char hdr[HDR];
+    size_t content = be16(first + 4), pad = first[6], have = 0;
+    int type = first[1];
+
+    if (type == STDIN && content == 0)
+        return pad == 0 ? 0 : -1;
+    for (;;) {
+        ssize_t got = read(fd, stage, sizeof stage);
+        size_t i = 0;
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        while (i < (size_t)got) {
+            size_t left = (size_t)got - i;
+            if (content > 0) {
+                size_t m = content < left ? content : left;
+                if (type == STDIN) {
+                    hash(s, stage + i, m);
+                    for (size_t k = 0; k < m;) {
+                        size_t c = m - k < WBUF - s->fill ? m - k : WBUF - s->fill;
+                        memcpy(s->buf + s->fill, stage + i + k, c);
+                        s->fill += c;
+                        k += c;
+                        if (s->fill == WBUF && drain(s) < 0)
+                            return -1;
+                    }
+                }
+                content -= m;
+                i += m;
+            } else if (pad > 0) {
+                size_t m = pad < left ? pad : left;
+                pad -= m;
+                i += m;
+            } else {
+                size_t m = HDR - have < left ? HDR - have : left;
+                memcpy(hdr + have, stage + i, m);
+                have += m;
+                i += m;
+                if (have == HDR) {
+                    type = hdr[1];
+                    content = be16(hdr + 4);
+                    pad = hdr[6];
+                    have = 0;
+                    if (type == STDIN && content == 0)
+                        return i == (size_t)got && pad == 0 ? 0 : -1;
+                }
+            }
+        }
+    }
+}
+
+/* DOCUMENT_URI's last segment from the encoded params, or "body". */
+static void file_name(const unsigned char *p, size_t len, char *out, size_t cap)
+{
+    size_t i = 0;
+
+    snprintf(out, cap, "body");
+    while (i < len) {
+        size_t n[2];
+        for (int k = 0; k < 2; k++) {
+            if (i >= len)
+                return;
+            if (p[i] & 0x80) {
+                if (i + 4 > len)
+                    return;
+                n[k] = ((size_t)(p[i] & 0x7f) << 24) | (size_t)p[i + 1] << 16 | (size_t)p[i + 2] << 8 | p[i + 3];
+                i += 4;
+            } else {
+                n[k] = p[i++];
+            }
+        }
+        if (n[0] > len - i || n[1] > len - i - n[0])
+            return;
+        if (n[0] == 12 && memcmp(p + i, "DOCUMENT_URI", 12) == 0) {
+            const unsigned char *v = p + i + n[0], *slash = memrchr(v, '/', n[1]);
+            size_t off = slash ? (size_t)(slash - v) + 1 : 0;
+            if (n[1] > off && n[1] - off < cap && !memchr(v + off, '.', 1))
+                snprintf(out, cap, "%.*s", (int)(n[1] - off), (const char *)v + off);
+            return;
+        }
+        i += n[0] + n[1];
+    }
+}
+
+static void record(unsigned char *h, int type, size_t len)
+{
+    h[0] = 1;
+    h[1] = (unsigned char)type;
+    h[2] = 0;
+    h[3] = 1;
+    h[4] = (unsigned char)(len >> 8);
+    h[5] = (unsigned char)len;
+    h[6] = h[7] = 0;
+}
+
+static void serve(int fd, int dir, struct sink *s, bool big)
+{
+    static unsigned char params[256 * 1024];
+    unsigned char h[HDR], md[32], out[512];
+    size_t plen = 0, n;
+    char name[256], hex[65];
+    unsigned int mdlen = 0;
+
+    /* The head: BEGIN_REQUEST and PARAMS up to the empty one. */
+    for (;;) {
+        size_t len;
+        if (read_full(fd, h, HDR) < 0)
+            return;
+        len = be16(h + 4) + h[6];
+        if (h[1] == PARAMS && be16(h + 4) == 0 && h[6] == 0)
+            break;
+        if (h[1] == PARAMS && plen + len <= sizeof params) {
+            if (read_full(fd, params + plen, len) < 0)
+                return;
+            plen += be16(h + 4);
+        } else if (read_full(fd, out, len > sizeof out ? 0 : len) < 0 || len > sizeof out) {
+            return;
+        }
+    }
+    file_name(params, plen, name, sizeof name);
+    s->fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0644);
+    if (s->fd < 0) {
+        perror("fcgi_floor: open");
+        return;
+    }
+    s->fill = 0;
+    s->size = 0;
+    s->crc = 0;
+    EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+    if (read_full(fd, h, HDR) < 0 || (big ? body_big(fd, s, h) : body_records(fd, s, h)) < 0 ||
+        drain(s) < 0 || ftruncate(s->fd, (off_t)s->size) < 0 || fdatasync(s->fd) < 0) {
+        fprintf(stderr, "fcgi_floor: %s: the body failed\n", name);
+        close(s->fd);
+        return;
+    }
+    close(s->fd);
+    EVP_DigestFinal_ex(s->sha, md, &mdlen);
+    for (unsigned int i = 0; i < mdlen; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    hex[64] = '\0';
+    n = (size_t)snprintf((char *)out + HDR, sizeof out - HDR,
+                         "Status: 204 No Content\r\nX-Sha256: %s\r\nX-Crc32: %08x\r\n\r\n",
+                         s->hash ? hex : "-", s->crc);
+    record(out, STDOUT, n);
+    record(out + HDR + n, STDOUT, 0);
+    record(out + 2 * HDR + n, END_REQUEST, 8);
+    memset(out + 3 * HDR + n, 0, 8);
+    if (write_full(fd, out, 4 * HDR + n) < 0)
+        fprintf(stderr, "fcgi_floor: %s: the answer failed\n", name);
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    const char *mode = getenv("FLOOR_READ"), *hash_env = getenv("FLOOR_HASH");
+    bool big = mode && strcmp(mode, "big") == 0;
+    int ls, dir, procs;
+
+    if (argc != 4 || (procs = atoi(argv[3])) < 1 || strlen(argv[1]) >= sizeof a.sun_path ||
+        (mode && strcmp(mode, "big") != 0 && strcmp(mode, "records") != 0)) {
+        fprintf(stderr, "usage: [FLOOR_READ=records|big] [FLOOR_HASH=0] fcgi_floor SOCKET DIR PROCESSES\n");
+        return 2;
+    }
+    strcpy(a.sun_path, argv[1]);
+    unlink(argv[1]);
+    dir = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (dir < 0 || ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 64) < 0) {
+        perror("fcgi_floor");
+        return 1;
+    }
+    for (int i = 0; i < procs; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fcgi_floor: fork");
+            return 1;
+        }
+        if (pid == 0) {
+            struct sink s = {.hash = !(hash_env && strcmp(hash_env, "0") == 0), .sha = EVP_MD_CTX_new()};
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() == 1 || s.sha == NULL ||
+                posix_memalign((void **)&s.buf, ALIGN, WBUF) != 0)
+                _exit(1);
+            for (;;) {
+                int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0) {
+                    if (errno == EINTR || errno == ECONNABORTED)
+                        continue;
+                    perror("fcgi_floor: accept");
+                    _exit(1);
+                }
+                serve(c, dir, &s, big);
+                close(c);
+            }
+        }
+    }
+    while (wait(NULL) > 0 || errno == EINTR)
+        ;
+    return 0;
+}
