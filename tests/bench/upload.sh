@@ -66,7 +66,7 @@ die() {
 
 # The tus server (node) and the app floor are ours to stop, before the
 # stack's own cleanup.
-NODE_PID= FLOOR_PID=
+NODE_PID='' FLOOR_PID=''
 bench_cleanup() {
     local rc=$? p
     for p in $NODE_PID $FLOOR_PID; do
