@@ -216,6 +216,19 @@ def cmd_nginx_patch(a):
     if marker not in text:
         sys.exit("nginx-patch: no '# END batchup server' marker in " + a.conf)
     port = a.port
+    floor = "" if not a.fcgi_floor_socket else f"""
+        # (d) the app floor (tests/bench/fcgi_floor.c): a FastCGI responder
+        # that only hashes and durably stores each body, passed to it as
+        # batchup's upload location passes bodies (conf/nginx.conf).
+        location /bench/fcgi-floor/ {{
+            client_max_body_size 0;
+            fastcgi_request_buffering off;
+            client_body_buffer_size 1m;
+            fastcgi_read_timeout 300s;
+            fastcgi_param DOCUMENT_URI $document_uri;
+            fastcgi_pass unix:{a.fcgi_floor_socket};
+        }}
+"""
     locs = f"""
         # ---- tests/bench: benchmark-only locations ----
         # (a) the ceiling: nginx reads each body into a file (kept: on) and
@@ -246,18 +259,7 @@ def cmd_nginx_patch(a):
             proxy_send_timeout 600s;
             proxy_pass http://bench_tus;
         }}
-        # (d) the app floor (tests/bench/fcgi_floor.c): a FastCGI responder
-        # that only hashes and durably stores each body, passed to it as
-        # batchup's upload location passes bodies (conf/nginx.conf).
-        location /bench/fcgi-floor/ {{
-            client_max_body_size 0;
-            fastcgi_request_buffering off;
-            client_body_buffer_size 1m;
-            fastcgi_read_timeout 300s;
-            fastcgi_param DOCUMENT_URI $document_uri;
-            fastcgi_pass unix:{a.fcgi_floor_socket};
-        }}
-        # nginx serving batchup's stored files as static files.
+{floor}        # nginx serving batchup's stored files as static files.
         location /bench/static/ {{
             alias {a.static_dir}/;
         }}
@@ -889,7 +891,7 @@ def main():
     n.add_argument("--tus-port", required=True)
     n.add_argument("--ceiling-dir", required=True)
     n.add_argument("--static-dir", required=True)
-    n.add_argument("--fcgi-floor-socket", required=True)
+    n.add_argument("--fcgi-floor-socket", default="", help="upload.sh's app floor")
     n.add_argument("--tuned-port", default="")
     n.add_argument("--tuned-body-buffer", default="1m")
     n.add_argument("--tuned-fastcgi-buffer", default="256k")
