@@ -6,7 +6,8 @@
 #   1. slots.sh     the SQL slot cycle next to the smallest write transaction
 #                   (when the file exists), on a private migrated cluster
 #   2. upload.sh    upload throughput, CPU per GB and worker memory: batchup
-#                   next to nginx alone and @tus/server
+#                   next to nginx alone, @tus/server and the app floor
+#                   (fcgi_floor.c, which make bench builds)
 #   3. download.sh  single-file and ZIP download throughput next to nginx
 #                   serving the same bytes as static files
 #   4. liveness.sh  200 slow uploads at once (40 users x 5 files, one paced
