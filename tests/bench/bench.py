@@ -369,6 +369,17 @@ class Upload:
     def files(self, prefix):
         return sorted(p for p in self.hashes if os.path.basename(p).startswith(prefix + "-"))
 
+    def verify_stored(self, files, paths, suffixes=("",)):
+        """Each input against its stored copy (paths: input -> stored
+        path), which is then removed (with any files named path + suffix)."""
+        got = sha256_many(paths.values())
+        bad = [f for f in files if got.get(paths[f]) != self.hashes[f]]
+        for p in paths.values():
+            for q in (p + x for x in suffixes):
+                if os.path.exists(q):
+                    os.unlink(q)
+        return not bad, f"{len(files) - len(bad)}/{len(files)} byte-identical"
+
     # Each system: run(files) -> (errors, retries, verify callable)
 
     def ceiling(self, files, url):
@@ -411,13 +422,7 @@ class Upload:
         errs, retries = run_lanes([lane(p) for p in split(files, self.a.concurrency)])
 
         def verify():
-            paths = {f: os.path.join(d, os.path.basename(f)) for f in files}
-            got = sha256_many(paths.values())
-            bad = [f for f in files if got.get(paths[f]) != self.hashes[f]]
-            for p in paths.values():
-                if os.path.exists(p):
-                    os.unlink(p)
-            return not bad, f"{len(files) - len(bad)}/{len(files)} byte-identical"
+            return self.verify_stored(files, {f: os.path.join(d, os.path.basename(f)) for f in files})
         return errs, retries, verify
 
     def appfloor(self, files, url):
@@ -433,13 +438,7 @@ class Upload:
         errs, retries = run_lanes([lane(p) for p in split(files, self.a.concurrency)])
 
         def verify():
-            paths = {f: os.path.join(d, os.path.basename(f)) for f in files}
-            got = sha256_many(paths.values())
-            bad = [f for f in files if got.get(paths[f]) != self.hashes[f]]
-            for p in paths.values():
-                if os.path.exists(p):
-                    os.unlink(p)
-            return not bad, f"{len(files) - len(bad)}/{len(files)} byte-identical"
+            return self.verify_stored(files, {f: os.path.join(d, os.path.basename(f)) for f in files})
         return errs, retries, verify
 
     def tus(self, files, url):
@@ -470,13 +469,7 @@ class Upload:
 
         def verify():
             paths = {f: os.path.join(self.a.tus_dir, ids.get(f, "missing")) for f in files}
-            got = sha256_many(paths.values())
-            bad = [f for f in files if got.get(paths[f]) != self.hashes[f]]
-            for p in paths.values():
-                for q in (p, p + ".json"):
-                    if os.path.exists(q):
-                        os.unlink(q)
-            return not bad, f"{len(files) - len(bad)}/{len(files)} byte-identical"
+            return self.verify_stored(files, paths, ("", ".json"))
         return errs, retries, verify
 
     def batchup(self, files, url):

@@ -63,32 +63,19 @@ struct sink {
     bool hash;
 };
 
-static int read_full(int fd, void *buf, size_t len)
+/* Read (or, when out, write) exactly len bytes: 0, or -1. */
+static int full(int fd, void *buf, size_t len, bool out)
 {
-    size_t got = 0;
+    size_t done = 0;
 
-    while (got < len) {
-        ssize_t n = read(fd, (char *)buf + got, len - got);
+    while (done < len) {
+        ssize_t n = out ? write(fd, (char *)buf + done, len - done)
+                        : read(fd, (char *)buf + done, len - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return -1;
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-    size_t put = 0;
-
-    while (put < len) {
-        ssize_t n = write(fd, (const char *)buf + put, len - put);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        put += (size_t)n;
+        done += (size_t)n;
     }
     return 0;
 }
@@ -236,7 +223,8 @@ static void file_name(const unsigned char *p, size_t len, char *out, size_t cap)
             if (p[i] & 0x80) {
                 if (i + 4 > len)
                     return;
-                n[k] = ((size_t)(p[i] & 0x7f) << 24) | (size_t)p[i + 1] << 16 | (size_t)p[i + 2] << 8 | p[i + 3];
+                n[k] = ((size_t)(p[i] & 0x7f) << 24) | (size_t)p[i + 1] << 16 |
+                       (size_t)p[i + 2] << 8 | p[i + 3];
                 i += 4;
             } else {
                 n[k] = p[i++];
@@ -277,16 +265,16 @@ static void serve(int fd, int dir, struct sink *s, bool big)
     /* The head: BEGIN_REQUEST and PARAMS up to the empty one. */
     for (;;) {
         size_t len;
-        if (read_full(fd, h, HDR) < 0)
+        if (full(fd, h, HDR, false) < 0)
             return;
         len = be16(h + 4) + h[6];
         if (h[1] == PARAMS && be16(h + 4) == 0 && h[6] == 0)
             break;
         if (h[1] == PARAMS && plen + len <= sizeof params) {
-            if (read_full(fd, params + plen, len) < 0)
+            if (full(fd, params + plen, len, false) < 0)
                 return;
             plen += be16(h + 4);
-        } else if (read_full(fd, out, len > sizeof out ? 0 : len) < 0 || len > sizeof out) {
+        } else if (full(fd, out, len > sizeof out ? 0 : len, false) < 0 || len > sizeof out) {
             return;
         }
     }
@@ -300,7 +288,7 @@ static void serve(int fd, int dir, struct sink *s, bool big)
     s->size = 0;
     s->crc = 0;
     EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
-    if (read_full(fd, h, HDR) < 0 || (big ? body_big(fd, s, h) : body_records(fd, s, h)) < 0 ||
+    if (full(fd, h, HDR, false) < 0 || (big ? body_big(fd, s, h) : body_records(fd, s, h)) < 0 ||
         drain(s) < 0 || ftruncate(s->fd, (off_t)s->size) < 0 || fdatasync(s->fd) < 0) {
         fprintf(stderr, "fcgi_floor: %s: the body failed\n", name);
         close(s->fd);
@@ -318,7 +306,7 @@ static void serve(int fd, int dir, struct sink *s, bool big)
     record(out + HDR + n, STDOUT, 0);
     record(out + 2 * HDR + n, END_REQUEST, 8);
     memset(out + 3 * HDR + n, 0, 8);
-    if (write_full(fd, out, 4 * HDR + n) < 0)
+    if (full(fd, out, 4 * HDR + n, true) < 0)
         fprintf(stderr, "fcgi_floor: %s: the answer failed\n", name);
 }
 
@@ -331,7 +319,8 @@ int main(int argc, char **argv)
 
     if (argc != 4 || (procs = atoi(argv[3])) < 1 || strlen(argv[1]) >= sizeof a.sun_path ||
         (mode && strcmp(mode, "big") != 0 && strcmp(mode, "records") != 0)) {
-        fprintf(stderr, "usage: [FLOOR_READ=records|big] [FLOOR_HASH=0] fcgi_floor SOCKET DIR PROCESSES\n");
+        fprintf(stderr,
+                "usage: [FLOOR_READ=records|big] [FLOOR_HASH=0] fcgi_floor SOCKET DIR PROCESSES\n");
         return 2;
     }
     strcpy(a.sun_path, argv[1]);
@@ -349,7 +338,8 @@ int main(int argc, char **argv)
             return 1;
         }
         if (pid == 0) {
-            struct sink s = {.hash = !(hash_env && strcmp(hash_env, "0") == 0), .sha = EVP_MD_CTX_new()};
+            struct sink s = {.hash = !(hash_env && strcmp(hash_env, "0") == 0),
+                             .sha = EVP_MD_CTX_new()};
             prctl(PR_SET_PDEATHSIG, SIGTERM);
             if (getppid() == 1 || s.sha == NULL ||
                 posix_memalign((void **)&s.buf, ALIGN, WBUF) != 0)
