@@ -592,11 +592,12 @@ def print_upload(results, a):
         k = (r["size"], r["files"], r["system"])
         if k not in keys:
             keys.append(k)
-    rows, summary = [], {}
+    rows, summary, cpu_per = [], {}, {}
     for k in keys:
         rs = [r for r in results if (r["size"], r["files"], r["system"]) == k]
         mbs, mbs_sync, per, ok = agg(rs)
         summary[k] = mbs
+        cpu_per[k] = per
         app = per.get("batchup", per.get("node", per.get("appfloor")))
         rows.append([fmt_size(k[0]), f"{k[1]} x{len(rs)}", k[2], f"{mbs:.0f}", f"{mbs_sync:.0f}",
                      f"{sum(per.values()):.2f}" if per else "-",
@@ -648,10 +649,7 @@ def print_upload(results, a):
     print()
     crows = []
     for size, nf, _ in keys:
-        per = {}
-        for (sz, n, s) in summary:
-            if sz == size and n == nf:
-                per[s] = agg([r for r in results if (r["size"], r["files"], r["system"]) == (sz, n, s)])[2]
+        per = {s: v for (sz, n, s), v in cpu_per.items() if sz == size and n == nf}
         b = per.get("batchup", {}).get("batchup")
         t = next((v.get("node") for s, v in per.items() if s.startswith("@tus")), None)
         f = next((v.get("appfloor") for s, v in per.items() if s.startswith("app floor")), None)
