@@ -66,9 +66,9 @@ bench: all $(BUILD)/tools/fcgi_floor
 
 # The app floor of the upload benchmark (tests/bench/fcgi_floor.c): a
 # FastCGI responder that only hashes and durably stores each body.
-$(BUILD)/tools/fcgi_floor: tests/bench/fcgi_floor.c
+$(BUILD)/tools/fcgi_floor: tests/bench/fcgi_floor.c $(BUILD)/obj/digest.o
 	mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lisal -lcrypto
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lisal -lcrypto
 
 # Every header compiles on its own (it includes what it uses).
 headers:

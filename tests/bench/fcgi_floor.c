@@ -7,7 +7,7 @@
  * PROCESSES processes accept connections on the unix socket SOCKET, one
  * FastCGI request per connection (nginx without fastcgi_keep_conn).  Each
  * request body is read from the socket, hashed with SHA-256 and CRC-32
- * (OpenSSL and ISA-L, the libraries batchup uses), written with O_DIRECT
+ * (app/digest.c, as batchup does: OpenSSL and ISA-L), written with O_DIRECT
  * writes of 1 MiB to DIR/<last segment of DOCUMENT_URI>, made durable by one
  * fdatasync, and answered 204 with the SHA-256 in an X-Sha256 header.
  *
@@ -30,9 +30,8 @@
  * stderr; the benchmark checks every stored file's SHA-256 afterwards.
  */
 #include <errno.h>
+#include <fastcgi.h>
 #include <fcntl.h>
-#include <isa-l/crc.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,20 +45,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HDR 8
+#include "batchup/digest.h"
+
+#define HDR FCGI_HEADER_LEN
 #define WBUF ((size_t)1 << 20) /* one O_DIRECT write */
 #define STAGE ((size_t)1 << 20)
 #define ALIGN 4096
-
-enum { BEGIN_REQUEST = 1, END_REQUEST = 3, PARAMS = 4, STDIN = 5, STDOUT = 6 };
 
 struct sink {
     int fd;
     unsigned char *buf; /* WBUF bytes, ALIGN-aligned */
     size_t fill;
     uint64_t size;
-    EVP_MD_CTX *sha;
-    uint32_t crc;
+    struct digest d; /* not started under FLOOR_HASH=0: fed, it does nothing */
     bool hash;
 };
 
@@ -78,14 +76,6 @@ static int full(int fd, void *buf, size_t len, bool out)
         done += (size_t)n;
     }
     return 0;
-}
-
-static void hash(struct sink *s, const unsigned char *p, size_t n)
-{
-    if (s->hash) {
-        EVP_DigestUpdate(s->sha, p, n);
-        s->crc = crc32_gzip_refl(s->crc, p, n);
-    }
 }
 
 /* Write the full buffer (or, at the end, the rest rounded up to ALIGN: the
@@ -119,7 +109,7 @@ static int body_records(int fd, struct sink *s, const unsigned char *first)
     size_t content = be16(first + 4), pad = first[6];
     int type = first[1];
 
-    while (!(type == STDIN && content == 0)) {
+    while (!(type == FCGI_STDIN && content == 0)) {
         size_t trailer = pad + HDR, have = 0;
         while (content > 0 || have < trailer) {
             struct iovec iov[2];
@@ -137,8 +127,8 @@ static int body_records(int fd, struct sink *s, const unsigned char *first)
             if (got <= 0)
                 return -1;
             want = (size_t)got < content ? (size_t)got : content;
-            if (type == STDIN) {
-                hash(s, s->buf + s->fill, want);
+            if (type == FCGI_STDIN) {
+                digest_feed(&s->d, s->buf + s->fill, want);
                 s->fill += want;
             }
             content -= want;
@@ -161,7 +151,7 @@ static int body_big(int fd, struct sink *s, const unsigned char *first)
     size_t content = be16(first + 4), pad = first[6], have = 0;
     int type = first[1];
 
-    if (type == STDIN && content == 0)
+    if (type == FCGI_STDIN && content == 0)
         return pad == 0 ? 0 : -1;
     for (;;) {
         ssize_t got = read(fd, stage, sizeof stage);
@@ -174,8 +164,8 @@ static int body_big(int fd, struct sink *s, const unsigned char *first)
             size_t left = (size_t)got - i;
             if (content > 0) {
                 size_t m = content < left ? content : left;
-                if (type == STDIN) {
-                    hash(s, stage + i, m);
+                if (type == FCGI_STDIN) {
+                    digest_feed(&s->d, stage + i, m);
                     for (size_t k = 0; k < m;) {
                         size_t c = m - k < WBUF - s->fill ? m - k : WBUF - s->fill;
                         memcpy(s->buf + s->fill, stage + i + k, c);
@@ -201,7 +191,7 @@ static int body_big(int fd, struct sink *s, const unsigned char *first)
                     content = be16(hdr + 4);
                     pad = hdr[6];
                     have = 0;
-                    if (type == STDIN && content == 0)
+                    if (type == FCGI_STDIN && content == 0)
                         return i == (size_t)got && pad == 0 ? 0 : -1;
                 }
             }
@@ -257,10 +247,9 @@ static void record(unsigned char *h, int type, size_t len)
 static void serve(int fd, int dir, struct sink *s, bool big)
 {
     static unsigned char params[256 * 1024];
-    unsigned char h[HDR], md[32], out[512];
+    unsigned char h[HDR], md[DIGEST_MAX], out[512];
     size_t plen = 0, n;
-    char name[256], hex[65];
-    unsigned int mdlen = 0;
+    char name[256], hex[DIGEST_HEX_SIZE] = "-";
 
     /* The head: BEGIN_REQUEST and PARAMS up to the empty one. */
     for (;;) {
@@ -268,9 +257,9 @@ static void serve(int fd, int dir, struct sink *s, bool big)
         if (full(fd, h, HDR, false) < 0)
             return;
         len = be16(h + 4) + h[6];
-        if (h[1] == PARAMS && be16(h + 4) == 0 && h[6] == 0)
+        if (h[1] == FCGI_PARAMS && be16(h + 4) == 0 && h[6] == 0)
             break;
-        if (h[1] == PARAMS && plen + len <= sizeof params) {
+        if (h[1] == FCGI_PARAMS && plen + len <= sizeof params) {
             if (full(fd, params + plen, len, false) < 0)
                 return;
             plen += be16(h + 4);
@@ -286,25 +275,26 @@ static void serve(int fd, int dir, struct sink *s, bool big)
     }
     s->fill = 0;
     s->size = 0;
-    s->crc = 0;
-    EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+    if (s->hash && digest_begin(&s->d, DIGEST_SHA256, true) != 0) {
+        close(s->fd);
+        return;
+    }
     if (full(fd, h, HDR, false) < 0 || (big ? body_big(fd, s, h) : body_records(fd, s, h)) < 0 ||
         drain(s) < 0 || ftruncate(s->fd, (off_t)s->size) < 0 || fdatasync(s->fd) < 0) {
         fprintf(stderr, "fcgi_floor: %s: the body failed\n", name);
+        digest_free(&s->d);
         close(s->fd);
         return;
     }
     close(s->fd);
-    EVP_DigestFinal_ex(s->sha, md, &mdlen);
-    for (unsigned int i = 0; i < mdlen; i++)
-        sprintf(hex + 2 * i, "%02x", md[i]);
-    hex[64] = '\0';
+    if (digest_end(&s->d, md) > 0)
+        digest_hex(md, DIGEST_MAX, hex);
     n = (size_t)snprintf((char *)out + HDR, sizeof out - HDR,
-                         "Status: 204 No Content\r\nX-Sha256: %s\r\nX-Crc32: %08x\r\n\r\n",
-                         s->hash ? hex : "-", s->crc);
-    record(out, STDOUT, n);
-    record(out + HDR + n, STDOUT, 0);
-    record(out + 2 * HDR + n, END_REQUEST, 8);
+                         "Status: 204 No Content\r\nX-Sha256: %s\r\nX-Crc32: %08x\r\n\r\n", hex,
+                         (unsigned)s->d.crc32);
+    record(out, FCGI_STDOUT, n);
+    record(out + HDR + n, FCGI_STDOUT, 0);
+    record(out + 2 * HDR + n, FCGI_END_REQUEST, 8);
     memset(out + 3 * HDR + n, 0, 8);
     if (full(fd, out, 4 * HDR + n, true) < 0)
         fprintf(stderr, "fcgi_floor: %s: the answer failed\n", name);
@@ -338,11 +328,9 @@ int main(int argc, char **argv)
             return 1;
         }
         if (pid == 0) {
-            struct sink s = {.hash = !(hash_env && strcmp(hash_env, "0") == 0),
-                             .sha = EVP_MD_CTX_new()};
+            struct sink s = {.hash = !(hash_env && strcmp(hash_env, "0") == 0)};
             prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (getppid() == 1 || s.sha == NULL ||
-                posix_memalign((void **)&s.buf, ALIGN, WBUF) != 0)
+            if (getppid() == 1 || posix_memalign((void **)&s.buf, ALIGN, WBUF) != 0)
                 _exit(1);
             for (;;) {
                 int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
