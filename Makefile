@@ -65,8 +65,10 @@ bench: all $(BUILD)/tools/fcgi_floor
 	tests/bench/run.sh
 
 # The app floor of the upload benchmark (tests/bench/fcgi_floor.c): a
-# FastCGI responder that only hashes and durably stores each body.
-$(BUILD)/tools/fcgi_floor: tests/bench/fcgi_floor.c $(BUILD)/obj/digest.o
+# FastCGI responder that only hashes and durably stores each body, framing
+# its records with app/fcgi.c's codec.
+$(BUILD)/tools/fcgi_floor: tests/bench/fcgi_floor.c $(BUILD)/obj/digest.o $(BUILD)/obj/fcgi.o \
+    $(BUILD)/obj/clock.o
 	mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lisal -lcrypto
 
