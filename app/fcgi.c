@@ -17,8 +17,12 @@
  *
  * The socket is non-blocking; a read or write is tried first and poll(2) is
  * only asked when it would block, so a fast connection pays nothing for the
- * deadlines.  Body bytes are read straight into the caller's buffer, with
- * the padding and header of the next record gathered by the same readv(2).
+ * deadlines.  The deadlines are absolute all the same: they are also looked
+ * at after every record, so a peer that never lets a read block (records of
+ * another request id, management records, anything after the response)
+ * cannot hold the worker past them.  Body bytes are read straight into the
+ * caller's buffer, with the padding and header of the next record gathered
+ * by the same readv(2).
  *
  * The protocol (FastCGI 1.0): management records (request id 0) are
  * answered (GET_VALUES: one connection, one request, no multiplexing;
@@ -430,7 +434,9 @@ static int read_head(struct fcgi_conn *c, double deadline, const char **why)
         FCGI_Header h;
         size_t len;
         *why = "no complete request head in time (or the connection closed)";
-        if (read_exact(c, &h, sizeof h, deadline) != 0)
+        /* Checked after every record too: a peer whose records keep
+         * coming (GET_VALUES, another request id) never lets a read block. */
+        if (clock_now() >= deadline || read_exact(c, &h, sizeof h, deadline) != 0)
             break;
         len = fcgi_header_length(&h);
         *why = "not a FastCGI record";
@@ -556,6 +562,22 @@ static double next_deadline(const struct fcgi_conn *c, bool *is_tick)
     return *is_tick ? c->tick_base + c->tick : idle;
 }
 
+/* After a read that brought no body byte (only framing, or records of
+ * another request), the deadlines are checked as if the read had blocked:
+ * true when the read must stop (a slice to hand over, or c->end set). */
+static bool overdue(struct fcgi_conn *c, double t0, size_t got)
+{
+    double now = clock_now();
+    bool is_tick = false;
+
+    if (got > 0)
+        return now - t0 >= FCGI_SLICE;
+    if (now < next_deadline(c, &is_tick))
+        return false;
+    c->end = is_tick ? FCGI_END_TICK : FCGI_END_IDLE;
+    return true;
+}
+
 ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap)
 {
     double t0 = clock_now();
@@ -571,6 +593,8 @@ ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap)
             got += (size_t)n;
             if (n > 0)
                 c->last_byte = c->tick_base = clock_now();
+            else if (overdue(c, t0, got))
+                break;
             continue;
         }
         if (n == -2) {
@@ -711,7 +735,8 @@ static void linger(struct fcgi_conn *c)
     unsigned char scratch[16384];
 
     shutdown(c->fd, SHUT_WR);
-    for (;;) {
+    /* The deadline holds even for a peer that never stops sending. */
+    while (clock_now() < deadline) {
         ssize_t n = read(c->fd, scratch, sizeof scratch);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
             return;
