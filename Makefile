@@ -93,7 +93,7 @@ format:
 # seed corpus (tests/run.sh fuzz).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DBATCHUP_VERSION=\"fuzz\" \
                -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
-FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,fuzz_headers fuzz_zip_names fuzz_tus fuzz_config)
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,fuzz_headers fuzz_zip_names fuzz_tus fuzz_config fuzz_fcgi)
 HDRS := $(wildcard include/batchup/*.h)
 fuzz: $(FUZZ_BINS)
 
@@ -109,6 +109,9 @@ $(BUILD)/fuzz/fuzz_tus: tests/fuzz/fuzz_tus.c $(filter-out app/main.c,$(SRCS)) $
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c app/config.c app/listener.c app/error.c \
     app/log.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
+
+$(BUILD)/fuzz/fuzz_fcgi: tests/fuzz/fuzz_fcgi.c app/fcgi.c app/clock.c $(HDRS) | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 deps:
 	tests/lib/deps.sh
