@@ -106,7 +106,7 @@ $(BUILD)/fuzz/fuzz_zip_names: tests/fuzz/fuzz_zip_names.c app/zip.c app/digest.c
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lisal -lcrypto
 $(BUILD)/fuzz/fuzz_tus: tests/fuzz/fuzz_tus.c $(filter-out app/main.c,$(SRCS)) $(HDRS) | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c app/config.c app/listener.c app/error.c \
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c app/config.c app/address.c app/error.c \
     app/log.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
 

@@ -11,19 +11,18 @@
  * shipped web server configurations let only loopback reach it: it names
  * users and uploads.
  *
- * `batchup status` asks the server itself: it speaks FastCGI to the
- * `listen` socket, as the web server would (the records encoded and decoded
- * by fcgi.c, the one codec of the format), and prints the page.
+ * `batchup status` asks the server itself: it connects to the `listen`
+ * socket (the address the configuration parsed, which the listener binds)
+ * and speaks FastCGI to it, as the web server would (the records encoded
+ * and decoded by fcgi.c, the one codec of the format), and prints the page.
  */
 #include <errno.h>
 #include <stdbool.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <fastcgi.h>
@@ -31,6 +30,7 @@
 
 #include "batchup/clock.h"
 #include "batchup/fcgi.h"
+#include "batchup/listener.h"
 #include "batchup/scoreboard.h"
 #include "batchup/status.h"
 #include "batchup/store.h"
@@ -173,36 +173,6 @@ int status_get(struct http_request *req, struct bu_error *err)
 
 /* ---- batchup status: a FastCGI client of our own server ------------- */
 
-static int connect_listen(const char *listen, struct bu_error *err)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    int fd = -1;
-
-    if (listen[0] == '/') {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", listen);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            return fd;
-    } else if (colon != NULL) {
-        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-        if (getaddrinfo(host[0] ? host : "127.0.0.1", colon + 1, &hints, &ai) == 0) {
-            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-                freeaddrinfo(ai);
-                return fd;
-            }
-            freeaddrinfo(ai);
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    return error_set(err, BU_E_INTERNAL, "cannot connect to %s (is batchup serve running?): %s",
-                     listen, strerror(errno));
-}
-
 /* The request: BEGIN_REQUEST, the params, their end, an empty body; the
  * records encoded by fcgi.c.  The params are at most a few hundred bytes
  * (status_path is bounded by the configuration), so one PARAMS record holds
@@ -225,7 +195,7 @@ static size_t build_request(unsigned char *buf, size_t cap, const char *uri, con
     memcpy(buf, &begin, sizeof begin);
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         size_t n =
-            fcgi_pair_put(buf + head + params, cap - head - params - 2 * FCGI_HEADER_LEN,
+            fcgi_pair_put(buf + head + params, cap - head - params - 2 * (size_t)FCGI_HEADER_LEN,
                           pairs[i][0], strlen(pairs[i][0]), pairs[i][1], strlen(pairs[i][1]));
         if (n == 0)
             return 0;
@@ -277,7 +247,7 @@ int status_command(const struct bu_config *cfg, bool json, struct bu_error *err)
                          "the status page is off: set status_path (for example "
                          "status_path = /batchup-status) and reload");
     snprintf(uri, sizeof uri, "%s%s", cfg->status_path, json ? "?json" : "");
-    fd = connect_listen(cfg->listen, err);
+    fd = listener_connect(&cfg->listen_addr, err);
     if (fd < 0)
         return -1;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);

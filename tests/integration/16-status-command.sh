@@ -1,10 +1,12 @@
 #!/bin/bash
-# `batchup status` with a long status_path. The command speaks FastCGI to
-# the server's socket, and each name-value length of its params takes one
-# byte under 128 and four from 128 on: a status_path of exactly 128 bytes
-# and one of 250 (whose URI with "?json" is 255, the key's longest) must both
-# reach the page, in text and in JSON. The second path is set by a SIGHUP
-# reload, so one stack serves both.
+# `batchup status`, the FastCGI client of our own socket, where it used to
+# break. Each name-value length of its params takes one byte under 128 and
+# four from 128 on: a status_path of exactly 128 bytes and one of 250 (whose
+# URI with "?json" is 255, the key's longest) must both reach the page, in
+# text and in JSON; the second path is set by a SIGHUP reload, so one stack
+# serves both. And `listen` is parsed once, for the listener and the
+# command alike: a relative unix socket path ("./batchup.sock") reaches the
+# server from the folder it is relative to.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -52,5 +54,13 @@ sed -i "s|^status_path = .*|status_path = ${P250%x}|" "$T/short.conf"
 tap_ok "$([ $? -ne 0 ] && grep -q 'Status: 404' "$T/err.short"; echo $?)" \
     "a status_path one byte shorter than the server's gets its 404 (the whole path was sent)"
 [ -s "$T/err.short" ] && tap_diag "stderr: $(cat "$T/err.short")"
+
+# A relative unix socket path, read from a configuration in the stack's
+# folder: the same socket the web server reaches.
+sed "s|^listen = .*|listen = ./batchup.sock|" "$BATCHUP_CONF" >"$STACK_DIR/relative.conf"
+(cd "$STACK_DIR" && "$BATCHUP_BIN" status --json -c relative.conf) >"$T/json.rel" 2>"$T/err.rel"
+tap_ok $? "batchup status answers through listen = ./batchup.sock (a relative path)"
+[ -s "$T/err.rel" ] && tap_diag "stderr: $(cat "$T/err.rel")"
+tap_is "$(jq -r '.pool.pm' "$T/json.rel" 2>/dev/null)" static "... with the pool as JSON"
 
 tap_done
