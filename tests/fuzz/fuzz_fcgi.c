@@ -38,72 +38,67 @@ static const struct fcgi_limits limits = {.header_timeout = 1,
                                           .send_min_rate = 0,
                                           .rate_window = 1};
 
-/* The pairs of the input encoded again, and the decoder's view of them. */
-struct again {
-    unsigned char *buf;
-    size_t cap, used;
-    size_t n;
+/* The pairs of the input as the decoder gave them, and the same pairs
+ * encoded again. */
+struct seen {
+    const unsigned char **ptr; /* name, value, name, value ... */
+    size_t *len;
+    size_t n, cap;
+    unsigned char *again;
+    size_t again_used, again_cap;
 };
 
-static int reencode(const unsigned char *name, size_t nlen, const unsigned char *value, size_t vlen,
-                    void *ctx)
+static int collect(const unsigned char *name, size_t nlen, const unsigned char *value, size_t vlen,
+                   void *ctx)
 {
-    struct again *a = ctx;
-    size_t n = fcgi_pair_put(a->buf + a->used, a->cap - a->used, name, nlen, value, vlen);
+    struct seen *s = ctx;
+    size_t n = fcgi_pair_put(s->again + s->again_used, s->again_cap - s->again_used, name, nlen,
+                             value, vlen);
 
-    if (n == 0 || n != fcgi_pair_size(nlen, vlen))
+    if (s->n + 2 > s->cap || n == 0 || n != fcgi_pair_size(nlen, vlen))
         abort();
-    a->used += n;
-    a->n++;
+    s->again_used += n;
+    s->ptr[s->n] = name;
+    s->len[s->n++] = nlen;
+    s->ptr[s->n] = value;
+    s->len[s->n++] = vlen;
     return 0;
 }
 
-/* Walks the re-encoded pairs beside the original ones: same names, same
- * values, same count. */
-struct compare {
-    const unsigned char *orig;
-    size_t len, at;
-    size_t n;
-};
-
-static int same_as_original(const unsigned char *name, size_t nlen, const unsigned char *value,
-                            size_t vlen, void *ctx)
+/* The pairs decoded from the encoding again: each the same bytes as the
+ * original's pair at the same place. */
+static int same_as_first(const unsigned char *name, size_t nlen, const unsigned char *value,
+                         size_t vlen, void *ctx)
 {
-    struct compare *c = ctx;
-    const unsigned char *p = c->orig + c->at;
-    size_t lens[2];
+    struct seen *s = ctx;
 
-    /* The original's next pair, read the slow way: each length one byte,
-     * or four with the top bit set. */
-    for (int k = 0; k < 2; k++) {
-        if (*p & 0x80) {
-            lens[k] = (size_t)(p[0] & 0x7f) << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-            p += 4;
-        } else {
-            lens[k] = *p++;
-        }
-    }
-    if (lens[0] != nlen || lens[1] != vlen || memcmp(p, name, nlen) != 0 ||
-        memcmp(p + nlen, value, vlen) != 0)
+    if (s->n + 2 > s->cap || s->len[s->n] != nlen || memcmp(s->ptr[s->n], name, nlen) != 0 ||
+        s->len[s->n + 1] != vlen || memcmp(s->ptr[s->n + 1], value, vlen) != 0)
         abort();
-    c->at = (size_t)(p - c->orig) + nlen + vlen;
-    c->n++;
+    s->n += 2;
     return 0;
 }
 
 static void check_pairs(const uint8_t *data, size_t size)
 {
-    struct again a = {.buf = malloc(size + 8 * size + 16), .cap = size + 8 * size + 16};
-    struct compare cmp = {.orig = data, .len = size};
+    /* Every pair takes at least two bytes; each length grows at most from
+     * one byte to four when encoded again. */
+    struct seen s = {.cap = size + 2, .again_cap = 4 * size + 16};
+    size_t pairs;
 
-    if (a.buf == NULL)
-        return;
-    if (fcgi_decode_pairs(data, size, reencode, &a) == 0) {
-        if (fcgi_decode_pairs(a.buf, a.used, same_as_original, &cmp) != 0 || cmp.n != a.n ||
-            cmp.at != size)
+    s.ptr = malloc(s.cap * sizeof *s.ptr);
+    s.len = malloc(s.cap * sizeof *s.len);
+    s.again = malloc(s.again_cap);
+    if (s.ptr != NULL && s.len != NULL && s.again != NULL &&
+        fcgi_decode_pairs(data, size, collect, &s) == 0) {
+        pairs = s.n;
+        s.n = 0;
+        if (fcgi_decode_pairs(s.again, s.again_used, same_as_first, &s) != 0 || s.n != pairs)
             abort();
     }
-    free(a.buf);
+    free(s.ptr);
+    free(s.len);
+    free(s.again);
 }
 
 /* Each param is found by its name: the value of its first occurrence. */

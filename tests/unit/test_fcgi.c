@@ -119,6 +119,23 @@ static int begin(struct fcgi_conn *c, int fds[2], const struct fcgi_limits *lim,
     return fcgi_begin(c, fds[0], lim, why);
 }
 
+/* The server takes the request head the peer wrote and answers it with one
+ * record (a management answer, an END_REQUEST): its header and content. */
+static void begin_and_answer(struct fcgi_conn *c, int fds[2], FCGI_Header *h, unsigned char *buf)
+{
+    const char *why;
+
+    assert_int_equal(begin(c, fds, &quick, &why), 0);
+    assert_true(get_record(fds[1], h, buf));
+}
+
+/* The peer closes, the server finishes the request. */
+static void finish(struct fcgi_conn *c, int fds[2])
+{
+    close(fds[1]);
+    fcgi_finish(c);
+}
+
 /* A chatty peer: a child process that keeps the server's receive buffer
  * full of records of `type` for request `id` (small ones, so that the
  * server, at two system calls a record, never catches up and no read of
@@ -190,7 +207,6 @@ static void test_get_values_answered(void **state)
     size_t n = 0;
     FCGI_Header h;
     struct fcgi_conn c;
-    const char *why;
     int fds[2];
 
     (void)state;
@@ -202,15 +218,13 @@ static void test_get_values_answered(void **state)
     n += fcgi_pair_put(q + n, sizeof q - n, FCGI_MPXS_CONNS, strlen(FCGI_MPXS_CONNS), "", 0);
     put(fds[1], FCGI_GET_VALUES, FCGI_NULL_REQUEST_ID, q, n);
     put_head(fds[1]);
-    assert_int_equal(begin(&c, fds, &quick, &why), 0);
-    assert_true(get_record(fds[1], &h, buf));
+    begin_and_answer(&c, fds, &h, buf);
     assert_int_equal(h.type, FCGI_GET_VALUES_RESULT);
     assert_int_equal(fcgi_header_id(&h), FCGI_NULL_REQUEST_ID);
     assert_int_equal(fcgi_decode_pairs(buf, fcgi_header_length(&h), count_pair, seen), 0);
     assert_string_equal(seen, "FCGI_MPXS_CONNS=0;FCGI_MAX_CONNS=1;");
     assert_string_equal(fcgi_param(&c, "REQUEST_METHOD"), "PUT");
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 static void test_unknown_management_type(void **state)
@@ -218,19 +232,16 @@ static void test_unknown_management_type(void **state)
     unsigned char buf[FCGI_MAX_LENGTH + 255];
     FCGI_Header h;
     struct fcgi_conn c;
-    const char *why;
     int fds[2];
 
     (void)state;
     pair(fds);
     put(fds[1], 99, FCGI_NULL_REQUEST_ID, "abc", 3);
     put_head(fds[1]);
-    assert_int_equal(begin(&c, fds, &quick, &why), 0);
-    assert_true(get_record(fds[1], &h, buf));
+    begin_and_answer(&c, fds, &h, buf);
     assert_int_equal(h.type, FCGI_UNKNOWN_TYPE);
     assert_int_equal(((FCGI_UnknownTypeBody *)buf)->type, 99);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 static void test_second_begin_refused(void **state)
@@ -238,7 +249,6 @@ static void test_second_begin_refused(void **state)
     unsigned char buf[FCGI_MAX_LENGTH + 255];
     FCGI_Header h;
     struct fcgi_conn c;
-    const char *why;
     int fds[2];
 
     (void)state;
@@ -246,14 +256,12 @@ static void test_second_begin_refused(void **state)
     put_begin(fds[1], ID, FCGI_RESPONDER);
     put_begin(fds[1], 7, FCGI_RESPONDER);
     put(fds[1], FCGI_PARAMS, ID, NULL, 0);
-    assert_int_equal(begin(&c, fds, &quick, &why), 0);
+    begin_and_answer(&c, fds, &h, buf);
     assert_int_equal(c.id, ID);
-    assert_true(get_record(fds[1], &h, buf));
     assert_int_equal(h.type, FCGI_END_REQUEST);
     assert_int_equal(fcgi_header_id(&h), 7);
     assert_int_equal(((FCGI_EndRequestBody *)buf)->protocolStatus, FCGI_CANT_MPX_CONN);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 static void test_unknown_role(void **state)
@@ -322,8 +330,7 @@ static void test_params_bound(void **state)
     assert_int_equal(begin(&c, fds, &quick, &why), 0);
     assert_int_equal(strlen(fcgi_param(&c, "HTTP_X_BIG")), 200000);
     reap(pid);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 
     /* Over the 256 KiB bound: refused, and said why. */
     pair(fds);
@@ -355,8 +362,7 @@ static void test_abort_request(void **state)
     assert_memory_equal(buf, "abc", 3);
     assert_int_equal(fcgi_read(&c, buf, sizeof buf), 0);
     assert_int_equal(c.end, FCGI_END_ABORTED);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 
     /* In the head: no request. */
     pair(fds);
@@ -391,8 +397,7 @@ static void test_padding_and_next_header_in_one_read(void **state)
     assert_memory_equal(buf, "helloworld", 10);
     assert_int_equal(c.end, FCGI_END_CLEAN);
     assert_int_equal(c.bytes_in, 10);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 /* ---- each deadline ---------------------------------------------------- */
@@ -457,8 +462,7 @@ static void test_body_timeout_silent(void **state)
     assert_int_equal(fcgi_read(&c, buf, sizeof buf), 0);
     assert_int_equal(c.end, FCGI_END_IDLE);
     assert_true(clock_now() - t0 >= 0.45 && clock_now() - t0 < 1.5);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 /* Records of another request id carry no body byte: they must not keep
@@ -482,8 +486,7 @@ static void test_body_timeout_chatty(void **state)
         ;
     took = clock_now() - t0;
     reap(pid);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
     assert_int_equal(c.end, FCGI_END_IDLE);
     if (took >= 1.5)
         fail_msg("the body ended after %.1f s for a body_timeout of 0.5 s", took);
@@ -518,8 +521,7 @@ static void test_tick(void **state)
     }
     assert_int_equal(c.end, FCGI_END_IDLE);
     assert_true(clock_now() - t0 >= 0.95 && clock_now() - t0 < 1.6);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 /* A body slower than body_min_rate over a window ends SLOW. */
@@ -557,8 +559,7 @@ static void test_body_min_rate(void **state)
     reap(pid);
     assert_int_equal(c.end, FCGI_END_SLOW);
     assert_true(clock_now() - t0 < 1.5);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 /* ---- the response ----------------------------------------------------- */
@@ -583,8 +584,7 @@ static void test_send_timeout(void **state)
     assert_int_equal(rc, -1);
     assert_true(c.broken);
     assert_true(clock_now() - t0 >= 0.45 && clock_now() - t0 < 1.5);
-    close(fds[1]);
-    fcgi_finish(&c);
+    finish(&c, fds);
 }
 
 /* After the response the rest of what the peer sends is read and dropped,

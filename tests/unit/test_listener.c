@@ -114,37 +114,39 @@ static int accepted_from(int family, const char *address, int *client)
     return fd;
 }
 
+/* listener_peer_allowed for fd, with listen_allow set to allow_text. */
+static bool allowed_under(struct bu_config *cfg, const char *allow_text, int fd)
+{
+    struct bu_error err;
+
+    assert_int_equal(config_set(cfg, "listen_allow", allow_text, &err), 0);
+    return listener_peer_allowed(cfg, fd);
+}
+
 static void test_peer_allowed_on_real_connections(void **state)
 {
     struct bu_config cfg;
-    struct bu_error err;
     int pair[2], fd, client;
 
     (void)state;
     config_defaults(&cfg);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-    assert_int_equal(config_set(&cfg, "listen_allow", "192.0.2.1", &err), 0);
-    assert_true(listener_peer_allowed(&cfg, pair[0])); /* unix: the mode decides */
+    assert_true(allowed_under(&cfg, "192.0.2.1", pair[0])); /* unix: the mode decides */
     close(pair[0]);
     close(pair[1]);
 
     fd = accepted_from(AF_INET, "127.0.0.1", &client);
     assert_true(fd >= 0);
-    assert_int_equal(config_set(&cfg, "listen_allow", "127.0.0.1 ::1", &err), 0);
-    assert_true(listener_peer_allowed(&cfg, fd));
-    assert_int_equal(config_set(&cfg, "listen_allow", "::1 10.0.0.0/8", &err), 0);
-    assert_false(listener_peer_allowed(&cfg, fd));
-    assert_int_equal(config_set(&cfg, "listen_allow", "127.0.0.0/8", &err), 0);
-    assert_true(listener_peer_allowed(&cfg, fd));
+    assert_true(allowed_under(&cfg, "127.0.0.1 ::1", fd));
+    assert_false(allowed_under(&cfg, "::1 10.0.0.0/8", fd));
+    assert_true(allowed_under(&cfg, "127.0.0.0/8", fd));
     close(fd);
     close(client);
 
     fd = accepted_from(AF_INET6, "::1", &client);
     if (fd >= 0) { /* a machine without IPv6 skips this part */
-        assert_int_equal(config_set(&cfg, "listen_allow", "127.0.0.1 ::1", &err), 0);
-        assert_true(listener_peer_allowed(&cfg, fd));
-        assert_int_equal(config_set(&cfg, "listen_allow", "127.0.0.1", &err), 0);
-        assert_false(listener_peer_allowed(&cfg, fd));
+        assert_true(allowed_under(&cfg, "127.0.0.1 ::1", fd));
+        assert_false(allowed_under(&cfg, "127.0.0.1", fd));
         close(fd);
         close(client);
     }
