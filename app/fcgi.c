@@ -118,10 +118,11 @@ static bool window_ok(struct fcgi_window *w, double min_rate, double window, dou
 
 /* Write every byte of iov before send_timeout passes without progress or
  * the response gets slower than send_min_rate (checked whenever the socket
- * is full): 0, or -1 (c->broken). */
+ * is full), and, while the request head is read (an answer to a management
+ * record), before the head's own deadline: 0, or -1 (c->broken). */
 static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
 {
-    double last = clock_now();
+    double last = clock_now(), until;
 
     if (c->send.start == 0)
         c->send.start = last;
@@ -143,10 +144,13 @@ static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
         }
         if (w < 0 && errno == EINTR)
             continue;
-        /* Broken, or send_timeout without progress, or a reader slower
-         * than send_min_rate. */
+        /* Broken, or send_timeout without progress (or the head's
+         * deadline), or a reader slower than send_min_rate. */
+        until = last + c->lim->send_timeout;
+        if (c->head_deadline > 0 && c->head_deadline < until)
+            until = c->head_deadline;
         if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
-            wait_fd(c, POLLOUT, last + c->lim->send_timeout, false) != 1 ||
+            wait_fd(c, POLLOUT, until, false) != 1 ||
             !window_ok(&c->send, c->lim->send_min_rate, c->lim->rate_window, clock_now()))
             c->broken = true;
     }
@@ -484,14 +488,16 @@ int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const
     c->fd = fd;
     c->wake_fd = -1;
     c->lim = lim;
+    c->head_deadline = start + lim->header_timeout;
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
-        read_head(c, start + lim->header_timeout, why) != 0) {
+        read_head(c, c->head_deadline, why) != 0) {
         close(fd);
         free(c->params);
         c->params = NULL;
         c->fd = -1;
         return -1;
     }
+    c->head_deadline = 0;
     return 0;
 }
 

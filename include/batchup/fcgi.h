@@ -48,7 +48,8 @@ struct fcgi_conn {
     double tick; /* > 0: a read returns after this long without a byte */
     const struct fcgi_limits *lim;
     uint16_t id;
-    bool broken; /* the response can no longer be written */
+    double head_deadline; /* while the head is read, every wait ends by it (0: after) */
+    bool broken;          /* the response can no longer be written */
     enum fcgi_end end;
 
     /* Params: "name\0value\0" pairs, n of them (malloc'd). */

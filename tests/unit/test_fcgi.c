@@ -139,10 +139,10 @@ static void finish(struct fcgi_conn *c, int fds[2])
 /* A chatty peer: a child process that keeps the server's receive buffer
  * full of records of `type` for request `id` (small ones, so that the
  * server, at two system calls a record, never catches up and no read of
- * its ever blocks), reading and dropping whatever the server answers,
- * until the server closes or `seconds` pass.  The child keeps only the
- * peer's end. */
-static pid_t chatter(int fds[2], int type, uint16_t id, double seconds)
+ * its ever blocks), reading and dropping whatever the server answers
+ * (unless `deaf`), until the server closes or `seconds` pass.  The child
+ * keeps only the peer's end. */
+static pid_t chatter(int fds[2], int type, uint16_t id, double seconds, bool deaf)
 {
     pid_t pid = fork();
 
@@ -169,7 +169,7 @@ static pid_t chatter(int fds[2], int type, uint16_t id, double seconds)
             ssize_t w;
             if (poll(&p, 1, 100) < 0 && errno != EINTR)
                 _exit(0);
-            while (recv(fds[1], drop, sizeof drop, MSG_DONTWAIT) > 0)
+            while (!deaf && recv(fds[1], drop, sizeof drop, MSG_DONTWAIT) > 0)
                 ;
             w = send(fds[1], batch + at, len - at, MSG_DONTWAIT | MSG_NOSIGNAL);
             if (w < 0 && errno != EAGAIN && errno != EINTR)
@@ -433,7 +433,7 @@ static void test_header_timeout_chatty(void **state)
         pid_t pid;
 
         pair(fds);
-        pid = chatter(fds, types[i], types[i] == FCGI_GET_VALUES ? 0 : 5, 6);
+        pid = chatter(fds, types[i], types[i] == FCGI_GET_VALUES ? 0 : 5, 6, false);
         close(fds[1]);
         assert_int_equal(begin(&c, fds, &quick, &why), -1);
         took = clock_now() - t0;
@@ -442,6 +442,30 @@ static void test_header_timeout_chatty(void **state)
             fail_msg("record type %d: fcgi_begin took %.1f s for a header_timeout of 0.5 s",
                      types[i], took);
     }
+}
+
+/* A peer that asks GET_VALUES and never reads the answers: the answers
+ * fill the socket, and the wait to write one more is bounded by
+ * header_timeout too, not by send_timeout alone. */
+static void test_header_timeout_unread_answers(void **state)
+{
+    struct fcgi_limits lim = quick;
+    struct fcgi_conn c;
+    const char *why;
+    int fds[2];
+    double t0 = clock_now(), took;
+    pid_t pid;
+
+    (void)state;
+    lim.send_timeout = 5;
+    pair(fds);
+    pid = chatter(fds, FCGI_GET_VALUES, FCGI_NULL_REQUEST_ID, 8, true);
+    close(fds[1]);
+    assert_int_equal(begin(&c, fds, &lim, &why), -1);
+    took = clock_now() - t0;
+    reap(pid);
+    if (took >= 1.5)
+        fail_msg("fcgi_begin took %.1f s for a header_timeout of 0.5 s", took);
 }
 
 static void test_body_timeout_silent(void **state)
@@ -480,7 +504,7 @@ static void test_body_timeout_chatty(void **state)
     pair(fds);
     put_head(fds[1]);
     assert_int_equal(begin(&c, fds, &quick, &why), 0);
-    pid = chatter(fds, FCGI_STDIN, 5, 6);
+    pid = chatter(fds, FCGI_STDIN, 5, 6, false);
     t0 = clock_now();
     while (fcgi_read(&c, buf, sizeof buf) > 0)
         ;
@@ -602,7 +626,7 @@ static void test_linger_chatty(void **state)
     put_head(fds[1]);
     assert_int_equal(begin(&c, fds, &quick, &why), 0);
     assert_int_equal(fcgi_write(&c, "Status: 204\r\n\r\n", 15), 0);
-    pid = chatter(fds, FCGI_STDIN, ID, 8);
+    pid = chatter(fds, FCGI_STDIN, ID, 8, false);
     close(fds[1]);
     t0 = clock_now();
     fcgi_finish(&c);
@@ -624,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_padding_and_next_header_in_one_read),
         cmocka_unit_test(test_header_timeout_silent),
         cmocka_unit_test(test_header_timeout_chatty),
+        cmocka_unit_test(test_header_timeout_unread_answers),
         cmocka_unit_test(test_body_timeout_silent),
         cmocka_unit_test(test_body_timeout_chatty),
         cmocka_unit_test(test_tick),
