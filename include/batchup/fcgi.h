@@ -1,12 +1,14 @@
 /*
  * fcgi.h - one FastCGI connection, read and written by batchup itself.
  *
- * libfcgi opens the listening socket and defines the protocol's records
- * (<fastcgi.h>); the records of each connection are read and written here,
- * on a non-blocking socket, so that every wait has a deadline (the request
- * head, the body, the response) and body bytes go straight from the socket
- * into the caller's buffer.  One request per connection: the web server may
- * ask to keep it, and the protocol lets the application close it anyway.
+ * libfcgi's <fastcgi.h> defines the protocol's records; the records of
+ * each connection are read and written here, on a non-blocking socket, so
+ * that every wait has a deadline (the request head, the body, the response)
+ * and body bytes go straight from the socket into the caller's buffer.  One
+ * request per connection: the web server may ask to keep it, and the
+ * protocol lets the application close it anyway.  The record format's
+ * encoder and decoder (headers, name-value pairs) are here too, for every
+ * other speaker of it (`batchup status`, the benchmark's floor).
  */
 #ifndef BATCHUP_FCGI_H
 #define BATCHUP_FCGI_H
