@@ -65,8 +65,10 @@ bench: all $(BUILD)/tools/fcgi_floor
 	tests/bench/run.sh
 
 # The app floor of the upload benchmark (tests/bench/fcgi_floor.c): a
-# FastCGI responder that only hashes and durably stores each body.
-$(BUILD)/tools/fcgi_floor: tests/bench/fcgi_floor.c $(BUILD)/obj/digest.o
+# FastCGI responder that only hashes and durably stores each body, framing
+# its records with app/fcgi.c's codec.
+$(BUILD)/tools/fcgi_floor: tests/bench/fcgi_floor.c $(BUILD)/obj/digest.o $(BUILD)/obj/fcgi.o \
+    $(BUILD)/obj/clock.o
 	mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lisal -lcrypto
 
@@ -91,7 +93,7 @@ format:
 # seed corpus (tests/run.sh fuzz).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DBATCHUP_VERSION=\"fuzz\" \
                -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
-FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,fuzz_headers fuzz_zip_names fuzz_tus fuzz_config)
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,fuzz_headers fuzz_zip_names fuzz_tus fuzz_config fuzz_fcgi)
 HDRS := $(wildcard include/batchup/*.h)
 fuzz: $(FUZZ_BINS)
 
@@ -104,9 +106,12 @@ $(BUILD)/fuzz/fuzz_zip_names: tests/fuzz/fuzz_zip_names.c app/zip.c app/digest.c
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lisal -lcrypto
 $(BUILD)/fuzz/fuzz_tus: tests/fuzz/fuzz_tus.c $(filter-out app/main.c,$(SRCS)) $(HDRS) | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c app/config.c app/listener.c app/error.c \
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c app/config.c app/address.c app/error.c \
     app/log.c app/utf8.c $(HDRS) | $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LIBS)
+
+$(BUILD)/fuzz/fuzz_fcgi: tests/fuzz/fuzz_fcgi.c app/fcgi.c app/clock.c $(HDRS) | $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 deps:
 	tests/lib/deps.sh

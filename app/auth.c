@@ -57,7 +57,7 @@ static int auth_remote_user(struct http_request *req, struct bu_error *err)
     const char *name = http_param(req, "REMOTE_USER");
     int found;
 
-    if (listener_check_remote_user(req->cfg, listener_family(), err) != 0) {
+    if (config_check_remote_user(req->cfg, listener_family(), err) != 0) {
         log_error("%s", err->message);
         return error_set(err, BU_E_UNAUTHORIZED,
                          "REMOTE_USER is not trusted on this listener (see the server's log)");

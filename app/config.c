@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "batchup/config.h"
-#include "batchup/listener.h"
 
 /* Add " in <where>" to the message of err.  Returns -1. */
 static int error_where(struct bu_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -129,10 +128,15 @@ static const struct key keys[] = {
 
 void config_defaults(struct bu_config *cfg)
 {
+    struct bu_error unused;
+
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->listen, sizeof cfg->listen, "var/batchup.sock");
     cfg->listen_mode = 0660;
     snprintf(cfg->listen_allow, sizeof cfg->listen_allow, "127.0.0.1 ::1");
+    /* Their parsed forms (the defaults always parse). */
+    address_parse_listen(cfg->listen, &cfg->listen_addr, &unused);
+    address_parse_allow(cfg->listen_allow, &cfg->listen_peers, &unused);
     cfg->workers = 32;
     cfg->pm = CONFIG_PM_DYNAMIC;
     cfg->pm_start_servers = 4;
@@ -262,27 +266,36 @@ bool config_listen_is_unix(const char *listen)
     return strchr(listen, '/') != NULL;
 }
 
-/* Strings: free text, listen, listen_allow, log_file, hook_url. */
+/* Strings: free text, log_file, hook_url. */
 static int set_text(const struct key *k, char *field, const char *value, struct bu_error *err)
 {
-    struct listener_allow allow;
-    long long port;
-
     if (strlen(value) >= k->size)
         return bad(err, k->name, value, "too long");
     if (check_text(k->kind, k->name, value, err) != 0)
         return -1;
-    if (k->kind == K_LISTEN && config_listen_is_unix(value) && strchr(value, ':') != NULL)
-        return bad(err, k->name, value, "a unix socket path may not hold ':'");
-    if (k->kind == K_LISTEN && !config_listen_is_unix(value)) {
-        const char *colon = strrchr(value, ':');
-        if (colon == NULL)
-            return bad(err, k->name, value, "expected host:port or a unix socket path");
-        if (parse_ll(colon + 1, &port) != 0 || port < 1 || port > 65535)
-            return bad(err, k->name, value, "port must be 1..65535");
-    }
-    if (k->kind == K_ALLOW && listener_parse_allow(value, &allow, err) != 0)
+    memcpy(field, value, strlen(value) + 1);
+    return 0;
+}
+
+/* listen and listen_allow: the text, and its parsed form (address.c), which
+ * the listener, its check of every TCP peer and `batchup status` use, so
+ * that nothing parses them again. */
+static int set_address(struct bu_config *cfg, const struct key *k, char *field, const char *value,
+                       struct bu_error *err)
+{
+    struct address_listen listen;
+    struct address_allow allow;
+
+    if (strlen(value) >= k->size)
+        return bad(err, k->name, value, "too long");
+    if (k->kind == K_LISTEN && address_parse_listen(value, &listen, err) != 0)
         return -1;
+    if (k->kind == K_ALLOW && address_parse_allow(value, &allow, err) != 0)
+        return -1;
+    if (k->kind == K_LISTEN)
+        cfg->listen_addr = listen;
+    else
+        cfg->listen_peers = allow;
     memcpy(field, value, strlen(value) + 1);
     return 0;
 }
@@ -329,11 +342,12 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, struct
     field = (char *)cfg + k->offset;
     switch (k->kind) {
     case K_STRING:
-    case K_LISTEN:
-    case K_ALLOW:
     case K_ABSPATH:
     case K_URL:
         return set_text(k, field, value, err);
+    case K_LISTEN:
+    case K_ALLOW:
+        return set_address(cfg, k, field, value, err);
     case K_EVENTS:
         return set_events(cfg, key, value, err);
     case K_WORD:
@@ -459,10 +473,23 @@ static int config_check(struct bu_config *cfg, struct bu_error *err)
     if (cfg->pm_start_servers < cfg->pm_min_spare_servers)
         cfg->pm_start_servers = cfg->pm_min_spare_servers;
     /* remote_user on a TCP socket other local processes can reach: refused
-     * unless the operator says so (listener.c). */
-    if (!config_listen_is_unix(cfg->listen) && listener_check_remote_user(cfg, AF_INET, err) != 0)
+     * unless the operator says so. */
+    if (!cfg->listen_addr.is_unix && config_check_remote_user(cfg, AF_INET, err) != 0)
         return -1;
     return 0;
+}
+
+int config_check_remote_user(const struct bu_config *cfg, int family, struct bu_error *err)
+{
+    if (cfg->auth != CONFIG_AUTH_REMOTE_USER || family == AF_UNIX || cfg->remote_user_trust_tcp)
+        return 0;
+    if (!address_allow_reaches_local(&cfg->listen_peers))
+        return 0;
+    return error_set(err, BU_E_BAD_CONFIG,
+                     "auth = remote_user on the TCP listener %s: any local process could connect "
+                     "and claim any user; listen on a unix socket, or set remote_user_trust_tcp = "
+                     "yes, or a listen_allow naming only the web server's address on another host",
+                     cfg->listen_addr.is_unix ? "passed as standard input" : cfg->listen);
 }
 
 /* The file read when neither -c nor $BATCHUP_CONFIG names one, if it

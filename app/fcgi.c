@@ -17,8 +17,12 @@
  *
  * The socket is non-blocking; a read or write is tried first and poll(2) is
  * only asked when it would block, so a fast connection pays nothing for the
- * deadlines.  Body bytes are read straight into the caller's buffer, with
- * the padding and header of the next record gathered by the same readv(2).
+ * deadlines.  The deadlines are absolute all the same: they are also looked
+ * at after every record, so a peer that never lets a read block (records of
+ * another request id, management records, anything after the response)
+ * cannot hold the worker past them.  Body bytes are read straight into the
+ * caller's buffer, with the padding and header of the next record gathered
+ * by the same readv(2).
  *
  * The protocol (FastCGI 1.0): management records (request id 0) are
  * answered (GET_VALUES: one connection, one request, no multiplexing;
@@ -26,6 +30,11 @@
  * refused with CANT_MPX_CONN, a role other than RESPONDER with
  * UNKNOWN_ROLE; records of other request ids are skipped; ABORT_REQUEST
  * ends the body.  Params are bounded (FCGI_PARAMS_MAX).
+ *
+ * The record format itself (headers, name-value pairs) is encoded and
+ * decoded by the fcgi_header_* and fcgi_pair_* functions at the top, the
+ * only code that knows its bytes: `batchup status` and the benchmark's
+ * floor use them too.
  */
 #include <assert.h>
 #include <errno.h>
@@ -42,8 +51,8 @@
 #include "batchup/fcgi.h"
 
 #define FCGI_PARAMS_MAX ((size_t)256 * 1024) /* bytes of encoded params */
-#define FCGI_SLICE 0.1  /* a slow body is handed over every 100 ms */
-#define FCGI_LINGER 2.0 /* seconds to read what comes after the response */
+#define FCGI_SLICE 0.1                       /* a slow body is handed over every 100 ms */
+#define FCGI_LINGER 2.0                      /* seconds to read what comes after the response */
 
 /* ---- waiting -------------------------------------------------------- */
 
@@ -109,10 +118,11 @@ static bool window_ok(struct fcgi_window *w, double min_rate, double window, dou
 
 /* Write every byte of iov before send_timeout passes without progress or
  * the response gets slower than send_min_rate (checked whenever the socket
- * is full): 0, or -1 (c->broken). */
+ * is full), and, while the request head is read (an answer to a management
+ * record), before the head's own deadline: 0, or -1 (c->broken). */
 static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
 {
-    double last = clock_now();
+    double last = clock_now(), until;
 
     if (c->send.start == 0)
         c->send.start = last;
@@ -134,21 +144,24 @@ static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
         }
         if (w < 0 && errno == EINTR)
             continue;
-        /* Broken, or send_timeout without progress, or a reader slower
-         * than send_min_rate. */
+        /* Broken, or send_timeout without progress (or the head's
+         * deadline), or a reader slower than send_min_rate. */
+        until = last + c->lim->send_timeout;
+        if (c->head_deadline > 0 && c->head_deadline < until)
+            until = c->head_deadline;
         if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
-            wait_fd(c, POLLOUT, last + c->lim->send_timeout, false) != 1 ||
+            wait_fd(c, POLLOUT, until, false) != 1 ||
             !window_ok(&c->send, c->lim->send_min_rate, c->lim->rate_window, clock_now()))
             c->broken = true;
     }
     return c->broken ? -1 : 0;
 }
 
-/* ---- records -------------------------------------------------------- */
+/* ---- the record format ---------------------------------------------- */
 
-static void header_init(FCGI_Header *h, int type, uint16_t id, size_t len)
+void fcgi_header_put(FCGI_Header *h, int type, uint16_t id, size_t len, size_t pad)
 {
-    assert(len <= FCGI_MAX_LENGTH);
+    assert(len <= FCGI_MAX_LENGTH && pad <= 255);
     memset(h, 0, sizeof *h);
     h->version = FCGI_VERSION_1;
     h->type = (unsigned char)type;
@@ -156,52 +169,61 @@ static void header_init(FCGI_Header *h, int type, uint16_t id, size_t len)
     h->requestIdB0 = (unsigned char)id;
     h->contentLengthB1 = (unsigned char)(len >> 8);
     h->contentLengthB0 = (unsigned char)len;
+    h->paddingLength = (unsigned char)pad;
 }
 
-/* One record: header and content in one writev. */
-static int put_record(struct fcgi_conn *c, int type, uint16_t id, const void *buf, size_t len)
-{
-    FCGI_Header h;
-    struct iovec iov[2] = {{&h, sizeof h}, {(void *)buf, len}};
-
-    header_init(&h, type, id, len);
-    return write_iov(c, iov, len > 0 ? 2 : 1);
-}
-
-static int end_request(struct fcgi_conn *c, uint16_t id, unsigned char protocol_status)
-{
-    FCGI_EndRequestBody body = {.protocolStatus = protocol_status};
-
-    return put_record(c, FCGI_END_REQUEST, id, &body, sizeof body);
-}
-
-static size_t record_length(const FCGI_Header *h)
+size_t fcgi_header_length(const FCGI_Header *h)
 {
     return (size_t)h->contentLengthB1 << 8 | h->contentLengthB0;
 }
 
-static uint16_t record_id(const FCGI_Header *h)
+uint16_t fcgi_header_id(const FCGI_Header *h)
 {
     return (uint16_t)(h->requestIdB1 << 8 | h->requestIdB0);
 }
 
-/* Read and drop len bytes. */
-static int skip(struct fcgi_conn *c, size_t len, double deadline)
-{
-    unsigned char scratch[4096];
+#define FCGI_PAIR_LEN_MAX ((size_t)0x7fffffff) /* four bytes, the top bit a flag */
 
-    while (len > 0) {
-        size_t n = len > sizeof scratch ? sizeof scratch : len;
-        if (read_exact(c, scratch, n, deadline) != 0)
-            return -1;
-        len -= n;
-    }
-    return 0;
+/* One length of a pair: one byte under 128, else four with the top bit set. */
+static size_t pair_length_size(size_t len)
+{
+    return len < 0x80 ? 1 : 4;
 }
 
-/* ---- name-value pairs ------------------------------------------------ */
+static unsigned char *pair_length_put(unsigned char *p, size_t len)
+{
+    if (len < 0x80) {
+        *p++ = (unsigned char)len;
+        return p;
+    }
+    *p++ = (unsigned char)(0x80 | len >> 24);
+    *p++ = (unsigned char)(len >> 16);
+    *p++ = (unsigned char)(len >> 8);
+    *p++ = (unsigned char)len;
+    return p;
+}
 
-/* A length of a name-value pair: one byte, or four with the top bit set. */
+size_t fcgi_pair_size(size_t name_len, size_t value_len)
+{
+    return pair_length_size(name_len) + pair_length_size(value_len) + name_len + value_len;
+}
+
+size_t fcgi_pair_put(unsigned char *buf, size_t cap, const void *name, size_t name_len,
+                     const void *value, size_t value_len)
+{
+    unsigned char *p = buf;
+
+    if (name_len > FCGI_PAIR_LEN_MAX || value_len > FCGI_PAIR_LEN_MAX ||
+        fcgi_pair_size(name_len, value_len) > cap)
+        return 0;
+    p = pair_length_put(p, name_len);
+    p = pair_length_put(p, value_len);
+    memcpy(p, name, name_len);
+    memcpy(p + name_len, value, value_len);
+    return (size_t)(p - buf) + name_len + value_len;
+}
+
+/* A length of a name-value pair, read: one byte, or four with the top bit set. */
 static int pair_length(const unsigned char **p, const unsigned char *end, size_t *len)
 {
     if (*p >= end)
@@ -212,8 +234,7 @@ static int pair_length(const unsigned char **p, const unsigned char *end, size_t
     }
     if (end - *p < 4)
         return -1;
-    *len = (size_t)((*p)[0] & 0x7f) << 24 | (size_t)(*p)[1] << 16 | (size_t)(*p)[2] << 8 |
-           (*p)[3];
+    *len = (size_t)((*p)[0] & 0x7f) << 24 | (size_t)(*p)[1] << 16 | (size_t)(*p)[2] << 8 | (*p)[3];
     *p += 4;
     return 0;
 }
@@ -236,6 +257,41 @@ int fcgi_decode_pairs(const unsigned char *buf, size_t len,
     }
     return 0;
 }
+
+/* ---- records -------------------------------------------------------- */
+
+/* One record: header and content in one writev. */
+static int put_record(struct fcgi_conn *c, int type, uint16_t id, const void *buf, size_t len)
+{
+    FCGI_Header h;
+    struct iovec iov[2] = {{&h, sizeof h}, {(void *)buf, len}};
+
+    fcgi_header_put(&h, type, id, len, 0);
+    return write_iov(c, iov, len > 0 ? 2 : 1);
+}
+
+static int end_request(struct fcgi_conn *c, uint16_t id, unsigned char protocol_status)
+{
+    FCGI_EndRequestBody body = {.protocolStatus = protocol_status};
+
+    return put_record(c, FCGI_END_REQUEST, id, &body, sizeof body);
+}
+
+/* Read and drop len bytes. */
+static int skip(struct fcgi_conn *c, size_t len, double deadline)
+{
+    unsigned char scratch[4096];
+
+    while (len > 0) {
+        size_t n = len > sizeof scratch ? sizeof scratch : len;
+        if (read_exact(c, scratch, n, deadline) != 0)
+            return -1;
+        len -= n;
+    }
+    return 0;
+}
+
+/* ---- params --------------------------------------------------------- */
 
 /* Params are kept as "name\0value\0"; a name or value holding a NUL byte
  * could not be looked up, and is refused. */
@@ -277,21 +333,64 @@ const char *fcgi_param(const struct fcgi_conn *c, const char *name)
 
 /* ---- the request head ----------------------------------------------- */
 
-/* Answer a management record (request id 0). */
+/* What GET_VALUES may ask, and our answers: one connection, one request
+ * on it, no multiplexing. */
+static const struct {
+    const char *name, *value;
+} fcgi_values[] = {
+    {FCGI_MAX_CONNS, "1"},
+    {FCGI_MAX_REQS, "1"},
+    {FCGI_MPXS_CONNS, "0"},
+};
+
+#define FCGI_NVALUES (sizeof fcgi_values / sizeof fcgi_values[0])
+
+/* The GET_VALUES_RESULT being built: each variable asked for that we know,
+ * once (so the answer stays small whatever the question repeats). */
+struct values_out {
+    unsigned char buf[128];
+    size_t used;
+    bool done[FCGI_NVALUES];
+};
+
+static int answer_value(const unsigned char *name, size_t nlen, const unsigned char *value,
+                        size_t vlen, void *ctx)
+{
+    struct values_out *o = ctx;
+
+    (void)value;
+    (void)vlen;
+    for (size_t i = 0; i < FCGI_NVALUES; i++) {
+        const char *n = fcgi_values[i].name, *v = fcgi_values[i].value;
+        if (o->done[i] || nlen != strlen(n) || memcmp(name, n, nlen) != 0)
+            continue;
+        o->done[i] = true;
+        o->used +=
+            fcgi_pair_put(o->buf + o->used, sizeof o->buf - o->used, n, strlen(n), v, strlen(v));
+    }
+    return 0;
+}
+
+/* Answer a management record (request id 0): GET_VALUES with the
+ * variables asked for that we know (none, when the query is malformed);
+ * any other type with UNKNOWN_TYPE. */
 static int management(struct fcgi_conn *c, const FCGI_Header *h, double deadline)
 {
-    static const unsigned char values[] = {14, 1, 'F', 'C', 'G', 'I', '_', 'M', 'A', 'X', '_',
-                                           'C', 'O', 'N', 'N', 'S', '1', 13, 1, 'F', 'C', 'G',
-                                           'I', '_', 'M', 'A', 'X', '_', 'R', 'E', 'Q', 'S', '1',
-                                           15, 1, 'F', 'C', 'G', 'I', '_', 'M', 'P', 'X', 'S',
-                                           '_', 'C', 'O', 'N', 'N', 'S', '0'};
+    static unsigned char query[FCGI_MAX_LENGTH];
+    size_t len = fcgi_header_length(h);
     FCGI_UnknownTypeBody unknown = {.type = h->type};
+    struct values_out o = {.used = 0};
 
-    if (skip(c, record_length(h) + h->paddingLength, deadline) != 0)
+    if (h->type != FCGI_GET_VALUES) {
+        if (skip(c, len + h->paddingLength, deadline) != 0)
+            return -1;
+        return put_record(c, FCGI_UNKNOWN_TYPE, 0, &unknown, sizeof unknown);
+    }
+    if (read_exact(c, query, len, deadline) != 0 || skip(c, h->paddingLength, deadline) != 0)
         return -1;
-    if (h->type == FCGI_GET_VALUES)
-        return put_record(c, FCGI_GET_VALUES_RESULT, 0, values, sizeof values);
-    return put_record(c, FCGI_UNKNOWN_TYPE, 0, &unknown, sizeof unknown);
+    if (fcgi_decode_pairs(query, len, answer_value, &o) != 0)
+        o.used = 0;
+    return put_record(c, FCGI_GET_VALUES_RESULT, 0, o.buf, o.used);
 }
 
 /* BEGIN_REQUEST: 1 taken, 0 refused (another id while we have one, or a
@@ -300,16 +399,16 @@ static int begin_request(struct fcgi_conn *c, const FCGI_Header *h, bool have, d
 {
     FCGI_BeginRequestBody body;
 
-    if (record_length(h) != sizeof body || read_exact(c, &body, sizeof body, deadline) != 0 ||
+    if (fcgi_header_length(h) != sizeof body || read_exact(c, &body, sizeof body, deadline) != 0 ||
         skip(c, h->paddingLength, deadline) != 0)
         return -1;
     if (have)
-        return end_request(c, record_id(h), FCGI_CANT_MPX_CONN) == 0 ? 0 : -1;
+        return end_request(c, fcgi_header_id(h), FCGI_CANT_MPX_CONN) == 0 ? 0 : -1;
     if ((body.roleB1 << 8 | body.roleB0) != FCGI_RESPONDER) {
-        end_request(c, record_id(h), FCGI_UNKNOWN_ROLE);
+        end_request(c, fcgi_header_id(h), FCGI_UNKNOWN_ROLE);
         return -1;
     }
-    c->id = record_id(h);
+    c->id = fcgi_header_id(h);
     return 1;
 }
 
@@ -339,13 +438,15 @@ static int read_head(struct fcgi_conn *c, double deadline, const char **why)
         FCGI_Header h;
         size_t len;
         *why = "no complete request head in time (or the connection closed)";
-        if (read_exact(c, &h, sizeof h, deadline) != 0)
+        /* Checked after every record too: a peer whose records keep
+         * coming (GET_VALUES, another request id) never lets a read block. */
+        if (clock_now() >= deadline || read_exact(c, &h, sizeof h, deadline) != 0)
             break;
-        len = record_length(&h);
+        len = fcgi_header_length(&h);
         *why = "not a FastCGI record";
         if (h.version != FCGI_VERSION_1)
             break;
-        if (record_id(&h) == FCGI_NULL_REQUEST_ID) {
+        if (fcgi_header_id(&h) == FCGI_NULL_REQUEST_ID) {
             if (management(c, &h, deadline) != 0)
                 break;
         } else if (h.type == FCGI_BEGIN_REQUEST) {
@@ -354,11 +455,11 @@ static int read_head(struct fcgi_conn *c, double deadline, const char **why)
             if (r < 0)
                 break;
             have = have || r == 1;
-        } else if (h.type == FCGI_PARAMS && have && record_id(&h) == c->id && len == 0) {
+        } else if (h.type == FCGI_PARAMS && have && fcgi_header_id(&h) == c->id && len == 0) {
             *why = "malformed params";
             rc = skip(c, h.paddingLength, deadline) == 0 ? decode_params(c, raw, used) : -1;
             break;
-        } else if (h.type == FCGI_PARAMS && have && record_id(&h) == c->id) {
+        } else if (h.type == FCGI_PARAMS && have && fcgi_header_id(&h) == c->id) {
             unsigned char *bigger = used + len <= FCGI_PARAMS_MAX ? realloc(raw, used + len) : NULL;
             *why = "params larger than the limit";
             if (bigger == NULL)
@@ -368,7 +469,7 @@ static int read_head(struct fcgi_conn *c, double deadline, const char **why)
                 skip(c, h.paddingLength, deadline) != 0)
                 break;
             used += len;
-        } else if (h.type == FCGI_ABORT_REQUEST && have && record_id(&h) == c->id) {
+        } else if (h.type == FCGI_ABORT_REQUEST && have && fcgi_header_id(&h) == c->id) {
             *why = "the web server aborted the request";
             break;
         } else if (skip(c, len + h.paddingLength, deadline) != 0) {
@@ -387,14 +488,16 @@ int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const
     c->fd = fd;
     c->wake_fd = -1;
     c->lim = lim;
+    c->head_deadline = start + lim->header_timeout;
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
-        read_head(c, start + lim->header_timeout, why) != 0) {
+        read_head(c, c->head_deadline, why) != 0) {
         close(fd);
         free(c->params);
         c->params = NULL;
         c->fd = -1;
         return -1;
     }
+    c->head_deadline = 0;
     return 0;
 }
 
@@ -406,10 +509,10 @@ static void next_record(struct fcgi_conn *c)
     const FCGI_Header *h = (const FCGI_Header *)(c->hdr + c->pad_left);
 
     c->type = h->type;
-    c->content_left = record_length(h);
+    c->content_left = fcgi_header_length(h);
     c->pad_left = h->paddingLength;
     c->hdr_have = 0;
-    if (record_id(h) != c->id)
+    if (fcgi_header_id(h) != c->id)
         c->type = -1; /* another request's record: its content is skipped */
     else if (h->type == FCGI_ABORT_REQUEST)
         c->end = FCGI_END_ABORTED;
@@ -465,6 +568,22 @@ static double next_deadline(const struct fcgi_conn *c, bool *is_tick)
     return *is_tick ? c->tick_base + c->tick : idle;
 }
 
+/* After a read that brought no body byte (only framing, or records of
+ * another request), the deadlines are checked as if the read had blocked:
+ * true when the read must stop (a slice to hand over, or c->end set). */
+static bool overdue(struct fcgi_conn *c, double t0, size_t got)
+{
+    double now = clock_now();
+    bool is_tick = false;
+
+    if (got > 0)
+        return now - t0 >= FCGI_SLICE;
+    if (now < next_deadline(c, &is_tick))
+        return false;
+    c->end = is_tick ? FCGI_END_TICK : FCGI_END_IDLE;
+    return true;
+}
+
 ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap)
 {
     double t0 = clock_now();
@@ -480,6 +599,8 @@ ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap)
             got += (size_t)n;
             if (n > 0)
                 c->last_byte = c->tick_base = clock_now();
+            else if (overdue(c, t0, got))
+                break;
             continue;
         }
         if (n == -2) {
@@ -598,7 +719,7 @@ int fcgi_sendfile(struct fcgi_conn *c, int fd, uint64_t offset, uint64_t len)
         size_t chunk = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : (size_t)len;
         FCGI_Header h;
         struct iovec iov = {&h, sizeof h};
-        header_init(&h, FCGI_STDOUT, c->id, chunk);
+        fcgi_header_put(&h, FCGI_STDOUT, c->id, chunk, 0);
         if (write_iov(c, &iov, 1) != 0 || send_file_bytes(c, fd, &at, chunk) != 0)
             return -1;
         c->bytes_out += chunk;
@@ -620,7 +741,8 @@ static void linger(struct fcgi_conn *c)
     unsigned char scratch[16384];
 
     shutdown(c->fd, SHUT_WR);
-    for (;;) {
+    /* The deadline holds even for a peer that never stops sending. */
+    while (clock_now() < deadline) {
         ssize_t n = read(c->fd, scratch, sizeof scratch);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
             return;
@@ -638,8 +760,8 @@ void fcgi_finish(struct fcgi_conn *c)
         FCGI_Header eos;
         FCGI_EndRequestRecord end = {.body = {.protocolStatus = FCGI_REQUEST_COMPLETE}};
         struct iovec iov[2] = {{&eos, sizeof eos}, {&end, sizeof end}};
-        header_init(&eos, FCGI_STDOUT, c->id, 0);
-        header_init(&end.header, FCGI_END_REQUEST, c->id, sizeof end.body);
+        fcgi_header_put(&eos, FCGI_STDOUT, c->id, 0, 0);
+        fcgi_header_put(&end.header, FCGI_END_REQUEST, c->id, sizeof end.body, 0);
         write_iov(c, iov, 2);
     }
     linger(c);

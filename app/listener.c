@@ -10,22 +10,27 @@
  * lighttpd's bin-path) opened it for us.  Either way we serve on it instead
  * of `listen`.
  *
- * libfcgi unlinks a unix socket path without looking; we look first, so a
- * second server cannot silently steal the first one's socket.
+ * Otherwise it opens `listen` itself, as parsed once into the
+ * configuration (address.c), the structure `batchup status` connects to as
+ * well (listener_connect).  The socket is close-on-exec from the moment it
+ * exists.  A unix socket path is removed before binding only when no
+ * server answers on it, so a second server cannot silently steal the first
+ * one's socket.
  *
  * Whoever can connect can speak FastCGI, and so set any REMOTE_USER or
  * client address it likes.  A unix socket is guarded by its permissions
  * (listen_mode, applied through the umask while binding so that there is no
  * moment when it is wider, then with chmod); a TCP socket by listen_allow,
- * the peers that may connect, checked on every accepted connection.  With
- * auth = remote_user a TCP listener that local processes can reach would let
- * any of them be anyone: batchup refuses to start on one unless the
- * operator says it is fine (remote_user_trust_tcp).
+ * the peers that may connect (parsed with the configuration), checked on
+ * every accepted connection.  With auth = remote_user a TCP listener that
+ * local processes can reach would let any of them be anyone: batchup
+ * refuses to start on one unless the operator says it is fine
+ * (remote_user_trust_tcp; the rule is config_check_remote_user's).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,10 +47,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
-
 #include "batchup/listener.h"
 #include "batchup/log.h"
+
+#define LISTENER_BACKLOG 1024 /* the kernel caps it at net.core.somaxconn */
 
 /* The family of the socket listener_open opened or took over, inherited by
  * the workers: AF_UNSPEC before it ran. */
@@ -130,28 +135,84 @@ static int socket_family(int fd)
     return ss.ss_family;
 }
 
-/* Bind the unix socket with no moment wider than mode, then set mode
- * exactly (the umask can only take bits away). */
-static int open_unix(const struct bu_config *cfg, struct listener *l, struct bu_error *err)
+/* The socket address of a parsed `listen`: the unix path, or the first
+ * address its host resolves to (for a server, passive: an empty host is
+ * every IPv4 address, as libfcgi binds it; for a client, loopback).  0, or
+ * -1 with err. */
+static int resolve(const struct address_listen *a, bool passive, struct sockaddr_storage *ss,
+                   socklen_t *len, struct bu_error *err)
 {
-    mode_t old;
-    int fd;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    const char *host = a->host[0] != '\0' ? a->host : passive ? NULL : "127.0.0.1";
+    int rc;
 
-    if (unix_socket_answers(cfg->listen))
+    memset(ss, 0, sizeof *ss);
+    if (a->is_unix) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+        sun->sun_family = AF_UNIX;
+        memcpy(sun->sun_path, a->path, strlen(a->path) + 1);
+        *len = sizeof *sun;
+        return 0;
+    }
+    if (host == NULL) {
+        hints.ai_family = AF_INET;
+        hints.ai_flags = AI_PASSIVE;
+    }
+    rc = getaddrinfo(host, a->port, &hints, &ai);
+    if (rc != 0)
+        return error_set(err, BU_E_INTERNAL, "cannot resolve %s: %s", a->host, gai_strerror(rc));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+/* Open, bind and listen: close-on-exec and non-blocking from the start, so
+ * that no program a child runs (a hook command, and whatever it starts)
+ * ever holds the socket, not even for a moment after a fork.  A unix
+ * socket is bound with no moment wider than listen_mode (the umask can only
+ * take bits away), then given the mode exactly; a path nobody answers on
+ * any more (a server that died) is removed first. */
+static int open_socket(const struct bu_config *cfg, struct listener *l, struct bu_error *err)
+{
+    const struct address_listen *a = &cfg->listen_addr;
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    mode_t old = 0;
+    int fd, one = 1, rc;
+
+    if (resolve(a, true, &ss, &len, err) != 0)
+        return -1;
+    if (a->is_unix && unix_socket_answers(a->path))
         return error_set(err, BU_E_INTERNAL, "another server already answers on %s; not starting",
-                         cfg->listen);
-    old = umask((mode_t)(~cfg->listen_mode & 0777));
-    fd = FCGX_OpenSocket(cfg->listen, 1024);
-    umask(old);
+                         a->path);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return error_set(err, BU_E_INTERNAL, "cannot listen on %s: %s", cfg->listen,
                          strerror(errno));
-    l->owns_path = true;
-    snprintf(l->path, sizeof l->path, "%s", cfg->listen);
-    if (chmod(cfg->listen, (mode_t)cfg->listen_mode) != 0) {
+    if (a->is_unix) {
+        unlink(a->path);
+        old = umask((mode_t)(~cfg->listen_mode & 0777));
+    } else {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
+    rc = bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, LISTENER_BACKLOG) == 0 ? 0 : -1;
+    if (a->is_unix)
+        umask(old);
+    if (rc != 0) {
+        error_set(err, BU_E_INTERNAL, "cannot listen on %s: %s", cfg->listen, strerror(errno));
         close(fd);
-        return error_set(err, BU_E_INTERNAL, "cannot set the mode of %s: %s", cfg->listen,
-                         strerror(errno));
+        return -1;
+    }
+    if (a->is_unix) {
+        l->owns_path = true;
+        snprintf(l->path, sizeof l->path, "%s", a->path);
+        if (chmod(a->path, (mode_t)cfg->listen_mode) != 0) {
+            error_set(err, BU_E_INTERNAL, "cannot set the mode of %s: %s", a->path,
+                      strerror(errno));
+            close(fd);
+            return -1;
+        }
     }
     return fd;
 }
@@ -165,32 +226,31 @@ int listener_open(const struct bu_config *cfg, struct listener *l, struct bu_err
     if ((fd = socket_activated(err)) == -2)
         return -1;
     if (fd == 3) {
-        if (listener_check_remote_user(cfg, socket_family(3), err) != 0)
+        if (config_check_remote_user(cfg, socket_family(3), err) != 0)
             return -1;
         log_info("serving on the socket systemd passed (socket activation)");
     } else if (is_listening_socket(0)) {
-        if (listener_check_remote_user(cfg, socket_family(0), err) != 0)
+        if (config_check_remote_user(cfg, socket_family(0), err) != 0)
             return -1;
         log_info("serving on the listening socket passed as standard input");
         fd = 0;
-    } else if (config_listen_is_unix(cfg->listen)) {
-        fd = open_unix(cfg, l, err);
+    } else if (cfg->listen_addr.is_unix) {
+        fd = open_socket(cfg, l, err);
         if (fd < 0)
             return -1;
         log_info("listening on %s (mode %04o)", cfg->listen, (unsigned)cfg->listen_mode);
     } else {
-        if (listener_check_remote_user(cfg, AF_INET, err) != 0)
+        if (config_check_remote_user(cfg, AF_INET, err) != 0)
             return -1;
-        fd = FCGX_OpenSocket(cfg->listen, 1024);
+        fd = open_socket(cfg, l, err);
         if (fd < 0)
-            return error_set(err, BU_E_INTERNAL, "cannot listen on %s: %s", cfg->listen,
-                             strerror(errno));
+            return -1;
         log_info("listening on %s (peers allowed: %s)", cfg->listen, cfg->listen_allow);
     }
-    /* Non-blocking for the workers' accept race; close-on-exec so that no
-     * program a child runs (a hook command, and whatever it starts) keeps
-     * the socket open after batchup is gone: a restart would find it still
-     * answering and refuse to start. */
+    /* A socket we were handed (systemd's, standard input's) gets the same
+     * flags: non-blocking for the workers' accept race, close-on-exec so
+     * that no program a child runs keeps it open after batchup is gone (a
+     * restart would find it still answering and refuse to start). */
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
         fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
         return error_set(err, BU_E_INTERNAL, "cannot set up the listening socket: %s",
@@ -198,6 +258,27 @@ int listener_open(const struct bu_config *cfg, struct listener *l, struct bu_err
     l->fd = fd;
     opened_family = socket_family(fd);
     return 0;
+}
+
+int listener_connect(const struct address_listen *a, struct bu_error *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    int fd;
+
+    if (resolve(a, false, &ss, &len, err) != 0)
+        return -1;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) == 0)
+        return fd;
+    error_set(err, BU_E_INTERNAL, "cannot connect to %s (is batchup serve running?): %s",
+              a->is_unix   ? a->path
+              : a->host[0] ? a->host
+                           : "127.0.0.1",
+              strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
 }
 
 int listener_family(void)
@@ -211,7 +292,6 @@ void listener_close(struct listener *l)
         unlink(l->path);
     l->owns_path = false;
 }
-
 
 /* The accept queue of a unix listening socket, from the kernel's socket
  * diagnostics (what `ss -xl` shows): its "receive queue" is the
@@ -237,9 +317,11 @@ static int unix_queue(int fd, long *queue, long *backlog)
     ask.req.udiag_ino = (unsigned)st.st_ino;
     ask.req.udiag_show = UDIAG_SHOW_RQLEN;
     ask.req.udiag_cookie[0] = ask.req.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-    if (send(nl, &ask, sizeof ask, 0) != (ssize_t)sizeof ask || (n = recv(nl, buf, sizeof buf, 0)) <= 0)
+    if (send(nl, &ask, sizeof ask, 0) != (ssize_t)sizeof ask ||
+        (n = recv(nl, buf, sizeof buf, 0)) <= 0)
         goto done;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+         h = NLMSG_NEXT(h, n)) {
         struct unix_diag_msg *msg = NLMSG_DATA(h);
         int left = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
         if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
@@ -277,131 +359,14 @@ int listener_queue(const struct listener *l, long *queue, long *backlog)
     *backlog = info.tcpi_sacked;
     return 0;
 }
+
 /* ---- who may connect ------------------------------------------------ */
-
-/* The first 12 bytes of an IPv4-mapped IPv6 address. */
-static const unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-
-/* Parse one entry ("127.0.0.1", "::1", "10.0.0.0/8") of len bytes. */
-static int parse_net(const char *s, size_t len, struct listener_net *net)
-{
-    char text[INET6_ADDRSTRLEN + 8];
-    char *slash, *end;
-    long prefix;
-
-    if (len == 0 || len >= sizeof text)
-        return -1;
-    memcpy(text, s, len);
-    text[len] = '\0';
-    slash = strchr(text, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    memset(net, 0, sizeof *net);
-    if (inet_pton(AF_INET, text, net->addr) == 1)
-        net->family = AF_INET;
-    else if (inet_pton(AF_INET6, text, net->addr) == 1)
-        net->family = AF_INET6;
-    else
-        return -1;
-    net->prefix = net->family == AF_INET ? 32 : 128;
-    if (slash != NULL) {
-        if (slash[1] < '0' || slash[1] > '9')
-            return -1;
-        errno = 0;
-        prefix = strtol(slash + 1, &end, 10);
-        if (errno != 0 || *end != '\0' || prefix > net->prefix)
-            return -1;
-        net->prefix = (int)prefix;
-    }
-    /* An IPv4-mapped entry (::ffff:10.0.0.1) is the IPv4 address it maps,
-     * since peers are matched in that form (address_bytes). */
-    if (net->family == AF_INET6 && net->prefix >= 96 && memcmp(net->addr, mapped_prefix, 12) == 0) {
-        memmove(net->addr, net->addr + 12, 4);
-        memset(net->addr + 4, 0, 12);
-        net->family = AF_INET;
-        net->prefix -= 96;
-    }
-    return 0;
-}
-
-int listener_parse_allow(const char *text, struct listener_allow *out, struct bu_error *err)
-{
-    static const char sep[] = " \t,";
-
-    out->n = 0;
-    for (const char *p = text + strspn(text, sep); *p != '\0'; p += strspn(p, sep)) {
-        size_t len = strcspn(p, sep);
-        if (out->n == LISTENER_ALLOW_MAX)
-            return error_set(err, BU_E_BAD_CONFIG, "listen_allow holds more than %d entries",
-                             LISTENER_ALLOW_MAX);
-        if (parse_net(p, len, &out->net[out->n]) != 0)
-            return error_set(err, BU_E_BAD_CONFIG,
-                             "listen_allow: '%.*s' is not an IPv4 or IPv6 address or prefix "
-                             "(such as 127.0.0.1, ::1 or 10.0.0.0/8)",
-                             (int)len, p);
-        out->n++;
-        p += len;
-    }
-    if (out->n == 0)
-        return error_set(err, BU_E_BAD_CONFIG,
-                         "listen_allow is empty: no web server could connect (loopback is "
-                         "127.0.0.1 ::1)");
-    return 0;
-}
-
-static bool net_contains(const struct listener_net *net, int family, const unsigned char *addr)
-{
-    int full = net->prefix / 8, rest = net->prefix % 8;
-
-    if (net->family != family || memcmp(net->addr, addr, (size_t)full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    return ((net->addr[full] ^ addr[full]) & (0xFF << (8 - rest)) & 0xFF) == 0;
-}
-
-/* The family and bytes of an address, an IPv4-mapped IPv6 one as IPv4;
- * false for another family. */
-static bool address_bytes(const struct sockaddr *sa, int *family, const unsigned char **addr)
-{
-    if (sa->sa_family == AF_INET) {
-        *family = AF_INET;
-        *addr = (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-        return true;
-    }
-    if (sa->sa_family != AF_INET6)
-        return false;
-    *addr = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-    *family = AF_INET6;
-    if (memcmp(*addr, mapped_prefix, sizeof mapped_prefix) == 0) {
-        *family = AF_INET;
-        *addr += sizeof mapped_prefix;
-    }
-    return true;
-}
-
-bool listener_allow_match(const struct listener_allow *allow, const struct sockaddr *sa)
-{
-    const unsigned char *addr;
-    int family;
-
-    if (!address_bytes(sa, &family, &addr))
-        return false;
-    for (size_t i = 0; i < allow->n; i++)
-        if (net_contains(&allow->net[i], family, addr))
-            return true;
-    return false;
-}
 
 bool listener_peer_allowed(const struct bu_config *cfg, int fd)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
-    struct listener_allow allow;
-    struct bu_error err;
     char text[INET6_ADDRSTRLEN] = "?";
-    const unsigned char *addr;
-    int family;
 
     if (socket_family(fd) == AF_UNIX)
         return true;
@@ -410,52 +375,9 @@ bool listener_peer_allowed(const struct bu_config *cfg, int fd)
         log_warn("refused a connection whose peer is unknown: %s", strerror(errno));
         return false;
     }
-    if (listener_parse_allow(cfg->listen_allow, &allow, &err) == 0 &&
-        listener_allow_match(&allow, (const struct sockaddr *)&peer))
+    if (address_allow_match(&cfg->listen_peers, (const struct sockaddr *)&peer))
         return true;
-    if (address_bytes((const struct sockaddr *)&peer, &family, &addr))
-        inet_ntop(family, addr, text, sizeof text);
+    getnameinfo((const struct sockaddr *)&peer, len, text, sizeof text, NULL, 0, NI_NUMERICHOST);
     log_warn("refused a connection from %s: not in listen_allow (%s)", text, cfg->listen_allow);
     return false;
-}
-
-/* Does an entry of allow cover a loopback address or one of this host's? */
-static bool allow_reaches_local(const struct listener_allow *allow)
-{
-    struct sockaddr_in v4 = {.sin_family = AF_INET};
-    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    struct ifaddrs *ifs, *i;
-    bool local;
-
-    v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    local = listener_allow_match(allow, (const struct sockaddr *)&v4) ||
-            listener_allow_match(allow, (const struct sockaddr *)&v6);
-
-    for (size_t k = 0; k < allow->n && !local; k++) {
-        const struct listener_net *net = &allow->net[k];
-        local = net->family == AF_INET && net->addr[0] == 127;
-    }
-    if (local || getifaddrs(&ifs) != 0)
-        return true;
-    for (i = ifs; i != NULL && !local; i = i->ifa_next)
-        local = i->ifa_addr != NULL && listener_allow_match(allow, i->ifa_addr);
-    freeifaddrs(ifs);
-    return local;
-}
-
-int listener_check_remote_user(const struct bu_config *cfg, int family, struct bu_error *err)
-{
-    struct listener_allow allow;
-
-    if (cfg->auth != CONFIG_AUTH_REMOTE_USER || family == AF_UNIX || cfg->remote_user_trust_tcp)
-        return 0;
-    if (listener_parse_allow(cfg->listen_allow, &allow, err) != 0)
-        return -1;
-    if (!allow_reaches_local(&allow))
-        return 0;
-    return error_set(err, BU_E_BAD_CONFIG,
-                     "auth = remote_user on the TCP listener %s: any local process could connect "
-                     "and claim any user; listen on a unix socket, or set remote_user_trust_tcp = "
-                     "yes, or a listen_allow naming only the web server's address on another host",
-                     config_listen_is_unix(cfg->listen) ? "passed as standard input" : cfg->listen);
 }

@@ -11,35 +11,39 @@
  * shipped web server configurations let only loopback reach it: it names
  * users and uploads.
  *
- * `batchup status` asks the server itself: it speaks FastCGI to the
- * `listen` socket, as the web server would, and prints the page.
+ * `batchup status` asks the server itself: it connects to the `listen`
+ * socket (the address the configuration parsed, which the listener binds)
+ * and speaks FastCGI to it, as the web server would (the records encoded
+ * and decoded by fcgi.c, the one codec of the format), and prints the page.
  */
 #include <errno.h>
 #include <stdbool.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <fastcgi.h>
 #include <jansson.h>
 
 #include "batchup/clock.h"
+#include "batchup/fcgi.h"
+#include "batchup/listener.h"
 #include "batchup/scoreboard.h"
 #include "batchup/status.h"
 #include "batchup/store.h"
 
 static const char *const state_names[] = {
-    [SB_FREE] = "free",         [SB_STARTING] = "starting",   [SB_IDLE] = "idle",
-    [SB_READING] = "reading",   [SB_HANDLING] = "handling",   [SB_RECEIVING] = "receiving",
+    [SB_FREE] = "free",       [SB_STARTING] = "starting", [SB_IDLE] = "idle",
+    [SB_READING] = "reading", [SB_HANDLING] = "handling", [SB_RECEIVING] = "receiving",
     [SB_SENDING] = "sending",
 };
 
 static const char *const pm_names[] = {"static", "dynamic", "ondemand"};
+
+#define STATUS_REQUEST_ID 1 /* the one request of `batchup status`'s connection */
 
 static json_t *worker_json(const struct scoreboard_worker *w, double now)
 {
@@ -49,9 +53,9 @@ static json_t *worker_json(const struct scoreboard_worker *w, double now)
 
     if (w->request_at > 0)
         json_object_set_new(o, "request",
-                            json_pack("{s:s,s:s,s:s?,s:s?,s:I,s:I,s:f}", "method", w->method, "path",
-                                      w->path, "user", w->user[0] ? w->user : NULL, "upload",
-                                      w->upload[0] ? w->upload : NULL, "bytes_in",
+                            json_pack("{s:s,s:s,s:s?,s:s?,s:I,s:I,s:f}", "method", w->method,
+                                      "path", w->path, "user", w->user[0] ? w->user : NULL,
+                                      "upload", w->upload[0] ? w->upload : NULL, "bytes_in",
                                       (json_int_t)w->bytes_in, "bytes_out",
                                       (json_int_t)w->bytes_out, "seconds", now - w->request_at));
     return o;
@@ -119,7 +123,8 @@ static char *status_text(json_t *page)
     fprintf(f, "\n%-8s %-10s %8s %8s  %s\n", "pid", "state", "seconds", "requests", "request");
     for (i = 0; i < json_array_size(workers); i++) {
         json_t *w = json_array_get(workers, i), *r = json_object_get(w, "request");
-        fprintf(f, "%-8lld %-10s %8.1f %8lld", (long long)json_integer_value(json_object_get(w, "pid")),
+        fprintf(f, "%-8lld %-10s %8.1f %8lld",
+                (long long)json_integer_value(json_object_get(w, "pid")),
                 json_string_value(json_object_get(w, "state")),
                 json_real_value(json_object_get(w, "state_seconds")),
                 (long long)json_integer_value(json_object_get(w, "requests")));
@@ -168,80 +173,41 @@ int status_get(struct http_request *req, struct bu_error *err)
 
 /* ---- batchup status: a FastCGI client of our own server ------------- */
 
-static int connect_listen(const char *listen, struct bu_error *err)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    int fd = -1;
-
-    if (listen[0] == '/') {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", listen);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            return fd;
-    } else if (colon != NULL) {
-        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-        if (getaddrinfo(host[0] ? host : "127.0.0.1", colon + 1, &hints, &ai) == 0) {
-            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-                freeaddrinfo(ai);
-                return fd;
-            }
-            freeaddrinfo(ai);
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    return error_set(err, BU_E_INTERNAL, "cannot connect to %s (is batchup serve running?): %s",
-                     listen, strerror(errno));
-}
-
-static void put_header(unsigned char *p, int type, size_t len)
-{
-    FCGI_Header h = {.version = FCGI_VERSION_1, .type = (unsigned char)type, .requestIdB0 = 1,
-                     .contentLengthB1 = (unsigned char)(len >> 8),
-                     .contentLengthB0 = (unsigned char)len};
-    memcpy(p, &h, sizeof h);
-}
-
-/* One name-value pair (both shorter than 128 bytes): two length bytes,
- * then the name and the value, without terminators (the protocol's form). */
-static size_t put_pair(unsigned char *p, const char *name, const char *value)
-{
-    size_t n = strlen(name), v = strlen(value);
-
-    p[0] = (unsigned char)n;
-    p[1] = (unsigned char)v;
-    for (size_t i = 0; i < n; i++)
-        p[2 + i] = (unsigned char)name[i];
-    for (size_t i = 0; i < v; i++)
-        p[2 + n + i] = (unsigned char)value[i];
-    return 2 + n + v;
-}
-
-/* The request: BEGIN_REQUEST, the params, their end, an empty body. */
-static size_t build_request(unsigned char *buf, const char *uri, const char *path,
+/* The request: BEGIN_REQUEST, the params, their end, an empty body; the
+ * records encoded by fcgi.c.  The params are at most a few hundred bytes
+ * (status_path is bounded by the configuration), so one PARAMS record holds
+ * them, with lengths of one or four bytes as each needs.  The size, or 0 when they do not fit in
+ * cap. */
+static size_t build_request(unsigned char *buf, size_t cap, const char *uri, const char *path,
                             const char *query)
 {
-    FCGI_BeginRequestBody begin = {.roleB0 = FCGI_RESPONDER};
-    size_t n = 0, params;
+    const char *const pairs[][2] = {{"REQUEST_METHOD", "GET"},
+                                    {"REQUEST_URI", uri},
+                                    {"DOCUMENT_URI", path},
+                                    {"QUERY_STRING", query},
+                                    {"SERVER_PROTOCOL", "HTTP/1.1"}};
+    FCGI_BeginRequestRecord begin = {.body = {.roleB0 = FCGI_RESPONDER}};
+    size_t head = sizeof begin + FCGI_HEADER_LEN, params = 0;
 
-    put_header(buf, FCGI_BEGIN_REQUEST, sizeof begin);
-    memcpy(buf + FCGI_HEADER_LEN, &begin, sizeof begin);
-    n = FCGI_HEADER_LEN + sizeof begin;
-    params = n + FCGI_HEADER_LEN;
-    params += put_pair(buf + params, "REQUEST_METHOD", "GET");
-    params += put_pair(buf + params, "REQUEST_URI", uri);
-    params += put_pair(buf + params, "DOCUMENT_URI", path);
-    params += put_pair(buf + params, "QUERY_STRING", query);
-    params += put_pair(buf + params, "SERVER_PROTOCOL", "HTTP/1.1");
-    put_header(buf + n, FCGI_PARAMS, params - n - FCGI_HEADER_LEN);
-    n = params;
-    put_header(buf + n, FCGI_PARAMS, 0);
-    put_header(buf + n + FCGI_HEADER_LEN, FCGI_STDIN, 0);
-    return n + 2 * (size_t)FCGI_HEADER_LEN;
+    if (cap < head + 2 * (size_t)FCGI_HEADER_LEN)
+        return 0;
+    fcgi_header_put(&begin.header, FCGI_BEGIN_REQUEST, STATUS_REQUEST_ID, sizeof begin.body, 0);
+    memcpy(buf, &begin, sizeof begin);
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        size_t n =
+            fcgi_pair_put(buf + head + params, cap - head - params - 2 * (size_t)FCGI_HEADER_LEN,
+                          pairs[i][0], strlen(pairs[i][0]), pairs[i][1], strlen(pairs[i][1]));
+        if (n == 0)
+            return 0;
+        params += n;
+    }
+    if (params > FCGI_MAX_LENGTH)
+        return 0;
+    fcgi_header_put((FCGI_Header *)(buf + sizeof begin), FCGI_PARAMS, STATUS_REQUEST_ID, params, 0);
+    fcgi_header_put((FCGI_Header *)(buf + head + params), FCGI_PARAMS, STATUS_REQUEST_ID, 0, 0);
+    fcgi_header_put((FCGI_Header *)(buf + head + params + FCGI_HEADER_LEN), FCGI_STDIN,
+                    STATUS_REQUEST_ID, 0, 0);
+    return head + params + 2 * (size_t)FCGI_HEADER_LEN;
 }
 
 /* Read STDOUT records until END_REQUEST into out (malloc'd). */
@@ -249,18 +215,19 @@ static char *read_response(int fd, size_t *len)
 {
     FILE *f;
     char *out = NULL;
-    unsigned char h[FCGI_HEADER_LEN], body[65535 + 255];
+    FCGI_Header h;
+    unsigned char body[FCGI_MAX_LENGTH + 255];
 
     f = open_memstream(&out, len);
     if (f == NULL)
         return NULL;
-    while (recv(fd, h, sizeof h, MSG_WAITALL) == (ssize_t)sizeof h) {
-        size_t clen = (size_t)h[4] << 8 | h[5], plen = h[6];
+    while (recv(fd, &h, sizeof h, MSG_WAITALL) == (ssize_t)sizeof h) {
+        size_t clen = fcgi_header_length(&h), plen = h.paddingLength;
         if (clen + plen > 0 && recv(fd, body, clen + plen, MSG_WAITALL) != (ssize_t)(clen + plen))
             break;
-        if (h[1] == FCGI_STDOUT)
+        if (h.type == FCGI_STDOUT)
             fwrite(body, 1, clen, f);
-        if (h[1] == FCGI_END_REQUEST)
+        if (h.type == FCGI_END_REQUEST)
             break;
     }
     fclose(f);
@@ -269,22 +236,24 @@ static char *read_response(int fd, size_t *len)
 
 int status_command(const struct bu_config *cfg, bool json, struct bu_error *err)
 {
-    unsigned char request[1024];
-    char uri[300], *response, *body;
+    unsigned char request[2048];
+    char uri[sizeof cfg->status_path + 8], *response, *body;
     size_t n, len = 0;
     struct timeval timeout = {.tv_sec = 10};
     int fd, ok;
 
     if (cfg->status_path[0] == '\0')
-        return error_set(err, BU_E_USAGE, "the status page is off: set status_path (for example "
-                                          "status_path = /batchup-status) and reload");
+        return error_set(err, BU_E_USAGE,
+                         "the status page is off: set status_path (for example "
+                         "status_path = /batchup-status) and reload");
     snprintf(uri, sizeof uri, "%s%s", cfg->status_path, json ? "?json" : "");
-    fd = connect_listen(cfg->listen, err);
+    fd = listener_connect(&cfg->listen_addr, err);
     if (fd < 0)
         return -1;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    n = build_request(request, uri, cfg->status_path, json ? "json" : "");
-    response = send(fd, request, n, MSG_NOSIGNAL) == (ssize_t)n ? read_response(fd, &len) : NULL;
+    n = build_request(request, sizeof request, uri, cfg->status_path, json ? "json" : "");
+    response =
+        n > 0 && send(fd, request, n, MSG_NOSIGNAL) == (ssize_t)n ? read_response(fd, &len) : NULL;
     close(fd);
     if (response == NULL)
         return error_set(err, BU_E_INTERNAL, "no answer from %s", cfg->listen);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "batchup/address.h"
 #include "batchup/error.h"
 
 /* The orders of these enums are the orders of the words in config.c. */
@@ -19,8 +20,10 @@ enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SEND
 struct bu_config {
     char database[1024];
     char listen[256];
-    int listen_mode;         /* permissions of a unix socket, chmod'ed after bind */
-    char listen_allow[1024]; /* TCP: peer addresses or prefixes allowed to connect */
+    int listen_mode;                   /* permissions of a unix socket, chmod'ed after bind */
+    char listen_allow[1024];           /* TCP: peer addresses or prefixes allowed to connect */
+    struct address_listen listen_addr; /* listen, parsed when set */
+    struct address_allow listen_peers; /* listen_allow, parsed when set */
     int workers; /* the pool's size (static) or its upper bound (dynamic, ondemand) */
     enum config_pm pm;
     int pm_start_servers;
@@ -83,6 +86,12 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, struct
 int config_check_pool(const struct bu_config *cfg, bool one_per_process, struct bu_error *err);
 
 void config_defaults(struct bu_config *cfg);
+
+/* Is auth = remote_user safe on a listener of this address family?  On TCP
+ * only with remote_user_trust_tcp, or a listen_allow that names no address
+ * of this host (so no local process can connect).  0, or -1 with err
+ * bad_config saying what to set. */
+int config_check_remote_user(const struct bu_config *cfg, int family, struct bu_error *err);
 
 /* Is listen a unix socket path (it holds a '/') rather than host:port? */
 bool config_listen_is_unix(const char *listen);

@@ -1,12 +1,14 @@
 /*
  * fcgi.h - one FastCGI connection, read and written by batchup itself.
  *
- * libfcgi opens the listening socket and defines the protocol's records
- * (<fastcgi.h>); the records of each connection are read and written here,
- * on a non-blocking socket, so that every wait has a deadline (the request
- * head, the body, the response) and body bytes go straight from the socket
- * into the caller's buffer.  One request per connection: the web server may
- * ask to keep it, and the protocol lets the application close it anyway.
+ * libfcgi's <fastcgi.h> defines the protocol's records; the records of
+ * each connection are read and written here, on a non-blocking socket, so
+ * that every wait has a deadline (the request head, the body, the response)
+ * and body bytes go straight from the socket into the caller's buffer.  One
+ * request per connection: the web server may ask to keep it, and the
+ * protocol lets the application close it anyway.  The record format's
+ * encoder and decoder (headers, name-value pairs) are here too, for every
+ * other speaker of it (`batchup status`, the benchmark's floor).
  */
 #ifndef BATCHUP_FCGI_H
 #define BATCHUP_FCGI_H
@@ -48,7 +50,8 @@ struct fcgi_conn {
     double tick; /* > 0: a read returns after this long without a byte */
     const struct fcgi_limits *lim;
     uint16_t id;
-    bool broken; /* the response can no longer be written */
+    double head_deadline; /* while the head is read, every wait ends by it (0: after) */
+    bool broken;          /* the response can no longer be written */
     enum fcgi_end end;
 
     /* Params: "name\0value\0" pairs, n of them (malloc'd). */
@@ -103,8 +106,28 @@ int fcgi_flush(struct fcgi_conn *c);
 /* End the request (the last records) and close the connection. */
 void fcgi_finish(struct fcgi_conn *c);
 
-/* Decode FastCGI name-value pairs (exposed for the fuzzer and the tests):
- * calls each for every pair; -1 when buf is malformed or each refused one. */
+/* ---- the record format (FastCGI 1.0) --------------------------------
+ *
+ * The one encoder and decoder of FastCGI framing, used by this file, by
+ * `batchup status` (a client of our own socket) and by the benchmark's
+ * floor (tests/bench/fcgi_floor.c); <fastcgi.h> gives the types. */
+
+/* A record header: version 1, type, request id, content length (at most
+ * FCGI_MAX_LENGTH) and padding (at most 255). */
+void fcgi_header_put(FCGI_Header *h, int type, uint16_t id, size_t len, size_t pad);
+/* A header's content length and request id. */
+size_t fcgi_header_length(const FCGI_Header *h);
+uint16_t fcgi_header_id(const FCGI_Header *h);
+
+/* The encoded size of one name-value pair: each length in one byte when
+ * under 128, else in four with the top bit set. */
+size_t fcgi_pair_size(size_t name_len, size_t value_len);
+/* Encode one name-value pair at buf (cap bytes free): the bytes written,
+ * or 0 when it does not fit or a length is over 2^31 - 1. */
+size_t fcgi_pair_put(unsigned char *buf, size_t cap, const void *name, size_t name_len,
+                     const void *value, size_t value_len);
+/* Decode name-value pairs: calls each for every pair; -1 when buf is
+ * malformed or each refused one. */
 int fcgi_decode_pairs(const unsigned char *buf, size_t len,
                       int (*each)(const unsigned char *name, size_t name_len,
                                   const unsigned char *value, size_t value_len, void *ctx),

@@ -18,29 +18,19 @@ struct listener {
     char path[256];
 };
 
-/* One entry of listen_allow: an address, or a prefix ("10.0.0.0/8"). */
-struct listener_net {
-    int family; /* AF_INET or AF_INET6 */
-    int prefix; /* leading bits that must match */
-    unsigned char addr[16];
-};
-
-#define LISTENER_ALLOW_MAX 32
-
-struct listener_allow {
-    size_t n;
-    struct listener_net net[LISTENER_ALLOW_MAX];
-};
-
 /* Is standard input a listening socket (a process manager started us)? */
 bool listener_on_stdin(void);
 
 /* Take the socket systemd passed (socket activation: LISTEN_PID,
  * LISTEN_FDS, descriptor 3), else the one handed over on standard input
- * (spawn-fcgi, mod_fcgid, lighttpd's bin-path), else open cfg->listen (a
- * unix socket gets cfg->listen_mode).  Refuses (bad_config) auth = remote_user on a TCP
- * socket that local processes can reach, unless the operator said so. */
+ * (spawn-fcgi, mod_fcgid, lighttpd's bin-path), else open cfg->listen_addr
+ * (close-on-exec from the start; a unix socket gets cfg->listen_mode).
+ * Refuses (bad_config) auth = remote_user on a TCP socket that local
+ * processes can reach, unless the operator said so. */
 int listener_open(const struct bu_config *cfg, struct listener *l, struct bu_error *err);
+/* Connect to the server listening at a, as a web server would (for
+ * `batchup status`): the descriptor (close-on-exec), or -1 with err. */
+int listener_connect(const struct address_listen *a, struct bu_error *err);
 /* The address family of the socket this process (or its master) listens
  * on: AF_UNIX, AF_INET, AF_INET6, or AF_UNSPEC when none was opened. */
 int listener_family(void);
@@ -51,20 +41,10 @@ int listener_queue(const struct listener *l, long *queue, long *backlog);
 /* Close it, removing a unix socket path we created. */
 void listener_close(struct listener *l);
 
-/* Parse a listen_allow value: addresses and prefixes separated by spaces or
- * commas (at least one, at most LISTENER_ALLOW_MAX).  0, or -1 with err
- * bad_config naming the entry. */
-int listener_parse_allow(const char *text, struct listener_allow *out, struct bu_error *err);
-/* Does the address sa (IPv4, IPv6, IPv4-mapped IPv6) match an entry? */
-bool listener_allow_match(const struct listener_allow *allow, const struct sockaddr *sa);
 /* May the peer of the accepted connection fd talk to us?  A unix socket
  * peer always may (the socket's permissions decide); a TCP peer must be in
- * cfg->listen_allow.  A refused peer is logged. */
+ * cfg->listen_allow (as parsed with the configuration).  A refused peer is
+ * logged. */
 bool listener_peer_allowed(const struct bu_config *cfg, int fd);
-/* Is auth = remote_user safe on a listener of this address family?  On TCP
- * only with remote_user_trust_tcp, or a listen_allow that names no address
- * of this host (so no local process can connect).  0, or -1 with err
- * bad_config saying what to set. */
-int listener_check_remote_user(const struct bu_config *cfg, int family, struct bu_error *err);
 
 #endif

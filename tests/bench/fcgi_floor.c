@@ -12,9 +12,10 @@
  * fdatasync, and answered 204 with the SHA-256 in an X-Sha256 header.
  *
  * Nothing else: no database, no deadlines, no protocol checks beyond the
- * record framing.  Any server that must hash every byte nginx passes it and
- * make it durable does at least this, so batchup's app CPU per GB is
- * measured against it.
+ * record framing, which is app/fcgi.c's codec (fcgi_header_*, the pair
+ * decoder), as batchup's.  Any server that must hash every byte nginx
+ * passes it and make it durable does at least this, so batchup's app CPU
+ * per GB is measured against it.
  *
  * FLOOR_READ chooses how the body leaves the socket:
  *   records (default)  one readv(2) per record: its content straight into
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #include "batchup/digest.h"
+#include "batchup/fcgi.h"
 
 #define HDR FCGI_HEADER_LEN
 #define WBUF ((size_t)1 << 20) /* one O_DIRECT write */
@@ -96,18 +98,13 @@ static int drain(struct sink *s)
     return 0;
 }
 
-static uint32_t be16(const unsigned char *h)
-{
-    return (uint32_t)h[0] << 8 | h[1];
-}
-
 /* The body, one readv per record: the content into the write buffer, then
  * the padding and the next header in the same call. */
-static int body_records(int fd, struct sink *s, const unsigned char *first)
+static int body_records(int fd, struct sink *s, const FCGI_Header *first)
 {
     unsigned char hdr[HDR + 255];
-    size_t content = be16(first + 4), pad = first[6];
-    int type = first[1];
+    size_t content = fcgi_header_length(first), pad = first->paddingLength;
+    int type = first->type;
 
     while (!(type == FCGI_STDIN && content == 0)) {
         size_t trailer = pad + HDR, have = 0;
@@ -136,20 +133,23 @@ static int body_records(int fd, struct sink *s, const unsigned char *first)
             if (s->fill == WBUF && drain(s) < 0)
                 return -1;
         }
-        type = hdr[pad + 1];
-        content = be16(hdr + pad + 4);
-        pad = hdr[pad + 6];
+        {
+            const FCGI_Header *next = (const FCGI_Header *)(hdr + pad);
+            type = next->type;
+            content = fcgi_header_length(next);
+            pad = next->paddingLength;
+        }
     }
     return 0;
 }
 
 /* The body, read in large pieces and taken out of its framing. */
-static int body_big(int fd, struct sink *s, const unsigned char *first)
+static int body_big(int fd, struct sink *s, const FCGI_Header *first)
 {
     static unsigned char stage[STAGE];
-    unsigned char hdr[HDR];
-    size_t content = be16(first + 4), pad = first[6], have = 0;
-    int type = first[1];
+    FCGI_Header hdr;
+    size_t content = fcgi_header_length(first), pad = first->paddingLength, have = 0;
+    int type = first->type;
 
     if (type == FCGI_STDIN && content == 0)
         return pad == 0 ? 0 : -1;
@@ -183,13 +183,13 @@ static int body_big(int fd, struct sink *s, const unsigned char *first)
                 i += m;
             } else {
                 size_t m = HDR - have < left ? HDR - have : left;
-                memcpy(hdr + have, stage + i, m);
+                memcpy((unsigned char *)&hdr + have, stage + i, m);
                 have += m;
                 i += m;
                 if (have == HDR) {
-                    type = hdr[1];
-                    content = be16(hdr + 4);
-                    pad = hdr[6];
+                    type = hdr.type;
+                    content = fcgi_header_length(&hdr);
+                    pad = hdr.paddingLength;
                     have = 0;
                     if (type == FCGI_STDIN && content == 0)
                         return i == (size_t)got && pad == 0 ? 0 : -1;
@@ -199,70 +199,57 @@ static int body_big(int fd, struct sink *s, const unsigned char *first)
     }
 }
 
+/* DOCUMENT_URI's last segment, taken from the params by the pair decoder. */
+struct name_out {
+    char *buf;
+    size_t cap;
+};
+
+static int name_pair(const unsigned char *name, size_t nlen, const unsigned char *v, size_t vlen,
+                     void *ctx)
+{
+    struct name_out *o = ctx;
+    const unsigned char *slash;
+    size_t off;
+
+    if (nlen != 12 || memcmp(name, "DOCUMENT_URI", 12) != 0)
+        return 0;
+    slash = memrchr(v, '/', vlen);
+    off = slash ? (size_t)(slash - v) + 1 : 0;
+    if (vlen > off && vlen - off < o->cap && !memchr(v + off, '.', 1))
+        snprintf(o->buf, o->cap, "%.*s", (int)(vlen - off), (const char *)v + off);
+    return 0;
+}
+
 /* DOCUMENT_URI's last segment from the encoded params, or "body". */
 static void file_name(const unsigned char *p, size_t len, char *out, size_t cap)
 {
-    size_t i = 0;
+    struct name_out o = {out, cap};
 
     snprintf(out, cap, "body");
-    while (i < len) {
-        size_t n[2];
-        for (int k = 0; k < 2; k++) {
-            if (i >= len)
-                return;
-            if (p[i] & 0x80) {
-                if (i + 4 > len)
-                    return;
-                n[k] = ((size_t)(p[i] & 0x7f) << 24) | (size_t)p[i + 1] << 16 |
-                       (size_t)p[i + 2] << 8 | p[i + 3];
-                i += 4;
-            } else {
-                n[k] = p[i++];
-            }
-        }
-        if (n[0] > len - i || n[1] > len - i - n[0])
-            return;
-        if (n[0] == 12 && memcmp(p + i, "DOCUMENT_URI", 12) == 0) {
-            const unsigned char *v = p + i + n[0], *slash = memrchr(v, '/', n[1]);
-            size_t off = slash ? (size_t)(slash - v) + 1 : 0;
-            if (n[1] > off && n[1] - off < cap && !memchr(v + off, '.', 1))
-                snprintf(out, cap, "%.*s", (int)(n[1] - off), (const char *)v + off);
-            return;
-        }
-        i += n[0] + n[1];
-    }
-}
-
-static void record(unsigned char *h, int type, size_t len)
-{
-    h[0] = 1;
-    h[1] = (unsigned char)type;
-    h[2] = 0;
-    h[3] = 1;
-    h[4] = (unsigned char)(len >> 8);
-    h[5] = (unsigned char)len;
-    h[6] = h[7] = 0;
+    fcgi_decode_pairs(p, len, name_pair, &o);
 }
 
 static void serve(int fd, int dir, struct sink *s, bool big)
 {
     static unsigned char params[256 * 1024];
-    unsigned char h[HDR], md[DIGEST_MAX], out[512];
+    unsigned char md[DIGEST_MAX], out[512];
+    FCGI_Header h;
     size_t plen = 0, n;
     char name[256], hex[DIGEST_HEX_SIZE] = "-";
 
     /* The head: BEGIN_REQUEST and PARAMS up to the empty one. */
     for (;;) {
         size_t len;
-        if (full(fd, h, HDR, false) < 0)
+        if (full(fd, &h, HDR, false) < 0)
             return;
-        len = be16(h + 4) + h[6];
-        if (h[1] == FCGI_PARAMS && be16(h + 4) == 0 && h[6] == 0)
+        len = fcgi_header_length(&h) + h.paddingLength;
+        if (h.type == FCGI_PARAMS && len == 0)
             break;
-        if (h[1] == FCGI_PARAMS && plen + len <= sizeof params) {
+        if (h.type == FCGI_PARAMS && plen + len <= sizeof params) {
             if (full(fd, params + plen, len, false) < 0)
                 return;
-            plen += be16(h + 4);
+            plen += fcgi_header_length(&h);
         } else if (full(fd, out, len > sizeof out ? 0 : len, false) < 0 || len > sizeof out) {
             return;
         }
@@ -279,7 +266,7 @@ static void serve(int fd, int dir, struct sink *s, bool big)
         close(s->fd);
         return;
     }
-    if (full(fd, h, HDR, false) < 0 || (big ? body_big(fd, s, h) : body_records(fd, s, h)) < 0 ||
+    if (full(fd, &h, HDR, false) < 0 || (big ? body_big(fd, s, &h) : body_records(fd, s, &h)) < 0 ||
         drain(s) < 0 || ftruncate(s->fd, (off_t)s->size) < 0 || fdatasync(s->fd) < 0) {
         fprintf(stderr, "fcgi_floor: %s: the body failed\n", name);
         digest_free(&s->d);
@@ -292,10 +279,11 @@ static void serve(int fd, int dir, struct sink *s, bool big)
     n = (size_t)snprintf((char *)out + HDR, sizeof out - HDR,
                          "Status: 204 No Content\r\nX-Sha256: %s\r\nX-Crc32: %08x\r\n\r\n", hex,
                          (unsigned)s->d.crc32);
-    record(out, FCGI_STDOUT, n);
-    record(out + HDR + n, FCGI_STDOUT, 0);
-    record(out + 2 * HDR + n, FCGI_END_REQUEST, 8);
-    memset(out + 3 * HDR + n, 0, 8);
+    fcgi_header_put((FCGI_Header *)out, FCGI_STDOUT, fcgi_header_id(&h), n, 0);
+    fcgi_header_put((FCGI_Header *)(out + HDR + n), FCGI_STDOUT, fcgi_header_id(&h), 0, 0);
+    fcgi_header_put((FCGI_Header *)(out + 2 * HDR + n), FCGI_END_REQUEST, fcgi_header_id(&h),
+                    sizeof(FCGI_EndRequestBody), 0);
+    memset(out + 3 * HDR + n, 0, sizeof(FCGI_EndRequestBody));
     if (full(fd, out, 4 * HDR + n, true) < 0)
         fprintf(stderr, "fcgi_floor: %s: the answer failed\n", name);
 }

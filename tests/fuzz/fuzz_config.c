@@ -3,12 +3,12 @@
  * listen_allow above all (its entries decide which peers may connect):
  * the input, split at its first newline into a key and a value, goes
  * through config_set for that key and for listen_allow, listen_mode and
- * listen; and through listener_parse_allow directly.
+ * listen; and through address_parse_allow directly.
  *
  *   make fuzz; build/fuzz/fuzz_config -max_total_time=30 tests/fuzz/corpus/fuzz_config
  *
  * Besides memory errors it checks the parser's promises: an accepted list
- * has 1..LISTENER_ALLOW_MAX entries of a known family with a prefix within
+ * has 1..ADDRESS_ALLOW_MAX entries of a known family with a prefix within
  * its address length, matches its own entries' addresses (IPv4-mapped ones
  * are IPv4: an IPv6 entry never covers them), and a value
  * refused leaves the configuration as it was; every message is one line.
@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 
 #include "batchup/config.h"
-#include "batchup/listener.h"
+#include "batchup/address.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,18 +28,18 @@ static const unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x
 
 static void check_allow(const char *value)
 {
-    struct listener_allow allow;
+    struct address_allow allow;
     struct bu_error err;
 
-    if (listener_parse_allow(value, &allow, &err) != 0) {
+    if (address_parse_allow(value, &allow, &err) != 0) {
         if (err.id != BU_E_BAD_CONFIG || strchr(err.message, '\n') != NULL)
             abort();
         return;
     }
-    if (allow.n == 0 || allow.n > LISTENER_ALLOW_MAX)
+    if (allow.n == 0 || allow.n > ADDRESS_ALLOW_MAX)
         abort();
     for (size_t i = 0; i < allow.n; i++) {
-        const struct listener_net *net = &allow.net[i];
+        const struct address_net *net = &allow.net[i];
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof ss);
         if (net->family == AF_INET && net->prefix <= 32) {
@@ -55,7 +55,7 @@ static void check_allow(const char *value)
         } else {
             abort();
         }
-        if (!listener_allow_match(&allow, (struct sockaddr *)&ss))
+        if (!address_allow_match(&allow, (struct sockaddr *)&ss))
             abort();
     }
 }
