@@ -52,7 +52,7 @@ tap_like "$old" "batchup_${prev}_$arch\\.deb\$" "the $prev package is built from
 make -s deb >"$T/deb.log" 2>&1
 new=build/batchup_${version}_$arch.deb
 tap_ok "$([ -f "$new" ]; echo $?)" "this tree's package: $new"
-[ -n "$old" ] && [ -f "$new" ] || tap_bail "no packages to upgrade between"
+if [ -z "$old" ] || [ ! -f "$new" ]; then tap_bail "no packages to upgrade between"; fi
 
 # --- the previous release, installed and in use -------------------------------------
 R=$T/root
