@@ -116,9 +116,11 @@ done
 tap_is "$undeclared" "" "every library the binary links (objdump NEEDED) belongs to a package in Depends"
 
 # --- lintian --------------------------------------------------------------------
-lintian --show-overrides "$deb" >"$T/lintian" 2>&1
+lintian --fail-on error,warning --show-overrides "$deb" >"$T/lintian" 2>&1
+rc=$?
 grep -E '^[EW]: ' "$T/lintian" >"$T/lintian.ew"
-tap_is "$(grep -c '^E: ' "$T/lintian")/$(grep -c '^W: ' "$T/lintian")" 0/0 "lintian: 0 errors and 0 warnings"
+tap_is "$rc|$(grep -c '^E: ' "$T/lintian")/$(grep -c '^W: ' "$T/lintian")" "0|0/0" \
+    "lintian $(lintian --version | awk '{ print $2 }'): 0 errors and 0 warnings (exit status 0)"
 [ -s "$T/lintian.ew" ] && tap_diag "$(cat "$T/lintian.ew")"
 # An override carries its reason: a comment line right above it.
 unexplained=$(awk 'FNR == 1 { prev = "" } /^[^#]/ && prev !~ /^# ./ { print FILENAME ":" FNR } { prev = $0 }' \
