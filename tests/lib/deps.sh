@@ -67,7 +67,9 @@ needs=(
     # there is no node at all are Debian's packages asked for.
     "nodejs npm|node"
     # The Debian package (make deb, tests/integration/90 and 92): debhelper,
-    # dpkg-buildpackage and lintian.
+    # dpkg-buildpackage (whose build-dependency check wants
+    # build-essential) and lintian.
+    "build-essential|/usr/share/build-essential/list"
     "debhelper|dh"
     "dpkg-dev|dpkg-buildpackage"
     "lintian|lintian"
