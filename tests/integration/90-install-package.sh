@@ -116,7 +116,7 @@ done
 tap_is "$undeclared" "" "every library the binary links (objdump NEEDED) belongs to a package in Depends"
 
 # --- lintian --------------------------------------------------------------------
-lintian --fail-on error,warning --show-overrides "$deb" >"$T/lintian" 2>&1
+lintian --show-overrides "$deb" >"$T/lintian" 2>&1
 rc=$?
 grep -E '^[EW]: ' "$T/lintian" >"$T/lintian.ew"
 tap_is "$rc|$(grep -c '^E: ' "$T/lintian")/$(grep -c '^W: ' "$T/lintian")" "0|0/0" \
