@@ -16,7 +16,7 @@ WARN     := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes -Wmiss
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fstack-clash-protection
 OPT      ?= -O2 -g
 # The release is the newest entry of debian/changelog (NEWS.md tells people
-# the same; tests/integration/92-versions.sh checks they agree). A build from
+# the same; tests/integration/08-versions.sh checks they agree). A build from
 # a git checkout also names its commit (`git describe`: the tag, the commits
 # since it and the hash, "-dirty" with uncommitted changes); `make deb` hands
 # it to its copy of the tree, which has no .git, as GIT_DESCRIBE.
