@@ -68,7 +68,9 @@ tap_is "$?|$(cat "$T/groff.err")" "0|" "the installed man page formats without a
 # --- make deb -----------------------------------------------------------------
 arch=$(dpkg --print-architecture)
 version=$(dpkg-parsechangelog -S Version)
-make -s deb >"$T/deb.log" 2>&1
+# The unit tests have their own pass (tests/run.sh unit): the package build
+# here skips them (nocheck), which saves a third of its time.
+DEB_BUILD_OPTIONS=nocheck make -s deb >"$T/deb.log" 2>&1
 tap_ok $? "make deb succeeds (dpkg-buildpackage -us -uc -b)"
 deb=build/batchup_${version}_$arch.deb
 tap_ok "$([ -f "$deb" ] && grep -q 'dpkg-buildpackage: info: binary-only upload' build/deb/build.log; echo $?)" \

@@ -49,7 +49,9 @@ if [ -z "$old" ] && [ -n "$commit" ]; then
     [ -n "$old" ] || tap_diag "$(tail -n 20 "$T/prev-build.log")"
 fi
 tap_like "$old" "batchup_${prev}_$arch\\.deb\$" "the $prev package is built from that commit by its own make deb"
-make -s deb >"$T/deb.log" 2>&1
+# The unit tests have their own pass (tests/run.sh unit): the package build
+# here skips them (nocheck), which saves a third of its time.
+DEB_BUILD_OPTIONS=nocheck make -s deb >"$T/deb.log" 2>&1
 new=build/batchup_${version}_$arch.deb
 tap_ok "$([ -f "$new" ]; echo $?)" "this tree's package: $new"
 if [ -z "$old" ] || [ ! -f "$new" ]; then tap_bail "no packages to upgrade between"; fi
