@@ -15,7 +15,13 @@ WARN     := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes -Wmiss
             -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fstack-clash-protection
 OPT      ?= -O2 -g
-VERSION  := 0.1.0
+# The release is the newest entry of debian/changelog (NEWS.md tells people
+# the same; tests/integration/08-versions.sh checks they agree). A build from
+# a git checkout also names its commit (`git describe`: the tag, the commits
+# since it and the hash, "-dirty" with uncommitted changes); `make deb` hands
+# it to its copy of the tree, which has no .git, as GIT_DESCRIBE.
+VERSION  := $(shell head -n 1 debian/changelog | cut -d ' ' -f 2 | tr -d '()')
+GIT_DESCRIBE ?= $(shell [ -e .git ] && git describe --tags --always --dirty 2>/dev/null)
 CFLAGS   += $(OPT) -DBATCHUP_VERSION=\"$(VERSION)\" -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -Iinclude $(PKG_CFLAGS)
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANITIZE)
 
@@ -35,6 +41,13 @@ $(BUILD)/batchup: $(OBJS)
 
 $(BUILD)/obj/%.o: app/%.c $(wildcard include/batchup/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The version and the commit are compiled into the files that print them;
+# $(BUILD)/version changes only when they do, so only those files rebuild.
+VERSION_STAMP := $(shell mkdir -p $(BUILD) && echo '$(VERSION) $(GIT_DESCRIBE)' | \
+                   cmp -s - $(BUILD)/version || echo '$(VERSION) $(GIT_DESCRIBE)' >$(BUILD)/version)
+$(patsubst app/%.c,$(BUILD)/obj/%.o,$(shell grep -l BATCHUP_VERSION app/*.c)): $(BUILD)/version
+$(BUILD)/obj/main.o: CFLAGS += -DBATCHUP_COMMIT=\"$(GIT_DESCRIBE)\"
 
 # The upload page is built into the binary (.incbin in app/page.c).
 $(BUILD)/obj/page.o: app/page.html
@@ -162,15 +175,34 @@ uninstall:
 	    $(DESTDIR)$(UNITDIR)/batchup.service $(DESTDIR)$(UNITDIR)/batchup.socket
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 
-# A Debian package, built with dpkg-deb alone (pkg/deb/build.sh): the
-# install above with PREFIX=/usr, the maintainer scripts of pkg/deb/.
-DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
-DEB      := $(BUILD)/batchup_$(VERSION)_$(DEB_ARCH).deb
+# The Debian package, built the Debian way (debian/, debhelper) by
+# dpkg-buildpackage, on a copy of the tree in build/deb/ (dh's clean step
+# runs `make clean`, which must not empty this checkout's build/): the
+# files git knows, committed or not, and new ones it does not ignore (every
+# file but build/ and var/ where there is no .git). The .deb is left in
+# build/; it is made again only when a file of the tree changed.
+DEB_ARCH  := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB       := $(BUILD)/batchup_$(VERSION)_$(DEB_ARCH).deb
+DEB_SRC   := $(BUILD)/deb/batchup-$(VERSION)
+ifneq ($(wildcard .git),)
+DEB_FILES := $(shell git ls-files --cached --others --exclude-standard)
+DEB_TAR   := git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -
+else
+DEB_FILES := $(shell find . \( -path ./build -o -path ./build-asan -o -path ./var -o -name node_modules \) -prune -o -type f -print)
+DEB_TAR   := tar --exclude=./build --exclude=./build-asan --exclude=./var --exclude=node_modules -cf - .
+endif
 
-deb: all
+deb: $(DEB)
+
+$(DEB): $(wildcard $(DEB_FILES))
 	rm -rf $(BUILD)/deb
-	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb/root
-	pkg/deb/build.sh $(BUILD)/deb/root $(VERSION) $(DEB_ARCH) $(DEB)
+	mkdir -p $(DEB_SRC)
+	$(DEB_TAR) | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CFLAGS -u LDFLAGS -u CPPFLAGS \
+	    GIT_DESCRIBE='$(GIT_DESCRIBE)' dpkg-buildpackage -us -uc -b -jauto >../build.log 2>&1 || \
+	    { tail -n 40 ../build.log; exit 1; }
+	cp $(BUILD)/deb/batchup_$(VERSION)_$(DEB_ARCH).deb $@
+	@echo "built $@ (log: $(BUILD)/deb/build.log)"
 
 clean:
 	rm -rf build build-asan

@@ -26,6 +26,13 @@
 /* Blocks from this size on are mapped on their own (see the top). */
 #define MAIN_MMAP_THRESHOLD (256 * 1024)
 
+/* The commit a build from git was made from (`git describe`, given by the
+ * Makefile); empty for a build from a release tarball. */
+#ifndef BATCHUP_COMMIT
+#define BATCHUP_COMMIT ""
+#endif
+static const char main_commit[] = BATCHUP_COMMIT;
+
 static const char usage_text[] =
     "usage: batchup COMMAND [-c FILE]\n"
     "\n"
@@ -55,7 +62,8 @@ static int run(struct bu_config *cfg, const char *cfg_path, int nargs, char **ar
         return gc_run(cfg, err);
     if (strcmp(args[0], "user") == 0)
         return users_command(cfg, nargs - 1, args + 1, err);
-    if (strcmp(args[0], "status") == 0 && (nargs == 1 || (nargs == 2 && strcmp(args[1], "--json") == 0)))
+    if (strcmp(args[0], "status") == 0 &&
+        (nargs == 1 || (nargs == 2 && strcmp(args[1], "--json") == 0)))
         return status_command(cfg, nargs == 2, err);
     return error_set(err, BU_E_USAGE, "unknown command '%s'; see 'batchup --help'", args[0]);
 }
@@ -81,7 +89,10 @@ int main(int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("batchup %s\n", BATCHUP_VERSION);
+            if (main_commit[0] != '\0')
+                printf("batchup %s (git %s)\n", BATCHUP_VERSION, main_commit);
+            else
+                printf("batchup %s\n", BATCHUP_VERSION);
             return 0;
         } else if (nargs < 64) {
             args[nargs++] = argv[i];

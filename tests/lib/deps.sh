@@ -66,6 +66,13 @@ needs=(
     # Node.js (with its npm) may come from elsewhere than Debian: only when
     # there is no node at all are Debian's packages asked for.
     "nodejs npm|node"
+    # The Debian package (make deb, tests/integration/90 and 92): debhelper,
+    # dpkg-buildpackage (whose build-dependency check wants
+    # build-essential) and lintian.
+    "build-essential|/usr/share/build-essential/list"
+    "debhelper|dh"
+    "dpkg-dev|dpkg-buildpackage"
+    "lintian|lintian"
 )
 
 have() {
