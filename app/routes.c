@@ -51,6 +51,7 @@ static const struct route routes[] = {
     {"DELETE", "/api/v1/batches/{uuid}", batches_delete, NULL},
     {"POST", "/api/v1/batches/{uuid}/link", batches_link_create, NULL},
     {"DELETE", "/api/v1/batches/{uuid}/link", batches_link_delete, NULL},
+    {"POST", "/api/v1/batches/{uuid}/close", batches_close, NULL},
 
     {"OPTIONS", "/api/v1/files", tus_options, TUS},
     {"POST", "/api/v1/files", tus_create, TUS},

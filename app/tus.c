@@ -10,6 +10,11 @@
  * Retry-After for a queued file, and every error with the header values a
  * tus client needs to resume (Upload-Offset on 409, 413, 423 and 460).
  * Every response carries Tus-Resumable (the route table adds it).
+ *
+ * A creation may name a batch (Upload-Metadata "batch"): it then becomes
+ * that batch's file (batchup.join_batch decides which), so a stock tus
+ * client such as Uppy uploads many files into one batch with one link;
+ * without it, a creation is a batch of its own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +306,61 @@ static int creation_length(struct http_request *req, uint64_t *length, struct bu
     return 0;
 }
 
+/* The batch a creation joins: Upload-Metadata "batch", a batch id.  0 and
+ * batch_id set, 1 when absent (the creation makes a batch of its own). */
+static int creation_batch(struct http_request *req, char batch_id[STORE_ID_SIZE],
+                          struct bu_error *err)
+{
+    int rc =
+        tus_metadata_get(http_header(req, "Upload-Metadata"), "batch", batch_id, STORE_ID_SIZE);
+
+    if (rc == 1)
+        return 1;
+    if (rc < 0 || !check_uuid(batch_id))
+        return error_set(err, BU_E_BAD_METADATA,
+                         "the metadata 'batch' must be a batch id (a lower-case UUID)");
+    return 0;
+}
+
+/* The file of batch batch_id this creation is for (batchup.join_batch):
+ * a declared file of its name and length with no upload yet, the one an
+ * earlier creation took (a retry gets the same URL), or a new file of an
+ * open batch.  *offset is where that file stands. */
+static int creation_join(struct http_request *req, const char *batch_id, const char *name,
+                         const char *type, uint64_t length, char file_id[STORE_ID_SIZE],
+                         uint64_t *offset, struct bu_error *err)
+{
+    enum store_join_result result;
+
+    if (store_join_batch(req->db, err, req->cfg, req->user_id, batch_id, name, type, length,
+                         &result, file_id, offset) != 0)
+        return -1;
+    switch (result) {
+    case STORE_JOIN_MATCHED:
+    case STORE_JOIN_EXISTING:
+    case STORE_JOIN_ADDED:
+        return 0;
+    case STORE_JOIN_NO_MATCH:
+        return error_set(err, BU_E_BATCH_NO_MATCH,
+                         "the batch declares no file named '%s' of %llu bytes without an upload, "
+                         "and it is not open",
+                         name, (unsigned long long)length);
+    case STORE_JOIN_NAME_TAKEN:
+        return error_set(err, BU_E_BATCH_NAME_TAKEN,
+                         "the batch already has a file named '%s' of another size", name);
+    case STORE_JOIN_FINISHED:
+        return error_set(err, BU_E_BATCH_FINISHED,
+                         "the batch is complete or has expired; it takes no more files");
+    case STORE_JOIN_TOO_MANY:
+        return error_set(err, BU_E_TOO_MANY_FILES,
+                         "a batch holds at most %d files (max_batch_files)",
+                         req->cfg->max_batch_files);
+    case STORE_JOIN_NOT_FOUND:
+        break;
+    }
+    return error_set(err, BU_E_NOT_FOUND, "no such batch");
+}
+
 int tus_create(struct http_request *req, struct bu_error *err)
 {
     char name[CHECK_FILE_NAME_MAX + 2], type[CHECK_MEDIA_TYPE_MAX + 2];
@@ -309,18 +369,25 @@ int tus_create(struct http_request *req, struct bu_error *err)
     struct upload_result res = {0};
     struct tus_checksum ck;
     uint64_t length = 0;
-    int has_body;
+    int has_body, joins;
 
     if (check_resumable(req, err) != 0 || creation_length(req, &length, err) != 0 ||
-        creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0)
+        creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0 ||
+        (joins = creation_batch(req, batch_id, err)) < 0)
         return -1;
     has_body = is_offset_stream(req) && req->content_length != 0;
     if ((has_body && read_checksum(req, &ck, &in, err) != 0) || auth_request(req, err) != 0)
         return -1;
-    if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length, batch_id,
-                            file_id) != 0)
+    if (joins == 0) {
+        if (creation_join(req, batch_id, name, type, length, file_id, &res.offset, err) != 0)
+            return -1;
+    } else if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length,
+                                   batch_id, file_id) != 0) {
         return -1;
-    if (has_body && length > 0 && upload_receive(req, &in, &res, err) != 0) {
+    }
+    /* A body is the upload's first bytes: it goes in only where the upload
+     * stands at 0 (a retried creation of a file under way does not). */
+    if (has_body && length > 0 && res.offset == 0 && upload_receive(req, &in, &res, err) != 0) {
         /* The upload exists; only its first bytes did not go in (no slot,
          * a checksum mismatch...).  The client goes on with HEAD/PATCH. */
         log_info("creation-with-upload of %s stored no body: %s", file_id, err->message);
@@ -328,7 +395,7 @@ int tus_create(struct http_request *req, struct bu_error *err)
     http_status(req, 201);
     http_add_header(req, "Location", "/api/v1/files/%s", file_id);
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
-    if (!res.completed && length > 0)
+    if (!res.completed && res.offset < length)
         expires_header(req, time(NULL));
     http_send_empty(req, 201);
     return 0;
@@ -412,8 +479,9 @@ int tus_delete(struct http_request *req, struct bu_error *err)
     case STORE_ABORT_GONE:
         return error_set(err, BU_E_UPLOAD_GONE, "this upload was already aborted or has expired");
     case STORE_ABORT_COMPLETED:
-        return error_set(err, BU_E_UPLOAD_COMPLETED,
-                         "the upload is complete and belongs to its batch; it cannot be terminated");
+        return error_set(
+            err, BU_E_UPLOAD_COMPLETED,
+            "the upload is complete and belongs to its batch; it cannot be terminated");
     case STORE_ABORTED_NOW:
         break;
     }
