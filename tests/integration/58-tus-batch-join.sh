@@ -140,7 +140,26 @@ tap_is "$(create "$ANN" "$CID" three.bin 7001)" 409 "a closed batch takes no new
 tap_is "$(patch "$ANN" "$C1" "$W/one.bin")$(patch "$ANN" "$C2" "$W/two.bin")" 204204 "both files are uploaded"
 get "$W/g" "$ANN" "/api/v1/batches/$CID" >/dev/null
 tap_is "$(jget 'd["status"]' <"$W/g.b")" complete "the last one completed the closed batch"
+# --- creations at once: decided one at a time under the user's lock ------
+tap_is "$(post "$ANN" /api/v1/batches '{"open": true}')" 201 "another open batch"
+PID_=$(jget 'd["id"]' <"$W/p.b")
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    name=p$(((i - 1) % 4)).bin
+    curl -s --max-time 20 -o /dev/null -D "$W/par.$i" -w '%{http_code}\n' -X POST \
+        -H "Authorization: Bearer $ANN" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Length: 10' \
+        -H "Upload-Metadata: filename $(b64 "$name"),batch $(b64 "$PID_")" "$BATCHUP_URL/api/v1/files" >"$W/par.$i.code" &
+    pids+=($!)
+done
+wait "${pids[@]}"
+tap_is "$(cat "$W"/par.*.code | sort | uniq -c | awk '{print $1 "x" $2}')" 8x201 \
+    "eight creations at once, each name twice: all 201"
+tap_is "$(for i in 1 2 3 4; do [ "$(hval Location "$W/par.$i")" = "$(hval Location "$W/par.$((i + 4))")" ] && echo same; done | wc -l)" 4 \
+    "the two creations of each name got the same URL"
+tap_is "$(psql -XAtc "SELECT files_total || ' ' || count(DISTINCT f.name) FROM batchup.batches b JOIN batchup.files f ON f.batch_id = b.id WHERE b.id = '$PID_' GROUP BY files_total")" "4 4" \
+    "the batch holds four files, one a name"
+
 tap_is "$(post "$ANN" /api/v1/batches '{"open": "yes"}')" 400 "\"open\" must be a boolean"
 tap_is "$(post "$ANN" /api/v1/batches '{"open": false}')" 400 "a batch that is not open needs its files"
-tap_is "$(nbatches ann)" 3 "ann has three batches"
+tap_is "$(nbatches ann)" 4 "ann has four batches"
 tap_done
