@@ -313,6 +313,62 @@ int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config
     return 0;
 }
 
+int store_create_deferred_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                 int user_id, const char *name, const char *media_type,
+                                 uint64_t max_size, char batch_id[STORE_ID_SIZE],
+                                 char file_id[STORE_ID_SIZE])
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_text(&a, name);
+    db_args_text(&a, media_type);
+    db_args_int(&a, (long long)max_size);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    db_args_int(&a, cfg->max_open_batches);
+    res = one_row(db, err,
+                  "SELECT batch_id, file_id FROM batchup.create_deferred_upload($1::int, $2, $3,"
+                  " $4::bigint, $5::int, $6::int)",
+                  &a);
+    if (res == NULL)
+        return -1;
+    copy_text(batch_id, STORE_ID_SIZE, res, 0, "batch_id");
+    copy_text(file_id, STORE_ID_SIZE, res, 0, "file_id");
+    PQclear(res);
+    return 0;
+}
+
+int store_set_upload_length(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                            const char *file_id, int user_id, uint64_t length,
+                            enum store_length_result *result)
+{
+    struct db_args a;
+    PGresult *res;
+    const char *word;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_int(&a, user_id);
+    db_args_int(&a, (long long)length);
+    db_args_int(&a, (long long)cfg->max_user_bytes);
+    res = one_row(
+        db, err, "SELECT batchup.set_upload_length($1::uuid, $2::int, $3::bigint, $4::bigint) AS r",
+        &a);
+    if (res == NULL)
+        return -1;
+    word = get_text(res, 0, "r");
+    *result = strcmp(word, "set") == 0         ? STORE_LENGTH_SET
+              : strcmp(word, "fixed") == 0     ? STORE_LENGTH_FIXED
+              : strcmp(word, "short") == 0     ? STORE_LENGTH_SHORT
+              : strcmp(word, "too_large") == 0 ? STORE_LENGTH_TOO_LARGE
+              : strcmp(word, "gone") == 0      ? STORE_LENGTH_GONE
+                                               : STORE_LENGTH_NOT_FOUND;
+    PQclear(res);
+    return 0;
+}
+
 int store_close_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
                       const char *batch_id, int user_id, enum store_close_result *result)
 {
@@ -637,7 +693,8 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         db, err,
         "SELECT status, upload_offset, size, coalesce(queue_position, 0) AS queue_position,"
         " coalesce(expected_sha256, '') AS expected_sha256,"
-        " extract(epoch FROM updated_at)::bigint AS updated_at"
+        " extract(epoch FROM updated_at)::bigint AS updated_at,"
+        " (SELECT f.length_deferred FROM batchup.files f WHERE f.id = $1::uuid) AS length_deferred"
         " FROM batchup.file_state($1::uuid, $2::int)",
         &a);
     if (res == NULL)
@@ -650,6 +707,7 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         state->queue_position = (int)get_int(res, 0, "queue_position");
         state->updated_at = (time_t)get_int(res, 0, "updated_at");
         copy_text(state->expected_sha256, sizeof state->expected_sha256, res, 0, "expected_sha256");
+        state->length_deferred = get_bool(res, 0, "length_deferred");
     }
     PQclear(res);
     return found;

@@ -15,8 +15,19 @@
 --     repeated creation (a client's retry) finds the one it took before
 --     instead of taking a second file.
 --
--- The decisions are batchup.join_batch, batchup.create_open_batch and
--- batchup.close_batch (sql/functions/50_batches.sql).
+-- And for tus's creation-defer-length (tus-js-client's uploadLengthDeferred):
+--
+--   * files.length_deferred: the client did not know the length at
+--     creation.  Until a PATCH tells it (Upload-Length), size holds the most
+--     the upload may take (max_file_size), which bounds its bytes, and the
+--     file counts for no bytes in the quotas; the length, once told, is
+--     checked against them and replaces it.  A completed file's length is
+--     always known.
+--
+-- The decisions are batchup.join_batch, batchup.create_open_batch,
+-- batchup.close_batch (sql/functions/50_batches.sql), and
+-- batchup.create_deferred_upload and batchup.set_upload_length
+-- (sql/functions/20_files.sql).
 
 ALTER TABLE batchup.batches
     ADD COLUMN open boolean NOT NULL DEFAULT false,
@@ -36,3 +47,10 @@ ALTER TABLE batchup.files
 
 COMMENT ON COLUMN batchup.files.upload_created_at IS
     'When a tus creation (POST /api/v1/files naming the batch) took this file; NULL while no creation did. A repeated creation for the same file returns it again.';
+
+ALTER TABLE batchup.files
+    ADD COLUMN length_deferred boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT files_completed_length_known CHECK (NOT length_deferred OR status <> 'completed');
+
+COMMENT ON COLUMN batchup.files.length_deferred IS
+    'The upload was created without its length (Upload-Defer-Length: 1): size is the most it may take until a PATCH sets the length (batchup.set_upload_length); it counts for no bytes in the quotas meanwhile.';

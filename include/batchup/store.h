@@ -97,6 +97,29 @@ int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config
                      const char *batch_id, const char *name, const char *media_type, uint64_t size,
                      enum store_join_result *result, char file_id[STORE_ID_SIZE], uint64_t *offset);
 
+/* tus creation with Upload-Defer-Length: a batch of one file whose length
+ * is not known yet; max_size is the most it may take
+ * (batchup.create_deferred_upload). */
+int store_create_deferred_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                 int user_id, const char *name, const char *media_type,
+                                 uint64_t max_size, char batch_id[STORE_ID_SIZE],
+                                 char file_id[STORE_ID_SIZE]);
+
+enum store_length_result {
+    STORE_LENGTH_SET,       /* set now, or the same length before */
+    STORE_LENGTH_FIXED,     /* the length is known, and is another */
+    STORE_LENGTH_SHORT,     /* less than the bytes stored */
+    STORE_LENGTH_TOO_LARGE, /* more than the upload may take */
+    STORE_LENGTH_GONE,      /* aborted or expired */
+    STORE_LENGTH_NOT_FOUND, /* no such upload of this user */
+};
+
+/* A PATCH's Upload-Length for a deferred upload (batchup.set_upload_length),
+ * checked against max_user_bytes. */
+int store_set_upload_length(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                            const char *file_id, int user_id, uint64_t length,
+                            enum store_length_result *result);
+
 enum store_close_result {
     STORE_CLOSE_CLOSED,    /* closed now, or before */
     STORE_CLOSE_NOT_OPEN,  /* created with its list: never open */
@@ -209,6 +232,7 @@ struct store_file_state {
     int queue_position; /* 0 unless queued */
     time_t updated_at;
     char expected_sha256[65]; /* "" when none was announced */
+    bool length_deferred;     /* created without its length: size is its maximum */
 };
 
 /* user_id 0: any user's file (the completion checks its own upload). */

@@ -294,7 +294,9 @@ BEGIN
           FROM batchup.batches b JOIN batchup.files f ON f.batch_id = b.id
          WHERE b.user_id = p_user AND b.purged_at IS NULL
            AND batchup.batch_api_status(b.status, b.link_expires_at) <> 'expired'
-           AND f.status NOT IN ('aborted', 'expired');
+           AND f.status NOT IN ('aborted', 'expired')
+           -- A length not known yet counts when it is (set_upload_length).
+           AND NOT f.length_deferred;
         IF v_held + p_bytes > p_max_bytes THEN
             RAISE EXCEPTION 'this batch of % bytes would bring your stored bytes to %, over your quota of % (max_user_bytes); delete a batch first', p_bytes, v_held + p_bytes, p_max_bytes
                 USING ERRCODE = 'BU413';

@@ -1,9 +1,10 @@
 -- Batches that stock tus clients join (012): a creation matched to a
 -- declared file, its retry, an open batch that takes files until it is
--- closed, and the expiry of an open batch nobody closed.
+-- closed, and the expiry of an open batch nobody closed; and uploads whose
+-- length comes later (creation-defer-length).
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(40);
+SELECT plan(52);
 \ir fixtures.psql
 
 SELECT pg_temp.mkuser('j_ann');
@@ -89,6 +90,27 @@ UPDATE batchup.batches SET created_at = now() - interval '2 h' WHERE id = (SELEC
 UPDATE batchup.files SET updated_at = now() - interval '2 h', last_seen_at = NULL WHERE batch_id = (SELECT id FROM j_x);
 SELECT results_eq($$SELECT kind, file_id FROM batchup.gc(3600) WHERE file_id = pg_temp.fid('j_x1')$$,
                   $$VALUES ('file'::text, pg_temp.fid('j_x1'))$$, 'gc expires the idle open batch and hands out its completed file');
+
+-- Deferred length
+SELECT pg_temp.mkuser('j_dee');
+CREATE TEMP TABLE j_f AS SELECT * FROM batchup.create_deferred_upload(pg_temp.uid('j_dee'), 'j_def', '', 1000, 3600);
+SELECT results_eq($$SELECT size, length_deferred, status FROM batchup.files WHERE id = (SELECT file_id FROM j_f)$$,
+                  $$VALUES (1000::bigint, true, 'pending'::text)$$, 'a deferred upload may take up to its maximum');
+SELECT lives_ok($$SELECT batchup.create_batch(pg_temp.uid('j_dee'), '[{"name": "j_d2", "size": 60}]', 3600, 100, NULL)$$,
+                'its maximum does not count in max_user_bytes while its length is unknown');
+SELECT is(batchup.record_progress((SELECT file_id FROM j_f), 50, 30), false, 'bytes arrive before the length is known');
+SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_ann'), 70, NULL), 'not_found', 'another user cannot set it');
+SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_dee'), 49, NULL), 'short', 'not below the bytes stored');
+SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_dee'), 1001, NULL), 'too_large', 'not above its maximum');
+SELECT throws_ok($$SELECT batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_dee'), 70, 100)$$, 'BU413', NULL,
+                 'the quota applies when the length becomes known');
+SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_dee'), 40 + 10, 200), 'set', 'the length is set');
+SELECT results_eq($$SELECT size, length_deferred FROM batchup.files WHERE id = (SELECT file_id FROM j_f)$$,
+                  $$VALUES (50::bigint, false)$$, 'it replaces the maximum');
+SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_dee'), 50, 200), 'set', 'the same length again is fine');
+SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_dee'), 51, 200), 'fixed', 'another length is refused');
+SELECT throws_ok($$UPDATE batchup.files SET length_deferred = true, status = 'completed', sha256 = repeat('a', 64), completed_at = now()
+                   WHERE id = (SELECT file_id FROM j_f)$$, '23514', NULL, 'a completed file''s length is known');
 
 SELECT * FROM finish();
 ROLLBACK;
