@@ -4,11 +4,13 @@
  *
  * A batch is created whole, from a list of files with names and sizes, so
  * the server knows from the start how many files must complete before the
- * link is issued.  The body is validated strictly here (shape, types,
- * bounds, no unknown keys) and again by the database's constraints; a body
- * that fails is a 4xx and creates nothing.  The JSON a client reads back is
- * built by batchup.batch_json, in the same query that checks ownership, so
- * another user's batch is exactly as invisible as a missing one.
+ * link is issued; or open ({"open": true}, the list optional), when the
+ * client does not know its files in advance (Uppy's tus uploads): tus
+ * creations naming it add files until POST /api/v1/batches/<id>/close.  The body is validated
+ * strictly here (shape, types, bounds, no unknown keys) and again by the database's constraints; a
+ * body that fails is a 4xx and creates nothing.  The JSON a client reads back is built by
+ * batchup.batch_json, in the same query that checks ownership, so another user's batch is exactly
+ * as invisible as a missing one.
  *
  * A body is bounded twice before it costs memory: its size by what
  * max_batch_files files can need (batches_max_body), and its shape by a
@@ -57,7 +59,9 @@ struct scan {
 
 static int bad_shape(struct bu_error *err)
 {
-    return error_set(err, BU_E_BAD_REQUEST, "the body must be {\"files\": [...]} and nothing else");
+    return error_set(err, BU_E_BAD_REQUEST,
+                     "the body must be {\"files\": [...]} or {\"open\": true, \"files\": [...]} "
+                     "and nothing else");
 }
 
 /* One structural character c (outside strings) of the body. */
@@ -76,7 +80,7 @@ static int scan_char(struct scan *st, char c, const struct bu_config *cfg, struc
         st->depth--;
     } else if (c == ',' && st->depth > 0) {
         size_t items = ++st->commas[st->depth] + 1;
-        if (st->depth == 1)
+        if (st->depth == 1 && items > 2) /* "files" and "open" */
             return bad_shape(err);
         if (st->depth == 2 && items > (size_t)cfg->max_batch_files)
             return error_set(err, BU_E_TOO_MANY_FILES,
@@ -156,13 +160,25 @@ static int parse_file(json_t *item, size_t i, const struct bu_config *cfg, json_
     return 0;
 }
 
-json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
-                      struct bu_error *err)
+/* The body's "open" member: false when absent, and the keys the root must
+ * have.  -1 when it is not a boolean. */
+static int open_member(json_t *root, bool *open, size_t *keys)
+{
+    json_t *v = json_object_get(root, "open");
+
+    *open = json_is_true(v);
+    *keys = 1 + (v != NULL);
+    return v == NULL || json_is_boolean(v) ? 0 : -1;
+}
+
+json_t *batches_parse_body(const char *body, size_t len, const struct bu_config *cfg, bool *open,
+                           struct bu_error *err)
 {
     json_error_t jerr;
-    json_t *root, *files, *out = NULL;
-    size_t i;
+    json_t *root, *files, *out = NULL, *none = NULL;
+    size_t i, keys = 1;
 
+    *open = false;
     if (prescan(body, len, cfg, err) != 0)
         return NULL;
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -170,10 +186,21 @@ json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
         error_set(err, BU_E_BAD_JSON, "the body is not JSON: %s (line %d)", jerr.text, jerr.line);
         return NULL;
     }
+    if (json_is_object(root) && open_member(root, open, &keys) != 0) {
+        error_set(err, BU_E_BAD_REQUEST, "\"open\" must be true or false");
+        json_decref(root);
+        return NULL;
+    }
+    /* An open batch may start with no file: its files come by tus
+     * creation. */
     files = json_object_get(root, "files");
-    if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_array(files))
-        error_set(err, BU_E_BAD_REQUEST, "the body must be {\"files\": [...]} and nothing else");
-    else if (json_array_size(files) == 0)
+    if (files == NULL && *open) {
+        files = none = json_array();
+        keys--;
+    }
+    if (!json_is_object(root) || json_object_size(root) != keys || !json_is_array(files))
+        bad_shape(err);
+    else if (json_array_size(files) == 0 && !*open)
         error_set(err, BU_E_BAD_REQUEST, "a batch needs at least one file");
     else if (json_array_size(files) > (size_t)cfg->max_batch_files)
         error_set(err, BU_E_TOO_MANY_FILES, "a batch holds at most %d files (max_batch_files)",
@@ -189,8 +216,17 @@ json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
             json_array_append_new(out, clean);
         }
     }
+    json_decref(none);
     json_decref(root);
     return out;
+}
+
+json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
+                      struct bu_error *err)
+{
+    bool open;
+
+    return batches_parse_body(body, len, cfg, &open, err);
 }
 
 static int send_batch(struct http_request *req, int status, const char *batch_id,
@@ -228,6 +264,7 @@ int batches_create(struct http_request *req, struct bu_error *err)
     char *body, *files_text, batch_id[STORE_ID_SIZE];
     size_t len;
     json_t *files;
+    bool open;
     int rc;
 
     if (auth_request(req, err) != 0)
@@ -238,7 +275,7 @@ int batches_create(struct http_request *req, struct bu_error *err)
     body = http_read_all(req, batches_max_body(req->cfg), &len, err);
     if (body == NULL)
         return -1;
-    files = batches_parse(body, len, req->cfg, err);
+    files = batches_parse_body(body, len, req->cfg, &open, err);
     free(body);
     if (files == NULL)
         return -1;
@@ -246,7 +283,8 @@ int batches_create(struct http_request *req, struct bu_error *err)
     json_decref(files);
     if (files_text == NULL)
         return error_set(err, BU_E_BAD_REQUEST, "the file list cannot be encoded");
-    rc = store_create_batch(req->db, err, req->cfg, req->user_id, files_text, batch_id);
+    rc = open ? store_create_open_batch(req->db, err, req->cfg, req->user_id, files_text, batch_id)
+              : store_create_batch(req->db, err, req->cfg, req->user_id, files_text, batch_id);
     free(files_text);
     return rc != 0 ? -1 : send_batch(req, 201, batch_id, err);
 }
@@ -324,4 +362,30 @@ int batches_link_create(struct http_request *req, struct bu_error *err)
     default:
         return error_set(err, BU_E_NOT_FOUND, "no such batch");
     }
+}
+
+/* POST /api/v1/batches/<id>/close: an open batch takes no more files, and
+ * completes as soon as every file has (at once, if all have). */
+int batches_close(struct http_request *req, struct bu_error *err)
+{
+    enum store_close_result result;
+
+    if (auth_request(req, err) != 0 ||
+        store_close_batch(req->db, err, req->cfg, req->param[0], req->user_id, &result) != 0)
+        return -1;
+    switch (result) {
+    case STORE_CLOSE_CLOSED:
+        return send_batch(req, 200, req->param[0], err);
+    case STORE_CLOSE_NOT_OPEN:
+        return error_set(err, BU_E_BATCH_NOT_OPEN,
+                         "the batch was created with its file list; there is nothing to close");
+    case STORE_CLOSE_EMPTY:
+        return error_set(err, BU_E_BATCH_EMPTY,
+                         "the batch has no file yet; add files by tus creation before closing it");
+    case STORE_CLOSE_EXPIRED:
+        return error_set(err, BU_E_BATCH_EXPIRED, "the batch expired; its files are gone");
+    case STORE_CLOSE_NOT_FOUND:
+        break;
+    }
+    return error_set(err, BU_E_NOT_FOUND, "no such batch");
 }

@@ -42,7 +42,8 @@ static int error_where(struct bu_error *err, const char *fmt, ...)
  * enums of config.h follow the same order); K_WORD checks the value against
  * `words` and stores it as a string.  K_ABSPATH is an absolute path or
  * nothing, K_URL an http(s) URL or nothing, K_EVENTS a list of hook event
- * kinds, K_ALLOW a list of peer addresses, K_MODE an octal file mode. */
+ * kinds, K_ALLOW a list of peer addresses, K_MODE an octal file mode,
+ * K_ORIGINS the web origins allowed cross-origin requests (or "*"). */
 enum kind {
     K_STRING,
     K_WORD,
@@ -53,6 +54,7 @@ enum kind {
     K_ABSPATH,
     K_URL,
     K_EVENTS,
+    K_ORIGINS,
     K_INT,
     K_LONG,
     K_U64,
@@ -63,8 +65,8 @@ struct key {
     const char *name;
     enum kind kind;
     size_t offset;
-    size_t size;       /* for strings: buffer size */
-    long long min;     /* for numbers */
+    size_t size;   /* for strings: buffer size */
+    long long min; /* for numbers */
     long long max;
     const char *words; /* K_WORD, K_CHOICE: "a|b|c" */
 };
@@ -110,6 +112,7 @@ static const struct key keys[] = {
     {"auth", CHOICE(auth, "token|remote_user")},
     {"remote_user_create", BOOL(remote_user_create)},
     {"remote_user_trust_tcp", BOOL(remote_user_trust_tcp)},
+    {"cors_origins", K_ORIGINS, FIELD(cors_origins), 0, 0, NULL},
     {"sendfile", CHOICE(sendfile, "off|x-accel-redirect|x-sendfile")},
     {"metrics_path", STR(metrics_path)},
     {"status_path", STR(status_path)},
@@ -261,6 +264,67 @@ static int set_events(struct bu_config *cfg, const char *key, const char *value,
     return 0;
 }
 
+/* Is [p, p+len) one web origin as a browser sends it: http or https, a
+ * host (letters, digits, '.', '-', or a bracketed IPv6 address), an
+ * optional port, and nothing after (no path, no trailing slash)? */
+static bool origin_valid(const char *p, size_t len)
+{
+    size_t i = strncmp(p, "https://", 8) == 0 ? 8 : strncmp(p, "http://", 7) == 0 ? 7 : 0;
+    size_t host = i;
+
+    if (i == 0 || len <= i)
+        return false;
+    if (p[i] == '[') {
+        while (i < len && p[i] != ']')
+            i++;
+        if (i == len)
+            return false;
+        i++;
+    } else {
+        while (i < len && (isalnum((unsigned char)p[i]) || p[i] == '.' || p[i] == '-'))
+            i++;
+    }
+    if (i == host)
+        return false;
+    if (i < len && p[i] == ':') {
+        size_t digits = ++i;
+        while (i < len && isdigit((unsigned char)p[i]))
+            i++;
+        if (i == digits || i - digits > 5)
+            return false;
+    }
+    return i == len;
+}
+
+/* cors_origins: nothing (off), "*", or origins separated by commas or
+ * spaces; stored space-separated, each as given (matched byte for byte). */
+static int set_origins(struct bu_config *cfg, const char *key, const char *value,
+                       struct bu_error *err)
+{
+    char out[sizeof cfg->cors_origins] = "";
+    const char *p = value;
+
+    if (strlen(value) >= sizeof out)
+        return bad(err, key, value, "too long");
+    if (strcmp(value, "*") == 0) {
+        snprintf(cfg->cors_origins, sizeof cfg->cors_origins, "*");
+        return 0;
+    }
+    while (*p != '\0') {
+        size_t len = strcspn(p, ", ");
+        if (len > 0 && !origin_valid(p, len))
+            return bad(err, key, value,
+                       "expected '*' alone, or origins such as https://www.example.com:8443 "
+                       "(scheme, host, optional port; no path)");
+        if (len > 0)
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s%.*s", out[0] ? " " : "",
+                     (int)len, p);
+        p += len + (p[len] != '\0');
+    }
+    memcpy(cfg->cors_origins, out, strlen(out) + 1);
+    return 0;
+}
+
 bool config_listen_is_unix(const char *listen)
 {
     return strchr(listen, '/') != NULL;
@@ -350,6 +414,8 @@ int config_set(struct bu_config *cfg, const char *key, const char *value, struct
         return set_address(cfg, k, field, value, err);
     case K_EVENTS:
         return set_events(cfg, key, value, err);
+    case K_ORIGINS:
+        return set_origins(cfg, key, value, err);
     case K_WORD:
     case K_CHOICE:
     case K_BOOL:

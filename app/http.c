@@ -13,6 +13,10 @@
  * returns what has arrived instead of waiting for a full buffer, so a slow
  * upload still gets its lease renewed between reads.  The records
  * themselves, and every deadline on the client, are fcgi.c's.
+ *
+ * CORS (cors_origins): the headers that let a page of another origin use
+ * the API are added to every response head in send_head, and a preflight
+ * is answered by http_cors_preflight before any route runs.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -180,6 +184,79 @@ void http_add_header(struct http_request *req, const char *name, const char *fmt
     head_append(req, "%s: %s\r\n", name, value);
 }
 
+/* ---- CORS ----------------------------------------------------------------
+ *
+ * With cors_origins set, a page of another origin (an upload widget on
+ * www.example.com, batchup on upload.example.com) may call the API.  The
+ * headers go on every response, errors included, so that the browser shows
+ * the status instead of a CORS failure; they are added here, where every
+ * response head is finished, and nowhere else.  An Origin is allowed when
+ * cors_origins is "*" or lists it byte for byte: no pattern, so
+ * https://example.com.evil.net never passes for https://example.com. */
+
+#define CORS_METHODS "POST, GET, HEAD, PATCH, DELETE, OPTIONS"
+#define CORS_REQUEST_HEADERS                                                                       \
+    "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "  \
+    "Upload-Checksum, Upload-Defer-Length, Upload-Concat, X-Requested-With"
+#define CORS_EXPOSED_HEADERS                                                                       \
+    "Upload-Offset, Upload-Length, Location, Tus-Version, Tus-Resumable, Tus-Max-Size, "           \
+    "Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, Upload-Expires, "                     \
+    "Upload-Defer-Length, "                                                                        \
+    "Upload-Concat, Upload-Queue-Position, Retry-After"
+/* How long a browser may reuse a preflight's answer (Chromium caps it at
+ * two hours, Firefox at one day). */
+#define CORS_MAX_AGE 86400
+
+/* The request's Origin when cors_origins allows it, "*" when it allows
+ * any, or NULL: no CORS headers. */
+static const char *cors_origin(const struct http_request *req)
+{
+    const char *list = req->cfg ? req->cfg->cors_origins : "";
+    const char *origin = http_header(req, "Origin");
+    size_t n;
+
+    if (list[0] == '\0' || origin == NULL || origin[0] == '\0')
+        return NULL;
+    if (strcmp(list, "*") == 0)
+        return "*";
+    n = strlen(origin);
+    for (const char *p = list; *p != '\0'; p += strcspn(p, " "), p += *p == ' ')
+        if (strcspn(p, " ") == n && memcmp(p, origin, n) == 0)
+            return origin;
+    return NULL;
+}
+
+static void cors_headers(struct http_request *req)
+{
+    const char *origin = cors_origin(req);
+
+    /* A response that depends on Origin says so, allowed or not, so that a
+     * cache never hands one origin's answer to another. */
+    if (req->cfg != NULL && req->cfg->cors_origins[0] != '\0' &&
+        strcmp(req->cfg->cors_origins, "*") != 0)
+        head_append(req, "Vary: Origin\r\n");
+    if (origin == NULL)
+        return;
+    head_append(req,
+                "Access-Control-Allow-Origin: %s\r\n"
+                "Access-Control-Allow-Methods: " CORS_METHODS "\r\n"
+                "Access-Control-Allow-Headers: " CORS_REQUEST_HEADERS "\r\n"
+                "Access-Control-Expose-Headers: " CORS_EXPOSED_HEADERS "\r\n"
+                "Access-Control-Max-Age: %d\r\n",
+                origin, CORS_MAX_AGE);
+}
+
+int http_cors_preflight(struct http_request *req)
+{
+    /* The tus capability request is an OPTIONS too: a preflight is the one
+     * that carries Access-Control-Request-Method. */
+    if (strcmp(req->method, "OPTIONS") != 0 ||
+        http_header(req, "Access-Control-Request-Method") == NULL || cors_origin(req) == NULL)
+        return 0;
+    http_send_empty(req, 204);
+    return 1;
+}
+
 static int send_head(struct http_request *req)
 {
     if (req->head_sent)
@@ -189,6 +266,7 @@ static int send_head(struct http_request *req)
         http_status(req, 200);
     if (req->route_header != NULL)
         head_append(req, "%s\r\n", req->route_header);
+    cors_headers(req);
     if (req->head_overflow) {
         char path[sizeof req->path];
         log_redact_path(req->path, path, sizeof path);

@@ -51,6 +51,7 @@ static const struct route routes[] = {
     {"DELETE", "/api/v1/batches/{uuid}", batches_delete, NULL},
     {"POST", "/api/v1/batches/{uuid}/link", batches_link_create, NULL},
     {"DELETE", "/api/v1/batches/{uuid}/link", batches_link_delete, NULL},
+    {"POST", "/api/v1/batches/{uuid}/close", batches_close, NULL},
 
     {"OPTIONS", "/api/v1/files", tus_options, TUS},
     {"POST", "/api/v1/files", tus_create, TUS},
@@ -160,6 +161,8 @@ void routes_dispatch(struct http_request *req)
     char methods[128] = "";
     struct bu_error err;
 
+    if (http_cors_preflight(req))
+        return;
     /* X-HTTP-Method-Override is not honoured: it would turn a POST, which a
      * cross-site form may send, into a DELETE or PATCH. */
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

@@ -237,6 +237,162 @@ int store_create_upload(struct db *db, struct bu_error *err, const struct bu_con
     return 0;
 }
 
+int store_create_open_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                            int user_id, const char *files_json, char batch_id[STORE_ID_SIZE])
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_text(&a, files_json);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    db_args_int(&a, (long long)cfg->max_user_bytes);
+    db_args_int(&a, cfg->max_open_batches);
+    res = one_row(db, err,
+                  "SELECT batchup.create_open_batch($1::int, $2::jsonb, $3::int, $4::bigint,"
+                  " $5::int) AS id",
+                  &a);
+    if (res == NULL)
+        return -1;
+    copy_text(batch_id, STORE_ID_SIZE, res, 0, "id");
+    PQclear(res);
+    return 0;
+}
+
+static enum store_join_result join_word(const char *word)
+{
+    static const struct {
+        const char *word;
+        enum store_join_result result;
+    } words[] = {
+        {"matched", STORE_JOIN_MATCHED},
+        {"existing", STORE_JOIN_EXISTING},
+        {"added", STORE_JOIN_ADDED},
+        {"no_match", STORE_JOIN_NO_MATCH},
+        {"name_taken", STORE_JOIN_NAME_TAKEN},
+        {"finished", STORE_JOIN_FINISHED},
+        {"too_many_files", STORE_JOIN_TOO_MANY},
+    };
+
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(word, words[i].word) == 0)
+            return words[i].result;
+    return STORE_JOIN_NOT_FOUND;
+}
+
+int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg, int user_id,
+                     const char *batch_id, const char *name, const char *media_type, uint64_t size,
+                     enum store_join_result *result, char file_id[STORE_ID_SIZE], uint64_t *offset)
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_text(&a, batch_id);
+    db_args_text(&a, name);
+    db_args_text(&a, media_type);
+    db_args_int(&a, (long long)size);
+    db_args_int(&a, (long long)cfg->max_user_bytes);
+    db_args_int(&a, cfg->max_batch_files);
+    res = one_row(db, err,
+                  "SELECT result, file_id, upload_offset FROM batchup.join_batch($1::int, $2::uuid,"
+                  " $3, $4, $5::bigint, $6::bigint, $7::int)",
+                  &a);
+    if (res == NULL)
+        return -1;
+    *result = join_word(get_text(res, 0, "result"));
+    file_id[0] = '\0';
+    *offset = 0;
+    if (!get_null(res, 0, "file_id")) {
+        copy_text(file_id, STORE_ID_SIZE, res, 0, "file_id");
+        *offset = (uint64_t)get_int(res, 0, "upload_offset");
+    }
+    PQclear(res);
+    return 0;
+}
+
+int store_create_deferred_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                 int user_id, const char *name, const char *media_type,
+                                 uint64_t max_size, char batch_id[STORE_ID_SIZE],
+                                 char file_id[STORE_ID_SIZE])
+{
+    struct db_args a;
+    PGresult *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_text(&a, name);
+    db_args_text(&a, media_type);
+    db_args_int(&a, (long long)max_size);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    db_args_int(&a, cfg->max_open_batches);
+    res = one_row(db, err,
+                  "SELECT batch_id, file_id FROM batchup.create_deferred_upload($1::int, $2, $3,"
+                  " $4::bigint, $5::int, $6::int)",
+                  &a);
+    if (res == NULL)
+        return -1;
+    copy_text(batch_id, STORE_ID_SIZE, res, 0, "batch_id");
+    copy_text(file_id, STORE_ID_SIZE, res, 0, "file_id");
+    PQclear(res);
+    return 0;
+}
+
+int store_set_upload_length(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                            const char *file_id, int user_id, uint64_t length,
+                            enum store_length_result *result)
+{
+    struct db_args a;
+    PGresult *res;
+    const char *word;
+
+    db_args_init(&a);
+    db_args_text(&a, file_id);
+    db_args_int(&a, user_id);
+    db_args_int(&a, (long long)length);
+    db_args_int(&a, (long long)cfg->max_user_bytes);
+    res = one_row(
+        db, err, "SELECT batchup.set_upload_length($1::uuid, $2::int, $3::bigint, $4::bigint) AS r",
+        &a);
+    if (res == NULL)
+        return -1;
+    word = get_text(res, 0, "r");
+    *result = strcmp(word, "set") == 0         ? STORE_LENGTH_SET
+              : strcmp(word, "fixed") == 0     ? STORE_LENGTH_FIXED
+              : strcmp(word, "short") == 0     ? STORE_LENGTH_SHORT
+              : strcmp(word, "too_large") == 0 ? STORE_LENGTH_TOO_LARGE
+              : strcmp(word, "gone") == 0      ? STORE_LENGTH_GONE
+                                               : STORE_LENGTH_NOT_FOUND;
+    PQclear(res);
+    return 0;
+}
+
+int store_close_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                      const char *batch_id, int user_id, enum store_close_result *result)
+{
+    struct db_args a;
+    PGresult *res;
+    const char *word;
+
+    db_args_init(&a);
+    db_args_text(&a, batch_id);
+    db_args_int(&a, user_id);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    res = one_row(db, err, "SELECT batchup.close_batch($1::uuid, $2::int, $3::int) AS r", &a);
+    if (res == NULL)
+        return -1;
+    word = get_text(res, 0, "r");
+    *result = strcmp(word, "closed") == 0     ? STORE_CLOSE_CLOSED
+              : strcmp(word, "not_open") == 0 ? STORE_CLOSE_NOT_OPEN
+              : strcmp(word, "empty") == 0    ? STORE_CLOSE_EMPTY
+              : strcmp(word, "expired") == 0  ? STORE_CLOSE_EXPIRED
+                                              : STORE_CLOSE_NOT_FOUND;
+    PQclear(res);
+    return 0;
+}
+
 /* The first column of the one row of res as a malloc'd string, or NULL
  * (*found 0) when it is NULL. */
 static char *take_json(PGresult *res, struct bu_error *err, int *found)
@@ -537,7 +693,8 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         db, err,
         "SELECT status, upload_offset, size, coalesce(queue_position, 0) AS queue_position,"
         " coalesce(expected_sha256, '') AS expected_sha256,"
-        " extract(epoch FROM updated_at)::bigint AS updated_at"
+        " extract(epoch FROM updated_at)::bigint AS updated_at,"
+        " (SELECT f.length_deferred FROM batchup.files f WHERE f.id = $1::uuid) AS length_deferred"
         " FROM batchup.file_state($1::uuid, $2::int)",
         &a);
     if (res == NULL)
@@ -550,6 +707,7 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         state->queue_position = (int)get_int(res, 0, "queue_position");
         state->updated_at = (time_t)get_int(res, 0, "updated_at");
         copy_text(state->expected_sha256, sizeof state->expected_sha256, res, 0, "expected_sha256");
+        state->length_deferred = get_bool(res, 0, "length_deferred");
     }
     PQclear(res);
     return found;

@@ -1,6 +1,7 @@
 /*
  * tus.c - the tus 1.0.0 protocol on /api/v1/files: core, creation,
- * creation-with-upload, termination, checksum and expiration.
+ * creation-with-upload, creation-defer-length, termination, checksum and
+ * expiration.
  *
  * This file is the protocol layer: it parses and checks the tus headers
  * (Tus-Resumable, Upload-Offset, Upload-Length, Upload-Metadata,
@@ -10,6 +11,11 @@
  * Retry-After for a queued file, and every error with the header values a
  * tus client needs to resume (Upload-Offset on 409, 413, 423 and 460).
  * Every response carries Tus-Resumable (the route table adds it).
+ *
+ * A creation may name a batch (Upload-Metadata "batch"): it then becomes
+ * that batch's file (batchup.join_batch decides which), so a stock tus
+ * client such as Uppy uploads many files into one batch with one link;
+ * without it, a creation is a batch of its own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,7 +248,8 @@ int tus_options(struct http_request *req, struct bu_error *err)
     http_status(req, 204);
     http_add_header(req, "Tus-Version", "1.0.0");
     http_add_header(req, "Tus-Extension",
-                    "creation,creation-with-upload,termination,checksum,expiration");
+                    "creation,creation-with-upload,creation-defer-length,termination,checksum,"
+                    "expiration");
     http_add_header(req, "Tus-Checksum-Algorithm", "sha1,sha256");
     if (req->cfg->max_file_size > 0)
         http_add_header(req, "Tus-Max-Size", "%llu", (unsigned long long)req->cfg->max_file_size);
@@ -287,11 +294,27 @@ static int creation_metadata(struct http_request *req, char *name, size_t name_c
     return 0;
 }
 
-static int creation_length(struct http_request *req, uint64_t *length, struct bu_error *err)
+/* The most a deferred upload may take until its length is known. */
+static uint64_t deferred_max(const struct bu_config *cfg)
 {
-    if (http_header(req, "Upload-Defer-Length") != NULL)
-        return error_set(err, BU_E_DEFER_LENGTH_UNSUPPORTED,
-                         "Upload-Defer-Length is not supported; send Upload-Length");
+    return cfg->max_file_size > 0 ? cfg->max_file_size : (uint64_t)INT64_MAX;
+}
+
+/* Upload-Length, or Upload-Defer-Length: 1 (*deferred, *length then the
+ * most the upload may take). */
+static int creation_length(struct http_request *req, uint64_t *length, bool *deferred,
+                           struct bu_error *err)
+{
+    const char *defer = http_header(req, "Upload-Defer-Length");
+
+    *deferred = defer != NULL;
+    if (defer != NULL && (strcmp(defer, "1") != 0 || http_header(req, "Upload-Length") != NULL))
+        return error_set(err, BU_E_BAD_LENGTH,
+                         "send either Upload-Length or 'Upload-Defer-Length: 1', not both");
+    if (*deferred) {
+        *length = deferred_max(req->cfg);
+        return 0;
+    }
     if (tus_parse_u64(http_header(req, "Upload-Length"), length) != 0)
         return error_set(err, BU_E_BAD_LENGTH, "Upload-Length must be a non-negative integer");
     if (req->cfg->max_file_size > 0 && *length > req->cfg->max_file_size)
@@ -299,6 +322,61 @@ static int creation_length(struct http_request *req, uint64_t *length, struct bu
                          "Upload-Length exceeds the maximum of %llu bytes",
                          (unsigned long long)req->cfg->max_file_size);
     return 0;
+}
+
+/* The batch a creation joins: Upload-Metadata "batch", a batch id.  0 and
+ * batch_id set, 1 when absent (the creation makes a batch of its own). */
+static int creation_batch(struct http_request *req, char batch_id[STORE_ID_SIZE],
+                          struct bu_error *err)
+{
+    int rc =
+        tus_metadata_get(http_header(req, "Upload-Metadata"), "batch", batch_id, STORE_ID_SIZE);
+
+    if (rc == 1)
+        return 1;
+    if (rc < 0 || !check_uuid(batch_id))
+        return error_set(err, BU_E_BAD_METADATA,
+                         "the metadata 'batch' must be a batch id (a lower-case UUID)");
+    return 0;
+}
+
+/* The file of batch batch_id this creation is for (batchup.join_batch):
+ * a declared file of its name and length with no upload yet, the one an
+ * earlier creation took (a retry gets the same URL), or a new file of an
+ * open batch.  *offset is where that file stands. */
+static int creation_join(struct http_request *req, const char *batch_id, const char *name,
+                         const char *type, uint64_t length, char file_id[STORE_ID_SIZE],
+                         uint64_t *offset, struct bu_error *err)
+{
+    enum store_join_result result;
+
+    if (store_join_batch(req->db, err, req->cfg, req->user_id, batch_id, name, type, length,
+                         &result, file_id, offset) != 0)
+        return -1;
+    switch (result) {
+    case STORE_JOIN_MATCHED:
+    case STORE_JOIN_EXISTING:
+    case STORE_JOIN_ADDED:
+        return 0;
+    case STORE_JOIN_NO_MATCH:
+        return error_set(err, BU_E_BATCH_NO_MATCH,
+                         "the batch declares no file named '%s' of %llu bytes without an upload, "
+                         "and it is not open",
+                         name, (unsigned long long)length);
+    case STORE_JOIN_NAME_TAKEN:
+        return error_set(err, BU_E_BATCH_NAME_TAKEN,
+                         "the batch already has a file named '%s' of another size", name);
+    case STORE_JOIN_FINISHED:
+        return error_set(err, BU_E_BATCH_FINISHED,
+                         "the batch is complete or has expired; it takes no more files");
+    case STORE_JOIN_TOO_MANY:
+        return error_set(err, BU_E_TOO_MANY_FILES,
+                         "a batch holds at most %d files (max_batch_files)",
+                         req->cfg->max_batch_files);
+    case STORE_JOIN_NOT_FOUND:
+        break;
+    }
+    return error_set(err, BU_E_NOT_FOUND, "no such batch");
 }
 
 int tus_create(struct http_request *req, struct bu_error *err)
@@ -309,18 +387,35 @@ int tus_create(struct http_request *req, struct bu_error *err)
     struct upload_result res = {0};
     struct tus_checksum ck;
     uint64_t length = 0;
-    int has_body;
+    bool deferred;
+    int has_body, joins;
 
-    if (check_resumable(req, err) != 0 || creation_length(req, &length, err) != 0 ||
-        creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0)
+    if (check_resumable(req, err) != 0 || creation_length(req, &length, &deferred, err) != 0 ||
+        creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0 ||
+        (joins = creation_batch(req, batch_id, err)) < 0)
         return -1;
     has_body = is_offset_stream(req) && req->content_length != 0;
     if ((has_body && read_checksum(req, &ck, &in, err) != 0) || auth_request(req, err) != 0)
         return -1;
-    if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length, batch_id,
-                            file_id) != 0)
+    if (joins == 0 && deferred) {
+        /* A declared file is matched by its size, and an open batch's
+         * quota counts it: both need the length. */
+        return error_set(err, BU_E_DEFER_LENGTH_UNSUPPORTED,
+                         "a creation that joins a batch needs its Upload-Length");
+    } else if (deferred) {
+        if (store_create_deferred_upload(req->db, err, req->cfg, req->user_id, name, type, length,
+                                         batch_id, file_id) != 0)
+            return -1;
+    } else if (joins == 0) {
+        if (creation_join(req, batch_id, name, type, length, file_id, &res.offset, err) != 0)
+            return -1;
+    } else if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length,
+                                   batch_id, file_id) != 0) {
         return -1;
-    if (has_body && length > 0 && upload_receive(req, &in, &res, err) != 0) {
+    }
+    /* A body is the upload's first bytes: it goes in only where the upload
+     * stands at 0 (a retried creation of a file under way does not). */
+    if (has_body && length > 0 && res.offset == 0 && upload_receive(req, &in, &res, err) != 0) {
         /* The upload exists; only its first bytes did not go in (no slot,
          * a checksum mismatch...).  The client goes on with HEAD/PATCH. */
         log_info("creation-with-upload of %s stored no body: %s", file_id, err->message);
@@ -328,7 +423,7 @@ int tus_create(struct http_request *req, struct bu_error *err)
     http_status(req, 201);
     http_add_header(req, "Location", "/api/v1/files/%s", file_id);
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
-    if (!res.completed && length > 0)
+    if (!res.completed && (deferred || res.offset < length))
         expires_header(req, time(NULL));
     http_send_empty(req, 201);
     return 0;
@@ -352,7 +447,10 @@ int tus_head(struct http_request *req, struct bu_error *err)
     http_status(req, 200);
     http_add_header(req, "Cache-Control", "no-store");
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)st.offset);
-    http_add_header(req, "Upload-Length", "%llu", (unsigned long long)st.size);
+    if (st.length_deferred)
+        http_add_header(req, "Upload-Defer-Length", "1");
+    else
+        http_add_header(req, "Upload-Length", "%llu", (unsigned long long)st.size);
     if (st.status == STORE_QUEUED)
         http_add_header(req, "Upload-Queue-Position", "%d", st.queue_position);
     if (st.status != STORE_COMPLETED)
@@ -362,6 +460,42 @@ int tus_head(struct http_request *req, struct bu_error *err)
 }
 
 /* ---- PATCH ------------------------------------------------------------ */
+
+/* A PATCH's Upload-Length: the length of a deferred upload, told once it is
+ * known (tus-js-client sends it with the last bytes).  The user is looked
+ * up first, since the length is checked against the user's quota before
+ * the claim. */
+static int patch_length(struct http_request *req, struct bu_error *err)
+{
+    enum store_length_result result;
+    uint64_t length;
+
+    if (tus_parse_u64(http_header(req, "Upload-Length"), &length) != 0)
+        return error_set(err, BU_E_BAD_LENGTH, "Upload-Length must be a non-negative integer");
+    if (auth_request(req, err) != 0 ||
+        store_set_upload_length(req->db, err, req->cfg, req->param[0], req->user_id, length,
+                                &result) != 0)
+        return -1;
+    switch (result) {
+    case STORE_LENGTH_SET:
+        return 0;
+    case STORE_LENGTH_FIXED:
+        return error_set(err, BU_E_BAD_LENGTH, "the upload's length is known, and is not %llu",
+                         (unsigned long long)length);
+    case STORE_LENGTH_SHORT:
+        return error_set(err, BU_E_BAD_LENGTH, "Upload-Length %llu is less than the bytes stored",
+                         (unsigned long long)length);
+    case STORE_LENGTH_TOO_LARGE:
+        return error_set(err, BU_E_FILE_TOO_LARGE,
+                         "Upload-Length exceeds the maximum of %llu bytes",
+                         (unsigned long long)deferred_max(req->cfg));
+    case STORE_LENGTH_GONE:
+        return error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired");
+    case STORE_LENGTH_NOT_FOUND:
+        break;
+    }
+    return error_set(err, BU_E_NOT_FOUND, "no such upload");
+}
 
 int tus_patch(struct http_request *req, struct bu_error *err)
 {
@@ -376,7 +510,10 @@ int tus_patch(struct http_request *req, struct bu_error *err)
                          "PATCH bodies must be 'Content-Type: application/offset+octet-stream'");
     if (tus_parse_u64(http_header(req, "Upload-Offset"), &in.offset) != 0)
         return error_set(err, BU_E_BAD_OFFSET, "Upload-Offset must be a non-negative integer");
-    if (read_checksum(req, &ck, &in, err) != 0 || auth_request_with_claim(req, err) != 0)
+    if (read_checksum(req, &ck, &in, err) != 0)
+        return -1;
+    if (http_header(req, "Upload-Length") != NULL ? patch_length(req, err) != 0
+                                                  : auth_request_with_claim(req, err) != 0)
         return -1;
     if (upload_receive(req, &in, &res, err) != 0) {
         /* What a client needs to go on: where the upload stands, and its

@@ -6,6 +6,7 @@
 #define BATCHUP_BATCHES_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "batchup/config.h"
@@ -18,6 +19,7 @@ int batches_get(struct http_request *req, struct bu_error *err);
 int batches_delete(struct http_request *req, struct bu_error *err);
 int batches_link_create(struct http_request *req, struct bu_error *err);
 int batches_link_delete(struct http_request *req, struct bu_error *err);
+int batches_close(struct http_request *req, struct bu_error *err);
 
 /* The largest POST body a batch of max_batch_files files can need (see
  * batches.c); a larger one is 413 body_too_large. */
@@ -29,5 +31,9 @@ size_t batches_max_body(const struct bu_config *cfg);
  * tests and the fuzzer. */
 json_t *batches_parse(const char *body, size_t len, const struct bu_config *cfg,
                       struct bu_error *err);
+/* batches_parse, also reading "open": true (an open batch, whose file list
+ * may then be empty or absent). */
+json_t *batches_parse_body(const char *body, size_t len, const struct bu_config *cfg, bool *open,
+                           struct bu_error *err);
 
 #endif

@@ -65,6 +65,7 @@ struct bu_config {
     int hook_timeout_seconds; /* one delivery to one target */
     int hook_max_attempts;    /* then the event is given up (status failed) */
     int hook_retry_seconds;   /* first retry delay; doubles, at most an hour */
+    char cors_origins[2048];  /* "" : no CORS; "*"; or exact origins, space-separated */
     char path[1024];          /* the file it was read from, "" for defaults only */
 };
 

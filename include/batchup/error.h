@@ -38,6 +38,11 @@
     X(OFFSET_MISMATCH, 409, "offset_mismatch", "BU409")                                            \
     X(UPLOAD_COMPLETED, 409, "upload_completed", NULL)                                             \
     X(BATCH_INCOMPLETE, 409, "batch_incomplete", NULL)                                             \
+    X(BATCH_NO_MATCH, 409, "batch_no_match", NULL)                                                 \
+    X(BATCH_NAME_TAKEN, 409, "batch_name_taken", NULL)                                             \
+    X(BATCH_FINISHED, 409, "batch_finished", NULL)                                                 \
+    X(BATCH_NOT_OPEN, 409, "batch_not_open", NULL)                                                 \
+    X(BATCH_EMPTY, 409, "batch_empty", NULL)                                                       \
     X(UPLOAD_GONE, 410, "upload_gone", "BU410")                                                    \
     X(FILE_EXPIRED, 410, "file_expired", NULL)                                                     \
     X(LINK_EXPIRED, 410, "link_expired", NULL)                                                     \

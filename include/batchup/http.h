@@ -79,6 +79,11 @@ void http_send_json(struct http_request *req, int status, json_t *body); /* stea
 void http_send_json_text(struct http_request *req, int status, const char *json);
 void http_send_error(struct http_request *req, const struct bu_error *err);
 void http_send_empty(struct http_request *req, int status);
+/* A CORS preflight (OPTIONS with Access-Control-Request-Method) from an
+ * origin cors_origins allows: answered (204 with the CORS headers), 1.
+ * Anything else: 0, untouched (an OPTIONS without it is tus's capability
+ * request). */
+int http_cors_preflight(struct http_request *req);
 
 /* Read request body bytes as they arrive: returns >0 bytes (at most cap),
  * 0 at the clean end of the body, -1 when the body was cut off (the client or

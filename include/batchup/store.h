@@ -73,6 +73,65 @@ int store_create_batch(struct db *db, struct bu_error *err, const struct bu_conf
 int store_create_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
                         int user_id, const char *name, const char *media_type, uint64_t size,
                         char batch_id[STORE_ID_SIZE], char file_id[STORE_ID_SIZE]);
+/* POST /api/v1/batches with {"open": true}: an open batch declaring the
+ * files of files_json (a JSON array, "[]" for none), under the same quotas
+ * (batchup.create_open_batch). */
+int store_create_open_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                            int user_id, const char *files_json, char batch_id[STORE_ID_SIZE]);
+
+/* What a tus creation naming a batch got (batchup.join_batch). */
+enum store_join_result {
+    STORE_JOIN_MATCHED,    /* a declared file without an upload */
+    STORE_JOIN_EXISTING,   /* the file an earlier creation took (a retry) */
+    STORE_JOIN_ADDED,      /* a new file of an open batch */
+    STORE_JOIN_NO_MATCH,   /* no such declared file, and the batch is not open */
+    STORE_JOIN_NAME_TAKEN, /* an open batch has this name with another size */
+    STORE_JOIN_FINISHED,   /* the batch is complete or expired */
+    STORE_JOIN_TOO_MANY,   /* the open batch holds max_batch_files files */
+    STORE_JOIN_NOT_FOUND,  /* no such batch of this user */
+};
+
+/* tus creation into batch_id: *result, and for MATCHED, EXISTING and ADDED
+ * the file and its offset. */
+int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg, int user_id,
+                     const char *batch_id, const char *name, const char *media_type, uint64_t size,
+                     enum store_join_result *result, char file_id[STORE_ID_SIZE], uint64_t *offset);
+
+/* tus creation with Upload-Defer-Length: a batch of one file whose length
+ * is not known yet; max_size is the most it may take
+ * (batchup.create_deferred_upload). */
+int store_create_deferred_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                 int user_id, const char *name, const char *media_type,
+                                 uint64_t max_size, char batch_id[STORE_ID_SIZE],
+                                 char file_id[STORE_ID_SIZE]);
+
+enum store_length_result {
+    STORE_LENGTH_SET,       /* set now, or the same length before */
+    STORE_LENGTH_FIXED,     /* the length is known, and is another */
+    STORE_LENGTH_SHORT,     /* less than the bytes stored */
+    STORE_LENGTH_TOO_LARGE, /* more than the upload may take */
+    STORE_LENGTH_GONE,      /* aborted or expired */
+    STORE_LENGTH_NOT_FOUND, /* no such upload of this user */
+};
+
+/* A PATCH's Upload-Length for a deferred upload (batchup.set_upload_length),
+ * checked against max_user_bytes. */
+int store_set_upload_length(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                            const char *file_id, int user_id, uint64_t length,
+                            enum store_length_result *result);
+
+enum store_close_result {
+    STORE_CLOSE_CLOSED,    /* closed now, or before */
+    STORE_CLOSE_NOT_OPEN,  /* created with its list: never open */
+    STORE_CLOSE_EMPTY,     /* open with no file: stays open */
+    STORE_CLOSE_EXPIRED,   /* the open batch expired */
+    STORE_CLOSE_NOT_FOUND, /* no such batch of this user */
+};
+
+/* Close an open batch (batchup.close_batch). */
+int store_close_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                      const char *batch_id, int user_id, enum store_close_result *result);
+
 /* The API's JSON of one batch of user_id (malloc'd; NULL: see *found / err). */
 char *store_batch_json(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
                        int *found);
@@ -173,6 +232,7 @@ struct store_file_state {
     int queue_position; /* 0 unless queued */
     time_t updated_at;
     char expected_sha256[65]; /* "" when none was announced */
+    bool length_deferred;     /* created without its length: size is its maximum */
 };
 
 /* user_id 0: any user's file (the completion checks its own upload). */

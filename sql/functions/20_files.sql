@@ -88,3 +88,64 @@ END;
 
 COMMENT ON FUNCTION batchup.owned_file(uuid, integer) IS
     'The completed file p_file of user p_user, as GET /api/v1/download/stream serves it: completed_epoch is its Last-Modified (whole seconds), crc32 -1 when not recorded, batch_expired true once its batch''s link ran out (its data is gone). No row when there is no such completed file of p_user.';
+
+-- tus creation-defer-length (012): an upload created without its length
+-- (Upload-Defer-Length: 1), a batch of its own.  Its size is p_max_size
+-- (max_file_size: the most it may take) until set_upload_length; the
+-- quota on bytes applies then, max_open_batches now.
+CREATE OR REPLACE FUNCTION batchup.create_deferred_upload(p_user integer, p_name text, p_media_type text,
+                                                          p_max_size bigint, p_link_ttl_seconds integer,
+                                                          p_max_open integer DEFAULT NULL)
+RETURNS TABLE (batch_id uuid, file_id uuid)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_ids record;
+BEGIN
+    IF p_max_size IS NULL OR p_max_size <= 0 THEN
+        RAISE EXCEPTION 'p_max_size must be positive' USING ERRCODE = 'BU400';
+    END IF;
+    SELECT * INTO v_ids FROM batchup.create_upload(p_user, p_name, p_media_type, p_max_size, p_link_ttl_seconds,
+                                                   NULL, p_max_open) c;
+    UPDATE batchup.files f SET length_deferred = true WHERE f.id = v_ids.file_id;
+    RETURN QUERY SELECT v_ids.batch_id, v_ids.file_id;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.create_deferred_upload(integer, text, text, bigint, integer, integer) IS
+    'tus creation with Upload-Defer-Length: a batch of user p_user holding one file whose length is not known yet (length_deferred; size p_max_size, the most it may take, until batchup.set_upload_length). max_open_batches applies now (p_max_open), max_user_bytes when the length is set. Returns the batch and the file.';
+
+-- The length of a deferred upload, told by a PATCH (Upload-Length), under
+-- the user's advisory lock as every quota decision.  Results: set (also
+-- when the same length is told again), fixed (the length is known and is
+-- another), short (less than the bytes already stored), too_large (more
+-- than the most it may take), gone (aborted or expired), not_found (not
+-- p_user's).  BU413 when the length takes the user past p_max_bytes.
+CREATE OR REPLACE FUNCTION batchup.set_upload_length(p_file uuid, p_user integer, p_length bigint,
+                                                     p_max_bytes bigint)
+RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_file record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
+    SELECT f.status, f.size, f.upload_offset, f.length_deferred INTO v_file
+      FROM batchup.files f WHERE f.id = p_file AND f.user_id = p_user FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    ELSIF NOT v_file.length_deferred THEN
+        RETURN CASE WHEN v_file.size = p_length THEN 'set' ELSE 'fixed' END;
+    ELSIF v_file.status IN ('aborted', 'expired') THEN
+        RETURN 'gone';
+    ELSIF p_length IS NULL OR p_length < v_file.upload_offset THEN
+        RETURN 'short';
+    ELSIF p_length > v_file.size THEN
+        RETURN 'too_large';
+    END IF;
+    PERFORM batchup.check_quota(p_user, p_length, p_max_bytes, NULL);
+    UPDATE batchup.files f SET size = p_length, length_deferred = false, updated_at = now() WHERE f.id = p_file;
+    RETURN 'set';
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.set_upload_length(uuid, integer, bigint, bigint) IS
+    'Sets the length of p_user''s deferred upload p_file (a PATCH''s Upload-Length): set, or fixed | short | too_large | gone | not_found without a change; BU413 past p_max_bytes (max_user_bytes). Under the user''s advisory lock.';

@@ -42,17 +42,19 @@ COMMENT ON FUNCTION batchup.finish_batch(uuid, integer) IS
 -- p_count files of p_batch just reached a terminal status (in this
 -- transaction, each counted once thanks to the guarded transition that
 -- changed it).  The batch row lock taken by the UPDATE serialises the
--- callers: exactly one of them sees 0.
+-- callers: exactly one of them sees 0.  An open batch does not finish at 0:
+-- more files may come; batchup.close_batch finishes it.
 CREATE OR REPLACE FUNCTION batchup.count_finished(p_batch uuid, p_count integer, p_link_ttl_seconds integer)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_left integer;
+    v_open boolean;
 BEGIN
     UPDATE batchup.batches b SET files_remaining = b.files_remaining - p_count
      WHERE b.id = p_batch
-    RETURNING b.files_remaining INTO v_left;
-    IF v_left = 0 THEN
+    RETURNING b.files_remaining, b.open INTO v_left, v_open;
+    IF v_left = 0 AND NOT v_open THEN
         PERFORM batchup.finish_batch(p_batch, p_link_ttl_seconds);
         RETURN true;
     END IF;
@@ -61,7 +63,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION batchup.count_finished(uuid, integer, integer) IS
-    'Internal. Subtracts p_count finished files from the batch''s files_remaining and finishes the batch when none is left; returns whether it did.';
+    'Internal. Subtracts p_count finished files from the batch''s files_remaining and finishes the batch when none is left and it is not open; returns whether it did.';
 
 -- The commit of a file whose bytes are already durable on disk.  The
 -- guarded UPDATE is the transition: it changes a row only for an
@@ -292,7 +294,9 @@ BEGIN
           FROM batchup.batches b JOIN batchup.files f ON f.batch_id = b.id
          WHERE b.user_id = p_user AND b.purged_at IS NULL
            AND batchup.batch_api_status(b.status, b.link_expires_at) <> 'expired'
-           AND f.status NOT IN ('aborted', 'expired');
+           AND f.status NOT IN ('aborted', 'expired')
+           -- A length not known yet counts when it is (set_upload_length).
+           AND NOT f.length_deferred;
         IF v_held + p_bytes > p_max_bytes THEN
             RAISE EXCEPTION 'this batch of % bytes would bring your stored bytes to %, over your quota of % (max_user_bytes); delete a batch first', p_bytes, v_held + p_bytes, p_max_bytes
                 USING ERRCODE = 'BU413';
@@ -427,6 +431,7 @@ BEGIN ATOMIC
     SELECT json_build_object(
                'id', b.id,
                'status', batchup.batch_api_status(b.status, b.link_expires_at),
+               'open', b.open,
                'created_at', batchup.rfc3339(b.created_at),
                'files', (SELECT json_agg(json_build_object(
                                     'id', a.id,
@@ -493,3 +498,219 @@ END;
 
 COMMENT ON FUNCTION batchup.link_files(text) IS
     'The batch behind download token p_token and its completed files in upload order (one row with NULL file columns when none completed; no row for an unknown token). live is false once the link expired. File columns as in batchup.owned_file.';
+
+-- ---- batches that stock tus clients join (012) -----------------------
+--
+-- A tus creation that names a batch (Upload-Metadata "batch") is matched
+-- here, under the user's advisory lock, in one call: to a declared file of
+-- that name and size that no creation took yet, else (a client's retry) to
+-- the one a creation already took, else, in an open batch, to a new file.
+-- An open batch takes files until batchup.close_batch; its count of
+-- unfinished files (files_remaining) grows as they arrive, and
+-- count_finished leaves it uploading at 0 while it is open.
+
+-- Internal: one more file in batch p_batch of p_user, checked as
+-- create_batch checks a listed file, the batch's counters updated.  An
+-- empty file is completed at birth, as create_batch does it.  The caller
+-- holds the user's advisory lock and the batch row.
+CREATE OR REPLACE FUNCTION batchup.add_batch_file(p_batch uuid, p_user integer, p_name text,
+                                                  p_media_type text, p_size numeric, p_sha256 text)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    c_empty_sha256 CONSTANT text := 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+    v_ordinal integer;
+    v_id      uuid;
+    v_sha     text := lower(nullif(p_sha256, ''));
+BEGIN
+    IF p_name IS NULL OR char_length(p_name) NOT BETWEEN 1 AND 1024 OR p_name ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'name must be 1 to 1024 characters without control characters' USING ERRCODE = 'BU400';
+    END IF;
+    IF p_size IS NULL OR p_size <> trunc(p_size) OR p_size < 0 OR p_size > 9223372036854775807 THEN
+        RAISE EXCEPTION 'size must be a whole number of bytes between 0 and 2^63-1' USING ERRCODE = 'BU400';
+    END IF;
+    IF v_sha IS NOT NULL AND v_sha !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'sha256 must be 64 hex digits' USING ERRCODE = 'BU400';
+    END IF;
+    IF char_length(p_media_type) > 255 OR p_media_type ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'type must be at most 255 characters without control characters' USING ERRCODE = 'BU400';
+    END IF;
+    IF p_size = 0 AND v_sha IS DISTINCT FROM c_empty_sha256 AND v_sha IS NOT NULL THEN
+        RAISE EXCEPTION 'an empty file has sha256 %, not %', c_empty_sha256, v_sha USING ERRCODE = 'BU460';
+    END IF;
+
+    UPDATE batchup.batches b
+       SET files_total = b.files_total + 1,
+           files_remaining = b.files_remaining + CASE WHEN p_size > 0 THEN 1 ELSE 0 END
+     WHERE b.id = p_batch AND b.user_id = p_user
+    RETURNING b.files_total INTO v_ordinal;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no batch % of user %', p_batch, p_user USING ERRCODE = 'BU404';
+    END IF;
+
+    INSERT INTO batchup.files (batch_id, user_id, ordinal, name, media_type, size, expected_sha256,
+                               status, sha256, completed_at)
+    VALUES (p_batch, p_user, v_ordinal, p_name, nullif(p_media_type, ''), p_size::bigint, v_sha,
+            CASE WHEN p_size = 0 THEN 'completed' ELSE 'pending' END,
+            CASE WHEN p_size = 0 THEN c_empty_sha256 END,
+            CASE WHEN p_size = 0 THEN now() END)
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.add_batch_file(uuid, integer, text, text, numeric, text) IS
+    'Internal (create_open_batch, join_batch). Adds a file (BU400 on a bad name, size, sha256 or type; BU460 for an empty file announcing another sha256) to p_user''s batch p_batch and counts it; returns its id. The caller holds the user''s advisory lock.';
+
+-- POST /api/v1/batches with {"open": true}: an open batch, with the files
+-- listed (if any) declared in it.  Quotas as create_batch's; p_max_files
+-- (max_batch_files) bounds the files it will ever hold.
+CREATE OR REPLACE FUNCTION batchup.create_open_batch(p_user integer, p_files jsonb, p_link_ttl_seconds integer,
+                                                     p_max_bytes bigint DEFAULT NULL,
+                                                     p_max_open integer DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_batch uuid;
+    v_item  jsonb;
+    v_bytes numeric := 0;
+BEGIN
+    PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
+    IF p_files IS NOT NULL AND jsonb_typeof(p_files) <> 'array' THEN
+        RAISE EXCEPTION 'files must be a JSON array' USING ERRCODE = 'BU400';
+    END IF;
+    FOR v_item IN SELECT e FROM jsonb_array_elements(coalesce(p_files, '[]')) e LOOP
+        IF jsonb_typeof(v_item) <> 'object' OR jsonb_typeof(v_item -> 'size') IS DISTINCT FROM 'number'
+           OR jsonb_typeof(v_item -> 'name') IS DISTINCT FROM 'string' THEN
+            RAISE EXCEPTION 'every file must be {"name": string, "size": number, ...}' USING ERRCODE = 'BU400';
+        END IF;
+        v_bytes := v_bytes + (v_item ->> 'size')::numeric;
+    END LOOP;
+
+    PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
+    PERFORM batchup.check_quota(p_user, v_bytes, p_max_bytes, p_max_open);
+
+    INSERT INTO batchup.batches (user_id, files_total, files_remaining, open)
+    VALUES (p_user, 0, 0, true)
+    RETURNING id INTO v_batch;
+    FOR v_item IN SELECT e FROM jsonb_array_elements(coalesce(p_files, '[]')) e LOOP
+        PERFORM batchup.add_batch_file(v_batch, p_user, v_item ->> 'name', v_item ->> 'type',
+                                       (v_item ->> 'size')::numeric, v_item ->> 'sha256');
+    END LOOP;
+    RETURN v_batch;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.create_open_batch(integer, jsonb, integer, bigint, integer) IS
+    'Creates an open batch of user p_user, declaring the files of p_files ([{"name", "size", "sha256"?, "type"?}, ...], NULL or [] for none; checked as create_batch checks them, quotas included). It takes more files by tus creation (join_batch) until close_batch. Returns the batch id.';
+
+-- tus creation naming batch p_batch.  Results, with the file and its
+-- offset when there is one:
+--   matched   a declared file of this name and size that no creation took
+--   existing  the file a creation for this name and size took before (a
+--             retry: the same URL again, whatever happened since)
+--   added     a new file of the open batch
+--   no_match  a batch created with its list has no such file left
+--   name_taken  an open batch already has a file of that name, another size
+--   finished  the batch is complete or expired: it takes nothing more
+--   too_many_files  the open batch holds p_max_files files already
+--   not_found the batch is not p_user's
+-- BU413 when the new file would take the user past p_max_bytes.
+CREATE OR REPLACE FUNCTION batchup.join_batch(p_user integer, p_batch uuid, p_name text, p_media_type text,
+                                              p_size bigint, p_max_bytes bigint, p_max_files integer)
+RETURNS TABLE (result text, file_id uuid, upload_offset bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_batch record;
+    v_file  record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
+    SELECT b.status, b.open, b.files_total INTO v_batch
+      FROM batchup.batches b WHERE b.id = p_batch AND b.user_id = p_user FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::uuid, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF v_batch.status = 'uploading' THEN
+        -- A declared file with no upload yet: an empty one is completed at
+        -- birth, any other is pending at offset 0.
+        SELECT f.id, f.upload_offset INTO v_file FROM batchup.files f
+         WHERE f.batch_id = p_batch AND f.name = p_name AND f.size = p_size
+           AND f.upload_created_at IS NULL
+           AND ((f.status = 'pending' AND f.upload_offset = 0) OR (f.size = 0 AND f.status = 'completed'))
+         ORDER BY f.ordinal LIMIT 1
+           FOR NO KEY UPDATE;
+        IF FOUND THEN
+            UPDATE batchup.files f SET upload_created_at = now() WHERE f.id = v_file.id;
+            RETURN QUERY SELECT 'matched'::text, v_file.id, v_file.upload_offset;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- A retry: the file an earlier creation took (an unfinished one first).
+    SELECT f.id, f.upload_offset INTO v_file FROM batchup.files f
+     WHERE f.batch_id = p_batch AND f.name = p_name AND f.size = p_size
+       AND f.upload_created_at IS NOT NULL AND f.status NOT IN ('aborted', 'expired')
+     ORDER BY f.status = 'completed', f.ordinal LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'existing'::text, v_file.id, v_file.upload_offset;
+        RETURN;
+    END IF;
+
+    IF v_batch.status <> 'uploading' THEN
+        RETURN QUERY SELECT 'finished'::text, NULL::uuid, NULL::bigint;
+    ELSIF NOT v_batch.open THEN
+        RETURN QUERY SELECT 'no_match'::text, NULL::uuid, NULL::bigint;
+    ELSIF EXISTS (SELECT 1 FROM batchup.files f WHERE f.batch_id = p_batch AND f.name = p_name
+                     AND f.status NOT IN ('aborted', 'expired')) THEN
+        RETURN QUERY SELECT 'name_taken'::text, NULL::uuid, NULL::bigint;
+    ELSIF p_max_files IS NOT NULL AND p_max_files > 0 AND v_batch.files_total >= p_max_files THEN
+        RETURN QUERY SELECT 'too_many_files'::text, NULL::uuid, NULL::bigint;
+    ELSE
+        PERFORM batchup.check_quota(p_user, p_size, p_max_bytes, NULL);
+        v_file := NULL;
+        SELECT batchup.add_batch_file(p_batch, p_user, p_name, p_media_type, p_size, NULL) AS id INTO v_file;
+        UPDATE batchup.files f SET upload_created_at = now() WHERE f.id = v_file.id;
+        RETURN QUERY SELECT 'added'::text, v_file.id, 0::bigint;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.join_batch(integer, uuid, text, text, bigint, bigint, integer) IS
+    'tus creation into p_user''s batch p_batch: (matched | existing | added, file, offset), or (no_match | name_taken | finished | too_many_files | not_found, NULL, NULL). A declared file of name p_name and size p_size without an upload is taken; a retry finds the file it took; an open batch adds a new file (p_max_files files at most, BU413 past p_max_bytes). Under the user''s advisory lock.';
+
+-- POST /api/v1/batches/<id>/close.  Results: closed (the batch takes no
+-- more files; it completed now if every file already had), not_open (it
+-- was created with its list: nothing to close), empty (an open batch with
+-- no file cannot be closed: it would have nothing to link), expired,
+-- not_found.  A repeated close is closed again.
+CREATE OR REPLACE FUNCTION batchup.close_batch(p_batch uuid, p_user integer, p_link_ttl_seconds integer)
+RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_batch record;
+BEGIN
+    PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
+    PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
+    SELECT b.status, b.open, b.closed_at, b.files_total, b.files_remaining INTO v_batch
+      FROM batchup.batches b WHERE b.id = p_batch AND b.user_id = p_user FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    ELSIF NOT v_batch.open THEN
+        RETURN CASE WHEN v_batch.closed_at IS NOT NULL THEN 'closed' ELSE 'not_open' END;
+    ELSIF v_batch.status <> 'uploading' THEN
+        RETURN 'expired';
+    ELSIF v_batch.files_total = 0 THEN
+        RETURN 'empty';
+    END IF;
+    UPDATE batchup.batches b SET open = false, closed_at = now() WHERE b.id = p_batch;
+    IF v_batch.files_remaining = 0 THEN
+        PERFORM batchup.finish_batch(p_batch, p_link_ttl_seconds);
+    END IF;
+    RETURN 'closed';
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.close_batch(uuid, integer, integer) IS
+    'Closes p_user''s open batch: it takes no more files, and completes (link valid p_link_ttl_seconds) as soon as every file has finished, at once if all have. Returns closed (also for a repeated close), not_open (created with its list), empty (no file yet: stays open), expired or not_found.';

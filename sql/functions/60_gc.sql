@@ -54,6 +54,19 @@ BEGIN
     END LOOP;
     RETURN QUERY SELECT 'partial'::text, x.id FROM unnest(v_files) AS x(id);
 
+    -- An open batch never finishes by itself (more files may come): one
+    -- left alone as long, its unfinished files expired just above, expires
+    -- here, and its completed files go with the purge below.  Its creation
+    -- counts as activity, so a new open batch with no file yet lives too.
+    UPDATE batchup.batches b SET status = 'expired'
+     WHERE b.status = 'uploading' AND b.open AND b.files_remaining = 0
+       AND b.created_at < now() - make_interval(secs => p_upload_expiry_seconds)
+       AND NOT EXISTS (
+           SELECT 1 FROM batchup.files g
+            WHERE g.batch_id = b.id
+              AND greatest(g.updated_at, g.last_seen_at)
+                  >= now() - make_interval(secs => p_upload_expiry_seconds));
+
     DELETE FROM batchup.slots s
      WHERE s.file_id IN (SELECT x.file_id FROM batchup.slots x
                           WHERE x.lease_expires_at < now()

@@ -16,7 +16,7 @@ SELECT batchup.create_batch(pg_temp.uid('v_vera'),
 CREATE TEMPORARY TABLE j AS SELECT batchup.batch_json(pg_temp.bid('v_j1'), pg_temp.uid('v_vera'))::jsonb AS doc;
 
 SELECT is((SELECT array_agg(k ORDER BY k) FROM j, jsonb_object_keys(doc) k),
-          ARRAY['created_at', 'download_url', 'expires_at', 'files', 'id', 'status'], 'batch keys');
+          ARRAY['created_at', 'download_url', 'expires_at', 'files', 'id', 'open', 'status'], 'batch keys');
 SELECT is((SELECT array_agg(DISTINCT k ORDER BY k) FROM j, jsonb_array_elements(doc -> 'files') f, jsonb_object_keys(f) k),
           ARRAY['download_url', 'id', 'name', 'offset', 'queue_position', 'sha256', 'size', 'status', 'type', 'upload_url'],
           'file keys');

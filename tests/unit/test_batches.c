@@ -1,9 +1,11 @@
 /*
  * test_batches.c - the POST /api/v1/batches body: its size bound derived
  * from max_batch_files, and the pre-scan that refuses too many files and
- * shapes no valid body has before jansson builds anything.
+ * shapes no valid body has before jansson builds anything; and the open
+ * batch's body ({"open": true}, files optional).
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -78,6 +80,55 @@ static void test_prescan_shapes(void **state)
     assert_int_equal(parse_error("", 10), BU_E_BAD_JSON);
 }
 
+/* batches_parse_body: the number of files, -1 refused as bad_request, -2
+ * any other refusal; *open as read. */
+static int parse_open(const char *body, bool *open)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+    json_t *files;
+    int n;
+
+    config_defaults(&cfg);
+    cfg.max_batch_files = 3;
+    files = batches_parse_body(body, strlen(body), &cfg, open, &err);
+    if (files == NULL)
+        return err.id == BU_E_BAD_REQUEST ? -1 : -2;
+    n = (int)json_array_size(files);
+    json_decref(files);
+    return n;
+}
+
+static void test_open_bodies(void **state)
+{
+    bool open = true;
+
+    (void)state;
+    assert_int_equal(parse_open("{\"files\":[{\"name\":\"a\",\"size\":1}]}", &open), 1);
+    assert_false(open);
+    assert_int_equal(parse_open("{\"open\":true}", &open), 0);
+    assert_true(open);
+    assert_int_equal(parse_open("{\"open\":true,\"files\":[]}", &open), 0);
+    assert_int_equal(parse_open("{\"files\":[{\"name\":\"a\",\"size\":1}],\"open\":true}", &open),
+                     1);
+    assert_true(open);
+    assert_int_equal(parse_open("{\"open\":false,\"files\":[{\"name\":\"a\",\"size\":1}]}", &open),
+                     1);
+    assert_false(open);
+    /* Not open: a list of at least one file is needed. */
+    assert_int_equal(parse_open("{\"open\":false}", &open), -1);
+    assert_int_equal(parse_open("{\"open\":false,\"files\":[]}", &open), -1);
+    assert_int_equal(parse_open("{}", &open), -1);
+    /* open is a boolean, and the only other key. */
+    assert_int_equal(parse_open("{\"open\":\"yes\"}", &open), -1);
+    assert_int_equal(parse_open("{\"open\":1,\"files\":[]}", &open), -1);
+    assert_int_equal(parse_open("{\"open\":true,\"x\":1}", &open), -1);
+    assert_int_equal(parse_open("{\"open\":true,\"files\":[],\"x\":1}", &open), -1);
+    assert_int_equal(parse_open("{\"open\":true,\"files\":{}}", &open), -1);
+    /* The count still bounds an open batch's list. */
+    assert_int_equal(parse_open("{\"open\":true,\"files\":[{},{},{},{}]}", &open), -2);
+}
+
 /* A million "{}" is refused by the count, before jansson sees it. */
 static void test_prescan_bomb(void **state)
 {
@@ -97,10 +148,9 @@ static void test_prescan_bomb(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_body_bound),
-        cmocka_unit_test(test_prescan_counts_files),
-        cmocka_unit_test(test_prescan_shapes),
-        cmocka_unit_test(test_prescan_bomb),
+        cmocka_unit_test(test_body_bound),     cmocka_unit_test(test_prescan_counts_files),
+        cmocka_unit_test(test_prescan_shapes), cmocka_unit_test(test_prescan_bomb),
+        cmocka_unit_test(test_open_bodies), // clang-format keeps one test a line
     };
     return cmocka_run_group_tests_name("batches", tests, NULL, NULL);
 }

@@ -259,6 +259,35 @@ static void test_log_and_hook_keys(void **state)
     expect_bad("hook_retry_seconds = x\n", "'hook_retry_seconds'");
 }
 
+/* cors_origins: off by default, "*", or exact origins kept as given
+ * (space-separated); anything that is not an origin is refused. */
+static void test_cors_origins(void **state)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+
+    (void)state;
+    write_conf("");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.cors_origins, "");
+    write_conf(
+        "cors_origins = https://www.example.com, http://127.0.0.1:5173 https://[::1]:8443\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.cors_origins,
+                        "https://www.example.com http://127.0.0.1:5173 https://[::1]:8443");
+    write_conf("cors_origins = *\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.cors_origins, "*");
+    expect_bad("cors_origins = https://www.example.com/\n", "'cors_origins'");
+    expect_bad("cors_origins = https://www.example.com/upload\n", "'cors_origins'");
+    expect_bad("cors_origins = www.example.com\n", "'cors_origins'");
+    expect_bad("cors_origins = ftp://www.example.com\n", "'cors_origins'");
+    expect_bad("cors_origins = https://\n", "'cors_origins'");
+    expect_bad("cors_origins = https://a.example:\n", "'cors_origins'");
+    expect_bad("cors_origins = https://*.example.com\n", "'cors_origins'");
+    expect_bad("cors_origins = * https://www.example.com\n", "'cors_origins'");
+}
+
 static void test_missing_file(void **state)
 {
     struct bu_config cfg;
@@ -321,6 +350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_values_name_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_env_names_variable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_and_hook_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cors_origins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

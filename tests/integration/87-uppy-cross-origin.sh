@@ -1,0 +1,25 @@
+#!/bin/bash
+# The README's Uppy recipe with the real uppy npm package (Dashboard + Tus)
+# in Debian's Chromium, from a page served on a second loopback port (another
+# origin, allowed by cors_origins): eight files against a limit of five
+# become one batch, complete, with one link and a byte-exact ZIP. See
+# tests/browser/uppy-batch.mjs.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/tap.sh
+. tests/lib/stack.sh
+
+if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null; then
+    echo "not ok 1 - Chromium (/usr/bin/chromium) and node are needed: apt-get install -y chromium"
+    exit 1
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/uppy ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
+        { echo "not ok 1 - npm ci in tests/browser failed"; exit 1; }
+fi
+stack_init || tap_bail "cannot create the stack folder"
+PAGE_PORT=$(stack__free_port) || tap_bail "no free port for the page"
+export PAGE_PORT
+stack_start workers=10 "cors_origins=http://127.0.0.1:$PAGE_PORT" || tap_bail "the stack did not start"
+TOKEN=$(stack_user_add uppyuser --limit 5) || tap_bail "no user"
+export TOKEN
+timeout 150 node tests/browser/uppy-batch.mjs
