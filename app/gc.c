@@ -179,7 +179,7 @@ int gc_run(const struct bu_config *cfg, struct bu_error *err)
     int n, orphans = 0;
 
     db_init(&db, cfg->database);
-    n = store_gc(&db, err, cfg->upload_expiry_seconds, remove_data, (void *)cfg);
+    n = store_gc(&db, err, cfg, remove_data, (void *)cfg);
     if (n >= 0 && sweep_due(cfg))
         orphans = gc_sweep_orphans(cfg, &db);
     db_close(&db);
