@@ -307,9 +307,10 @@ static int parse_page(const char *query, struct store_batches_page *page, struct
         return error_set(err, BU_E_BAD_REQUEST, "files must be 0 or 1");
     page->files = rc > 0 && value[0] == '1';
     rc = query_value(query, "cursor", page->cursor, sizeof page->cursor);
-    if (rc < 0 || (rc > 0 && (page->cursor[0] == '\0' ||
-                              strspn(page->cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                   "0123456789-_") != strlen(page->cursor))))
+    if (rc < 0 ||
+        (rc > 0 && (page->cursor[0] == '\0' ||
+                    strspn(page->cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789-_") != strlen(page->cursor))))
         return error_set(err, BU_E_BAD_REQUEST, "cursor is not one this server gave");
     return 0;
 }

@@ -529,7 +529,8 @@ CREATE OR REPLACE FUNCTION batchup.batches_json(p_user integer, p_limit integer,
                                                 p_max_file_rows integer DEFAULT 1000) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_after    record;
+    v_after_at timestamptz;
+    v_after_id uuid;
     v_page     json;
     v_last_id  uuid;
     v_last_at  timestamptz;
@@ -538,7 +539,7 @@ BEGIN
         RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = 'BU400';
     END IF;
     IF p_cursor IS NOT NULL THEN
-        v_after := batchup.batch_cursor_position(p_cursor);
+        SELECT c.created_at, c.id INTO v_after_at, v_after_id FROM batchup.batch_cursor_position(p_cursor) c;
     END IF;
 
     -- The page's batches: newest first after the cursor, at most p_limit,
@@ -549,7 +550,7 @@ BEGIN
                sum(b.files_total) OVER w - b.files_total AS rows_before
           FROM batchup.batches b
          WHERE b.user_id = p_user
-           AND (p_cursor IS NULL OR (b.created_at, b.id) < (v_after.created_at, v_after.id))
+           AND (p_cursor IS NULL OR (b.created_at, b.id) < (v_after_at, v_after_id))
         WINDOW w AS (ORDER BY b.created_at DESC, b.id DESC)
          ORDER BY b.created_at DESC, b.id DESC
          LIMIT p_limit
