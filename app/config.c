@@ -22,8 +22,7 @@
 #include "batchup/listener.h"
 
 /* Add " in <where>" to the message of err.  Returns -1. */
-static int error_where(struct bu_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int error_where(struct bu_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int error_where(struct bu_error *err, const char *fmt, ...)
 {
@@ -65,8 +64,8 @@ struct key {
     const char *name;
     enum kind kind;
     size_t offset;
-    size_t size;   /* for strings: buffer size */
-    long long min; /* for numbers */
+    size_t size;       /* for strings: buffer size */
+    long long min;     /* for numbers */
     long long max;
     const char *words; /* K_WORD, K_CHOICE: "a|b|c" */
 };

@@ -385,9 +385,9 @@ int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_conf
     static const struct {
         const char *word;
         enum store_claim_result result;
-    } results[] = {{"granted", STORE_CLAIM_GRANTED}, {"queued", STORE_CLAIM_QUEUED},
-                   {"locked", STORE_CLAIM_LOCKED},   {"not_found", STORE_CLAIM_NOT_FOUND},
-                   {"gone", STORE_CLAIM_GONE},       {"completed", STORE_CLAIM_COMPLETED}};
+    } results[] = {{"granted", STORE_CLAIM_GRANTED},   {"queued", STORE_CLAIM_QUEUED},
+                   {"locked", STORE_CLAIM_LOCKED},     {"not_found", STORE_CLAIM_NOT_FOUND},
+                   {"gone", STORE_CLAIM_GONE},         {"completed", STORE_CLAIM_COMPLETED}};
     struct db_args a;
     PGresult *res;
     const char *word;
@@ -473,9 +473,9 @@ int store_release_requested(struct db *db, struct bu_error *err, const char *fil
     db_args_init(&a);
     db_args_text(&a, file_id);
     db_args_text(&a, writer);
-    res = one_row(
-        db, err,
-        "SELECT coalesce(batchup.upload_release_requested($1::uuid, $2), 'lost') AS release", &a);
+    res = one_row(db, err,
+                  "SELECT coalesce(batchup.upload_release_requested($1::uuid, $2), 'lost') AS release",
+                  &a);
     if (res == NULL)
         return -1;
     *release = release_word(get_text(res, 0, "release"));

@@ -21,7 +21,7 @@ struct bu_config {
     char listen[256];
     int listen_mode;         /* permissions of a unix socket, chmod'ed after bind */
     char listen_allow[1024]; /* TCP: peer addresses or prefixes allowed to connect */
-    int workers;             /* the pool's size (static) or its upper bound (dynamic, ondemand) */
+    int workers; /* the pool's size (static) or its upper bound (dynamic, ondemand) */
     enum config_pm pm;
     int pm_start_servers;
     int pm_min_spare_servers;
@@ -40,8 +40,8 @@ struct bu_config {
     int max_batch_files;
     int upload_expiry_seconds;
     int link_ttl_seconds;
-    int retention_seconds; /* a purged batch's rows are deleted this long after */
-    int header_timeout;    /* seconds; these six bound every wait on a client */
+    int retention_seconds; /* a purged batch's rows are deleted this long after purging */
+    int header_timeout; /* seconds; these six bound every wait on a client */
     int body_timeout;
     int send_timeout;
     int body_min_rate; /* bytes a second, over each min_rate_window; 0 = none */
