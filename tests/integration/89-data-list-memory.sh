@@ -6,8 +6,10 @@
 # answers a user can provoke with the shipped defaults are built: 10
 # batches (max_user_files = 10000) of 1000 files (max_batch_files) whose
 # names are 1024 bytes (the most) of '"', which JSON escapes, and announce a
-# SHA-256: 2.4 MB of JSON per batch, 24 MB for the 10; then listed in every
-# way the API allows, and each batch read whole.
+# SHA-256: 2.4 MB of JSON per batch, 24 MB for the 10 (the last 5 of empty
+# files, complete at once, with their links); then listed in every way the
+# API allows, each batch read whole, and a complete one's ZIP and manifest
+# fetched.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -32,14 +34,19 @@ hwm() {
 }
 tap_diag "workers' VmHWM at start: $(hwm) KiB"
 
-# 1000 files named with a distinct prefix and 1020 '"': about 2.2 MB.
-"$PY" -c 'import json, sys
-sys.stdout.write(json.dumps({"files": [{"name": "%04d" % i + "\"" * 1020, "size": 1, "sha256": "ab" * 32}
-                                       for i in range(1000)]}))' >"$W/body.json"
+# 1000 files named with a distinct prefix and 1020 '"': about 2.2 MB; of
+# 1 byte, or empty.
+for size in 0 1; do
+    "$PY" -c 'import json, sys
+size = int(sys.argv[1])
+sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" if size == 0 else "ab" * 32
+sys.stdout.write(json.dumps({"files": [{"name": "%04d" % i + "\"" * 1020, "size": size, "sha256": sha}
+                                       for i in range(1000)]}))' "$size" >"$W/body$size.json"
+done
 made=0
 for i in $(seq 1 10); do
     code=$(curl -s --max-time 60 -o "$W/b$i.json" -w '%{http_code}' -H "Authorization: Bearer $ANN" \
-        -H 'Content-Type: application/json' --data-binary "@$W/body.json" "$BATCHUP_URL/api/v1/batches")
+        -H 'Content-Type: application/json' --data-binary "@$W/body$((i <= 5)).json" "$BATCHUP_URL/api/v1/batches")
     [ "$code" = 201 ] && made=$((made + 1))
 done
 tap_is "$made" 10 "10 batches of 1000 files with 1 KiB names are created"
@@ -49,8 +56,9 @@ tap_diag "workers' VmHWM after the creations: $(hwm) KiB"
 # --- the list, paged --------------------------------------------------------
 tap_is "$(get "$W/l" "$ANN" /api/v1/batches)" 200 "GET /api/v1/batches"
 tap_ok "$([ "$(stat -c %s "$W/l.b")" -lt 100000 ]; echo $?)" "is small: $(stat -c %s "$W/l.b") bytes for 10 batches of 1000 files"
-tap_is "$(jget 'd["batches"][0]["file_counts"]' <"$W/l.b")" \
-    '{"total": 1000, "aborted": 0, "expired": 0, "completed": 0, "unfinished": 1000}' "each batch summarised by its file counts"
+tap_is "$(jget '[b["file_counts"] for b in d["batches"]][4:6]' <"$W/l.b")" \
+    '[{"total": 1000, "aborted": 0, "expired": 0, "completed": 1000, "unfinished": 0}, {"total": 1000, "aborted": 0, "expired": 0, "completed": 0, "unfinished": 1000}]' \
+    "each batch summarised by its file counts"
 tap_is "$(jget '"files" in d["batches"][0]' <"$W/l.b")" False "without its files"
 tap_is "$(jget 'd["next"]' <"$W/l.b")" None "all 10 on one page: no next"
 
@@ -90,6 +98,9 @@ for i in $(seq 1 10); do
     [ "$(get "$W/g" "$ANN" "/api/v1/batches/$(jget 'd["id"]' <"$W/b$i.json")")" = 200 ] && ok=$((ok + 1))
 done
 tap_is "$ok" 10 "each batch is read whole ($(stat -c %s "$W/g.b") bytes)"
+LINK=$(jget 'd["download_url"]' <"$W/b10.json")
+tap_is "$(get "$W/m" "" "$LINK/manifest")" 200 "a complete batch's manifest ($(stat -c %s "$W/m.b") bytes)"
+tap_is "$(get "$W/z" "" "$LINK")" 200 "and its ZIP ($(stat -c %s "$W/z.b") bytes)"
 peak=$(hwm)
 tap_diag "workers' VmHWM at the end: $peak KiB"
 tap_ok "$([ "$peak" -gt 0 ] && [ "$peak" -le "$LIMIT_KB" ]; echo $?)" \
