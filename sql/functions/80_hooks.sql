@@ -164,12 +164,14 @@ BEGIN
 
     -- Users with a due event, the one served longest ago first; of the
     -- first whose events are not all taken by another deliverer, the
-    -- oldest due event.
+    -- oldest due event.  Found from the due events (an empty range of
+    -- hook_events_due_idx when nothing is due, as most of the time), not
+    -- from every user.
     FOR v_user IN
-        SELECT u.id FROM batchup.users u
-         WHERE EXISTS (SELECT 1 FROM batchup.hook_events d
-                        WHERE d.user_id = u.id AND d.status = 'pending' AND d.next_attempt_at <= now()
-                          AND d.kind = ANY (p_kinds))
+        SELECT u.id
+          FROM (SELECT DISTINCT d.user_id FROM batchup.hook_events d
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND d.kind = ANY (p_kinds)) w
+          JOIN batchup.users u ON u.id = w.user_id
          ORDER BY u.hook_served_at NULLS FIRST, u.id
     LOOP
         WITH due AS (
