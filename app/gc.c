@@ -254,7 +254,12 @@ int gc_mark_store(const struct bu_config *cfg, struct db *db, struct bu_error *e
                          "orphan sweep will not run there; point storage_dir at this "
                          "database's store, or remove %s/" GC_MARKER " if the store is this one's",
                          cfg->storage_dir, found, id, cfg->storage_dir);
-    if (rc < 0 || marker_write(cfg, id) != 0)
+    if (rc < 0)
+        return error_set(err, BU_E_INTERNAL,
+                         "%s/" GC_MARKER " is unreadable or malformed: the orphan sweep will not "
+                         "run there; remove it, then run batchup migrate again",
+                         cfg->storage_dir);
+    if (marker_write(cfg, id) != 0)
         return error_set(err, BU_E_INTERNAL,
                          "cannot record this database in %s/" GC_MARKER " (%s): the orphan sweep "
                          "will not run there until it is written (run batchup migrate as the "
