@@ -19,6 +19,12 @@
  * "{}," would otherwise become millions of objects, hundreds of MiB that a
  * worker keeps.  Only application/json is accepted, which a cross-site
  * HTML form cannot send.
+ *
+ * The list (GET /api/v1/batches) is paged, because a worker builds each
+ * answer in memory: at most BATCHES_LIST_MAX batches a page, summarised by
+ * their counts of files, and with ?files=1 their files too, the page then
+ * ending once it holds BATCHES_PAGE_FILES files.  The largest answer is so
+ * one batch's files, whatever the user stored.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -32,7 +38,11 @@
 #include "batchup/storage.h"
 #include "batchup/store.h"
 
+/* Batches in one page of the list: by default, and at most. */
+#define BATCHES_LIST_DEFAULT 50
 #define BATCHES_LIST_MAX 100
+/* With ?files=1, a page ends once it holds this many files. */
+#define BATCHES_PAGE_FILES 1000
 
 /* The most JSON one valid file can take: its name and type with every byte
  * written as a \u escape (6 bytes), the 64 digits of its sha256 likewise,
@@ -289,13 +299,68 @@ int batches_create(struct http_request *req, struct bu_error *err)
     return rc != 0 ? -1 : send_batch(req, 201, batch_id, err);
 }
 
+/* The value of parameter name in query ("a=1&b=2") into out (cap bytes),
+ * undecoded: the list's parameters are digits and URL-safe base64, which
+ * need no percent-encoding.  1 found, 0 absent, -1 too long. */
+static int query_value(const char *query, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = query; *p != '\0'; p += strcspn(p, "&"), p += *p == '&') {
+        size_t len;
+        if (strncmp(p, name, n) != 0 || p[n] != '=')
+            continue;
+        len = strcspn(p + n + 1, "&");
+        if (len >= cap)
+            return -1;
+        memcpy(out, p + n + 1, len);
+        out[len] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* ?limit=N&cursor=C&files=0|1 of the list. */
+static int parse_page(const char *query, struct store_batches_page *page, struct bu_error *err)
+{
+    char value[16];
+    int rc;
+
+    page->limit = BATCHES_LIST_DEFAULT;
+    page->files = false;
+    page->max_file_rows = BATCHES_PAGE_FILES;
+    page->cursor[0] = '\0';
+    rc = query_value(query, "limit", value, sizeof value);
+    if (rc != 0) {
+        char *end;
+        long limit = strtol(value, &end, 10);
+        if (rc < 0 || value[0] < '0' || value[0] > '9' || *end != '\0' || limit < 1 ||
+            limit > BATCHES_LIST_MAX)
+            return error_set(err, BU_E_BAD_REQUEST, "limit must be a number from 1 to %d",
+                             BATCHES_LIST_MAX);
+        page->limit = (int)limit;
+    }
+    rc = query_value(query, "files", value, sizeof value);
+    if (rc != 0 && (rc < 0 || (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)))
+        return error_set(err, BU_E_BAD_REQUEST, "files must be 0 or 1");
+    page->files = rc > 0 && value[0] == '1';
+    rc = query_value(query, "cursor", page->cursor, sizeof page->cursor);
+    if (rc < 0 ||
+        (rc > 0 && (page->cursor[0] == '\0' ||
+                    strspn(page->cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789-_") != strlen(page->cursor))))
+        return error_set(err, BU_E_BAD_REQUEST, "cursor is not one this server gave");
+    return 0;
+}
+
 int batches_list(struct http_request *req, struct bu_error *err)
 {
+    struct store_batches_page page;
     char *json;
 
-    if (auth_request(req, err) != 0)
+    if (auth_request(req, err) != 0 || parse_page(req->query, &page, err) != 0)
         return -1;
-    json = store_batches_json(req->db, err, req->user_id, BATCHES_LIST_MAX);
+    json = store_batches_json(req->db, err, req->user_id, &page);
     if (json == NULL)
         return -1;
     http_send_json_text(req, 200, json);

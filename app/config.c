@@ -100,9 +100,11 @@ static const struct key keys[] = {
     {"max_file_size", U64(max_file_size)},
     {"max_user_bytes", U64(max_user_bytes)},
     {"max_open_batches", NUM(max_open_batches, 0, 10000000)},
+    {"max_user_files", NUM(max_user_files, 0, INT_MAX)},
     {"max_batch_files", NUM(max_batch_files, 1, 1000000)},
     {"upload_expiry_seconds", NUM(upload_expiry_seconds, 60, INT_MAX)},
     {"link_ttl_seconds", NUM(link_ttl_seconds, 1, INT_MAX)},
+    {"retention_seconds", NUM(retention_seconds, 0, INT_MAX)},
     {"header_timeout", NUM(header_timeout, 1, 3600)},
     {"body_timeout", NUM(body_timeout, 1, 3600)},
     {"send_timeout", NUM(send_timeout, 1, 3600)},
@@ -154,9 +156,11 @@ void config_defaults(struct bu_config *cfg)
     cfg->max_file_size = 16ull << 30;
     cfg->max_user_bytes = 256ull << 30;
     cfg->max_open_batches = 200;
+    cfg->max_user_files = 10000;
     cfg->max_batch_files = 1000;
     cfg->upload_expiry_seconds = 86400;
     cfg->link_ttl_seconds = 604800;
+    cfg->retention_seconds = 2592000;
     cfg->header_timeout = 10;
     cfg->body_timeout = 30;
     cfg->send_timeout = 30;

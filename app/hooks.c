@@ -24,6 +24,16 @@
  * BATCHUP_EVENT_ID), so a receiver that drops ids it has seen acts once per
  * event.
  *
+ * Only what somebody receives is queued: this process registers, for its
+ * host, the kinds it delivers (store_hook_register, at its first
+ * connection and then every HOOKS_REGISTER_EVERY seconds, valid for
+ * HOOKS_REGISTER_LEASE), and the database's triggers write an event only
+ * while such a registration is live.  With no hook configured no child
+ * runs, the registration runs out, and no event piles up; a hook
+ * configured later receives what happens from then on.  The lease
+ * outlives a restart of the server, so none is lost then.  Users take
+ * turns (batchup.hook_claim): one user's flood does not delay another's.
+ *
  * The command runs as `/bin/sh -c hook_command` in a process group of its
  * own, with the event in its environment and the JSON on its standard
  * input, its output discarded (it may print the link, which is a secret:
@@ -50,6 +60,10 @@
 #include "batchup/store.h"
 
 extern char **environ;
+
+/* Seconds between two registrations, and how long one holds. */
+#define HOOKS_REGISTER_EVERY 60
+#define HOOKS_REGISTER_LEASE 600
 
 static volatile sig_atomic_t stopping;
 
@@ -84,9 +98,23 @@ bool hooks_enabled(const struct bu_config *cfg)
 
 /* ---- the command ------------------------------------------------------ */
 
-/* The command's environment: batchup's own, less its BATCHUP_* settings
- * (they may hold a database password), plus the event.  NULL when out of
- * memory; free with free_env. */
+/* Is environ entry var one the command must not see: batchup's BATCHUP_*
+ * settings (they may hold a database password), and libpq's sources of
+ * one (the password itself, the files that hold passwords)? */
+static bool secret_var(const char *var)
+{
+    static const char *const names[] = {"PGPASSWORD=", "PGPASSFILE=", "PGSERVICEFILE="};
+
+    if (strncmp(var, "BATCHUP_", 8) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncmp(var, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+/* The command's environment: batchup's own, less the secrets (secret_var),
+ * plus the event.  NULL when out of memory; free with free_env. */
 static char **command_env(const struct store_hook_event *ev)
 {
     const char *const vars[][2] = {
@@ -103,7 +131,7 @@ static char **command_env(const struct store_hook_event *ev)
     if (env == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "BATCHUP_", 8) != 0)
+        if (!secret_var(environ[i]))
             env[o++] = strdup(environ[i]);
     for (size_t i = 0; i < nvars; i++)
         if (asprintf(&env[o++], "%s=%s", vars[i][0], vars[i][1]) < 0)
@@ -253,6 +281,8 @@ struct deliverer {
     struct db db;
     CURL *curl;
     unsigned long listen_checked; /* db.connects when LISTEN was last settled */
+    double registered_at;         /* clock_now() of the last registration, 0: none */
+    char name[300];               /* this deliverer in batchup.hook_subscribers: the host */
 };
 
 /* Deliver one claimed event to every target that has not accepted it yet,
@@ -310,6 +340,24 @@ static int listen_once(struct deliverer *d)
     return 0;
 }
 
+/* Register (again) the kinds delivered here when the last registration is
+ * HOOKS_REGISTER_EVERY seconds old.  A failure is retried at the next turn;
+ * the previous registration holds meanwhile. */
+static void register_due(struct deliverer *d)
+{
+    struct bu_error err;
+    double now = clock_now();
+
+    if (d->registered_at > 0 && now - d->registered_at < HOOKS_REGISTER_EVERY)
+        return;
+    if (store_hook_register(&d->db, &err, d->name, d->cfg->hook_events, HOOKS_REGISTER_LEASE) !=
+        0) {
+        log_warn("hooks: cannot register as a deliverer: %s", err.message);
+        return;
+    }
+    d->registered_at = now;
+}
+
 /* One turn: deliver every due event, then wait for a notification or the
  * timer. */
 static void turn(struct deliverer *d, pid_t parent)
@@ -323,6 +371,7 @@ static void turn(struct deliverer *d, pid_t parent)
         db_wait_notify(&d->db, 1000);
         return;
     }
+    register_due(d);
     while (!stopping && getppid() == parent &&
            store_hook_claim(&d->db, &err, d->cfg->hook_events, lease, &ev) == 1) {
         deliver(d, &ev);
@@ -342,6 +391,8 @@ int hooks_run(const struct bu_config *cfg)
         return 1;
     }
     db_init(&d.db, cfg->database);
+    if (gethostname(d.name, sizeof d.name - 1) != 0 || d.name[0] == '\0')
+        snprintf(d.name, sizeof d.name, "localhost");
     log_info("hooks: delivering %s events to %s", cfg->hook_events,
              !cfg->hook_url[0]       ? "the command"
              : !cfg->hook_command[0] ? "the URL"

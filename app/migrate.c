@@ -39,6 +39,7 @@
 
 #include "batchup/cli.h"
 #include "batchup/digest.h"
+#include "batchup/gc.h"
 #include "batchup/store.h"
 
 #define MIGRATE_MAX_FILES 1000
@@ -248,6 +249,7 @@ int migrate_run(const struct bu_config *cfg, struct bu_error *err)
 {
     char dir[PATH_MAX];
     struct db db;
+    struct bu_error mark_err;
     int rc;
 
     if (find_sql_dir(dir, sizeof dir) != 0)
@@ -260,6 +262,10 @@ int migrate_run(const struct bu_config *cfg, struct bu_error *err)
         return -1;
     }
     rc = migrate(&db, dir, err);
+    /* The store is marked as this database's (the orphan sweep's guard);
+     * failing that is said, but the database is migrated all the same. */
+    if (rc == 0 && gc_mark_store(cfg, &db, &mark_err) != 0)
+        fprintf(stderr, "batchup migrate: warning: %s\n", mark_err.message);
     db_close(&db);
     return rc;
 }

@@ -199,9 +199,10 @@ int store_create_batch(struct db *db, struct bu_error *err, const struct bu_conf
     db_args_int(&a, cfg->link_ttl_seconds);
     db_args_int(&a, (long long)cfg->max_user_bytes);
     db_args_int(&a, cfg->max_open_batches);
+    db_args_int(&a, cfg->max_user_files);
     res = one_row(db, err,
-                  "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int, $4::bigint, $5::int)"
-                  " AS id",
+                  "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int, $4::bigint, $5::int,"
+                  " $6::int) AS id",
                   &a);
     if (res == NULL)
         return -1;
@@ -225,9 +226,10 @@ int store_create_upload(struct db *db, struct bu_error *err, const struct bu_con
     db_args_int(&a, cfg->link_ttl_seconds);
     db_args_int(&a, (long long)cfg->max_user_bytes);
     db_args_int(&a, cfg->max_open_batches);
+    db_args_int(&a, cfg->max_user_files);
     res = one_row(db, err,
                   "SELECT batch_id, file_id FROM batchup.create_upload($1::int, $2, $3,"
-                  " $4::bigint, $5::int, $6::bigint, $7::int)",
+                  " $4::bigint, $5::int, $6::bigint, $7::int, $8::int)",
                   &a);
     if (res == NULL)
         return -1;
@@ -423,7 +425,8 @@ char *store_batch_json(struct db *db, struct bu_error *err, const char *batch_id
     return res == NULL ? NULL : take_json(res, err, found);
 }
 
-char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int limit)
+char *store_batches_json(struct db *db, struct bu_error *err, int user_id,
+                         const struct store_batches_page *page)
 {
     struct db_args a;
     PGresult *res;
@@ -431,8 +434,13 @@ char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int l
 
     db_args_init(&a);
     db_args_int(&a, user_id);
-    db_args_int(&a, limit);
-    res = one_row(db, err, "SELECT batchup.batches_json($1::int, $2::int) AS j", &a);
+    db_args_int(&a, page->limit);
+    db_args_text(&a, page->cursor[0] != '\0' ? page->cursor : NULL);
+    db_args_text(&a, page->files ? "true" : "false");
+    db_args_int(&a, page->max_file_rows);
+    res =
+        one_row(db, err,
+                "SELECT batchup.batches_json($1::int, $2::int, $3, $4::boolean, $5::int) AS j", &a);
     return res == NULL ? NULL : take_json(res, err, &found);
 }
 
@@ -870,7 +878,7 @@ int store_upload_counts(struct db *db, struct bu_error *err, long *active, long 
     return 0;
 }
 
-int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
+int store_gc(struct db *db, struct bu_error *err, const struct bu_config *cfg,
              void (*removed)(const char *file_id, void *ctx), void *ctx)
 {
     struct db_args a;
@@ -878,8 +886,10 @@ int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
     int n;
 
     db_args_init(&a);
-    db_args_int(&a, upload_expiry);
-    res = db_query(db, err, "SELECT kind, file_id FROM batchup.gc($1::int)", &a);
+    db_args_int(&a, cfg->upload_expiry_seconds);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    db_args_int(&a, cfg->retention_seconds);
+    res = db_query(db, err, "SELECT kind, file_id FROM batchup.gc($1::int, $2::int, $3::int)", &a);
     if (res == NULL)
         return -1;
     n = PQntuples(res);
@@ -910,6 +920,17 @@ int store_live_files(struct db *db, struct bu_error *err, const char *const *ids
         return -1;
     for (int i = 0; i < PQntuples(res); i++)
         live(get_text(res, i, "file_id"), ctx);
+    PQclear(res);
+    return 0;
+}
+
+int store_installation_id(struct db *db, struct bu_error *err, char id[STORE_ID_SIZE])
+{
+    PGresult *res = one_row(db, err, "SELECT batchup.installation_id()::text AS id", NULL);
+
+    if (res == NULL)
+        return -1;
+    copy_text(id, STORE_ID_SIZE, res, 0, "id");
     PQclear(res);
     return 0;
 }
@@ -1071,6 +1092,20 @@ int store_hook_listen(struct db *db, struct bu_error *err)
     if (direct <= 0)
         return direct;
     return command(db, err, "LISTEN batchup_hook", NULL) == 0 ? 1 : -1;
+}
+
+int store_hook_register(struct db *db, struct bu_error *err, const char *deliverer,
+                        const char *events, int lease_seconds)
+{
+    struct db_args a;
+    char kinds[128];
+
+    snprintf(kinds, sizeof kinds, "{%s}", events);
+    db_args_init(&a);
+    db_args_text(&a, deliverer);
+    db_args_text(&a, kinds);
+    db_args_int(&a, lease_seconds);
+    return command(db, err, "SELECT batchup.hook_register($1, $2::text[], $3::int)", &a);
 }
 
 int store_hook_claim(struct db *db, struct bu_error *err, const char *events, int lease_seconds,

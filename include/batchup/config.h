@@ -39,9 +39,11 @@ struct bu_config {
     uint64_t max_file_size;
     uint64_t max_user_bytes; /* declared bytes a user may hold in live files; 0: no cap */
     int max_open_batches;    /* batches a user may have uploading at once; 0: no cap */
+    int max_user_files;      /* file rows a user may hold in batches not purged; 0: no cap */
     int max_batch_files;
     int upload_expiry_seconds;
     int link_ttl_seconds;
+    int retention_seconds; /* a purged batch's rows are deleted this long after purging */
     int header_timeout; /* seconds; these six bound every wait on a client */
     int body_timeout;
     int send_timeout;

@@ -15,8 +15,16 @@ int gc_run(const struct bu_config *cfg, struct bu_error *err);
 
 /* Remove the files under partial/ and files/ older than
  * orphan_grace_seconds that belong to no live file of the database
- * (batchup.live_files).  gc_run calls it every half grace period.  Returns
- * how many it removed, or -1 when the database could not be asked. */
+ * (batchup.live_files), provided storage_dir's marker names this database
+ * and most of those files are not to go.  gc_run calls it every half grace
+ * period.  Returns how many it removed (0 when it refused, with a warning
+ * in the log), or -1 when the database could not be asked. */
 int gc_sweep_orphans(const struct bu_config *cfg, struct db *db);
+
+/* Record the database's identity in storage_dir (the marker file
+ * .batchup-database), as `batchup migrate` does after its commit.  -1
+ * with err when the marker names another database (it is left alone) or
+ * cannot be written. */
+int gc_mark_store(const struct bu_config *cfg, struct db *db, struct bu_error *err);
 
 #endif

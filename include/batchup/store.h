@@ -135,8 +135,18 @@ int store_close_batch(struct db *db, struct bu_error *err, const struct bu_confi
 /* The API's JSON of one batch of user_id (malloc'd; NULL: see *found / err). */
 char *store_batch_json(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
                        int *found);
-/* {"batches": [...]}: the user's newest batches (malloc'd; NULL on error). */
-char *store_batches_json(struct db *db, struct bu_error *err, int user_id, int limit);
+/* One page of GET /api/v1/batches. */
+struct store_batches_page {
+    int limit;         /* batches, at most */
+    char cursor[128];  /* where the page starts (a "next" link's), "" : the newest */
+    bool files;        /* each batch's files too, not only their counts */
+    int max_file_rows; /* with files: the page ends once it holds this many */
+};
+
+/* {"batches": [...], "next": ...}: a page of the user's batches, newest
+ * first (malloc'd; NULL on error: bad_request for a malformed cursor). */
+char *store_batches_json(struct db *db, struct bu_error *err, int user_id,
+                         const struct store_batches_page *page);
 /* Delete the user's batch with all its files and its link, calling removed
  * for each file (its data is to go).  1 done, 0 no such batch of user_id. */
 int store_delete_batch(struct db *db, struct bu_error *err, const char *batch_id, int user_id,
@@ -301,10 +311,14 @@ int store_link(struct db *db, struct bu_error *err, const char *token, struct st
 int store_ping(struct db *db, struct bu_error *err);
 /* Slots held and live waiters now, on every host. */
 int store_upload_counts(struct db *db, struct bu_error *err, long *active, long *queued);
-/* One maintenance pass: calls removed for each file whose data is to go;
- * returns how many, or -1. */
-int store_gc(struct db *db, struct bu_error *err, int upload_expiry,
+/* One maintenance pass with the configuration's upload expiry, link
+ * lifetime and retention: calls removed for each file whose data is to
+ * go; returns how many, or -1. */
+int store_gc(struct db *db, struct bu_error *err, const struct bu_config *cfg,
              void (*removed)(const char *file_id, void *ctx), void *ctx);
+/* This database's identity (batchup.installation_id), for the marker file
+ * of storage_dir. */
+int store_installation_id(struct db *db, struct bu_error *err, char id[STORE_ID_SIZE]);
 
 /* ---- hooks ---------------------------------------------------------- */
 
@@ -326,6 +340,10 @@ struct store_hook_event {
  * it is a session of our own: 1 listening, 0 not (a connection pooler is in
  * between, see store.c), -1 error. */
 int store_hook_listen(struct db *db, struct bu_error *err);
+/* Register deliverer (this host's hooks child) for the kinds in events,
+ * for lease_seconds: the database queues only events somebody receives. */
+int store_hook_register(struct db *db, struct bu_error *err, const char *deliverer,
+                        const char *events, int lease_seconds);
 /* Claim one due event of the kinds in events ("batch_complete,file_aborted"),
  * leased for lease_seconds: 1 claimed, 0 none due, -1 error. */
 int store_hook_claim(struct db *db, struct bu_error *err, const char *events, int lease_seconds,

@@ -5,23 +5,25 @@
 -- (completed, aborted or expired) is counted once, by the guarded status
 -- transition that finished it, under the batch row lock; the one
 -- transaction that counts the last file finishes the batch: a link when at
--- least one file completed and none expired.
+-- least one file completed.
 
 -- The end of a batch: called by the one transaction that saw
 -- files_remaining reach 0, while it holds the batch row lock.  A batch gets
--- its link when at least one file completed and none expired (aborted files
--- are ignored); otherwise it can never have one and becomes expired.
+-- its link when at least one file completed; its aborted files, and those
+-- that expired (never finished within upload_expiry_seconds), are left out
+-- of it.  Until 010 one expired file expired the whole batch, and its
+-- completed files (999 of 1000, say) were deleted with it: what completed
+-- is now kept, and the owner gets it through the link.  A batch with no
+-- completed file can never have a link and becomes expired.
 CREATE OR REPLACE FUNCTION batchup.finish_batch(p_batch uuid, p_link_ttl_seconds integer) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_completed  boolean;
-    v_expired    boolean;
 BEGIN
-    SELECT coalesce(bool_or(f.status = 'completed'), false), coalesce(bool_or(f.status = 'expired'), false)
-      INTO v_completed, v_expired
-      FROM batchup.files f WHERE f.batch_id = p_batch;
+    SELECT EXISTS (SELECT 1 FROM batchup.files f WHERE f.batch_id = p_batch AND f.status = 'completed')
+      INTO v_completed;
 
-    IF v_completed AND NOT v_expired THEN
+    IF v_completed THEN
         PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
         UPDATE batchup.batches b
            SET status = 'complete', completed_at = now(), download_token = batchup.new_download_token(),
@@ -37,7 +39,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION batchup.finish_batch(uuid, integer) IS
-    'Internal. Completes a batch with no unfinished file left: issues its download token (valid p_link_ttl_seconds) and sends NOTIFY batchup_batch_complete with the batch id, or, when no file completed or one expired, marks it expired without a link.';
+    'Internal. Completes a batch with no unfinished file left: when at least one file completed, issues its download token (valid p_link_ttl_seconds; aborted and expired files are left out) and sends NOTIFY batchup_batch_complete with the batch id; when none completed, marks it expired without a link.';
 
 -- p_count files of p_batch just reached a terminal status (in this
 -- transaction, each counted once thanks to the guarded transition that
@@ -268,19 +270,36 @@ $$;
 COMMENT ON FUNCTION batchup.issue_link(uuid, integer, integer) IS
     'A new download link for p_user''s completed batch, valid p_link_ttl_seconds (the batch''s data is kept as long): the old token, if any, is dead from the commit on. Returns (issued, token), or (incomplete | expired | not_found, NULL).';
 
--- The quotas checked when p_user creates a batch of p_bytes more: at most
--- p_max_open batches still uploading, at most p_max_bytes declared bytes in
--- live files (not aborted, not expired, in a batch that is not expired);
--- 0 or NULL is no cap.  The caller holds the user's advisory lock, so two
--- creations of one user cannot both fit under the cap and together exceed
--- it.  BU413 (quota_exceeded) says which cap and by how much.
+-- The quotas checked when p_user creates a batch of p_files files and
+-- p_bytes bytes more: at most p_max_open batches still uploading, at most
+-- p_max_bytes declared bytes in live files (not aborted, not expired, in a
+-- batch that is not expired), at most p_max_files file rows in batches
+-- that are not purged (whatever their files' sizes and statuses: a batch
+-- of empty files is complete at birth and holds no byte, but its rows,
+-- its link and its hook event cost as much as any); 0 or NULL is no cap.
+-- The caller holds the user's advisory lock, so two creations of one user
+-- cannot both fit under a cap and together exceed it.  BU413
+-- (quota_exceeded) says which cap and by how much.
+DROP FUNCTION IF EXISTS batchup.check_quota(integer, numeric, bigint, integer);
+
 CREATE OR REPLACE FUNCTION batchup.check_quota(p_user integer, p_bytes numeric, p_max_bytes bigint,
-                                               p_max_open integer) RETURNS void
+                                               p_max_open integer, p_files integer,
+                                               p_max_files integer) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_open  bigint;
     v_held  numeric;
+    v_rows  bigint;
 BEGIN
+    IF coalesce(p_max_files, 0) > 0 THEN
+        -- files_total is the batch's row count: no file row is read.
+        SELECT coalesce(sum(b.files_total), 0) INTO v_rows FROM batchup.batches b
+         WHERE b.user_id = p_user AND b.purged_at IS NULL;
+        IF v_rows + p_files > p_max_files THEN
+            RAISE EXCEPTION 'this batch of % files would bring your files to %, over your quota of % (max_user_files); delete a batch first', p_files, v_rows + p_files, p_max_files
+                USING ERRCODE = 'BU413';
+        END IF;
+    END IF;
     IF coalesce(p_max_open, 0) > 0 THEN
         SELECT count(*) INTO v_open FROM batchup.batches b
          WHERE b.user_id = p_user AND b.status = 'uploading';
@@ -305,17 +324,20 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.check_quota(integer, numeric, bigint, integer) IS
-    'Internal (create_batch). Raises BU413 when user p_user already has p_max_open batches uploading, or when p_bytes more would take the declared size of the user''s live files past p_max_bytes (0 or NULL: no cap). Call it holding the user''s advisory lock.';
+COMMENT ON FUNCTION batchup.check_quota(integer, numeric, bigint, integer, integer, integer) IS
+    'Internal (create_batch). Raises BU413 when p_files more file rows would take the user''s files in batches not purged past p_max_files, when user p_user already has p_max_open batches uploading, or when p_bytes more would take the declared size of the user''s live files past p_max_bytes (0 or NULL: no cap). Call it holding the user''s advisory lock.';
 
 -- POST /api/v1/batches and tus creation.  The C code validates the list
 -- already; checking again here keeps hand-written calls honest.  The quota
--- arguments arrived with 006; calls without them set no cap.
+-- arguments arrived with 006 (p_max_files with 010); calls without them
+-- set no cap.
 DROP FUNCTION IF EXISTS batchup.create_batch(integer, jsonb, integer);
+DROP FUNCTION IF EXISTS batchup.create_batch(integer, jsonb, integer, bigint, integer);
 
 CREATE OR REPLACE FUNCTION batchup.create_batch(p_user integer, p_files jsonb, p_link_ttl_seconds integer,
                                                 p_max_bytes bigint DEFAULT NULL,
-                                                p_max_open integer DEFAULT NULL)
+                                                p_max_open integer DEFAULT NULL,
+                                                p_max_files integer DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -376,7 +398,7 @@ BEGIN
     -- The user's lock, as for slot decisions (sql/functions/10_common.sql):
     -- the quota is counted and the batch inserted under it.
     PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
-    PERFORM batchup.check_quota(p_user, v_bytes, p_max_bytes, p_max_open);
+    PERFORM batchup.check_quota(p_user, v_bytes, p_max_bytes, p_max_open, v_n, p_max_files);
 
     INSERT INTO batchup.batches (user_id, files_total, files_remaining)
     VALUES (p_user, v_n, v_n)
@@ -399,16 +421,18 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.create_batch(integer, jsonb, integer, bigint, integer) IS
+COMMENT ON FUNCTION batchup.create_batch(integer, jsonb, integer, bigint, integer, integer) IS
     'Creates a batch of user p_user from [{"name", "size", "sha256"?, "type"?}, ...] (non-empty; BU400 on a bad list, BU460 when an empty file announces another sha256; BU413 over a quota, see batchup.check_quota). Empty files are completed at once; a batch of only empty files completes at once, with its link (valid p_link_ttl_seconds) and NOTIFY. Returns the batch id.';
 
 -- tus creation: a batch of one file, and both ids, in one round trip.
 DROP FUNCTION IF EXISTS batchup.create_upload(integer, text, text, bigint, integer);
+DROP FUNCTION IF EXISTS batchup.create_upload(integer, text, text, bigint, integer, bigint, integer);
 
 CREATE OR REPLACE FUNCTION batchup.create_upload(p_user integer, p_name text, p_media_type text,
                                                  p_size bigint, p_link_ttl_seconds integer,
                                                  p_max_bytes bigint DEFAULT NULL,
-                                                 p_max_open integer DEFAULT NULL)
+                                                 p_max_open integer DEFAULT NULL,
+                                                 p_max_files integer DEFAULT NULL)
 RETURNS TABLE (batch_id uuid, file_id uuid)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -417,12 +441,12 @@ BEGIN
     v_batch := batchup.create_batch(p_user,
                                     jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
                                         'name', p_name, 'size', p_size, 'type', nullif(p_media_type, '')))),
-                                    p_link_ttl_seconds, p_max_bytes, p_max_open);
+                                    p_link_ttl_seconds, p_max_bytes, p_max_open, p_max_files);
     RETURN QUERY SELECT v_batch, f.id FROM batchup.files f WHERE f.batch_id = v_batch;
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.create_upload(integer, text, text, bigint, integer, bigint, integer) IS
+COMMENT ON FUNCTION batchup.create_upload(integer, text, text, bigint, integer, bigint, integer, integer) IS
     'tus creation: a batch of user p_user holding one file (p_media_type empty or NULL: none), checked as batchup.create_batch checks, quotas included; returns the batch and the file.';
 
 CREATE OR REPLACE FUNCTION batchup.batch_json(p_batch uuid, p_user integer) RETURNS json
@@ -457,20 +481,125 @@ END;
 COMMENT ON FUNCTION batchup.batch_json(uuid, integer) IS
     'The API''s JSON for a batch, files in creation order; sha256 is the stored checksum, else the announced one. NULL when the batch does not exist or is not p_user''s (p_user NULL: no ownership check).';
 
-CREATE OR REPLACE FUNCTION batchup.batches_json(p_user integer, p_limit integer) RETURNS json
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-    SELECT json_build_object('batches', coalesce(json_agg(x.j ORDER BY x.created_at DESC), '[]'::json))
-      FROM (SELECT batchup.batch_json(b.id, p_user) AS j,
-                   b.created_at
-              FROM batchup.batches b
-             WHERE b.user_id = p_user
-             ORDER BY b.created_at DESC
-             LIMIT p_limit) x;
-END;
+-- GET /api/v1/batches, one page at a time.  The list had no bound: after
+-- 40,000 file rows one GET answered 56 MB, built whole in a worker's
+-- memory.  A page holds at most p_limit batches, newest first (created_at,
+-- then id, so that batches created in the same instant are neither lost
+-- nor repeated between pages), each summarised by its counts of files; the
+-- files themselves only when asked (p_files), and then the page also ends
+-- once it holds p_max_file_rows files (but always holds one batch).  The
+-- cursor is opaque to clients: the position after the page's last batch,
+-- in URL-safe base64; "next" is the URL of the following page, null on the
+-- last one.
 
-COMMENT ON FUNCTION batchup.batches_json(integer, integer) IS
-    'GET /api/v1/batches: {"batches": [...]}, the p_limit newest batches of user p_user, newest first, each as batchup.batch_json gives it.';
+-- The cursor of the position just after batch (p_created_at, p_id).
+CREATE OR REPLACE FUNCTION batchup.batch_cursor(p_created_at timestamptz, p_id uuid) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN translate(rtrim(encode(convert_to(
+           (extract(epoch FROM p_created_at) * 1000000)::bigint::text || ':' || p_id::text, 'UTF8'), 'base64'), '='),
+       '+/', '-_');
+
+COMMENT ON FUNCTION batchup.batch_cursor(timestamptz, uuid) IS
+    'The opaque cursor of GET /api/v1/batches: the page goes on after the batch created at p_created_at with id p_id.';
+
+-- Its inverse: (created_at, id), BU400 when p_cursor is not one.
+CREATE OR REPLACE FUNCTION batchup.batch_cursor_position(p_cursor text, OUT created_at timestamptz, OUT id uuid)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_text  text;
+    v_parts text[];
+BEGIN
+    BEGIN
+        v_text := convert_from(decode(rpad(translate(p_cursor, '-_', '+/'),
+                                           ((length(p_cursor) + 3) / 4) * 4, '='), 'base64'), 'UTF8');
+    EXCEPTION WHEN others THEN
+        v_text := NULL;
+    END;
+    v_parts := regexp_match(v_text, '^(-?[0-9]{1,18}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$');
+    IF p_cursor IS NULL OR length(p_cursor) > 120 OR v_parts IS NULL THEN
+        RAISE EXCEPTION 'cursor is not one this server gave' USING ERRCODE = 'BU400';
+    END IF;
+    created_at := timestamptz 'epoch' + (v_parts[1] || ' microseconds')::interval;
+    id := v_parts[2]::uuid;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.batch_cursor_position(text) IS
+    'Internal (batches_json): the position a cursor of batch_cursor names; BU400 when p_cursor is malformed.';
+
+DROP FUNCTION IF EXISTS batchup.batches_json(integer, integer);
+
+CREATE OR REPLACE FUNCTION batchup.batches_json(p_user integer, p_limit integer, p_cursor text DEFAULT NULL,
+                                                p_files boolean DEFAULT false,
+                                                p_max_file_rows integer DEFAULT 1000) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_after_at timestamptz;
+    v_after_id uuid;
+    v_page     json;
+    v_last_id  uuid;
+    v_last_at  timestamptz;
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = 'BU400';
+    END IF;
+    IF p_cursor IS NOT NULL THEN
+        SELECT c.created_at, c.id INTO v_after_at, v_after_id FROM batchup.batch_cursor_position(p_cursor) c;
+    END IF;
+
+    -- The page's batches: newest first after the cursor, at most p_limit,
+    -- and with files, none once p_max_file_rows files came before it (a
+    -- prefix of the candidates, since the running sum only grows).
+    WITH cand AS (
+        SELECT row_number() OVER w AS n, b.id,
+               sum(b.files_total) OVER w - b.files_total AS rows_before
+          FROM batchup.batches b
+         WHERE b.user_id = p_user
+           AND (p_cursor IS NULL OR (b.created_at, b.id) < (v_after_at, v_after_id))
+        WINDOW w AS (ORDER BY b.created_at DESC, b.id DESC)
+         ORDER BY b.created_at DESC, b.id DESC
+         LIMIT p_limit
+    )
+    SELECT coalesce(json_agg(CASE WHEN p_files
+                                  THEN (batchup.batch_json(b.id, p_user)::jsonb || c.counts)::json
+                                  ELSE (jsonb_build_object(
+                                            'id', b.id,
+                                            'status', batchup.batch_api_status(b.status, b.link_expires_at),
+                                            'created_at', batchup.rfc3339(b.created_at),
+                                            'download_url', CASE WHEN batchup.batch_api_status(b.status, b.link_expires_at) = 'complete'
+                                                                 THEN '/api/v1/download/batch/' || b.download_token END,
+                                            'expires_at', batchup.rfc3339(b.link_expires_at)) || c.counts)::json
+                             END ORDER BY p.n), '[]'::json),
+           (array_agg(b.id ORDER BY p.n DESC))[1],
+           (array_agg(b.created_at ORDER BY p.n DESC))[1]
+      INTO v_page, v_last_id, v_last_at
+      FROM cand p
+      JOIN batchup.batches b ON b.id = p.id
+     CROSS JOIN LATERAL (
+           SELECT jsonb_build_object('file_counts', jsonb_build_object(
+                      'total', b.files_total,
+                      'completed', count(*) FILTER (WHERE f.status = 'completed'),
+                      'unfinished', count(*) FILTER (WHERE f.status IN ('pending', 'queued', 'uploading')),
+                      'aborted', count(*) FILTER (WHERE f.status = 'aborted'),
+                      'expired', count(*) FILTER (WHERE f.status = 'expired')),
+                  'bytes_total', coalesce(sum(f.size), 0),
+                  'bytes_received', coalesce(sum(f.upload_offset), 0)) AS counts
+             FROM batchup.files f WHERE f.batch_id = b.id) c
+     WHERE NOT p_files OR p.n = 1 OR p.rows_before < p_max_file_rows;
+
+    RETURN json_build_object(
+        'batches', v_page,
+        'next', CASE WHEN v_last_id IS NOT NULL
+                      AND EXISTS (SELECT 1 FROM batchup.batches b
+                                   WHERE b.user_id = p_user AND (b.created_at, b.id) < (v_last_at, v_last_id))
+                     THEN '/api/v1/batches?limit=' || p_limit
+                          || CASE WHEN p_files THEN '&files=1' ELSE '' END
+                          || '&cursor=' || batchup.batch_cursor(v_last_at, v_last_id) END);
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.batches_json(integer, integer, text, boolean, integer) IS
+    'GET /api/v1/batches: {"batches": [...], "next": URL or null}, a page of user p_user''s batches, newest first, after p_cursor (NULL: from the newest): at most p_limit (1 to 1000; BU400 otherwise, or for a malformed cursor), each with file_counts (total, completed, unfinished, aborted, expired), bytes_total and bytes_received; with p_files also its files as batchup.batch_json gives them, and then the page ends once it holds p_max_file_rows files (at least one batch).';
 
 -- The batch link: everything a download through it needs, in one round
 -- trip.  A link whose batch has no completed file still gives one row (the

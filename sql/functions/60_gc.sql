@@ -2,14 +2,27 @@
 
 -- The maintenance pass, run every few seconds by the master's gc child and
 -- by `batchup gc`.  Only one runs at a time; a second one returns at once.
-CREATE OR REPLACE FUNCTION batchup.gc(p_upload_expiry_seconds integer) RETURNS TABLE (kind text, file_id uuid)
+-- p_link_ttl_seconds is the link lifetime of a batch that completes here
+-- (its last unfinished files expired, some completed; NULL: 7 days, the
+-- default link_ttl_seconds); p_retention_seconds how long a purged batch's
+-- rows are kept (NULL: for ever).  The one-argument form of before 010 is
+-- gone: its callers now name the link lifetime.
+DROP FUNCTION IF EXISTS batchup.gc(integer);
+
+CREATE OR REPLACE FUNCTION batchup.gc(p_upload_expiry_seconds integer, p_link_ttl_seconds integer DEFAULT NULL,
+                                      p_retention_seconds integer DEFAULT NULL)
+RETURNS TABLE (kind text, file_id uuid)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_files    uuid[];
     v_batches  uuid[];
     v_batch    record;
+    v_user     integer;
 BEGIN
     PERFORM batchup.check_positive(p_upload_expiry_seconds, 'p_upload_expiry_seconds');
+    IF p_retention_seconds IS NOT NULL AND p_retention_seconds < 0 THEN
+        RAISE EXCEPTION 'p_retention_seconds must be 0 or more, not %', p_retention_seconds USING ERRCODE = 'BU400';
+    END IF;
     IF NOT pg_try_advisory_xact_lock(batchup.lock_namespace(), -1) THEN
         RETURN;
     END IF;
@@ -50,7 +63,7 @@ BEGIN
 
     FOR v_batch IN SELECT b.id, count(*)::integer AS n FROM unnest(v_batches) AS b(id)
                     GROUP BY b.id ORDER BY b.id LOOP
-        PERFORM batchup.count_finished(v_batch.id, v_batch.n, NULL);
+        PERFORM batchup.count_finished(v_batch.id, v_batch.n, coalesce(p_link_ttl_seconds, 604800));
     END LOOP;
     RETURN QUERY SELECT 'partial'::text, x.id FROM unnest(v_files) AS x(id);
 
@@ -82,11 +95,33 @@ BEGIN
             RETURNING b.id)
         SELECT 'file'::text, f.id FROM batchup.files f JOIN gone ON f.batch_id = gone.id
          WHERE f.status = 'completed';
+
+    -- Retention: purged batches older than p_retention_seconds are deleted
+    -- with their files and hook events (the cascade), their data being
+    -- gone since the purge; their old link then answers 404, not 410.
+    -- Each user's under that user's lock, as create_batch counts the rows
+    -- under it; a user busy now is done at a later pass.  At most 1000
+    -- batches a pass keep the transaction short.
+    IF p_retention_seconds IS NOT NULL THEN
+        FOR v_user IN SELECT DISTINCT x.user_id
+                        FROM (SELECT b.user_id FROM batchup.batches b
+                               WHERE b.purged_at < now() - make_interval(secs => p_retention_seconds)
+                               ORDER BY b.purged_at LIMIT 1000) x
+                       ORDER BY 1 LOOP
+            CONTINUE WHEN NOT pg_try_advisory_xact_lock(batchup.lock_namespace(), v_user);
+            DELETE FROM batchup.batches b
+             WHERE b.id IN (SELECT d.id FROM batchup.batches d
+                             WHERE d.user_id = v_user
+                               AND d.purged_at < now() - make_interval(secs => p_retention_seconds)
+                             ORDER BY d.purged_at LIMIT 1000
+                               FOR UPDATE SKIP LOCKED);
+        END LOOP;
+    END IF;
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.gc(integer) IS
-    'One maintenance pass: expires the unfinished files of batches with no activity (no file updated or asked for a slot) for p_upload_expiry_seconds (rows kind=partial: delete their partial data), frees slots whose lease ran out, and expires batches whose link ran out or that can never get one (rows kind=file: delete the stored data of these completed files; each is returned once). Returns nothing when another pass is running (advisory lock (lock_namespace(), -1)).';
+COMMENT ON FUNCTION batchup.gc(integer, integer, integer) IS
+    'One maintenance pass: expires the unfinished files of batches with no activity (no file updated or asked for a slot) for p_upload_expiry_seconds (rows kind=partial: delete their partial data; a batch left with completed files completes, its link valid p_link_ttl_seconds), frees slots whose lease ran out, expires batches whose link ran out or that can never get one (rows kind=file: delete the stored data of these completed files; each is returned once), and deletes the rows of batches purged more than p_retention_seconds ago (NULL: never). Returns nothing when another pass is running (advisory lock (lock_namespace(), -1)).';
 
 -- The orphan sweep: batchup gc lists the files it finds under storage_dir
 -- (old enough that no upload can be just starting) and asks which of them
@@ -105,3 +140,15 @@ END;
 
 COMMENT ON FUNCTION batchup.live_files(uuid[]) IS
     'Of the file ids p_ids (found on disk by the orphan sweep), those whose data is still wanted: unfinished files, and completed files of batches not yet purged. The caller removes the data of the others.';
+
+-- The orphan sweep's guard: the identity of this database, which `batchup
+-- migrate` writes into storage_dir (.batchup-database) and the sweep
+-- compares before it deletes anything there.
+CREATE OR REPLACE FUNCTION batchup.installation_id() RETURNS uuid
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT i.id FROM batchup.installation i;
+END;
+
+COMMENT ON FUNCTION batchup.installation_id() IS
+    'This database''s identity (batchup.installation): the orphan sweep deletes files only in a storage_dir whose marker file .batchup-database holds it.';

@@ -15,20 +15,62 @@
 -- if the deliverer dies, the lease runs out and the event is claimed again.
 -- hook_target_done records each target (command, url) that accepted it, so
 -- a retry does not repeat them; hook_finish records the outcome.
+--
+-- Only what somebody will receive is queued: a running hooks child
+-- registers the kinds it delivers (hook_register, renewed while it runs,
+-- batchup.hook_subscribers), and the triggers write an event only while a
+-- live registration names its kind.  With no hook configured nothing
+-- piles up, and a hook configured later receives the events that happen
+-- from then on, not a flood of old ones.  A registration outlives its
+-- child by the lease, so a restart of the server loses no event.
+--
+-- Fairness: hook_claim serves users in turn, the one served longest ago
+-- first (users.hook_served_at), then that user's oldest due event; a
+-- user's thousands of events delay another user's next event by at most
+-- one delivery per user with events waiting.
+
+-- Does a live registration want events of kind p_kind?
+CREATE OR REPLACE FUNCTION batchup.hook_wanted(p_kind text) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN EXISTS (SELECT 1 FROM batchup.hook_subscribers s WHERE s.live_until > now() AND p_kind = ANY (s.kinds));
+
+COMMENT ON FUNCTION batchup.hook_wanted(text) IS
+    'Whether a hooks child registered for events of kind p_kind and its registration is live: the outbox triggers queue an event only then.';
+
+-- A hooks child's registration, made when it starts and renewed while it
+-- runs: deliverer names it (one per host), p_kinds the kinds it delivers.
+CREATE OR REPLACE FUNCTION batchup.hook_register(p_deliverer text, p_kinds text[], p_lease_seconds integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM batchup.check_positive(p_lease_seconds, 'p_lease_seconds');
+    INSERT INTO batchup.hook_subscribers AS s (deliverer, kinds, live_until)
+    VALUES (p_deliverer, p_kinds, now() + make_interval(secs => p_lease_seconds))
+    ON CONFLICT (deliverer) DO UPDATE SET kinds = EXCLUDED.kinds, live_until = EXCLUDED.live_until;
+    DELETE FROM batchup.hook_subscribers s WHERE s.live_until < now() - interval '1 day';
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.hook_register(text, text[], integer) IS
+    'The hooks child p_deliverer delivers events of kinds p_kinds: events of those kinds are queued for the next p_lease_seconds (the child renews it while it runs). Registrations dead for a day are forgotten.';
 
 CREATE OR REPLACE FUNCTION batchup.hook_batch_complete() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_id uuid;
 BEGIN
-    INSERT INTO batchup.hook_events (kind, batch_id) VALUES ('batch_complete', NEW.id) RETURNING id INTO v_id;
+    IF NOT batchup.hook_wanted('batch_complete') THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO batchup.hook_events (kind, batch_id, user_id) VALUES ('batch_complete', NEW.id, NEW.user_id)
+    RETURNING id INTO v_id;
     PERFORM pg_notify('batchup_hook', v_id::text);
     RETURN NULL;
 END;
 $$;
 
 COMMENT ON FUNCTION batchup.hook_batch_complete() IS
-    'Trigger function: records the batch_complete event of a batch that just became complete, and sends NOTIFY batchup_hook.';
+    'Trigger function: records the batch_complete event of a batch that just became complete, and sends NOTIFY batchup_hook; nothing when no live hooks child delivers that kind (batchup.hook_wanted).';
 
 CREATE OR REPLACE TRIGGER hook_batch_complete
     AFTER UPDATE OF status ON batchup.batches
@@ -53,15 +95,18 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_id uuid;
 BEGIN
-    INSERT INTO batchup.hook_events (kind, batch_id, file_id)
-    VALUES ('file_' || NEW.status, NEW.batch_id, NEW.id) RETURNING id INTO v_id;
+    IF NOT batchup.hook_wanted('file_' || NEW.status) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO batchup.hook_events (kind, batch_id, file_id, user_id)
+    VALUES ('file_' || NEW.status, NEW.batch_id, NEW.id, NEW.user_id) RETURNING id INTO v_id;
     PERFORM pg_notify('batchup_hook', v_id::text);
     RETURN NULL;
 END;
 $$;
 
 COMMENT ON FUNCTION batchup.hook_file_finished() IS
-    'Trigger function: records the file_aborted or file_expired event of a file that just became aborted or expired, and sends NOTIFY batchup_hook.';
+    'Trigger function: records the file_aborted or file_expired event of a file that just became aborted or expired, and sends NOTIFY batchup_hook; nothing when no live hooks child delivers that kind.';
 
 CREATE OR REPLACE TRIGGER hook_file_finished
     AFTER UPDATE OF status ON batchup.files
@@ -110,22 +155,43 @@ RETURNS TABLE (event_id uuid, kind text, batch_id uuid, file_id uuid, user_name 
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_event uuid;
+    v_user  integer;
 BEGIN
     PERFORM batchup.check_positive(p_lease_seconds, 'p_lease_seconds');
     UPDATE batchup.hook_events e
        SET status = 'skipped', last_error = 'its kind is not in hook_events'
      WHERE e.status = 'pending' AND e.next_attempt_at <= now() AND e.kind <> ALL (p_kinds);
 
-    WITH due AS (
-        SELECT d.id FROM batchup.hook_events d
-         WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND d.kind = ANY (p_kinds)
-         ORDER BY d.next_attempt_at, d.id
-         LIMIT 1
-           FOR UPDATE SKIP LOCKED)
-    UPDATE batchup.hook_events e
-       SET attempts = e.attempts + 1, next_attempt_at = now() + make_interval(secs => p_lease_seconds)
-      FROM due WHERE e.id = due.id
-    RETURNING e.id INTO v_event;
+    -- Users with a due event, the one served longest ago first; of the
+    -- first whose events are not all taken by another deliverer, the
+    -- oldest due event.  Found from the due events (an empty range of
+    -- hook_events_due_idx when nothing is due, as most of the time), not
+    -- from every user.
+    FOR v_user IN
+        SELECT u.id
+          FROM (SELECT DISTINCT d.user_id FROM batchup.hook_events d
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND d.kind = ANY (p_kinds)) w
+          JOIN batchup.users u ON u.id = w.user_id
+         ORDER BY u.hook_served_at NULLS FIRST, u.id
+    LOOP
+        WITH due AS (
+            SELECT d.id FROM batchup.hook_events d
+             WHERE d.user_id = v_user AND d.status = 'pending' AND d.next_attempt_at <= now()
+               AND d.kind = ANY (p_kinds)
+             ORDER BY d.next_attempt_at, d.id
+             LIMIT 1
+               FOR UPDATE SKIP LOCKED)
+        UPDATE batchup.hook_events e
+           SET attempts = e.attempts + 1, next_attempt_at = now() + make_interval(secs => p_lease_seconds)
+          FROM due WHERE e.id = due.id
+        RETURNING e.id INTO v_event;
+        IF v_event IS NOT NULL THEN
+            -- clock_timestamp: several claims in one transaction (a test)
+            -- still take turns.
+            UPDATE batchup.users u SET hook_served_at = clock_timestamp() WHERE u.id = v_user;
+            EXIT;
+        END IF;
+    END LOOP;
     IF v_event IS NULL THEN
         RETURN;
     END IF;
@@ -143,7 +209,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION batchup.hook_claim(text[], integer) IS
-    'The hooks child''s claim: one pending event of a kind in p_kinds whose next attempt is due, taken FOR UPDATE SKIP LOCKED, its attempts counted and its next_attempt_at moved p_lease_seconds ahead (the lease: no other deliverer takes it meanwhile). No row when none is due. Pending events of other kinds become skipped.';
+    'The hooks child''s claim: one pending event of a kind in p_kinds whose next attempt is due, of the user with due events served longest ago (round robin across users), taken FOR UPDATE SKIP LOCKED, its attempts counted and its next_attempt_at moved p_lease_seconds ahead (the lease: no other deliverer takes it meanwhile). No row when none is due. Pending events of other kinds become skipped.';
 
 CREATE OR REPLACE FUNCTION batchup.hook_target_done(p_event uuid, p_target text) RETURNS void
 LANGUAGE sql VOLATILE

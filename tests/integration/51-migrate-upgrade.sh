@@ -19,7 +19,9 @@ cd "$(dirname "$0")/../.." || exit 1
 stack_init || tap_bail "cannot create the stack folder"
 W=$STACK_DIR/t51
 mkdir -p "$W/sql"
-# sql/ as it was at 008: the same definitions, without 009.
+# sql/ as it was at 008: the same definitions, without 009 (the later
+# migrations, which the definitions need, are applied out of order: none
+# depends on 009).
 cp -r sql/functions "$W/sql/"
 for f in sql/[0-9][0-9][0-9]_*.sql; do
     case $f in sql/009_*) ;; *) cp "$f" "$W/sql/" ;; esac
@@ -27,8 +29,8 @@ done
 stack_pg_start || tap_bail "PostgreSQL did not start"
 stack_write_conf workers=2 pm=static per_user_limit=1 gc_interval_seconds=0
 BATCHUP_SQL_DIR=$W/sql stack_migrate >"$W/m0.log" 2>&1 || tap_bail "the 008 migrate failed: $(cat "$W/m0.log")"
-tap_is "$(psql -XAtq -c "SELECT max(version) FROM batchup.schema_migrations")" 008_hot_updates.sql \
-    "the database stands at 008"
+tap_is "$(psql -XAtq -c "SELECT max(version) FROM batchup.schema_migrations WHERE version < '009'")|$(psql -XAtq -c "SELECT count(*) FROM batchup.schema_migrations WHERE version LIKE '009%'")" \
+    "008_hot_updates.sql|0" "the database stands at 008, without 009"
 stack_web_start || tap_bail "the web server did not start"
 stack_batchup_start || tap_bail "batchup did not start"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"

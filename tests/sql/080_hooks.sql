@@ -10,6 +10,8 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT plan(37);
 \ir fixtures.psql
+-- A hooks child delivering every kind (events are queued only then).
+SELECT batchup.hook_register('h_test', ARRAY['batch_complete', 'file_aborted', 'file_expired'], 600);
 
 SELECT has_table('batchup', 'hook_events', 'table batchup.hook_events');
 SELECT has_view('batchup', 'hook_deliveries', 'view batchup.hook_deliveries');
