@@ -251,9 +251,10 @@ int store_create_open_batch(struct db *db, struct bu_error *err, const struct bu
     db_args_int(&a, cfg->link_ttl_seconds);
     db_args_int(&a, (long long)cfg->max_user_bytes);
     db_args_int(&a, cfg->max_open_batches);
+    db_args_int(&a, cfg->max_user_files);
     res = one_row(db, err,
                   "SELECT batchup.create_open_batch($1::int, $2::jsonb, $3::int, $4::bigint,"
-                  " $5::int) AS id",
+                  " $5::int, $6::int) AS id",
                   &a);
     if (res == NULL)
         return -1;
@@ -298,9 +299,10 @@ int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config
     db_args_int(&a, (long long)size);
     db_args_int(&a, (long long)cfg->max_user_bytes);
     db_args_int(&a, cfg->max_batch_files);
+    db_args_int(&a, cfg->max_user_files);
     res = one_row(db, err,
                   "SELECT result, file_id, upload_offset FROM batchup.join_batch($1::int, $2::uuid,"
-                  " $3, $4, $5::bigint, $6::bigint, $7::int)",
+                  " $3, $4, $5::bigint, $6::bigint, $7::int, $8::int)",
                   &a);
     if (res == NULL)
         return -1;
@@ -330,9 +332,10 @@ int store_create_deferred_upload(struct db *db, struct bu_error *err, const stru
     db_args_int(&a, (long long)max_size);
     db_args_int(&a, cfg->link_ttl_seconds);
     db_args_int(&a, cfg->max_open_batches);
+    db_args_int(&a, cfg->max_user_files);
     res = one_row(db, err,
                   "SELECT batch_id, file_id FROM batchup.create_deferred_upload($1::int, $2, $3,"
-                  " $4::bigint, $5::int, $6::int)",
+                  " $4::bigint, $5::int, $6::int, $7::int)",
                   &a);
     if (res == NULL)
         return -1;

@@ -93,9 +93,12 @@ COMMENT ON FUNCTION batchup.owned_file(uuid, integer) IS
 -- (Upload-Defer-Length: 1), a batch of its own.  Its size is p_max_size
 -- (max_file_size: the most it may take) until set_upload_length; the
 -- quota on bytes applies then, max_open_batches now.
+DROP FUNCTION IF EXISTS batchup.create_deferred_upload(integer, text, text, bigint, integer, integer);
+
 CREATE OR REPLACE FUNCTION batchup.create_deferred_upload(p_user integer, p_name text, p_media_type text,
                                                           p_max_size bigint, p_link_ttl_seconds integer,
-                                                          p_max_open integer DEFAULT NULL)
+                                                          p_max_open integer DEFAULT NULL,
+                                                          p_max_files integer DEFAULT NULL)
 RETURNS TABLE (batch_id uuid, file_id uuid)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -105,14 +108,14 @@ BEGIN
         RAISE EXCEPTION 'p_max_size must be positive' USING ERRCODE = 'BU400';
     END IF;
     SELECT * INTO v_ids FROM batchup.create_upload(p_user, p_name, p_media_type, p_max_size, p_link_ttl_seconds,
-                                                   NULL, p_max_open) c;
+                                                   NULL, p_max_open, p_max_files) c;
     UPDATE batchup.files f SET length_deferred = true WHERE f.id = v_ids.file_id;
     RETURN QUERY SELECT v_ids.batch_id, v_ids.file_id;
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.create_deferred_upload(integer, text, text, bigint, integer, integer) IS
-    'tus creation with Upload-Defer-Length: a batch of user p_user holding one file whose length is not known yet (length_deferred; size p_max_size, the most it may take, until batchup.set_upload_length). max_open_batches applies now (p_max_open), max_user_bytes when the length is set. Returns the batch and the file.';
+COMMENT ON FUNCTION batchup.create_deferred_upload(integer, text, text, bigint, integer, integer, integer) IS
+    'tus creation with Upload-Defer-Length: a batch of user p_user holding one file whose length is not known yet (length_deferred; size p_max_size, the most it may take, until batchup.set_upload_length). max_open_batches and max_user_files apply now (p_max_open, p_max_files), max_user_bytes when the length is set. Returns the batch and the file.';
 
 -- The length of a deferred upload, told by a PATCH (Upload-Length), under
 -- the user's advisory lock as every quota decision.  Results: set (also
@@ -141,7 +144,7 @@ BEGIN
     ELSIF p_length > v_file.size THEN
         RETURN 'too_large';
     END IF;
-    PERFORM batchup.check_quota(p_user, p_length, p_max_bytes, NULL);
+    PERFORM batchup.check_quota(p_user, p_length, p_max_bytes, NULL, 0, NULL);
     UPDATE batchup.files f SET size = p_length, length_deferred = false, updated_at = now() WHERE f.id = p_file;
     RETURN 'set';
 END;

@@ -694,9 +694,12 @@ COMMENT ON FUNCTION batchup.add_batch_file(uuid, integer, text, text, numeric, t
 -- POST /api/v1/batches with {"open": true}: an open batch, with the files
 -- listed (if any) declared in it.  Quotas as create_batch's; p_max_files
 -- (max_batch_files) bounds the files it will ever hold.
+DROP FUNCTION IF EXISTS batchup.create_open_batch(integer, jsonb, integer, bigint, integer);
+
 CREATE OR REPLACE FUNCTION batchup.create_open_batch(p_user integer, p_files jsonb, p_link_ttl_seconds integer,
                                                      p_max_bytes bigint DEFAULT NULL,
-                                                     p_max_open integer DEFAULT NULL)
+                                                     p_max_open integer DEFAULT NULL,
+                                                     p_max_user_files integer DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -717,7 +720,8 @@ BEGIN
     END LOOP;
 
     PERFORM pg_advisory_xact_lock(batchup.lock_namespace(), p_user);
-    PERFORM batchup.check_quota(p_user, v_bytes, p_max_bytes, p_max_open);
+    PERFORM batchup.check_quota(p_user, v_bytes, p_max_bytes, p_max_open,
+                                jsonb_array_length(coalesce(p_files, '[]')), p_max_user_files);
 
     INSERT INTO batchup.batches (user_id, files_total, files_remaining, open)
     VALUES (p_user, 0, 0, true)
@@ -730,7 +734,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.create_open_batch(integer, jsonb, integer, bigint, integer) IS
+COMMENT ON FUNCTION batchup.create_open_batch(integer, jsonb, integer, bigint, integer, integer) IS
     'Creates an open batch of user p_user, declaring the files of p_files ([{"name", "size", "sha256"?, "type"?}, ...], NULL or [] for none; checked as create_batch checks them, quotas included). It takes more files by tus creation (join_batch) until close_batch. Returns the batch id.';
 
 -- tus creation naming batch p_batch.  Results, with the file and its
@@ -745,8 +749,11 @@ COMMENT ON FUNCTION batchup.create_open_batch(integer, jsonb, integer, bigint, i
 --   too_many_files  the open batch holds p_max_files files already
 --   not_found the batch is not p_user's
 -- BU413 when the new file would take the user past p_max_bytes.
+DROP FUNCTION IF EXISTS batchup.join_batch(integer, uuid, text, text, bigint, bigint, integer);
+
 CREATE OR REPLACE FUNCTION batchup.join_batch(p_user integer, p_batch uuid, p_name text, p_media_type text,
-                                              p_size bigint, p_max_bytes bigint, p_max_files integer)
+                                              p_size bigint, p_max_bytes bigint, p_max_files integer,
+                                              p_max_user_files integer DEFAULT NULL)
 RETURNS TABLE (result text, file_id uuid, upload_offset bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -797,7 +804,7 @@ BEGIN
     ELSIF p_max_files IS NOT NULL AND p_max_files > 0 AND v_batch.files_total >= p_max_files THEN
         RETURN QUERY SELECT 'too_many_files'::text, NULL::uuid, NULL::bigint;
     ELSE
-        PERFORM batchup.check_quota(p_user, p_size, p_max_bytes, NULL);
+        PERFORM batchup.check_quota(p_user, p_size, p_max_bytes, NULL, 1, p_max_user_files);
         v_file := NULL;
         SELECT batchup.add_batch_file(p_batch, p_user, p_name, p_media_type, p_size, NULL) AS id INTO v_file;
         UPDATE batchup.files f SET upload_created_at = now() WHERE f.id = v_file.id;
@@ -806,8 +813,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.join_batch(integer, uuid, text, text, bigint, bigint, integer) IS
-    'tus creation into p_user''s batch p_batch: (matched | existing | added, file, offset), or (no_match | name_taken | finished | too_many_files | not_found, NULL, NULL). A declared file of name p_name and size p_size without an upload is taken; a retry finds the file it took; an open batch adds a new file (p_max_files files at most, BU413 past p_max_bytes). Under the user''s advisory lock.';
+COMMENT ON FUNCTION batchup.join_batch(integer, uuid, text, text, bigint, bigint, integer, integer) IS
+    'tus creation into p_user''s batch p_batch: (matched | existing | added, file, offset), or (no_match | name_taken | finished | too_many_files | not_found, NULL, NULL). A declared file of name p_name and size p_size without an upload is taken; a retry finds the file it took; an open batch adds a new file (p_max_files files at most, BU413 past p_max_bytes or the user''s p_max_user_files). Under the user''s advisory lock.';
 
 -- POST /api/v1/batches/<id>/close.  Results: closed (the batch takes no
 -- more files; it completed now if every file already had), not_open (it

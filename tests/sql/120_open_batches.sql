@@ -4,7 +4,7 @@
 -- length comes later (creation-defer-length).
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(52);
+SELECT plan(55);
 \ir fixtures.psql
 
 SELECT pg_temp.mkuser('j_ann');
@@ -111,6 +111,20 @@ SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_de
 SELECT is(batchup.set_upload_length((SELECT file_id FROM j_f), pg_temp.uid('j_dee'), 51, 200), 'fixed', 'another length is refused');
 SELECT throws_ok($$UPDATE batchup.files SET length_deferred = true, status = 'completed', sha256 = repeat('a', 64), completed_at = now()
                    WHERE id = (SELECT file_id FROM j_f)$$, '23514', NULL, 'a completed file''s length is known');
+
+-- The user's cap on file rows (max_user_files) holds for files that join an
+-- open batch, for an open batch's declared files and for a deferred upload,
+-- as it holds for create_batch.
+SELECT pg_temp.mkuser('j_cap');
+CREATE TEMP TABLE j_cap AS SELECT batchup.create_open_batch(pg_temp.uid('j_cap'), '[{"name": "j_cap1", "size": 1}]', 3600,
+                                                            NULL, NULL, 2) AS id;
+SELECT throws_ok($$SELECT * FROM batchup.join_batch(pg_temp.uid('j_cap'), (SELECT id FROM j_cap), 'j_cap3', NULL, 1, NULL, 1000, 1)$$,
+                 'BU413', NULL, 'a file joining an open batch counts against max_user_files');
+SELECT throws_ok($$SELECT batchup.create_open_batch(pg_temp.uid('j_cap'), '[{"name": "a", "size": 1}, {"name": "b", "size": 1}]',
+                                                   3600, NULL, NULL, 2)$$,
+                 'BU413', NULL, 'an open batch''s declared files count against max_user_files');
+SELECT throws_ok($$SELECT * FROM batchup.create_deferred_upload(pg_temp.uid('j_cap'), 'j_cap_def', '', 1000, 3600, NULL, 1)$$,
+                 'BU413', NULL, 'a deferred upload counts against max_user_files');
 
 SELECT * FROM finish();
 ROLLBACK;
