@@ -18,6 +18,8 @@ enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SEND
 
 struct bu_config {
     char database[1024];
+    int db_statement_timeout; /* seconds a worker's statement may run; 0 = no limit */
+    int db_lock_timeout;      /* seconds it may wait for a lock; 0 = no limit */
     char listen[256];
     int listen_mode;         /* permissions of a unix socket, chmod'ed after bind */
     char listen_allow[1024]; /* TCP: peer addresses or prefixes allowed to connect */
