@@ -556,7 +556,7 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
 }
 
 int store_complete_file(struct db *db, struct bu_error *err, const char *file_id,
-                        const char *sha256, uint32_t crc32, int link_ttl,
+                        const char *sha256, uint32_t crc32, int link_ttl, const char *writer,
                         struct store_completion *done)
 {
     struct db_args a;
@@ -567,9 +567,10 @@ int store_complete_file(struct db *db, struct bu_error *err, const char *file_id
     db_args_text(&a, sha256);
     db_args_int(&a, crc32);
     db_args_int(&a, link_ttl);
+    db_args_text(&a, writer);
     res = db_query(db, err,
                    "SELECT batch_complete, file_status FROM batchup.complete_file($1::uuid, $2,"
-                   " $3::bigint, $4::int)",
+                   " $3::bigint, $4::int, $5)",
                    &a);
     if (res == NULL)
         return -1;

@@ -126,6 +126,7 @@ struct upload {
     struct digest part;  /* the request's checksum */
     double last_record;
     double lock_valid_until; /* our lease, as far as we can know it */
+    bool overruled;          /* the lock was taken from a holder believed gone */
     enum upload_end end;
 };
 
@@ -288,8 +289,13 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
                          "the file's SHA-256 (%s) is not the one declared for it", sha256);
     if (storage_commit(cfg, up->in->file_id, err) != 0 ||
         store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32,
-                            cfg->link_ttl_seconds, &done) != 0)
+                            cfg->link_ttl_seconds, up->writer, &done) != 0) {
+        /* upload_locked: another request holds the lock now (a takeover
+         * after our lease): the file, moved or not, is its to finish. */
+        if (err->id == BU_E_UPLOAD_LOCKED)
+            up->locked = false;
         return -1;
+    }
     up->locked = false;
     if (!done.completed) {
         /* The file was aborted or expired while its last bytes arrived: the
@@ -357,6 +363,10 @@ static int claim(struct upload *up, struct bu_error *err)
     char gone[sizeof c->holder] = "";
 
     writer_name(up);
+    /* On the scoreboard before the database grants the lock: a request
+     * that finds us holding it must find us here too, or it would take us
+     * for gone and overrule a live writer. */
+    scoreboard_upload(up->in->file_id, same_pool_token(up->writer));
     for (;;) {
         const char *token = req->auth_pending[0] ? req->auth_pending : NULL;
 
@@ -373,6 +383,7 @@ static int claim(struct upload *up, struct bu_error *err)
             snprintf(gone, sizeof gone, "%s", c->holder);
     }
     up->locked = c->result == STORE_CLAIM_GRANTED;
+    up->overruled = up->locked && gone[0] != '\0';
     up->lock_valid_until = clock_now() + req->cfg->slot_lease_seconds - 1;
     return 0;
 }
@@ -422,20 +433,38 @@ static int admit(struct upload *up, struct bu_error *err)
 /* ---- open ---------------------------------------------------------------- */
 
 /* All bytes were in and moved, but the worker died before the database
- * heard of it: finish that completion now, from the stored file. */
+ * heard of it: finish that completion now, from the stored file.  A file
+ * shorter than the upload was moved by a writer whose commit was refused
+ * (it had lost the lock, and the holder had not finished): it goes back to
+ * partial/ and the upload resumes.  1 done, 0 go on (moved back), -1
+ * error. */
 static int finish_left_over(struct upload *up, struct bu_error *err)
 {
-    char path[1100], sha256[65];
+    char path[1100], partial[1100], sha256[65];
     uint32_t crc32 = 0;
+    struct stat st;
     int fd, rc;
 
     storage_final_path(up->req->cfg, up->in->file_id, path, sizeof path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
         return error_set(err, BU_E_STORAGE_ERROR, "the stored file cannot be read");
+    }
+    if ((uint64_t)st.st_size < up->claim.size) {
+        close(fd);
+        storage_partial_path(up->req->cfg, up->in->file_id, partial, sizeof partial);
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE) != 0)
+            return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
+        log_warn("upload %s: an unfinished file was in files/ (a writer that lost the lock moved "
+                 "it); it is resumed",
+                 up->in->file_id);
+        return 0;
+    }
     rc = hash_file(fd, up->claim.size, sha256, &crc32, err);
     close(fd);
-    return rc != 0 ? -1 : commit(up, sha256, crc32, err);
+    return rc != 0 || commit(up, sha256, crc32, err) != 0 ? -1 : 1;
 }
 
 /* The partial file must hold every byte the database counts: a shorter one
@@ -464,8 +493,11 @@ static int open_upload(struct upload *up, struct bu_error *err)
     const struct upload_request *in = up->in;
     const struct bu_config *cfg = up->req->cfg;
 
-    if (storage_final_exists(cfg, in->file_id))
-        return finish_left_over(up, err) == 0 ? 1 : -1;
+    if (storage_final_exists(cfg, in->file_id)) {
+        int left = finish_left_over(up, err);
+        if (left != 0)
+            return left;
+    }
     up->fd = storage_open_partial(cfg, in->file_id, err);
     if (up->fd < 0 || check_partial(up, err) != 0)
         return -1;
@@ -704,7 +736,10 @@ static int complete(struct upload *up, struct bu_error *err)
     unsigned char md[DIGEST_MAX];
     size_t len = digest_end(&up->whole, md);
 
-    if (len > 0)
+    /* After overruling a holder taken for gone, the file is hashed as it
+     * is on disk: should that holder have written after all, what is
+     * recorded is still what is stored. */
+    if (len > 0 && !up->overruled)
         digest_hex(md, len, sha256);
     else if (hash_file(up->fd, up->claim.size, sha256, &crc32, err) != 0)
         return -1;
