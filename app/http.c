@@ -219,16 +219,29 @@ int http_write(struct http_request *req, const void *buf, size_t len)
     return 0;
 }
 
+/* What went out is counted even when the client left midway: the file's
+ * bytes the connection took (after the buffered ones are flushed, counted
+ * already by http_write), so that the log line and bytes_sent say how much
+ * of a cut download was sent, not nothing. */
 int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len)
 {
+    uint64_t before;
+    int rc;
+
     if (req->client_gone || send_head(req) != 0)
         return -1;
-    if (fcgi_sendfile(req->conn, fd, offset, len) != 0) {
+    if (fcgi_flush(req->conn) != 0) {
         req->client_gone = 1;
         return -1;
     }
-    req->bytes_out += len;
+    before = req->conn->bytes_out;
+    rc = fcgi_sendfile(req->conn, fd, offset, len);
+    req->bytes_out += req->conn->bytes_out - before;
     scoreboard_bytes(req->conn->bytes_in, req->bytes_out);
+    if (rc != 0) {
+        req->client_gone = 1;
+        return -1;
+    }
     return 0;
 }
 
