@@ -99,6 +99,7 @@ static const struct key keys[] = {
     {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400)},
     {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600)},
     {"max_file_size", U64(max_file_size)},
+    {"max_chunk_size", U64(max_chunk_size)},
     {"max_user_bytes", U64(max_user_bytes)},
     {"max_open_batches", NUM(max_open_batches, 0, 10000000)},
     {"max_batch_files", NUM(max_batch_files, 1, 1000000)},

@@ -246,6 +246,12 @@ int tus_options(struct http_request *req, struct bu_error *err)
     http_add_header(req, "Tus-Checksum-Algorithm", "sha1,sha256");
     if (req->cfg->max_file_size > 0)
         http_add_header(req, "Tus-Max-Size", "%llu", (unsigned long long)req->cfg->max_file_size);
+    /* tus has no word for it: where the web server caps one request's
+     * body (mod_fcgid's FcgidMaxRequestLen), clients learn the largest
+     * chunk here (the upload page does) instead of by trial. */
+    if (req->cfg->max_chunk_size > 0)
+        http_add_header(req, "Batchup-Max-Chunk-Size", "%llu",
+                        (unsigned long long)req->cfg->max_chunk_size);
     http_send_empty(req, 204);
     return 0;
 }
@@ -301,6 +307,20 @@ static int creation_length(struct http_request *req, uint64_t *length, struct bu
     return 0;
 }
 
+/* A body declared larger than max_chunk_size is refused before a byte of
+ * it is read (413): the client sends smaller chunks, as OPTIONS told it. */
+static int chunk_too_large(const struct http_request *req, struct bu_error *err)
+{
+    uint64_t cap = req->cfg->max_chunk_size;
+
+    if (cap == 0 || req->content_length < 0 || (uint64_t)req->content_length <= cap)
+        return 0;
+    return error_set(err, BU_E_BODY_TOO_LARGE,
+                     "a request body may hold at most %llu bytes here (Batchup-Max-Chunk-Size); "
+                     "send the upload in smaller chunks",
+                     (unsigned long long)cap);
+}
+
 int tus_create(struct http_request *req, struct bu_error *err)
 {
     char name[CHECK_FILE_NAME_MAX + 2], type[CHECK_MEDIA_TYPE_MAX + 2];
@@ -315,6 +335,8 @@ int tus_create(struct http_request *req, struct bu_error *err)
         creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0)
         return -1;
     has_body = is_offset_stream(req) && req->content_length != 0;
+    if (has_body && chunk_too_large(req, err) != 0)
+        return -1;
     if ((has_body && read_checksum(req, &ck, &in, err) != 0) || auth_request(req, err) != 0)
         return -1;
     if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length, batch_id,
@@ -376,6 +398,8 @@ int tus_patch(struct http_request *req, struct bu_error *err)
                          "PATCH bodies must be 'Content-Type: application/offset+octet-stream'");
     if (tus_parse_u64(http_header(req, "Upload-Offset"), &in.offset) != 0)
         return error_set(err, BU_E_BAD_OFFSET, "Upload-Offset must be a non-negative integer");
+    if (chunk_too_large(req, err) != 0)
+        return -1;
     if (read_checksum(req, &ck, &in, err) != 0 || auth_request_with_claim(req, err) != 0)
         return -1;
     if (upload_receive(req, &in, &res, err) != 0) {

@@ -36,6 +36,7 @@ struct bu_config {
     int slot_lease_seconds;
     int queue_retry_seconds;
     uint64_t max_file_size;
+    uint64_t max_chunk_size; /* the largest body of one PATCH, announced to clients; 0: none */
     uint64_t max_user_bytes; /* declared bytes a user may hold in live files; 0: no cap */
     int max_open_batches;    /* batches a user may have uploading at once; 0: no cap */
     int max_batch_files;
