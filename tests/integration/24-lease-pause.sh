@@ -39,4 +39,52 @@ for pause in 2.5 4; do
     tap_ok $? "the stored file is the body, byte for byte (${pause} s pause)"
 done
 
+# The slot's lease lapses under a live writer (psql makes it run out, as a
+# slow database would): when nobody else wants the slot the writer takes it
+# again and completes; when another file of the user took it meanwhile the
+# writer stops, keeping every byte that arrived (423, offset recorded).
+mkfile() {
+    curl -s --max-time 20 -H "Authorization: Bearer $TA" -H 'Content-Type: application/json' \
+        --data "{\"files\": [{\"name\": \"$1\", \"size\": 4000}]}" "$B/api/v1/batches" |
+        jq -r '.files[0].id'
+}
+slow_patch() {
+    "$py" tests/lib/slowreq.py PATCH "$B/api/v1/files/$1" "$body" 3 2 \
+        -H "Authorization: Bearer $TA" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
+        -H 'Content-Type: application/offset+octet-stream' >"$T/$1.out"
+}
+expire_slot() {
+    local i
+    for i in $(seq 20); do # the claim may not have been made yet
+        n=$(psql -XAtq -c "WITH u AS (UPDATE batchup.slots SET lease_expires_at = now() - interval '1 second'
+                                       WHERE file_id = '$1' RETURNING 1) SELECT count(*) FROM u")
+        [ "$n" = 1 ] && { echo 1; return; }
+        sleep 0.1
+    done
+    echo 0
+}
+X=$(mkfile lapse.bin)
+slow_patch "$X" &
+req=$!
+sleep 0.3
+tap_is "$(expire_slot "$X")" 1 "the slot of a PATCH in flight is made to run out"
+wait "$req"
+tap_is "$(head -n 1 "$T/$X.out")" 204 "nobody else wanted it: the writer takes it again and completes (204)"
+tap_is "$(psql -XAtq -c "SELECT status FROM batchup.files WHERE id = '$X'")" completed "... the file is completed"
+
+Y=$(mkfile holder.bin)
+Z=$(mkfile other.bin)
+slow_patch "$Y" &
+req=$!
+sleep 0.3
+expire_slot "$Y" >/dev/null
+claim=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X PATCH -H "Authorization: Bearer $TA" \
+    -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' -H 'Content-Type: application/offset+octet-stream' \
+    "$B/api/v1/files/$Z")
+tap_is "$claim" 204 "another file of the user claims the lapsed slot (limit 1)"
+wait "$req"
+tap_is "$(head -n 1 "$T/$Y.out")" 423 "the writer that lost its slot to it stops: 423"
+tap_is "$(psql -XAtq -c "SELECT upload_offset FROM batchup.files WHERE id = '$Y'")" 2000 \
+    "... keeping the 2000 bytes that arrived before (recorded, not dropped)"
+
 tap_done
