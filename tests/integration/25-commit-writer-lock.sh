@@ -1,9 +1,10 @@
 #!/bin/bash
 # A writer that lost the upload's writer lock cannot commit the upload.
-# While a PATCH is in flight (its body sent in two halves, 0.7 s apart: less
-# than the writer's one-second tick, so it does not look at the database
-# in between), the lock passes to another request, as a takeover from
-# another host does (psql sets files.writer).  The first request then
+# While a PATCH is in flight (its body sent in eight pieces over 3.5 s, 0.5 s
+# apart: never the second of silence that makes the writer look at the
+# database, and long before its first renewal, slot_lease_seconds / 3), the
+# lock passes to another request, as a takeover from another host does
+# (psql sets files.writer).  The first request then
 # receives its last byte and commits: batchup.complete_file must refuse it
 # (423 upload_locked), leaving the file unfinished for the lock's holder,
 # and the bytes it stored must still be there for that holder.  Before the
@@ -29,7 +30,7 @@ curl -s --max-time 20 -H "Authorization: Bearer $TA" -H 'Content-Type: applicati
 FILE=$(jq -r '.files[0].id' "$T/mk.json")
 [ -n "$FILE" ] && [ "$FILE" != null ] || tap_bail "no batch: $(cat "$T/mk.json")"
 
-"$py" tests/lib/slowreq.py PATCH "$B/api/v1/files/$FILE" "$body" 0.7 2 \
+"$py" tests/lib/slowreq.py PATCH "$B/api/v1/files/$FILE" "$body" 3.5 8 \
     -H "Authorization: Bearer $TA" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
     -H 'Content-Type: application/offset+octet-stream' >"$T/out" &
 req=$!
