@@ -36,7 +36,8 @@ while True:
     threading.Thread(target=pipe, args=(u, c), daemon=True).start()
 PY
 fwd=$!
-trap 'kill $fwd 2>/dev/null' EXIT
+# The forwarder goes with the stack (stack_init's EXIT trap, kept).
+trap 'kill $fwd 2>/dev/null; stack_cleanup' EXIT
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 stack_wait_until 10 listening || tap_bail "the forwarder did not start"
 stack_write_conf "database=host=127.0.0.1 port=$PORT dbname=batchup user=postgres" workers=2 pm=static \
