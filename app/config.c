@@ -82,6 +82,8 @@ _Static_assert(sizeof(enum config_pm) == sizeof(int), "K_CHOICE fields are store
 
 static const struct key keys[] = {
     {"database", STR(database)},
+    {"db_statement_timeout", NUM(db_statement_timeout, 0, 86400)},
+    {"db_lock_timeout", NUM(db_lock_timeout, 0, 86400)},
     {"listen", K_LISTEN, FIELD(listen), 0, 0, NULL},
     {"listen_mode", K_MODE, FIELD(listen_mode), 0, 0777, NULL},
     {"listen_allow", K_ALLOW, FIELD(listen_allow), 0, 0, NULL},
@@ -98,6 +100,7 @@ static const struct key keys[] = {
     {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400)},
     {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600)},
     {"max_file_size", U64(max_file_size)},
+    {"max_chunk_size", U64(max_chunk_size)},
     {"max_user_bytes", U64(max_user_bytes)},
     {"max_open_batches", NUM(max_open_batches, 0, 10000000)},
     {"max_user_files", NUM(max_user_files, 0, INT_MAX)},
@@ -137,6 +140,8 @@ void config_defaults(struct bu_config *cfg)
 
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->listen, sizeof cfg->listen, "var/batchup.sock");
+    cfg->db_statement_timeout = 30;
+    cfg->db_lock_timeout = 5;
     cfg->listen_mode = 0660;
     snprintf(cfg->listen_allow, sizeof cfg->listen_allow, "127.0.0.1 ::1");
     /* Their parsed forms (the defaults always parse). */

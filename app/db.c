@@ -15,6 +15,19 @@
  * runs it and executes the prepared one from then on.  A prepared statement
  * lives in the server session; through a pooler (PgBouncer) the session is
  * not ours, so there every statement is sent whole, as everywhere else.
+ *
+ * A stalled database must not hold a worker for as long as it stalls: a
+ * worker's session gets a statement_timeout and a lock_timeout
+ * (db_set_timeouts, the keys db_statement_timeout and db_lock_timeout),
+ * and a statement they cancel answers 503 like a database that is down.
+ * They are set on the session, so only on a direct one: through a pooler
+ * a session setting would stick to a server connection other clients
+ * share, so there they belong on the role (ALTER ROLE ... SET).  Every
+ * connection asks for TCP keepalives, so a remote server that vanished
+ * without closing the connection (a host power cut, a dropped route) is
+ * noticed in about a minute, not after the kernel's two hours; libpq
+ * ignores them on a unix socket, and the operator's conninfo overrides
+ * them.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -59,6 +72,12 @@ void db_keep_plans(struct db *db)
     db->keep_plans = true;
 }
 
+void db_set_timeouts(struct db *db, int statement_seconds, int lock_seconds)
+{
+    db->statement_timeout_ms = statement_seconds * 1000;
+    db->lock_timeout_ms = lock_seconds * 1000;
+}
+
 /* The prepared statements are gone with their session, or stale: the next
  * ones get new names, so none can collide with one the server still has. */
 static void forget_plans(struct db *db)
@@ -99,8 +118,10 @@ static int unavailable(struct bu_error *err)
 int db_connect(struct db *db, struct bu_error *err)
 {
     /* Later keywords win, so the operator's conninfo overrides our defaults. */
-    static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *values[] = {"5", "batchup", db->conninfo, NULL};
+    static const char *const keys[] = {
+        "connect_timeout",     "application_name", "keepalives", "keepalives_idle",
+        "keepalives_interval", "keepalives_count", "dbname",     NULL};
+    const char *values[] = {"5", "batchup", "1", "30", "10", "3", db->conninfo, NULL};
     char msg[256];
 
     if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
@@ -141,7 +162,13 @@ static void db_error(struct db *db, PGresult *res, struct bu_error *err)
         msg = "";
     snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
     id = error_for_sqlstate(state);
-    if (id >= 0) {
+    if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0) {
+        /* lock_timeout or statement_timeout: the database is stalled (a
+         * lock held for long, an overloaded server), not the request
+         * wrong; the client retries, as after an outage. */
+        log_warn("database statement cancelled: %s %s", state, msg);
+        error_set(err, BU_E_DATABASE_UNAVAILABLE, "the database is busy; retry shortly");
+    } else if (id >= 0) {
         log_info("database refused: %s %s", state, msg);
         error_set(err, (enum bu_errcode)id, "%s", msg);
     } else if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0) {
@@ -184,6 +211,17 @@ int db_direct(struct db *db, struct bu_error *err)
     }
     db->direct = atoi(PQgetvalue(res, 0, 0)) == PQbackendPID(db->conn);
     PQclear(res);
+    if (db->direct == 1 && (db->statement_timeout_ms > 0 || db->lock_timeout_ms > 0)) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET lock_timeout = %d",
+                 db->statement_timeout_ms, db->lock_timeout_ms);
+        res = PQexec(db->conn, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            failed(db, res, err);
+            return -1;
+        }
+        PQclear(res);
+    }
     return db->direct;
 }
 
@@ -255,7 +293,8 @@ struct pg_result *db_query(struct db *db, struct bu_error *err, const char *sql,
     db->sqlstate[0] = '\0';
     if (db_connect(db, err) != 0)
         return NULL;
-    if (db->keep_plans && db->direct < 0 && db_direct(db, err) < 0)
+    if ((db->keep_plans || db->statement_timeout_ms > 0 || db->lock_timeout_ms > 0) &&
+        db->direct < 0 && db_direct(db, err) < 0)
         return NULL;
     res = run(db, sql, args, &prepared);
     if (succeeded(res))

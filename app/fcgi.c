@@ -685,7 +685,9 @@ int fcgi_write(struct fcgi_conn *c, const void *buf, size_t len)
     return 0;
 }
 
-/* sendfile(2) all len bytes at *at, under the same limits as writes. */
+/* sendfile(2) all len bytes at *at, under the same limits as writes;
+ * bytes_out counts each byte as the socket takes it, so a cut midway
+ * leaves the bytes that did go out counted. */
 static int send_file_bytes(struct fcgi_conn *c, int fd, off_t *at, size_t len)
 {
     double last = clock_now();
@@ -696,6 +698,7 @@ static int send_file_bytes(struct fcgi_conn *c, int fd, off_t *at, size_t len)
             len -= (size_t)w;
             last = clock_now();
             c->send.bytes += (uint64_t)w;
+            c->bytes_out += (uint64_t)w;
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -722,7 +725,6 @@ int fcgi_sendfile(struct fcgi_conn *c, int fd, uint64_t offset, uint64_t len)
         fcgi_header_put(&h, FCGI_STDOUT, c->id, chunk, 0);
         if (write_iov(c, &iov, 1) != 0 || send_file_bytes(c, fd, &at, chunk) != 0)
             return -1;
-        c->bytes_out += chunk;
         len -= chunk;
     }
     return 0;

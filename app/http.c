@@ -202,7 +202,7 @@ void http_add_header(struct http_request *req, const char *name, const char *fmt
     "Upload-Offset, Upload-Length, Location, Tus-Version, Tus-Resumable, Tus-Max-Size, "           \
     "Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, Upload-Expires, "                     \
     "Upload-Defer-Length, "                                                                        \
-    "Upload-Concat, Upload-Queue-Position, Retry-After"
+    "Upload-Concat, Upload-Queue-Position, Retry-After, Batchup-Max-Chunk-Size"
 /* How long a browser may reuse a preflight's answer (Chromium caps it at
  * two hours, Firefox at one day). */
 #define CORS_MAX_AGE 86400
@@ -297,16 +297,29 @@ int http_write(struct http_request *req, const void *buf, size_t len)
     return 0;
 }
 
+/* What went out is counted even when the client left midway: the file's
+ * bytes the connection took (after the buffered ones are flushed, counted
+ * already by http_write), so that the log line and bytes_sent say how much
+ * of a cut download was sent, not nothing. */
 int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len)
 {
+    uint64_t before;
+    int rc;
+
     if (req->client_gone || send_head(req) != 0)
         return -1;
-    if (fcgi_sendfile(req->conn, fd, offset, len) != 0) {
+    if (fcgi_flush(req->conn) != 0) {
         req->client_gone = 1;
         return -1;
     }
-    req->bytes_out += len;
+    before = req->conn->bytes_out;
+    rc = fcgi_sendfile(req->conn, fd, offset, len);
+    req->bytes_out += req->conn->bytes_out - before;
     scoreboard_bytes(req->conn->bytes_in, req->bytes_out);
+    if (rc != 0) {
+        req->client_gone = 1;
+        return -1;
+    }
     return 0;
 }
 

@@ -4,11 +4,16 @@
  * One writer per slot, many readers: each slot is a seqlock.  The worker
  * makes its sequence number odd, writes, makes it even again; a reader
  * copies the slot and retries when the number was odd or changed, so it
- * never sees half of an update, and a worker never waits for a reader.  The
- * master writes a slot only while no worker owns it (before the fork, after
- * the reap).  The one field others write, a takeover request, is a single
- * atomic integer beside the seqlock.
+ * never sees half of an update, and a worker never waits for a reader.  A
+ * reader retries a bounded number of times (READ_TRIES, yielding the CPU
+ * between them): a worker that died between making its number odd and even
+ * again (SIGKILL, a crash) leaves it odd for ever, and a reader that spun
+ * on it would hang, the master first.  The master writes a slot only while
+ * no worker owns it (before the fork, after the reap, which clears the
+ * slot of a dead worker whatever state it was left in).  The one field others write, a takeover
+ * request, is a single atomic integer beside the seqlock.
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +24,12 @@
 #include "batchup/clock.h"
 #include "batchup/log.h"
 #include "batchup/scoreboard.h"
+
+/* Tries of a reader before it gives up on a slot being written.  A live
+ * writer holds its sequence odd for a few stores; the yields let one that
+ * was preempted in between run again. */
+#define READ_TRIES 1000
+#define READ_SPINS 100 /* tries before the reader starts yielding */
 
 struct slot {
     unsigned seq;
@@ -102,19 +113,29 @@ void scoreboard_clear(int index)
         memset(&board->slot[index], 0, sizeof board->slot[index]);
 }
 
-void scoreboard_read(int index, struct scoreboard_worker *out)
+bool scoreboard_read(int index, struct scoreboard_worker *out)
 {
     const struct slot *s = &board->slot[index];
 
-    for (;;) {
+    for (int i = 0; i < READ_TRIES; i++) {
         unsigned before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if (before % 2 == 0) {
             memcpy(out, &s->w, sizeof *out);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before)
-                return;
+                return true;
         }
+        if (i >= READ_SPINS)
+            sched_yield();
     }
+    /* Its writer died in the middle of a write, or is stopped there: what
+     * the slot holds may be half old and half new.  The caller gets that
+     * copy with its state unknown, counted busy: never idle (it would be
+     * handed nothing, nor retired), never free. */
+    memcpy(out, &s->w, sizeof *out);
+    out->pid = __atomic_load_n(&s->w.pid, __ATOMIC_RELAXED);
+    out->state = SB_HANDLING;
+    return false;
 }
 
 uint64_t scoreboard_accepted(void)
@@ -253,7 +274,12 @@ static int holder_slot(const char *lock_token)
         struct scoreboard_worker w;
         if (__atomic_load_n(&board->slot[i].w.pid, __ATOMIC_RELAXED) == 0)
             continue;
-        scoreboard_read(i, &w);
+        /* A slot that cannot be read whole is the holder only when its
+         * worker still lives: a dead one holds nothing (its lock may be
+         * overruled), a live one must be asked. */
+        if (!scoreboard_read(i, &w) && (w.pid <= 0 || kill(w.pid, 0) != 0))
+            continue;
+        w.lock_token[sizeof w.lock_token - 1] = '\0';
         if (w.pid != 0 && strcmp(w.lock_token, lock_token) == 0)
             return i;
     }
@@ -269,9 +295,9 @@ int scoreboard_ask(const char *lock_token, enum scoreboard_release what, unsigne
         return 0;
     *recorded = __atomic_load_n(&board->slot[i].recorded, __ATOMIC_ACQUIRE);
     was = __atomic_load_n(&board->slot[i].release, __ATOMIC_RELAXED);
-    while (was < (int)what && !__atomic_compare_exchange_n(&board->slot[i].release, &was, (int)what,
-                                                            false, __ATOMIC_ACQ_REL,
-                                                            __ATOMIC_RELAXED))
+    while (was < (int)what &&
+           !__atomic_compare_exchange_n(&board->slot[i].release, &was, (int)what, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         ;
     pid = __atomic_load_n(&board->slot[i].w.pid, __ATOMIC_RELAXED);
     return pid > 0 && kill(pid, SIGUSR2) == 0;

@@ -725,7 +725,7 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
 }
 
 int store_complete_file(struct db *db, struct bu_error *err, const char *file_id,
-                        const char *sha256, uint32_t crc32, int link_ttl,
+                        const char *sha256, uint32_t crc32, int link_ttl, const char *writer,
                         struct store_completion *done)
 {
     struct db_args a;
@@ -736,9 +736,10 @@ int store_complete_file(struct db *db, struct bu_error *err, const char *file_id
     db_args_text(&a, sha256);
     db_args_int(&a, crc32);
     db_args_int(&a, link_ttl);
+    db_args_text(&a, writer);
     res = db_query(db, err,
                    "SELECT batch_complete, file_status FROM batchup.complete_file($1::uuid, $2,"
-                   " $3::bigint, $4::int)",
+                   " $3::bigint, $4::int, $5)",
                    &a);
     if (res == NULL)
         return -1;
@@ -856,14 +857,17 @@ int store_link(struct db *db, struct bu_error *err, const char *token, struct st
 
 /* ---- service -------------------------------------------------------- */
 
+/* Health's question, answered within about a second and a half whatever
+ * the database does: its own lock and statement bounds (SET LOCAL, in the
+ * implicit transaction of a one-string query, so they hold through a
+ * pooler too and end with it), and a look at batchup.slots, the table
+ * every upload's claim needs: an administrator's lock on it, or a server
+ * too busy to answer, makes health 503, as the uploads would be. */
 int store_ping(struct db *db, struct bu_error *err)
 {
-    PGresult *res = db_query(db, err, "SELECT 1", NULL);
-
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    return 0;
+    return db_exec_script(db, err,
+                          "SET LOCAL lock_timeout = 1000; SET LOCAL statement_timeout = 1500;"
+                          " SELECT 1 FROM batchup.slots LIMIT 0");
 }
 
 int store_upload_counts(struct db *db, struct bu_error *err, long *active, long *queued)

@@ -253,6 +253,12 @@ int tus_options(struct http_request *req, struct bu_error *err)
     http_add_header(req, "Tus-Checksum-Algorithm", "sha1,sha256");
     if (req->cfg->max_file_size > 0)
         http_add_header(req, "Tus-Max-Size", "%llu", (unsigned long long)req->cfg->max_file_size);
+    /* tus has no word for it: where the web server caps one request's
+     * body (mod_fcgid's FcgidMaxRequestLen), clients learn the largest
+     * chunk here (the upload page does) instead of by trial. */
+    if (req->cfg->max_chunk_size > 0)
+        http_add_header(req, "Batchup-Max-Chunk-Size", "%llu",
+                        (unsigned long long)req->cfg->max_chunk_size);
     http_send_empty(req, 204);
     return 0;
 }
@@ -379,6 +385,20 @@ static int creation_join(struct http_request *req, const char *batch_id, const c
     return error_set(err, BU_E_NOT_FOUND, "no such batch");
 }
 
+/* A body declared larger than max_chunk_size is refused before a byte of
+ * it is read (413): the client sends smaller chunks, as OPTIONS told it. */
+static int chunk_too_large(const struct http_request *req, struct bu_error *err)
+{
+    uint64_t cap = req->cfg->max_chunk_size;
+
+    if (cap == 0 || req->content_length < 0 || (uint64_t)req->content_length <= cap)
+        return 0;
+    return error_set(err, BU_E_BODY_TOO_LARGE,
+                     "a request body may hold at most %llu bytes here (Batchup-Max-Chunk-Size); "
+                     "send the upload in smaller chunks",
+                     (unsigned long long)cap);
+}
+
 int tus_create(struct http_request *req, struct bu_error *err)
 {
     char name[CHECK_FILE_NAME_MAX + 2], type[CHECK_MEDIA_TYPE_MAX + 2];
@@ -395,6 +415,8 @@ int tus_create(struct http_request *req, struct bu_error *err)
         (joins = creation_batch(req, batch_id, err)) < 0)
         return -1;
     has_body = is_offset_stream(req) && req->content_length != 0;
+    if (has_body && chunk_too_large(req, err) != 0)
+        return -1;
     if ((has_body && read_checksum(req, &ck, &in, err) != 0) || auth_request(req, err) != 0)
         return -1;
     if (joins == 0 && deferred) {
@@ -510,6 +532,8 @@ int tus_patch(struct http_request *req, struct bu_error *err)
                          "PATCH bodies must be 'Content-Type: application/offset+octet-stream'");
     if (tus_parse_u64(http_header(req, "Upload-Offset"), &in.offset) != 0)
         return error_set(err, BU_E_BAD_OFFSET, "Upload-Offset must be a non-negative integer");
+    if (chunk_too_large(req, err) != 0)
+        return -1;
     if (read_checksum(req, &ck, &in, err) != 0)
         return -1;
     if (http_header(req, "Upload-Length") != NULL ? patch_length(req, err) != 0

@@ -20,9 +20,12 @@
  *   stream  the body flows through one fixed buffer onto disk (whole blocks
  *           with O_DIRECT, see flush), feeding the digests.  Every
  *           slot_lease_seconds / 3 what arrived is made durable and
- *           recorded (keep), which renews the slot and the lock:
- *           the offset the database holds never exceeds the bytes that
- *           survive a power cut, and a live upload never loses its slot.
+ *           recorded (keep), which renews the slot and the lock, while
+ *           bytes flow and on the tick of a pause alike: the offset the
+ *           database holds never exceeds the bytes that survive a power
+ *           cut, and a live upload never loses its slot (one whose lease
+ *           lapsed all the same takes it again when nobody else wants it,
+ *           and keeps what arrived).
  *   settle  a switch over how the body ended: past the upload's length (cut
  *           back, 413), or at its end, cut off, timed out, too slow, taken
  *           over, or with the slot lost: the request's checksum verified (a
@@ -123,6 +126,7 @@ struct upload {
     struct digest part;  /* the request's checksum */
     double last_record;
     double lock_valid_until; /* our lease, as far as we can know it */
+    bool overruled;          /* the lock was taken from a holder believed gone */
     enum upload_end end;
 };
 
@@ -146,16 +150,18 @@ static int flush(struct upload *up, bool all, struct bu_error *err);
 
 /* Make what was written durable, then record it, renewing the slot and the
  * lock: *release says what a newer request asked.  While a checksum of the
- * body is pending nothing unverified is recorded: the leases are renewed at
- * the old offset.  0, or -1 (err). */
-static int keep(struct upload *up, struct store_renewal *renewal, struct bu_error *err)
+ * body is pending, or when advance is false (the upload's last byte is in:
+ * only the completion may record it), nothing new is recorded: the leases
+ * are renewed at the old offset.  0, or -1 (err). */
+static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
+                struct bu_error *err)
 {
     int lease = up->req->cfg->slot_lease_seconds;
     double asked = clock_now();
 
     if (flush(up, true, err) != 0)
         return -1;
-    if (!up->verifying && up->written != up->durable) {
+    if (advance && !up->verifying && up->written != up->durable) {
         if (fdatasync(up->fd) != 0)
             return storage_error(errno, err);
         up->durable = up->written;
@@ -283,8 +289,13 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
                          "the file's SHA-256 (%s) is not the one declared for it", sha256);
     if (storage_commit(cfg, up->in->file_id, err) != 0 ||
         store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32,
-                            cfg->link_ttl_seconds, &done) != 0)
+                            cfg->link_ttl_seconds, up->writer, &done) != 0) {
+        /* upload_locked: another request holds the lock now (a takeover
+         * after our lease): the file, moved or not, is its to finish. */
+        if (err->id == BU_E_UPLOAD_LOCKED)
+            up->locked = false;
         return -1;
+    }
     up->locked = false;
     if (!done.completed) {
         /* The file was aborted or expired while its last bytes arrived: the
@@ -352,6 +363,10 @@ static int claim(struct upload *up, struct bu_error *err)
     char gone[sizeof c->holder] = "";
 
     writer_name(up);
+    /* On the scoreboard before the database grants the lock: a request
+     * that finds us holding it must find us here too, or it would take us
+     * for gone and overrule a live writer. */
+    scoreboard_upload(up->in->file_id, same_pool_token(up->writer));
     for (;;) {
         const char *token = req->auth_pending[0] ? req->auth_pending : NULL;
 
@@ -368,6 +383,7 @@ static int claim(struct upload *up, struct bu_error *err)
             snprintf(gone, sizeof gone, "%s", c->holder);
     }
     up->locked = c->result == STORE_CLAIM_GRANTED;
+    up->overruled = up->locked && gone[0] != '\0';
     up->lock_valid_until = clock_now() + req->cfg->slot_lease_seconds - 1;
     return 0;
 }
@@ -417,20 +433,38 @@ static int admit(struct upload *up, struct bu_error *err)
 /* ---- open ---------------------------------------------------------------- */
 
 /* All bytes were in and moved, but the worker died before the database
- * heard of it: finish that completion now, from the stored file. */
+ * heard of it: finish that completion now, from the stored file.  A file
+ * shorter than the upload was moved by a writer whose commit was refused
+ * (it had lost the lock, and the holder had not finished): it goes back to
+ * partial/ and the upload resumes.  1 done, 0 go on (moved back), -1
+ * error. */
 static int finish_left_over(struct upload *up, struct bu_error *err)
 {
-    char path[1100], sha256[65];
+    char path[1100], partial[1100], sha256[65];
     uint32_t crc32 = 0;
+    struct stat st;
     int fd, rc;
 
     storage_final_path(up->req->cfg, up->in->file_id, path, sizeof path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
         return error_set(err, BU_E_STORAGE_ERROR, "the stored file cannot be read");
+    }
+    if ((uint64_t)st.st_size < up->claim.size) {
+        close(fd);
+        storage_partial_path(up->req->cfg, up->in->file_id, partial, sizeof partial);
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE) != 0)
+            return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
+        log_warn("upload %s: an unfinished file was in files/ (a writer that lost the lock moved "
+                 "it); it is resumed",
+                 up->in->file_id);
+        return 0;
+    }
     rc = hash_file(fd, up->claim.size, sha256, &crc32, err);
     close(fd);
-    return rc != 0 ? -1 : commit(up, sha256, crc32, err);
+    return rc != 0 || commit(up, sha256, crc32, err) != 0 ? -1 : 1;
 }
 
 /* The partial file must hold every byte the database counts: a shorter one
@@ -459,8 +493,11 @@ static int open_upload(struct upload *up, struct bu_error *err)
     const struct upload_request *in = up->in;
     const struct bu_config *cfg = up->req->cfg;
 
-    if (storage_final_exists(cfg, in->file_id))
-        return finish_left_over(up, err) == 0 ? 1 : -1;
+    if (storage_final_exists(cfg, in->file_id)) {
+        int left = finish_left_over(up, err);
+        if (left != 0)
+            return left;
+    }
     up->fd = storage_open_partial(cfg, in->file_id, err);
     if (up->fd < 0 || check_partial(up, err) != 0)
         return -1;
@@ -478,21 +515,45 @@ static int open_upload(struct upload *up, struct bu_error *err)
 
 /* ---- stream -------------------------------------------------------------- */
 
+/* The slot's lease ran out under a writer that still holds the upload's
+ * lock (a renewal came late: a pause, a slow database).  Nobody else has
+ * written, so nothing is lost yet: the slot is claimed again, through the
+ * same decision as any PATCH (batchup.claim_upload, under the user's lock),
+ * and granted when the user's limit still has room for it, that is, when
+ * nobody else wants it.  1 the slot is ours again, 0 it is not (another
+ * file of the user took it: the request ends, what arrived is kept), -1
+ * error. */
+static int retake_slot(struct upload *up, struct bu_error *err)
+{
+    struct http_request *req = up->req;
+    struct store_claim again;
+    double asked = clock_now();
+
+    if (store_claim_upload(req->db, err, req->cfg, up->in->file_id, req->user_id, NULL, up->writer,
+                           "", &again) != 0)
+        return -1;
+    if (again.result != STORE_CLAIM_GRANTED)
+        return 0;
+    up->lock_valid_until = asked + req->cfg->slot_lease_seconds - 1;
+    return 1;
+}
+
 /* Record what arrived (durable first), renewing the slot and the lock; a
- * lost slot or lock, or a newer request's "now", ends the stream.  Never
- * the last byte before the completion has checked the file: an upload
- * recorded complete whose SHA-256 then fails could neither complete nor
- * take its last bytes again.  Returns 1 to read on, 0 when the stream is
- * over, -1 on error. */
+ * lost lock, a lost slot that cannot be taken again, or a newer request's
+ * "now", ends the stream.  Never the last byte before the completion has
+ * checked the file: an upload recorded complete whose SHA-256 then fails
+ * could neither complete nor take its last bytes again; with the last byte
+ * in, the leases are renewed at the old offset (a client that pauses
+ * before the end of its body keeps its slot too).  Returns 1 to read on,
+ * 0 when the stream is over, -1 on error. */
 static int record(struct upload *up, struct bu_error *err)
 {
     struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
+    int again;
 
-    if (up->written + up->pending == up->claim.size)
-        return 1;
-    if (keep(up, &r, err) != 0)
+    if (keep(up, &r, up->written + up->pending != up->claim.size, err) != 0)
         return -1;
-    if (r.release == STORE_RELEASE_LOST || !r.slot_held) {
+    if (r.release == STORE_RELEASE_LOST) {
         up->end = UPLOAD_SLOT_LOST;
         return 0;
     }
@@ -500,6 +561,37 @@ static int record(struct upload *up, struct bu_error *err)
         up->end = UPLOAD_RELEASED;
         return 0;
     }
+    if (!r.slot_held) {
+        again = retake_slot(up, err);
+        if (again <= 0)
+            up->end = UPLOAD_SLOT_LOST;
+        return again;
+    }
+    return 1;
+}
+
+/* Our lease may have run out (the last renewal is older than the lease
+ * allows for).  Before another byte is written, the database says whether
+ * the lock is still ours, renewing it at the recorded offset: when it is,
+ * nobody else wrote, and the bytes that arrived are kept (the next record
+ * retakes the slot if it lapsed); when it is not, another request may be
+ * writing, and the stream ends without them.  1 go on, 0 over, -1 error. */
+static int still_ours(struct upload *up, struct bu_error *err)
+{
+    struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
+    int lease = up->req->cfg->slot_lease_seconds;
+    double asked = clock_now();
+
+    if (store_renew_upload(up->req->db, err, up->in->file_id, up->durable, lease, up->writer, &r) !=
+        0)
+        return -1;
+    if (r.release == STORE_RELEASE_LOST) {
+        up->end = UPLOAD_SLOT_LOST;
+        return 0;
+    }
+    up->lock_valid_until = asked + lease - 1;
+    if (!r.slot_held)
+        up->last_record = 0; /* record (and retake the slot) with these bytes */
     return 1;
 }
 
@@ -528,6 +620,16 @@ static int after_pause(struct upload *up, struct bu_error *err)
                 : r == SB_RECORD    ? STORE_RECORD
                                     : STORE_RELEASE_NONE;
     } else if (c->end == FCGI_END_TICK &&
+               clock_now() - up->last_record >= up->req->cfg->slot_lease_seconds / 3.0) {
+        /* A pause in the body: the leases are renewed on the tick as while
+         * bytes flow (the renewal also says what a newer request asked),
+         * so a client that pauses longer than the lease keeps its slot. */
+        go = record(up, err);
+        if (go <= 0)
+            return go;
+        fcgi_resume(c);
+        return 1;
+    } else if (c->end == FCGI_END_TICK &&
                store_release_requested(up->req->db, err, up->in->file_id, up->writer, &asked) != 0) {
         return -1;
     } else if (c->end != FCGI_END_WOKEN && c->end != FCGI_END_TICK) {
@@ -551,8 +653,9 @@ static int after_pause(struct upload *up, struct bu_error *err)
 /* Move the body to the partial file until it ends (up->end says how):
  * each read lands in stream_buf behind the bytes still pending, which are
  * written when the buffer is full, when what arrived is recorded (keep),
- * and when the body ends.  Never once the lease may have run out: then the
- * pending bytes are dropped, another request may be writing.  0, or -1 on a
+ * and when the body ends.  Never once the lease may have run out without
+ * asking first (still_ours): when the lock is no longer ours the pending
+ * bytes are dropped, another request may be writing.  0, or -1 on a
  * storage or database error. */
 static int stream(struct upload *up, struct bu_error *err)
 {
@@ -574,11 +677,8 @@ static int stream(struct upload *up, struct bu_error *err)
             up->end = UPLOAD_OVER;
             break;
         }
-        if (clock_now() >= up->lock_valid_until) {
-            /* Our lease may have run out: another request may write now. */
-            up->end = UPLOAD_SLOT_LOST;
+        if (clock_now() >= up->lock_valid_until && (go = still_ours(up, err)) <= 0)
             break;
-        }
         feed(up, to, (size_t)n);
         up->pending += (size_t)n;
         METRICS_ADD(bytes_received, (uint64_t)n);
@@ -636,7 +736,10 @@ static int complete(struct upload *up, struct bu_error *err)
     unsigned char md[DIGEST_MAX];
     size_t len = digest_end(&up->whole, md);
 
-    if (len > 0)
+    /* After overruling a holder taken for gone, the file is hashed as it
+     * is on disk: should that holder have written after all, what is
+     * recorded is still what is stored. */
+    if (len > 0 && !up->overruled)
         digest_hex(md, len, sha256);
     else if (hash_file(up->fd, up->claim.size, sha256, &crc32, err) != 0)
         return -1;
@@ -694,7 +797,8 @@ static int settle(struct upload *up, struct bu_error *err)
             return -1;
         if (up->written == up->claim.size && up->end != UPLOAD_SLOT_LOST)
             return complete(up, err);
-        if (up->written != up->durable && up->end != UPLOAD_SLOT_LOST && keep(up, &r, err) != 0)
+        if (up->written != up->durable && up->end != UPLOAD_SLOT_LOST &&
+            keep(up, &r, true, err) != 0)
             return -1;
         up->res->offset = up->durable;
         break;

@@ -209,6 +209,7 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
     /* Connected at the first query, after fork: a PGconn is never shared. */
     db_init(&db, cfg->database);
     db_keep_plans(&db);
+    db_set_timeouts(&db, cfg->db_statement_timeout, cfg->db_lock_timeout);
     while (!stopping && (cfg->max_requests == 0 || served < cfg->max_requests)) {
         const char *why = NULL;
         int fd;

@@ -52,11 +52,13 @@
  */
 #include <ctype.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <wctype.h>
 
 #include "batchup/digest.h"
 #include "batchup/utf8.h"
@@ -511,15 +513,23 @@ out:
  *   names (: * ? " < > |) each become '_'.
  * - Leading spaces and trailing spaces and dots are removed (Windows drops
  *   the latter itself); a Windows device name gets a '_' in front: CON, PRN,
- *   AUX, NUL, COM0-9, LPT0-9 and COM/LPT with a superscript 1, 2 or 3, in
- *   any case, alone or with any extension, and with spaces or dots before
- *   it ("con .txt", "NUL..tar.gz"); an empty name becomes "file".
+ *   AUX, NUL, CONIN$, CONOUT$, COM0-9, LPT0-9 and COM/LPT with a
+ *   superscript 1, 2 or 3, in any case, alone or with any extension, and
+ *   with spaces or dots before it ("con .txt", "NUL..tar.gz",
+ *   "conout$.log"); an empty name becomes "file".
  * - A name longer than ZIP_NAME_MAX bytes is cut at a character boundary,
  *   keeping an extension of up to ZIP_EXT_KEEP bytes.
- * - Names are unique ignoring ASCII case, so that no two entries collide
- *   when extracted to a case-insensitive disk (Windows, macOS): "A.txt" and
- *   "a.txt" become "A.txt" and "a (2).txt". (Case outside ASCII and Unicode
- *   normalisation are not folded.) Every first occurrence keeps its name; each later duplicate
+ * - Names are unique ignoring case, so that no two entries collide when
+ *   extracted to a case-insensitive disk (Windows, macOS): "A.txt" and
+ *   "a.txt" become "A.txt" and "a (2).txt", and so do the Latin capital
+ *   and small E with acute (U+00C9, U+00E9), the Greek capital, small and
+ *   final sigma, or the Cyrillic A and a.  Case is folded character by character with
+ *   Unicode's simple case mappings (glibc's, in its built-in C.UTF-8
+ *   locale): to upper case, then to lower case, so that every letter a
+ *   disk could take for another lands on the same one (the final sigma,
+ *   the capital sharp s, the Kelvin sign).  Unicode normalisation (a
+ *   precomposed U+00E9 against "e" and a combining accent, which macOS
+ *   merges) is not folded.  Every first occurrence keeps its name; each later duplicate
  * becomes "name (2).ext", "name (3).ext", ..., skipping every name already taken by an original or
  * a renamed entry, so "same.txt", "same.txt", "same (2).txt" gives "same.txt", "same (3).txt",
  * "same (2).txt". The suffix goes before the last extension ("a.tar (2).gz"); a leading dot does
@@ -547,13 +557,13 @@ static size_t device_digit(const char *s)
  * with trailing spaces dropped, is a device name. */
 static bool is_windows_device(const char *s)
 {
-    static const char *const devices[] = {"CON", "PRN", "AUX", "NUL"};
+    static const char *const devices[] = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"};
     size_t stem = strcspn(s, ".");
 
     while (stem > 0 && s[stem - 1] == ' ')
         stem--;
     for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
-        if (stem == 3 && strncasecmp(s, devices[i], 3) == 0)
+        if (stem == strlen(devices[i]) && strncasecmp(s, devices[i], stem) == 0)
             return true;
     return stem > 3 && (strncasecmp(s, "COM", 3) == 0 || strncasecmp(s, "LPT", 3) == 0) &&
            device_digit(s + 3) == stem - 3;
@@ -673,15 +683,62 @@ struct zip_name_set {
     size_t mask;
 };
 
-/* FNV-1a over the name with ASCII letters folded: names that differ only
- * in case land in the same chain and compare equal (strcasecmp). */
+/* The locale whose case mappings fold names: glibc's built-in C.UTF-8,
+ * which has Unicode's simple mappings whatever the process's own locale
+ * (a worker runs in "C", which knows ASCII only).  Looked up once; where it
+ * is missing, case is folded in ASCII only. */
+static locale_t fold_locale(void)
+{
+    static locale_t loc;
+    static bool tried;
+
+    if (!tried) {
+        tried = true;
+        loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    }
+    return loc;
+}
+
+/* The next character of a name (valid UTF-8 here; a stray byte stands for
+ * itself), with its case folded: upper case, then lower case, so that the
+ * letters a case-insensitive disk merges land on one. */
+static uint32_t next_folded(const char **s)
+{
+    const unsigned char *p = (const unsigned char *)*s;
+    uint32_t cp = 0;
+    size_t n = utf8_decode(p, &cp);
+    locale_t loc = fold_locale();
+
+    if (n == 0) {
+        cp = *p;
+        n = 1;
+    }
+    *s += n;
+    if (cp < 0x80 || loc == (locale_t)0)
+        return cp < 0x80 ? (uint32_t)tolower((int)cp) : cp;
+    return (uint32_t)towlower_l(towupper_l((wint_t)cp, loc), loc);
+}
+
+/* FNV-1a over the name with its case folded: names that differ only in
+ * case land in the same chain and compare equal (name_equal). */
 static uint64_t name_hash(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325u;
 
-    for (; *s; s++)
-        h = (h ^ (unsigned char)tolower((unsigned char)*s)) * 0x100000001b3u;
+    while (*s) {
+        uint32_t cp = next_folded(&s);
+        for (int b = 0; b < 4; b++)
+            h = (h ^ ((cp >> (8 * b)) & 0xFF)) * 0x100000001b3u;
+    }
     return h;
+}
+
+static bool name_equal(const char *a, const char *b)
+{
+    while (*a && *b)
+        if (next_folded(&a) != next_folded(&b))
+            return false;
+    return *a == *b;
 }
 
 /* The slot holding s, or the empty slot where s belongs. The set is sized
@@ -690,7 +747,7 @@ static struct zip_name_slot *set_find(struct zip_name_set *set, const char *s)
 {
     size_t i = (size_t)name_hash(s) & set->mask;
 
-    while (set->slots[i].name != NULL && strcasecmp(set->slots[i].name, s) != 0)
+    while (set->slots[i].name != NULL && !name_equal(set->slots[i].name, s))
         i = (i + 1) & set->mask;
     return &set->slots[i];
 }

@@ -19,6 +19,8 @@ enum config_sendfile { CONFIG_SENDFILE_OFF, CONFIG_SENDFILE_X_ACCEL, CONFIG_SEND
 
 struct bu_config {
     char database[1024];
+    int db_statement_timeout; /* seconds a worker's statement may run; 0 = no limit */
+    int db_lock_timeout;      /* seconds it may wait for a lock; 0 = no limit */
     char listen[256];
     int listen_mode;                   /* permissions of a unix socket, chmod'ed after bind */
     char listen_allow[1024];           /* TCP: peer addresses or prefixes allowed to connect */
@@ -37,6 +39,7 @@ struct bu_config {
     int slot_lease_seconds;
     int queue_retry_seconds;
     uint64_t max_file_size;
+    uint64_t max_chunk_size; /* the largest body of one PATCH, announced to clients; 0: none */
     uint64_t max_user_bytes; /* declared bytes a user may hold in live files; 0: no cap */
     int max_open_batches;    /* batches a user may have uploading at once; 0: no cap */
     int max_user_files;      /* file rows a user may hold in batches not purged; 0: no cap */

@@ -32,6 +32,8 @@ struct db {
     unsigned long connects; /* connections made so far: each a new session */
     bool keep_plans;        /* db_keep_plans: prepare statements on a direct session */
     int direct;             /* this connection: -1 not asked yet, 0 a pooler's, 1 the server's */
+    int statement_timeout_ms; /* db_set_timeouts; 0: the server's default */
+    int lock_timeout_ms;
     unsigned generation;    /* in prepared statements' names; raised when they went stale */
     int n_prepared;
     char *prepared[DB_MAX_PREPARED]; /* the text of statement bu<generation>_<i> */
@@ -58,6 +60,11 @@ void db_init(struct db *db, const char *conninfo);
  * pooler the session, and with it a prepared statement, belongs to whoever
  * runs the next transaction (db_direct). */
 void db_keep_plans(struct db *db);
+/* A worker's bounds on a stalled database: its statements are cancelled
+ * after statement_seconds, its waits for a lock after lock_seconds (0: no
+ * bound), set on each direct session (db_direct) as it opens; a statement
+ * cancelled so fails with database_unavailable (503). */
+void db_set_timeouts(struct db *db, int statement_seconds, int lock_seconds);
 /* 1 when the connection is the server's own session, 0 when a pooler lends
  * it (PgBouncer), -1 with err when the question failed.  Asked once per
  * connection: a pooler gives libpq a process id of its own invention, never

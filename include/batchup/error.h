@@ -56,7 +56,7 @@
     X(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type", NULL)                                 \
     X(RANGE_NOT_SATISFIABLE, 416, "range_not_satisfiable", NULL)                                   \
     X(SLOT_UNAVAILABLE, 423, "slot_unavailable", NULL)                                             \
-    X(UPLOAD_LOCKED, 423, "upload_locked", NULL)                                                   \
+    X(UPLOAD_LOCKED, 423, "upload_locked", "BU423")                                                \
     X(CHECKSUM_MISMATCH, 460, "checksum_mismatch", "BU460")                                        \
     X(INTERNAL, 500, "internal", NULL)                                                             \
     X(STORAGE_ERROR, 500, "storage_error", NULL)                                                   \

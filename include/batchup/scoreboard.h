@@ -55,11 +55,17 @@ struct scoreboard_worker {
 int scoreboard_init(void);
 const char *scoreboard_pool_id(void);
 /* The master: slot index is about to belong to a worker it forks (which
- * writes its pid in scoreboard_attach), or to nobody. */
+ * writes its pid in scoreboard_attach), or to nobody (after the reap: the
+ * slot is cleared whole, its sequence even again, whatever the dead
+ * worker left). */
 void scoreboard_assign(int index);
 void scoreboard_clear(int index);
-/* A copy of slot index (consistent: retried while its worker writes). */
-void scoreboard_read(int index, struct scoreboard_worker *out);
+/* A copy of slot index: consistent (retried while its worker writes), true;
+ * or, after a bounded number of tries (its worker died or stopped in the
+ * middle of a write), false with a copy that may be torn and whose state
+ * is SB_HANDLING (unknown: busy).  Never waits longer than a few
+ * milliseconds. */
+bool scoreboard_read(int index, struct scoreboard_worker *out);
 /* Connections accepted by every worker since the pool started. */
 uint64_t scoreboard_accepted(void);
 

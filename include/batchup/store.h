@@ -254,9 +254,10 @@ struct store_completion {
     bool batch_complete; /* this completion issued the batch's link */
 };
 
-/* batchup.complete_file: the file's bytes are durable in files/. */
+/* batchup.complete_file: the file's bytes are durable in files/, and
+ * writer holds the upload's writer lock (else upload_locked, 423). */
 int store_complete_file(struct db *db, struct bu_error *err, const char *file_id,
-                        const char *sha256, uint32_t crc32, int link_ttl,
+                        const char *sha256, uint32_t crc32, int link_ttl, const char *writer,
                         struct store_completion *done);
 
 enum store_abort_result {

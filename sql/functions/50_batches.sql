@@ -73,8 +73,19 @@ COMMENT ON FUNCTION batchup.count_finished(uuid, integer, integer) IS
 -- waits for (then re-checks against) a concurrent abort of the same file.
 -- Like batchup.claim_upload it writes the file row once (the CRC-32 with the
 -- rest): the worker's half of a small file's cost in the database.
+--
+-- A worker's completion names its writer (p_writer): only the request that
+-- holds the upload's writer lock may commit it (BU423 otherwise).  A
+-- writer that lost the lock (taken over after its lease, or overruled)
+-- may have had its bytes overwritten by the new holder: its SHA-256 is not
+-- that of the stored file, and the holder finishes the upload.  The lock
+-- is checked, not its lease: one that ran out while nobody took it is
+-- still the writer's (nobody else wrote).  p_writer NULL: no check (the
+-- SQL API's complete_file, for administrators).
+DROP FUNCTION IF EXISTS batchup.commit_file(uuid, text, bigint, integer);
+
 CREATE OR REPLACE FUNCTION batchup.commit_file(p_file uuid, p_sha256 text, p_crc32 bigint,
-                                               p_link_ttl_seconds integer)
+                                               p_link_ttl_seconds integer, p_writer text)
 RETURNS TABLE (batch_id uuid, batch_complete boolean, download_token text, file_status text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -95,6 +106,7 @@ BEGIN
            writer = NULL, writer_expires_at = NULL, release_requested = NULL
      WHERE f.id = p_file AND f.status IN ('pending', 'queued', 'uploading')
        AND (f.expected_sha256 IS NULL OR f.expected_sha256 = lower(p_sha256))
+       AND (p_writer IS NULL OR f.writer = p_writer)
     RETURNING f.batch_id INTO v_batch;
 
     IF FOUND THEN
@@ -103,9 +115,14 @@ BEGIN
             RETURN;
         END IF;
     ELSE
-        SELECT f.batch_id, f.status, f.expected_sha256 INTO v_file FROM batchup.files f WHERE f.id = p_file;
+        SELECT f.batch_id, f.status, f.expected_sha256, f.writer INTO v_file FROM batchup.files f WHERE f.id = p_file;
         IF NOT FOUND THEN
             RETURN;
+        END IF;
+        IF v_file.status IN ('pending', 'queued', 'uploading') AND p_writer IS NOT NULL
+           AND v_file.writer IS DISTINCT FROM p_writer THEN
+            RAISE EXCEPTION 'file % is written by another request; this one lost its lock', p_file
+                USING ERRCODE = 'BU423';
         END IF;
         IF v_file.status IN ('pending', 'queued', 'uploading') THEN
             RAISE EXCEPTION 'file % has sha256 %, not the announced %', p_file, lower(p_sha256), v_file.expected_sha256
@@ -124,14 +141,14 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION batchup.commit_file(uuid, text, bigint, integer) IS
-    'Internal: batchup.complete_file, with or without (p_crc32 NULL) the CRC-32.';
+COMMENT ON FUNCTION batchup.commit_file(uuid, text, bigint, integer, text) IS
+    'Internal: batchup.complete_file, with or without (p_crc32 NULL) the CRC-32, for the writer p_writer (BU423 when it does not hold the upload''s writer lock) or for anyone (NULL).';
 
 CREATE OR REPLACE FUNCTION batchup.complete_file(p_file uuid, p_sha256 text, p_link_ttl_seconds integer)
 RETURNS TABLE (batch_id uuid, batch_complete boolean, download_token text, file_status text)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    RETURN QUERY SELECT * FROM batchup.commit_file(p_file, p_sha256, NULL, p_link_ttl_seconds);
+    RETURN QUERY SELECT * FROM batchup.commit_file(p_file, p_sha256, NULL, p_link_ttl_seconds, NULL);
 END;
 $$;
 
@@ -148,12 +165,32 @@ BEGIN
     IF p_crc32 IS NULL OR p_crc32 < 0 OR p_crc32 > 4294967295 THEN
         RAISE EXCEPTION 'crc32 must be between 0 and 4294967295' USING ERRCODE = 'BU400';
     END IF;
-    RETURN QUERY SELECT * FROM batchup.commit_file(p_file, p_sha256, p_crc32, p_link_ttl_seconds);
+    RETURN QUERY SELECT * FROM batchup.commit_file(p_file, p_sha256, p_crc32, p_link_ttl_seconds, NULL);
 END;
 $$;
 
 COMMENT ON FUNCTION batchup.complete_file(uuid, text, bigint, integer) IS
     'complete_file(p_file, p_sha256, p_link_ttl_seconds), also recording the file''s CRC-32 (BU400 when out of range). Same result.';
+
+-- What a worker calls: complete_file with the CRC-32, by the writer
+-- p_writer, which must hold the upload's writer lock.
+CREATE OR REPLACE FUNCTION batchup.complete_file(p_file uuid, p_sha256 text, p_crc32 bigint,
+                                                 p_link_ttl_seconds integer, p_writer text)
+RETURNS TABLE (batch_id uuid, batch_complete boolean, download_token text, file_status text)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF p_crc32 IS NULL OR p_crc32 < 0 OR p_crc32 > 4294967295 THEN
+        RAISE EXCEPTION 'crc32 must be between 0 and 4294967295' USING ERRCODE = 'BU400';
+    END IF;
+    IF p_writer IS NULL THEN
+        RAISE EXCEPTION 'a worker''s completion names its writer' USING ERRCODE = 'BU400';
+    END IF;
+    RETURN QUERY SELECT * FROM batchup.commit_file(p_file, p_sha256, p_crc32, p_link_ttl_seconds, p_writer);
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.complete_file(uuid, text, bigint, integer, text) IS
+    'complete_file(p_file, p_sha256, p_crc32, p_link_ttl_seconds) by the writer p_writer: BU423 (nothing changed) when p_writer does not hold the upload''s writer lock (it was taken over), so a request that lost the lock can never record its SHA-256 for bytes another request wrote.';
 
 -- DELETE of a tus upload.
 CREATE OR REPLACE FUNCTION batchup.abort_file(p_file uuid, p_user integer, p_link_ttl_seconds integer)

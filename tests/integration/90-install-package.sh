@@ -141,8 +141,11 @@ uid=$(awk -F: '$1 == "batchup" { print $3 }' "$R/etc/passwd")
 gid=$(awk -F: '$1 == "batchup" { print $3 }' "$R/etc/group")
 tap_like "$uid:$gid:$(awk -F: '$1 == "batchup" { print $4 ":" $6 ":" $7 }' "$R/etc/passwd")" \
     "^[0-9]+:[0-9]+:$gid:/var/lib/batchup:/usr/sbin/nologin$" "postinst created the batchup system user and group"
-tap_is "$(stat -c '%u:%g %a' "$R/var/lib/batchup" "$R/var/lib/batchup/storage" | tr '\n' ' ')" "$uid:$gid 750 $uid:$gid 750 " \
-    "/var/lib/batchup and its storage/ belong to batchup, mode 0750"
+gweb=$(awk -F: '$1 == "batchup-web" { print $3 }' "$R/etc/group")
+gfiles=$(awk -F: '$1 == "batchup-files" { print $3 }' "$R/etc/group")
+tap_is "$(stat -c '%u:%g %a' "$R/var/lib/batchup" "$R/var/lib/batchup/storage" | tr '\n' ' ')" \
+    "$uid:$gweb 750 $uid:$gfiles 2750 " \
+    "/var/lib/batchup is batchup:batchup-web 0750, its storage/ batchup:batchup-files 2750 (27-privilege-split.sh)"
 tap_is "$(stat -c '%u:%g %a' "$R/etc/batchup/batchup.conf")" "0:$gid 640" "the configuration is root:batchup 0640"
 tap_is "$(awk '{ print $3 " " $4 }' "$R/var/lib/dpkg/statoverride")" "640 /etc/batchup/batchup.conf" \
     "... kept so by a dpkg-statoverride"

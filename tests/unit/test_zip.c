@@ -774,7 +774,13 @@ static void test_names_windows_devices(void **state)
     expect_name("COM10", "COM10");
     expect_name("COM", "COM");
     expect_name("LPT\xc2\xb9\xc2\xb9", "LPT\xc2\xb9\xc2\xb9");
-    expect_name("CONIN$", "CONIN$");
+    /* The console's input and output are devices too (Windows 10 and
+     * later), alone or with an extension, in any case. */
+    expect_name("CONIN$", "_CONIN$");
+    expect_name("conout$.txt", "_conout$.txt");
+    expect_name("CONOUT$ .log", "_CONOUT$ .log");
+    expect_name("CONIN$X", "CONIN$X");
+    expect_name("CONIN", "CONIN");
     expect_name("trailing. ", "trailing");
     const char *devs[] = {"con", "CON", "Con.txt", "CON.TXT"};
     expect_names(devs, 4, (const char *[]){"_con", "_CON (2)", "_Con.txt", "_CON (2).TXT"});
@@ -850,6 +856,34 @@ static void test_names_unique(void **state)
     expect_names(cases, 3, (const char *[]){"A.txt", "a (2).txt", "A (3).TXT"});
     const char *taken[] = {"Report.pdf", "report (2).PDF", "REPORT.pdf"};
     expect_names(taken, 3, (const char *[]){"Report.pdf", "report (2).PDF", "REPORT (3).pdf"});
+
+    /* Case outside ASCII: Windows and macOS merge these too (É/é,
+     * Greek, Cyrillic, the final sigma, the capital sharp s, fullwidth
+     * letters, the Kelvin sign and a plain k). */
+    const char *latin[] = {"\xc3\x89t\xc3\xa9.txt", "\xc3\xa9T\xc3\x89.TXT"};
+    expect_names(latin, 2,
+                 (const char *[]){"\xc3\x89t\xc3\xa9.txt", "\xc3\xa9T\xc3\x89 (2).TXT"});
+    const char *greek[] = {"\xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91", /* ΣΟΦΙΑ */
+                           "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1", /* σοφια */
+                           "\xcf\x82"};                                     /* ς */
+    expect_names(greek, 3,
+                 (const char *[]){"\xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91",
+                                  "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1 (2)",
+                                  "\xcf\x82"});
+    const char *sigma[] = {"\xcf\x82.txt", "\xcf\x83.txt", "\xce\xa3.txt"}; /* ς σ Σ */
+    expect_names(sigma, 3,
+                 (const char *[]){"\xcf\x82.txt", "\xcf\x83 (2).txt", "\xce\xa3 (3).txt"});
+    const char *cyr[] = {"\xd0\x90\xd0\x91.doc", "\xd0\xb0\xd0\xb1.doc"}; /* АБ аб */
+    expect_names(cyr, 2, (const char *[]){"\xd0\x90\xd0\x91.doc", "\xd0\xb0\xd0\xb1 (2).doc"});
+    const char *sharp[] = {"stra\xc3\x9f" "e", "STRA\xe1\xba\x9e" "E"}; /* ß, ẞ */
+    expect_names(sharp, 2, (const char *[]){"stra\xc3\x9f" "e", "STRA\xe1\xba\x9e" "E (2)"});
+    const char *wide[] = {"\xef\xbc\xa1", "\xef\xbd\x81"}; /* fullwidth A, a */
+    expect_names(wide, 2, (const char *[]){"\xef\xbc\xa1", "\xef\xbd\x81 (2)"});
+    const char *kelvin[] = {"k.txt", "\xe2\x84\xaa.txt"}; /* k, KELVIN SIGN */
+    expect_names(kelvin, 2, (const char *[]){"k.txt", "\xe2\x84\xaa (2).txt"});
+    /* Letters that differ are left alone: é is not e. */
+    const char *accents[] = {"e.txt", "\xc3\xa9.txt", "\xc3\xa8.txt"};
+    expect_names(accents, 3, (const char *[]){"e.txt", "\xc3\xa9.txt", "\xc3\xa8.txt"});
 
     const char *dots[] = {".bashrc", ".bashrc", "a.tar.gz", "a.tar.gz", "", NULL, "/"};
     expect_names(dots, 7,
