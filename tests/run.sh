@@ -452,13 +452,15 @@ run_asan() {
     [ -f "$counts" ] && read -r cp cf cs cu end <"$counts"
     if [ "$end" = end ]; then
         passed=$cp failed=$cf skipped=$cs
-        reruns_by["ASan/UBSan: unit binaries"]=$cu
-        reruns_by["ASan/UBSan: integration scripts"]=$((cp + cf + cs - n0 - cu))
+        reruns_by["ASan/UBSan (unit binaries)"]=$cu
+        reruns_by["ASan/UBSan (integration scripts)"]=$((cp + cf + cs - n0 - cu))
         reruns=$((reruns + cp + cf + cs - n0))
     else
         fail_line "sanitizer pass: its subshell exited $rc without handing back its counts ($counts); the results above are not counted"
     fi
-    for f in "$reports"/*; do
+    # The reports' files, and the unit binaries' own logs (where a report
+    # may land when a binary sets up its own stderr).
+    for f in "$reports"/* "$RUN_DIR"/build-asan-test_*.log; do
         [ -s "$f" ] || continue
         if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
             bad=1
