@@ -22,6 +22,7 @@ BOB=$(stack_user_add bob) || tap_bail "cannot add user bob"
 
 "$(stack__python)" - "$BATCHUP_URL" "$ALICE" "$BOB" app/routes.c <<'PY'
 import base64, http.client, json, re, sys, urllib.parse
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, "tests/lib")
 from route_table import RouteTableError, read_routes
 

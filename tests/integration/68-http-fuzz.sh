@@ -42,6 +42,7 @@ tokens = [done["download_url"].rsplit("/", 1)[1]]
 # Every row of the route table, or none: tests/lib/route_table.py fails on a
 # row it cannot read (the configured paths: metrics_path's default, and
 # status_path as this stack sets it).
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, "tests/lib")
 from route_table import RouteTableError, read_routes
 try:
