@@ -8,8 +8,10 @@
 #   fuzz         every build/fuzz/fuzz_* libFuzzer harness (built by `make
 #                fuzz`) for FUZZ_SECONDS (default 10) each, from its seed
 #                corpus tests/fuzz/corpus/<harness>/ (copied: the committed
-#                seeds are never changed); a crash, leak or broken promise
-#                fails, and the input that did it is shown
+#                seeds are never changed); a crash, a leak, a broken promise
+#                or any sanitizer report (UBSan's included) fails, and the
+#                input that did it is shown; each line says how many inputs
+#                its harness ran
 #   sql          pg_prove over tests/sql/*.sql, on a fresh migrated cluster
 #                with the pgtap extension created in database "batchup"
 #   race         tests/race/run.sh when it exists (RACE_SECONDS, default 10),
@@ -18,6 +20,9 @@
 #                the stack it needs itself (tests/lib/stack.sh) so that a test
 #                may kill workers or stop PostgreSQL without disturbing the
 #                next one; each runs under `timeout` (IT_TIMEOUT, default 240 s)
+#   asan         the build-asan/unit/test_* binaries and most integration
+#                tests again, against the AddressSanitizer + UBSan build
+#                (`make asan`); any sanitizer report fails
 # FILTER keeps the test files whose name contains it.
 #
 # Every test speaks TAP ("ok N - ...", "not ok N - ...", "ok N - ... # SKIP
