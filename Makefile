@@ -104,7 +104,7 @@ format:
 # with e.g. `build/fuzz/fuzz_tus -max_total_time=60 tests/fuzz/corpus/fuzz_tus`.
 # `make test` builds them and runs each for FUZZ_SECONDS from its committed
 # seed corpus (tests/run.sh fuzz).
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DBATCHUP_VERSION=\"fuzz\" \
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DBATCHUP_VERSION=\"fuzz\" \
                -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 FUZZ_BINS := $(addprefix $(BUILD)/fuzz/,fuzz_headers fuzz_zip_names fuzz_tus fuzz_config fuzz_fcgi)
 HDRS := $(wildcard include/batchup/*.h)

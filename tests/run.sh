@@ -8,8 +8,10 @@
 #   fuzz         every build/fuzz/fuzz_* libFuzzer harness (built by `make
 #                fuzz`) for FUZZ_SECONDS (default 10) each, from its seed
 #                corpus tests/fuzz/corpus/<harness>/ (copied: the committed
-#                seeds are never changed); a crash, leak or broken promise
-#                fails, and the input that did it is shown
+#                seeds are never changed); a crash, a leak, a broken promise
+#                or any sanitizer report (UBSan's included) fails, and the
+#                input that did it is shown; each line says how many inputs
+#                its harness ran
 #   sql          pg_prove over tests/sql/*.sql, on a fresh migrated cluster
 #                with the pgtap extension created in database "batchup"
 #   race         tests/race/run.sh when it exists (RACE_SECONDS, default 10),
@@ -18,14 +20,28 @@
 #                the stack it needs itself (tests/lib/stack.sh) so that a test
 #                may kill workers or stop PostgreSQL without disturbing the
 #                next one; each runs under `timeout` (IT_TIMEOUT, default 240 s)
+#   asan         the build-asan/unit/test_* binaries and most integration
+#                tests again, against the AddressSanitizer + UBSan build
+#                (`make asan`); any sanitizer report fails
 # FILTER keeps the test files whose name contains it.
 #
-# Every test speaks TAP ("ok N - ...", "not ok N - ..."); cmocka binaries are
-# counted from their "[  PASSED  ]"/"[  FAILED  ]" lines. A test that exits
-# non-zero without a "not ok" line (a crash, a timeout, a broken plan) counts
-# as one more failure. Everything started is stopped, even on Ctrl-C or when
-# a test is killed, and the last line is always "N passed, M failed"; the
-# exit status is 0 only when nothing failed and something passed.
+# Every test speaks TAP ("ok N - ...", "not ok N - ...", "ok N - ... # SKIP
+# why"); cmocka binaries are counted from their "[  PASSED  ]", "[  FAILED  ]"
+# and "[  SKIPPED ]" lines. A skip is counted as skipped, never as passed. A
+# test that exits non-zero without a "not ok" line (a crash, a timeout), a
+# TAP script whose plan ("1..N") disagrees with the results it printed, and
+# a cmocka binary whose "N test(s) run" disagrees with its verdicts each
+# count as one more failure. Everything started is stopped, even on Ctrl-C
+# or when a test is killed.
+#
+# Each part ends with its tally: passed, failed, skipped, and how many of its
+# results are distinct checks and how many re-run checks counted elsewhere
+# (the sanitizer pass re-runs integration scripts and unit binaries under
+# ASan/UBSan; an integration result "NN: ..." re-runs a check of the script
+# NN-*.sh, as 18-pgbouncer.sh does behind PgBouncer). A table of the parts
+# comes before the last line, which is always "N passed, M failed, K
+# skipped"; the exit status is 0 only when nothing failed and something
+# passed. docs/testing.md says what is counted and why.
 #
 # Nothing is installed when prerequisites are all there; otherwise
 # tests/lib/deps.sh installs them (root with apt-get) or prints the command.
@@ -52,19 +68,72 @@ esac
 
 passed=0
 failed=0
+skipped=0
+# Results that re-run a check counted elsewhere, by what re-ran them (a
+# script's name, or "ASan/UBSan ..."), and their sum.
+declare -A reruns_by=()
+reruns=0
+# One row per part run: "name|passed|failed|skipped|distinct|re-runs|why".
+parts=()
 
 summary() {
-    echo "$passed passed, $failed failed"
+    local row name p f s d r why
+    if [ "${#parts[@]}" -gt 0 ]; then
+        echo "# what the count is made of (a re-run repeats a check counted as distinct elsewhere):"
+        printf '#   %-12s %7s %7s %7s %9s %8s\n' part passed failed skipped distinct re-runs
+        for row in "${parts[@]}"; do
+            IFS='|' read -r name p f s d r why <<<"$row"
+            printf '#   %-12s %7s %7s %7s %9s %8s%s\n' "$name" "$p" "$f" "$s" "$d" "$r" "${why:+  $why}"
+        done
+    fi
+    echo "$passed passed, $failed failed, $skipped skipped"
 }
 
-# count_tap FILE: add FILE's TAP results to the totals; sets cnt_p, cnt_f.
-# Only numbered or described results count: pg_prove's per-file verdict, a
-# bare "ok", is not a test.
+# count_tap FILE [SELF]: add FILE's TAP results to the totals; sets cnt_p,
+# cnt_f, cnt_s (passed, failed, skipped) and cnt_r (re-runs). Only numbered
+# or described results count: pg_prove's per-file verdict, a bare "ok", is
+# not a test. An "ok" with a SKIP directive is a skip, not a pass. With
+# SELF (an integration script's name), a result described "NN: ..." where
+# tests/integration/NN-*.sh is another script is a re-run of that script's
+# check (18-pgbouncer.sh re-runs 60 and 61 behind PgBouncer).
 count_tap() {
-    cnt_p=$(grep -Ec '^ok ([0-9]|- )' "$1")
+    local self=${2:-} num
+    cnt_s=$(grep -Eic '^ok ([0-9]+ ?)?(- )?[^#]*#[[:space:]]*skip' "$1")
+    cnt_p=$(($(grep -Ec '^ok ([0-9]|- )' "$1") - cnt_s))
     cnt_f=$(grep -Ec '^not ok ([0-9]|- )' "$1")
+    cnt_r=0
+    if [ -n "$self" ]; then
+        while read -r num; do
+            [ "$num" = "${self%%-*}" ] && continue
+            compgen -G "tests/integration/$num-*" >/dev/null && cnt_r=$((cnt_r + 1))
+        done < <(sed -nE 's/^(not )?ok [0-9]+ - ([0-9]{2,3}): .*/\2/p' "$1")
+        if [ "$cnt_r" -gt 0 ]; then
+            reruns_by[$self]=$((${reruns_by[$self]:-0} + cnt_r))
+            reruns=$((reruns + cnt_r))
+        fi
+    fi
     passed=$((passed + cnt_p))
     failed=$((failed + cnt_f))
+    skipped=$((skipped + cnt_s))
+}
+
+# plan_disagrees FILE: true (0) when FILE's TAP plan and results disagree,
+# with the reason in plan_why: no plan, more than one, or a count other
+# than the results'. Call it after count_tap on the same file.
+plan_disagrees() {
+    local plans n
+    plans=$(grep -Ec '^1\.\.[0-9]+' "$1")
+    n=$((cnt_p + cnt_f + cnt_s))
+    if [ "$plans" = 0 ]; then
+        plan_why="no plan (1..N) for its $n results"
+    elif [ "$plans" -gt 1 ]; then
+        plan_why="$plans plans"
+    else
+        plans=$(sed -nE 's/^1\.\.([0-9]+).*/\1/p' "$1")
+        [ "$plans" = "$n" ] && return 1
+        plan_why="plan 1..$plans but $n results"
+    fi
+    return 0
 }
 
 fail_line() {
@@ -128,28 +197,38 @@ need_binary() {
 
 # --- unit ---------------------------------------------------------------
 
+# sum_cmocka LOG PATTERN: the sum of cmocka's counts on lines matching
+# PATTERN (one line per test group), empty when there is none.
+sum_cmocka() {
+    sed -n "s/^$2 \([0-9]*\) test.*/\1/p" "$1" | awk '{ n += $1; any = 1 } END { if (any) print n }'
+}
+
+# run_unit [DIR]: every DIR/unit/test_* binary (DIR: $BUILD; the sanitizer
+# part passes build-asan).
 run_unit() {
-    local bin log rc p f any=0
-    echo "# unit tests ($BUILD/unit)"
-    if compgen -G "tests/unit/test_*.c" >/dev/null && ! compgen -G "$BUILD/unit/test_*" >/dev/null; then
-        fail_line "unit: tests/unit/ has tests but $BUILD/unit/ has no binaries (run make unit)"
+    local dir=${1:-$BUILD} bin log rc p f s ran any=0
+    echo "# unit tests ($dir/unit)"
+    if compgen -G "tests/unit/test_*.c" >/dev/null && ! compgen -G "$dir/unit/test_*" >/dev/null; then
+        fail_line "unit: tests/unit/ has tests but $dir/unit/ has no binaries (run make unit, or make asan)"
         return
     fi
-    for bin in "$BUILD"/unit/test_*; do
+    for bin in "$dir"/unit/test_*; do
         [ -f "$bin" ] && [ -x "$bin" ] || continue
         matches "$bin" || continue
         any=1
-        log=$RUN_DIR/$(basename "$bin").log
+        log=$RUN_DIR/$(basename "$dir")-$(basename "$bin").log
         timeout -k 5 "${UNIT_TIMEOUT:-120}" "$bin" >"$log" 2>&1
         rc=$?
         cat "$log"
-        p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
-        f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+        ran=$(sum_cmocka "$log" '\[==========\]')
+        p=$(sum_cmocka "$log" '\[  PASSED  \]')
+        f=$(sum_cmocka "$log" '\[  FAILED  \]')
+        s=$(sum_cmocka "$log" '\[  SKIPPED \]')
         if [ -z "$p$f" ]; then
             # Not cmocka's summary: TAP (CMOCKA_MESSAGE_OUTPUT=TAP) or nothing.
             count_tap "$log"
             p=$cnt_p f=$cnt_f
-            if [ "$((p + f))" = 0 ]; then
+            if [ "$((p + f + cnt_s))" = 0 ]; then
                 if [ "$rc" = 0 ]; then
                     echo "ok - $(basename "$bin")"
                     passed=$((passed + 1))
@@ -158,9 +237,16 @@ run_unit() {
                 fi
                 continue
             fi
+            if plan_disagrees "$log"; then
+                fail_line "$(basename "$bin"): $plan_why"
+            fi
         else
             passed=$((passed + ${p:-0}))
             failed=$((failed + ${f:-0}))
+            skipped=$((skipped + ${s:-0}))
+            if [ "${ran:-?}" != "$((${p:-0} + ${f:-0} + ${s:-0}))" ]; then
+                fail_line "$(basename "$bin"): ${ran:-no} test(s) run, but ${p:-0} passed, ${f:-0} failed, ${s:-0} skipped"
+            fi
         fi
         if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
             fail_line "$(basename "$bin") exited $rc after its tests (crash or timeout?)"
@@ -172,7 +258,7 @@ run_unit() {
 # --- fuzz ---------------------------------------------------------------
 
 run_fuzz() {
-    local bin name work log rc any=0 secs=${FUZZ_SECONDS:-10}
+    local bin name work log rc runs any=0 secs=${FUZZ_SECONDS:-10}
     echo "# fuzzing ($BUILD/fuzz, ${secs} s each)"
     for bin in "$BUILD"/fuzz/fuzz_*; do
         [ -f "$bin" ] && [ -x "$bin" ] || continue
@@ -186,11 +272,20 @@ run_fuzz() {
         (cd "$work" && timeout -k 5 $((secs + 60)) "$REPO/$bin" -max_total_time="$secs" -timeout=10 \
             -rss_limit_mb=2048 -print_final_stats=1 "$work" "$REPO/tests/fuzz/corpus/$name") >"$log" 2>&1
         rc=$?
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+        # The harnesses abort on a sanitizer report (-fno-sanitize-recover=all
+        # in FUZZ_CFLAGS); a report in a log that still exited 0 means a
+        # harness built without it, and fails here all the same.
+        if [ "$rc" = 0 ] && grep -Eq 'runtime error:|ERROR: (AddressSanitizer|LeakSanitizer)' "$log"; then
+            rc="0 with a sanitizer report"
+        elif [ "$rc" = 0 ] && [ "${runs:-0}" = 0 ]; then
+            rc="0 without running any input"
+        fi
         if [ "$rc" = 0 ]; then
-            echo "ok - $name: $(sed -n 's/^stat::number_of_executed_units: *//p' "$log") runs in ${secs} s, nothing found"
+            echo "ok - $name: $runs runs in ${secs} s, nothing found"
             passed=$((passed + 1))
         else
-            fail_line "$name exited $rc"
+            fail_line "$name exited $rc (${runs:-no} runs)"
             grep -E 'ERROR|SUMMARY|Test unit written|runtime error|^ +#[0-9]+ .* in ' "$log" |
                 grep -v 'in fuzzer::' | head -n 20 | sed 's/^/#   /'
             for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-*; do
@@ -275,6 +370,8 @@ run_race() {
         fi
     elif [ "${rc:-1}" != 0 ] && [ "$cnt_f" = 0 ]; then
         fail_line "tests/race/run.sh exited ${rc:-?}"
+    elif plan_disagrees "$log"; then
+        fail_line "tests/race/run.sh: $plan_why"
     fi
 }
 
@@ -302,13 +399,19 @@ run_integration() {
         for d in "$RUN_DIR/it-$name"/*/; do
             [ -d "$d" ] && stack_reap "${d%/}"
         done
-        count_tap "$log"
+        count_tap "$log" "$name"
         if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
             fail_line "$name did not finish within ${secs}s"
         elif [ "$rc" != 0 ] && [ "$cnt_f" = 0 ]; then
             fail_line "$name exited $rc"
-        elif [ "$((cnt_p + cnt_f))" = 0 ]; then
+        elif [ "$rc" = 0 ] && [ "$((cnt_p + cnt_f + cnt_s))" = 0 ] && grep -Eq '^1\.\.0([^0-9]|$)' "$log"; then
+            # "1..0 # SKIP why": the whole script skipped itself.
+            echo "# $name: skipped as a whole ($(grep -E '^1\.\.0' "$log" | head -n 1))"
+            skipped=$((skipped + 1))
+        elif [ "$((cnt_p + cnt_f + cnt_s))" = 0 ]; then
             fail_line "$name printed no TAP result"
+        elif plan_disagrees "$log"; then
+            fail_line "$name: $plan_why"
         fi
     done
     [ "$any" = 1 ] || echo "# no integration tests"
@@ -316,30 +419,53 @@ run_integration() {
 
 # --- asan ---------------------------------------------------------------
 
-# The integration tests once more (all but the slow 64, the memory tests 66
-# and 73, and the opt-in ones) against the AddressSanitizer + UBSan build
-# (`make asan`), with LeakSanitizer checking every batchup process as it
-# exits. Any sanitizer report fails the pass.
+# The unit binaries and the integration tests (all but the slow 64, the
+# memory tests 66 and 73, and the opt-in ones) once more, against the
+# AddressSanitizer + UBSan build (`make asan`, which stops at the first UBSan
+# report: -fno-sanitize-recover=all), with LeakSanitizer checking every
+# process as it exits. Any sanitizer report fails the pass. Every result but
+# the last line's is a re-run of a check counted in the unit or integration
+# part.
+#
+# The runs happen in a subshell (its exports stay there), which hands its
+# counts back in a file; when that file is missing or incomplete (the
+# subshell died), the pass fails, whatever its log says.
 run_asan() {
-    local reports=$RUN_DIR/asan-reports f bad=0
+    local reports=$RUN_DIR/asan-reports counts=$RUN_DIR/asan-counts f bad=0 rc
+    local cp cf cs cu end n0=$((passed + failed + skipped))
     local only=${ASAN_TESTS:-'^(1[0-6]|20|30|40|50|59|6[0-35789]|7[0-2]|80|8[56])-'}
-    echo "# sanitizer pass: build-asan/batchup under ${only}"
+    echo "# sanitizer pass: build-asan/unit, and build-asan/batchup under ${only}"
     if [ ! -x "$PWD/build-asan/batchup" ]; then
         fail_line "build-asan/batchup is missing: run 'make asan'"
         return
     fi
     mkdir -p "$reports"
+    rm -f "$counts"
     (
         export BATCHUP_BIN=$PWD/build-asan/batchup
         export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:halt_on_error=1"
         export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
         export LSAN_OPTIONS="log_path=$reports/lsan"
-        run_integration "$only" >"$RUN_DIR/asan-integration.log" 2>&1
-        echo "$passed $failed" >"$RUN_DIR/asan-counts"
-    )
-    cat "$RUN_DIR/asan-integration.log"
-    read -r passed failed <"$RUN_DIR/asan-counts"
-    for f in "$reports"/*; do
+        run_unit build-asan
+        cu=$((passed + failed + skipped - n0))
+        run_integration "$only"
+        echo "$passed $failed $skipped $cu end" >"$counts"
+    ) >"$RUN_DIR/asan.log" 2>&1
+    rc=$?
+    cat "$RUN_DIR/asan.log"
+    end=
+    [ -f "$counts" ] && read -r cp cf cs cu end <"$counts"
+    if [ "$end" = end ]; then
+        passed=$cp failed=$cf skipped=$cs
+        reruns_by["ASan/UBSan (unit binaries)"]=$cu
+        reruns_by["ASan/UBSan (integration scripts)"]=$((cp + cf + cs - n0 - cu))
+        reruns=$((reruns + cp + cf + cs - n0))
+    else
+        fail_line "sanitizer pass: its subshell exited $rc without handing back its counts ($counts); the results above are not counted"
+    fi
+    # The reports' files, and the unit binaries' own logs (where a report
+    # may land when a binary sets up its own stderr).
+    for f in "$reports"/* "$RUN_DIR"/build-asan-test_*.log; do
         [ -s "$f" ] || continue
         if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
             bad=1
@@ -348,19 +474,30 @@ run_asan() {
         fi
     done
     if [ "$bad" = 0 ]; then
-        echo "ok - no AddressSanitizer, LeakSanitizer or UBSan report from any batchup process"
+        echo "ok - no AddressSanitizer, LeakSanitizer or UBSan report from any unit binary or batchup process"
         passed=$((passed + 1))
     else
-        fail_line "sanitizer reports from batchup (above)"
+        fail_line "sanitizer reports (above)"
     fi
 }
 
-# section KIND: run one kind, then its own tally as a comment.
+# section KIND: run one kind, then its own tally as a comment, and its row
+# of the closing table: how many of its results are distinct checks and how
+# many re-run checks counted elsewhere, and what re-ran them.
 section() {
-    local p0=$passed f0=$failed t0=$SECONDS
+    local p0=$passed f0=$failed s0=$skipped r0=$reruns t0=$SECONDS k why='' n r
+    local -A by0=()
     wants "$1" || return 0
+    for k in "${!reruns_by[@]}"; do by0[$k]=${reruns_by[$k]}; done
     "run_$1"
-    echo "# $1: $((passed - p0)) passed, $((failed - f0)) failed ($((SECONDS - t0)) s)"
+    for k in "${!reruns_by[@]}"; do
+        n=$((${reruns_by[$k]} - ${by0[$k]:-0}))
+        [ "$n" -gt 0 ] && why="$why${why:+; }$n by $k"
+    done
+    n=$((passed - p0 + failed - f0 + skipped - s0))
+    r=$((reruns - r0))
+    echo "# $1: $((passed - p0)) passed, $((failed - f0)) failed, $((skipped - s0)) skipped ($((SECONDS - t0)) s): $((n - r)) distinct checks, $r re-runs${why:+ ($why)}"
+    parts+=("$1|$((passed - p0))|$((failed - f0))|$((skipped - s0))|$((n - r))|$r|$why")
 }
 
 section unit

@@ -46,7 +46,10 @@ const browser = await chromium.launch({
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 try {
+  // The clipboard as a person's browser has it: the page may write it, and
+  // this test may read it back.
   const context = await browser.newContext();
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(base).origin });
   const page = await context.newPage();
   page.on("pageerror", (e) => diag("page error: " + e.message));
 
@@ -76,8 +79,13 @@ try {
   ok(states.length === 3 && states.every((s) => s === "Done"), `every file ends Done (${states.join(", ")})`);
   const url = await page.inputValue("#url");
   ok(/\/api\/v1\/download\/batch\/[A-Za-z0-9_-]{22,}$/.test(url), "the link is a batch download URL");
+  await page.evaluate(() => navigator.clipboard.writeText("not the link"));
   await page.click("#copy");
-  ok((await page.textContent("#copy")) === "Copied", "the copy button copies");
+  await waitFor(async () => (await page.textContent("#copy")) !== "Copy", 5000, "the copy button's answer");
+  const label = await page.textContent("#copy");
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  ok(copied === url && label === "Copied", `the copy button puts the link on the clipboard, then says so ("${label}")`);
+  if (copied !== url) diag(`the clipboard holds "${copied}"`);
   const zip = Buffer.from(await (await fetch(url)).arrayBuffer());
   const zpath = join(scratch, "batch.zip");
   writeFileSync(zpath, zip);

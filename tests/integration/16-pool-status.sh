@@ -21,7 +21,9 @@ count() { stack_worker_pids | grep -c .; }
 SIZE=400000
 head -c "$SIZE" /dev/urandom >"$T/src"
 
-stack_wait_until 10 test "$(count)" -le 2
+# Polled: the count is taken afresh at every try.
+small_pool() { [ "$(count)" -le 2 ]; }
+stack_wait_until 10 small_pool
 tap_ok $? "idle, the pool is small: $(count) workers (pm_start_servers 1, max spare 2)"
 
 # Five slow uploads of three users (limit 2 each): five busy workers.

@@ -6,8 +6,9 @@
 #
 #   1. 60-tus-js-client.sh and 61-tus-status-codes.sh run again, each as a
 #      child on a stack of its own behind PgBouncer; their results are
-#      passed on here (prefixed "60:" and "61:", renumbered), and each one's
-#      PgBouncer log shows that batchup's processes were its clients while
+#      passed on here (prefixed "60:" and "61:", renumbered: tests/run.sh
+#      counts a result "NN: ..." as a re-run of NN's check), and each one's
+#      PgBouncer log ("60 behind PgBouncer: ...", this test's own) shows that batchup's processes were its clients while
 #      it opened at most 4 server connections.
 #   2. On a stack of its own (10 workers, log_connections on): 8 workers
 #      receive uploads at the same time, renewing their slots through the
@@ -54,9 +55,9 @@ child() {
             *) printf '# %s\n' "$line" ;;
         esac
     done < <(STACK_KEEP=1 timeout -k 5 "$2" "$file" </dev/null 2>&1; echo "# exit $?")
-    tap_is "$rc|$n" "0|${plan:-none}" "$name: exited 0 with its plan met ($n results, $((SECONDS - t0)) s)"
+    tap_is "$rc|$n" "0|${plan:-none}" "$name behind PgBouncer: exited 0 with its plan met ($n results, $((SECONDS - t0)) s)"
     if [ -z "$dir" ] || [ ! -f "$dir/pgbouncer/pgbouncer.log" ]; then
-        tap_ok 1 "$name: its stack had a PgBouncer (no pgbouncer.log in '${dir:-?}')"
+        tap_ok 1 "$name behind PgBouncer: its stack had a PgBouncer (no pgbouncer.log in '${dir:-?}')"
         return
     fi
     logins=$(grep -c 'login attempt: db=batchup ' "$dir/pgbouncer/pgbouncer.log")
@@ -64,9 +65,9 @@ child() {
     viaconf=$(grep -c '^database = host=[^ ]*/pgbouncer port=6432 ' "$dir/batchup.conf")
     tap_diag "$name: $logins client logins to PgBouncer for batchup, $servers server connections opened"
     tap_ok "$([ "$viaconf" = 1 ] && [ "$logins" -ge 2 ]; echo $?)" \
-        "$name: batchup's database was PgBouncer (its config; $logins client logins)"
+        "$name behind PgBouncer: batchup's database was PgBouncer (its config; $logins client logins)"
     tap_ok "$([ "$servers" -ge 1 ] && [ "$servers" -le "$POOL" ]; echo $?)" \
-        "$name: PgBouncer opened between 1 and $POOL server connections for it ($servers)"
+        "$name behind PgBouncer: PgBouncer opened between 1 and $POOL server connections for it ($servers)"
     case $dir in */batchup-stack.*) rm -rf "$dir" ;; esac
 }
 

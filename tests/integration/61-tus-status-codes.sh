@@ -542,8 +542,14 @@ mkbatch "$TA" 307200 || tap_diag "mkbatch failed: $(cat "$T/mk.json")"
 FC=${FILES[0]}
 head -c 100000 "$T/d300k" >"$T/ch1"
 tail -c +100001 "$T/d300k" >"$T/ch2"
-code=$(patch "$TA" "$FC" 0 "$T/ch1" -H 'Transfer-Encoding: chunked')
-grep -qi '^Transfer-Encoding: chunked' "$T/hdrs"
+code=$(patch "$TA" "$FC" 0 "$T/ch1" -H 'Transfer-Encoding: chunked' --trace-ascii "$T/trace")
+# What curl sent (its trace): a request head with Transfer-Encoding: chunked
+# and no Content-Length, and a body whose first chunk opens with its size
+# line (hex).
+head_sent=$(awk '/^=> Send header/ { m = 1; next } /^(<=|=>|==) / { m = 0 } m' "$T/trace")
+first_chunk=$(awk '/^=> Send data/ { getline; print; exit }' "$T/trace")
+tap_is "$(printf '%s\n' "$head_sent" | grep -Eic '^[0-9a-f]{4}: Transfer-Encoding: chunked\r?$')|$(printf '%s\n' "$head_sent" | grep -Eic '^[0-9a-f]{4}: Content-Length:')|$(printf '%s' "$first_chunk" | grep -Ec '^[0-9a-f]{4}: [0-9a-fA-F]+$')" \
+    "1|0|1" "the PATCH went out chunked: Transfer-Encoding: chunked, no Content-Length, a chunk size line first"
 tap_is "$code|$(hdr Upload-Offset)|$(offset_of "$TA" "$FC")" "204|100000|100000" "a chunked PATCH body of 100000 bytes: 204, offset 100000"
 code=$(patch "$TA" "$FC" 100000 "$T/ch2" -H 'Transfer-Encoding: chunked' -H "Upload-Checksum: sha256 $(b64digest sha256 "$T/ch2")")
 tap_is "$code|$(hdr Upload-Offset)" "204|307200" "a chunked PATCH with a sha256 checksum completes it: 204"

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The cross-user matrix: two users (alice, bob) and an anonymous client
 # against every route and method of the route table (read from
-# app/routes.c, so a new route without an expectation fails here), with
+# app/routes.c by tests/lib/route_table.py, which fails on any row it cannot
+# read, so a new route without an expectation fails here; the rows whose
+# path is configured, metrics_path and status_path, get this stack's), with
 # every kind of id: the caller's own, the other user's, a missing one, a
 # malformed one (and for link tokens: live, revoked, missing, malformed).
 # Each cell is one TAP line: the expected status, and no name or id of the
@@ -14,12 +16,15 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=2 per_user_limit=1 gc_interval_seconds=0 || tap_bail "the stack did not start"
+stack_start workers=2 per_user_limit=1 gc_interval_seconds=0 status_path=/batchup-status || tap_bail "the stack did not start"
 ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
 BOB=$(stack_user_add bob) || tap_bail "cannot add user bob"
 
 "$(stack__python)" - "$BATCHUP_URL" "$ALICE" "$BOB" app/routes.c <<'PY'
 import base64, http.client, json, re, sys, urllib.parse
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, "tests/lib")
+from route_table import RouteTableError, read_routes
 
 url, tokens, routes_c = sys.argv[1], {"alice": sys.argv[2], "bob": sys.argv[3]}, sys.argv[4]
 host = urllib.parse.urlsplit(url)
@@ -87,7 +92,14 @@ def uuid_for(pattern, method, owner):
         return res[owner]["pending_file"]
     return res[owner]["completed_file"]
 
-PUBLIC = {"/", "/api/v1/health", "/metrics"}
+# The paths this stack gives the configured rows (metrics_path's default,
+# status_path as set above).
+CONFIGURED = {"@metrics_path": "/metrics", "@status_path": "/batchup-status"}
+# The status page is the operator's: it names users and uploads, and the
+# shipped web server configurations let only loopback reach it (82 checks
+# that); here it answers everyone, and only its status is checked.
+OPERATOR = {"/batchup-status"}
+PUBLIC = {"/", "/api/v1/health", "/metrics"} | OPERATOR
 def success(method, pattern):
     if method == "OPTIONS" or method == "DELETE":
         return 204
@@ -148,14 +160,15 @@ def fill(pattern, actor, kinds, method):
 def secrets_of(user):
     return [user + "-secret"] + [v for v in res[user].values()]
 
-table = re.findall(r'\{"([A-Z ]+)", "([^"]+)", (\w+), ', open(routes_c).read())
-if not table:
-    raise SystemExit("Bail out! no route table in " + routes_c)
+try:
+    table = read_routes(routes_c, CONFIGURED)
+except RouteTableError as e:
+    print("Bail out! the route table: %s" % e)
+    sys.exit(1)
 patterns = {}
 for methods, pattern, handler in table:
-    pattern = "/metrics" if pattern == "@metrics_path" else pattern
-    patterns.setdefault(pattern, set()).update(methods.split())
-    for method in methods.split():
+    patterns.setdefault(pattern, set()).update(methods)
+    for method in methods:
         params = re.findall(r"\{\w+\}", pattern)
         if pattern.startswith("/api/v1/download/batch/"):
             combos = [{"{token}": t} for t in ("live", "revoked", "missing", "malformed")]
@@ -173,7 +186,7 @@ for methods, pattern, handler in table:
                 headers, body = extra_headers(method, pattern)
                 status, text = request(method, path, actor, body, headers)
                 leaks = []
-                if not pattern.startswith("/api/v1/download/batch/"):
+                if not pattern.startswith("/api/v1/download/batch/") and pattern not in OPERATOR:
                     others = [u for u in tokens if u != actor]
                     for o in others:
                         leaks += [s for s in secrets_of(o) if s in text and s not in in_path]

@@ -19,12 +19,15 @@ PLAN (written by the test) names the server and what to send:
      "user": [token, file_id, size],      the bystander's upload
      "probe_seconds": S}                  how long to measure
 
-Every hostile connection is opened first (within a second or two), then for
-probe_seconds the bystander asks /api/v1/health every half second and
+Every hostile connection is opened first (within a second or two), and how
+many of them are open at that moment is measured (hostile_open: the server
+has neither closed nor answered a PATCH or silent connection; a reader's
+download is still coming), then for probe_seconds the bystander asks /api/v1/health every half second and
 uploads its file (one PATCH); the script prints one line a measurement,
 "name value", and then holds the hostile connections open (they end when the
 server ends them, or at hold_seconds) and prints when each ended:
 
+    hostile_started N (threads), hostile_open N (measured),
     health_max_ms N, health_failures N, upload_status CODE, upload_ms N,
     stall_ended S (seconds after start, one line each), trickle_ended S,
     raw_ended S, reader_ended S
@@ -34,6 +37,7 @@ Every wait is bounded; the script never runs longer than hold_seconds + 30.
 
 import http.client
 import json
+import select
 import socket
 import sys
 import threading
@@ -43,6 +47,25 @@ import urllib.parse
 START = time.monotonic()
 LOCK = threading.Lock()
 ENDED = []
+OPENED = []  # (kind, socket) of every hostile connection, once in place
+
+
+def opened(kind, s):
+    with LOCK:
+        OPENED.append((kind, s))
+
+
+def still_open(kind, s):
+    """Is s still open, as far as this end can tell without reading? A
+    PATCH or a silent connection is open while nothing has come back (no
+    answer, no close); a reader while its download has not ended."""
+    try:
+        if not select.select([s], [], [], 0)[0]:
+            return True  # nothing came back, not even a close
+        data = s.recv(1, socket.MSG_PEEK)
+    except (OSError, ValueError):
+        return False  # reset, or closed here
+    return kind == "reader" and data != b""
 
 
 def now():
@@ -96,6 +119,7 @@ def wait_closed(s, kind, hold, pace=None):
 def stall(plan, token, file_id, hold):
     s = open_http(plan["url"])
     s.sendall(patch_head(plan["url"], token, file_id, 10 * 1024 * 1024) + b"s" * 1000)
+    opened("stall", s)
     wait_closed(s, "stall_ended", hold)
     s.close()
 
@@ -103,6 +127,7 @@ def stall(plan, token, file_id, hold):
 def trickle(plan, token, file_id, hold):
     s = open_http(plan["url"])
     s.sendall(patch_head(plan["url"], token, file_id, 10 * 1024 * 1024) + b"t")
+    opened("trickle", s)
     last = [time.monotonic()]
 
     def pace(sock):
@@ -121,6 +146,7 @@ def trickle(plan, token, file_id, hold):
 def raw(plan, hold):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(plan["socket"])
+    opened("raw", s)
     wait_closed(s, "raw_ended", hold)
     s.close()
 
@@ -131,6 +157,7 @@ def reader(plan, hold):
     u = urllib.parse.urlsplit(plan["url"])
     s.connect((u.hostname, u.port))
     s.sendall(f"GET {plan['link']} HTTP/1.1\r\nHost: {u.hostname}\r\n\r\n".encode())
+    opened("reader", s)
     s.settimeout(0.5)
     deadline = time.monotonic() + hold
     while time.monotonic() < deadline:
@@ -196,6 +223,8 @@ def main():
         t.start()
     time.sleep(2)  # every hostile connection is in place
     print(f"hostile_started {len(threads)}")
+    with LOCK:
+        print(f"hostile_open {sum(1 for kind, s in OPENED if still_open(kind, s))}")
     sys.stdout.flush()
     probe = threading.Thread(target=health, args=(plan, plan["probe_seconds"]))
     probe.start()

@@ -51,7 +51,8 @@ SELECT is((SELECT count(*)::integer FROM batchup.slots WHERE user_id = pg_temp.u
           'renewal takes no second slot');
 
 -- A freed slot goes to the head of the queue, first come first served.
-SELECT ok(pg_temp.complete('c_a1') IS NOT NULL, 'c_a1 completes');
+SELECT pg_temp.complete('c_a1');
+SELECT is((SELECT status FROM batchup.files WHERE id = pg_temp.fid('c_a1')), 'completed', 'c_a1 completes: its status is completed');
 SELECT is(pg_temp.claim('c_a4'), 'queued:2', 'the second waiter cannot overtake the first');
 SELECT is(pg_temp.claim('c_a5'), 'queued:4', 'a newcomer cannot overtake the waiters');
 SELECT is(pg_temp.claim('c_a3'), 'granted', 'the first waiter gets the freed slot');
@@ -85,7 +86,8 @@ SELECT is(pg_temp.claim('c_b3'), 'queued:1', 'b3 moves ahead of the silent b2');
 SELECT results_eq($$SELECT file_id, position FROM batchup.upload_queue WHERE user_name = 'c_bob'$$,
                   $$VALUES (pg_temp.fid('c_b3'), 1)$$, 'upload_queue leaves the silent waiter out');
 SELECT is(pg_temp.api_status('c_b2'), 'pending', 'the silent waiter reads as pending');
-SELECT ok(pg_temp.complete('c_b1') IS NOT NULL, 'b1 completes');
+SELECT pg_temp.complete('c_b1');
+SELECT is((SELECT status FROM batchup.files WHERE id = pg_temp.fid('c_b1')), 'completed', 'b1 completes: its status is completed');
 SELECT is(pg_temp.claim('c_b3'), 'granted', 'b3 gets the slot: the silent b2 does not block it');
 SELECT is(pg_temp.claim('c_b4'), 'queued:1', 'b4 waits');
 SELECT is(pg_temp.claim('c_b2'), 'queued:2', 'b2 comes back and goes to the back of the queue');
@@ -108,7 +110,8 @@ SELECT is(pg_temp.claim('c_d1', 2, 5), 'granted', 'dave becomes the 4th active u
 SELECT is(pg_temp.claim('c_e1', 2, 5), 'granted', 'erin becomes the 5th');
 SELECT is(pg_temp.claim('c_g1', 2, 5), 'queued:1', 'gina would be the 6th: queued');
 SELECT is(pg_temp.claim('c_e2', 2, 5), 'granted', 'an active user takes more slots at the cap');
-SELECT ok(pg_temp.complete('c_d1') IS NOT NULL, 'dave finishes');
+SELECT pg_temp.complete('c_d1');
+SELECT is((SELECT status FROM batchup.files WHERE id = pg_temp.fid('c_d1')), 'completed', 'dave finishes: its status is completed');
 SELECT is(pg_temp.claim('c_g1', 2, 5), 'granted', 'gina takes dave''s place');
 SELECT pg_temp.expire_lease('c_e1');
 SELECT pg_temp.expire_lease('c_e2');
