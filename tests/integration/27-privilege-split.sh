@@ -26,9 +26,12 @@ stack_init || tap_bail "cannot create the stack folder"
 T=$STACK_DIR/t27
 mkdir -p "$T"
 
-# scratch_root DIR: an /etc with root only, for groupadd/useradd --prefix.
+# scratch_root DIR: an /etc with root only, for groupadd/useradd --prefix,
+# and dpkg's empty database (the postinst records the configuration's mode
+# with dpkg-statoverride, which honours DPKG_ROOT).
 scratch_root() {
-    mkdir -p "$1/etc/batchup" "$1/var/lib"
+    mkdir -p "$1/etc/batchup" "$1/var/lib/dpkg"
+    : >"$1/var/lib/dpkg/statoverride"
     printf 'root:x:0:0:root:/root:/bin/bash\n' >"$1/etc/passwd"
     printf 'root:x:0:\n' >"$1/etc/group"
     printf 'root:*:19000:0:99999:7:::\n' >"$1/etc/shadow"
