@@ -229,15 +229,16 @@ cluster__streaming() {
 }
 
 # cluster_failover: the primary stopped with `immediate` (as a crash), the
-# standby promoted; PGHOST then names the new primary. Prints the seconds
-# the promotion took.
+# standby promoted; PGHOST then names the new primary, and
+# CLUSTER_PROMOTE_SECONDS says how long the promotion took. Not in a
+# subshell: it changes PGHOST.
 cluster_failover() {
     local t0
     cluster__pg_ctl pg1 -m immediate -w -t 10 stop >/dev/null 2>&1
     t0=$(date +%s.%N)
     cluster__pg_ctl pg2 -w -t 30 promote >/dev/null || return 1
     PGHOST=$(cluster_addr pg2)
-    echo "$(date +%s.%N) - $t0" | bc
+    CLUSTER_PROMOTE_SECONDS=$("$(stack__python)" -c "print(round($(date +%s.%N) - $t0, 2))")
 }
 
 # --- the hosts -------------------------------------------------------------
@@ -310,14 +311,16 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$BATCHUP_BIN" serve -c "$dir/batchup.conf
 # nginx, the batchup master, its workers and hooks child), as a power cut
 # would stop them; returns once they are gone.
 cluster_host_kill() {
-    local ns pids
+    local ns pids p
     ns=$(cluster_ns "h$1")
     pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
     [ -n "$pids" ] || return 0
     # shellcheck disable=SC2086
     kill -KILL $pids 2>/dev/null
     for p in $pids; do stack__wait_gone "$p" 5; done
-    wait 2>/dev/null
+    # Reap the one we started ourselves (nginx); never a bare `wait`, which
+    # would wait for the load balancer too.
+    p=$(cat "$CLUSTER_DIR/h$1/nginx.pid" 2>/dev/null) && wait "$p" 2>/dev/null
     return 0
 }
 
