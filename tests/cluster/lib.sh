@@ -184,8 +184,6 @@ cluster__pg_ctl() {
 cluster__pg_start() {
     local name=$1 opts
     opts=$(cluster__pg_opts "$name")
-    [ "$name" = pg1 ] && [ -n "${CLUSTER_SYNC_STANDBY:-}" ] &&
-        opts="$opts -c synchronous_standby_names='$CLUSTER_SYNC_STANDBY'"
     cluster__pg_ctl "$name" -l "$CLUSTER_DIR/$name/postgres.log" -w -t 60 -o "$opts" start >/dev/null || {
         tail -n 20 "$CLUSTER_DIR/$name/postgres.log" >&2
         return 1
@@ -222,6 +220,13 @@ cluster_pg_up() {
         cluster__log "the standby does not stream"
         return 1
     }
+    # CLUSTER_SYNC_STANDBY=standby: every commit waits for the standby. Set
+    # only now (a commit before the standby streams would wait forever) and
+    # only on the primary (the promoted standby has no standby to wait for).
+    if [ -n "${CLUSTER_SYNC_STANDBY:-}" ]; then
+        psql -Xq -d postgres -c "ALTER SYSTEM SET synchronous_standby_names = '$CLUSTER_SYNC_STANDBY'" \
+            -c 'SELECT pg_reload_conf()' >/dev/null || return 1
+    fi
 }
 
 cluster__streaming() {
