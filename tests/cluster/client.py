@@ -4,6 +4,7 @@
     client.py upload --url URL --users FILE --files N [--clients C]
                      [--min-size B] [--max-size B] [--chunk B] [--rate B/s]
                      [--deadline S] [--events FILE] [--batch-out FILE]
+                     [--sums-out FILE]
     client.py analyze --events FILE --since EPOCH [--until EPOCH]
 
 `upload` creates one batch per user (FILE: "name token" lines) of N files of
@@ -15,7 +16,9 @@ asks HEAD for the offset and goes on from there. Each completed file is
 downloaded back through URL and compared byte for byte. Every request is
 one line of the events file (JSON: start, end, method, status, host, file),
 so a test can tell what failed, how, and for how long; the summary (JSON,
-on stdout) counts files verified, statuses, and the longest request.
+on stdout) counts files verified, statuses, and the longest request;
+--sums-out writes "token file-id sha256" for each verified file, so a test
+can read them back later.
 
 `analyze` reads an events file and prints, as JSON, what happened after
 EPOCH (a host killed, a failover): the requests that failed, by status; the
@@ -155,7 +158,8 @@ def cmd_upload(args):
     work = queue.Queue()
     for f in files:
         work.put(f)
-    ok, bad = [], []
+    ok, bad, sums = [], [], []
+    lock = threading.Lock()
 
     def run():
         while True:
@@ -164,6 +168,9 @@ def cmd_upload(args):
             except queue.Empty:
                 return
             (ok if upload_file(c, f, args) else bad).append(f["id"])
+            if args.sums_out and ok and ok[-1] == f["id"]:
+                with lock:
+                    sums.append("%s %s %s\n" % (f["token"], f["id"], hashlib.sha256(f["data"]).hexdigest()))
 
     t0 = time.time()
     threads = [threading.Thread(target=run) for _ in range(args.clients)]
@@ -172,6 +179,9 @@ def cmd_upload(args):
     for t in threads:
         t.join()
     events.close()
+    if args.sums_out:
+        with open(args.sums_out, "w") as out:
+            out.writelines(sums)
     print(json.dumps({"files": len(files), "verified": len(ok), "failed": bad,
                       "seconds": round(time.time() - t0, 2), "batches": len(batches)}))
     return 0 if not bad else 1
@@ -224,6 +234,7 @@ def main():
     u.add_argument("--deadline", type=float, default=120)
     u.add_argument("--events")
     u.add_argument("--batch-out")
+    u.add_argument("--sums-out")
     u.add_argument("--seed", type=int, default=1)
     a = sub.add_parser("analyze")
     a.add_argument("--events", required=True)

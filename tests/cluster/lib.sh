@@ -251,9 +251,14 @@ cluster_failover() {
 # cluster_host_conf N: host N's batchup.conf: the multi-host connection
 # string (the primary first; read-write finds whichever is primary now), its
 # own socket, the one storage_dir; then $CLUSTER_CONF's words.
+# CLUSTER_DB_HOSTS ("pg1,pg2") names the servers of the connection string
+# (pg1 alone shows what a failover does to hosts that know only the primary).
 cluster__database() {
-    printf 'host=%s,%s port=5432 dbname=batchup user=postgres target_session_attrs=read-write connect_timeout=2' \
-        "$(cluster_addr pg1)" "$(cluster_addr pg2)"
+    local h hosts=
+    for h in $(echo "${CLUSTER_DB_HOSTS:-pg1,pg2}" | tr ',' ' '); do
+        hosts="$hosts${hosts:+,}$(cluster_addr "$h")"
+    done
+    printf 'host=%s port=5432 dbname=batchup user=postgres target_session_attrs=read-write connect_timeout=2' "$hosts"
 }
 
 cluster__write_conf() {
@@ -336,8 +341,10 @@ cluster_host_kill() {
 # successive PATCHes of one upload land on different hosts). A host is taken
 # out when its nginx does not answer or answers for a dead batchup (502),
 # not when batchup answers 503 (the database is away: every host would be,
-# and batchup's own 503 with Retry-After is the better answer). A request
-# whose connection a dead host refuses goes to another host.
+# and batchup's own 503 with Retry-After is the better answer); its
+# requests in flight are cut then (shutdown-sessions), so that a client
+# whose host lost its link learns it in a second or two, not at a timeout.
+# A request whose connection a dead host refuses goes to another host.
 cluster_lb_start() {
     local port=$1 n cfg=$CLUSTER_DIR/haproxy.cfg deadline
     {
@@ -366,7 +373,7 @@ backend hosts
     balance roundrobin
     option httpchk GET /api/v1/health
     http-check expect rstatus ^(200|503)\$
-    default-server check inter 500ms fall 2 rise 2
+    default-server check inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions
     http-response set-header X-Cluster-Host %s
 CFG
         for ((n = 1; n <= CLUSTER_HOSTS; n++)); do
