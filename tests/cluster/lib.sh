@@ -269,6 +269,11 @@ cluster__write_conf() {
         echo "listen = $sock"
         echo "storage_dir = $CLUSTER_DIR/storage"
         echo "workers = ${CLUSTER_WORKERS:-6}"
+        # CLUSTER_HOOKS=1: each event's id and batch, one line in the
+        # delivering host's hooks.log (next to its socket).
+        if [ "${CLUSTER_HOOKS:-0}" = 1 ]; then
+            echo "hook_command = echo \$BATCHUP_EVENT_ID \$BATCHUP_BATCH_ID >>${sock%/*}/hooks.log"
+        fi
         for kv in ${CLUSTER_CONF:-}; do
             printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
         done

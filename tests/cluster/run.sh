@@ -22,6 +22,8 @@
 #      standby is promoted: requests meanwhile get 503, never a 500 and
 #      never a hang; every upload resumes and completes; every batch
 #      completes once, with one link
+#   5. hooks: every batch's batch_complete event reached a hook command
+#      once, whichever host's hooks child delivered it
 #
 # TAP on stdout; the last line is "N passed, M failed"; the measurements
 # (time to resume, failed requests by status) are printed as "# measured:"
@@ -37,7 +39,7 @@ export CLUSTER_PREFIX=${CLUSTER_PREFIX:-buct} CLUSTER_NET=${CLUSTER_NET:-10.231.
 LEASE=6
 LIMIT=2
 MAX_USERS=8
-export CLUSTER_WORKERS=6
+export CLUSTER_WORKERS=6 CLUSTER_HOOKS=1
 export CLUSTER_CONF="slot_lease_seconds=$LEASE queue_retry_seconds=1 per_user_limit=$LIMIT \
 max_active_users=$MAX_USERS gc_interval_seconds=2 ${CLUSTER_CONF:-}"
 
@@ -305,9 +307,21 @@ codes=
 while read -r _ tok id; do
     url=$(curl -s --max-time 10 -H "Authorization: Bearer $tok" "$CLUSTER_URL/api/v1/batches/$id" |
         "$PY" -c 'import json, sys; print(json.load(sys.stdin)["download_url"] or "")')
-    codes="$codes$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$CLUSTER_URL$url") "
+    # No link at all must not fetch the upload page at /.
+    codes="$codes$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$CLUSTER_URL${url:-/no-link}") "
 done <"$W/f.batches"
 tap_is "$codes" "200 200 200 200 200 200 " "failover: every batch's link answers 200 after the failover"
+
+# ---- 5. hooks: each batch's event delivered once, by one host ----------------
+
+nb=$(cat "$W"/*.batches | wc -l)
+stack_wait_until 20 test "$(sql "SELECT count(*) FROM batchup.hook_events WHERE kind = 'batch_complete'
+                                 AND status = 'delivered'")" -ge "$nb"
+cat "$CLUSTER_DIR"/h*/hooks.log 2>/dev/null | awk '{print $2}' | sort >"$W/hooked"
+tap_is "$(cut -d' ' -f3 "$W"/*.batches | sort | join - "$W/hooked" | wc -l)" "$nb" \
+    "hooks: each of the $nb batches' batch_complete events was delivered"
+tap_is "$(uniq -d "$W/hooked" | wc -l)" 0 \
+    "hooks: none twice, though three hosts' hooks children deliver and one host was killed ($(for f in "$CLUSTER_DIR"/h*/hooks.log; do printf '%s:%s ' "$(basename "$(dirname "$f")")" "$(wc -l <"$f")"; done))"
 
 tap_diag "cluster suite: $((SECONDS - t0)) s"
 [ "$tap__failed" = 0 ]
