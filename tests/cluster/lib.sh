@@ -193,7 +193,8 @@ cluster__pg_start() {
 # cluster_pg_up: the primary (initdb, trust for the range: a test cluster),
 # database batchup, then the standby from pg_basebackup -R, streaming.
 cluster_pg_up() {
-    local bin=$(stack__pgbin) d
+    local bin d
+    bin=$(stack__pgbin)
     for d in pg1 pg2; do
         mkdir -p "$CLUSTER_DIR/$d" && chown postgres: "$CLUSTER_DIR/$d" || return 1
     done
@@ -244,6 +245,7 @@ cluster_failover() {
     cluster__pg_ctl pg2 -w -t 30 promote >/dev/null || return 1
     PGHOST=$(cluster_addr pg2)
     CLUSTER_PROMOTE_SECONDS=$("$(stack__python)" -c "print(round($(date +%s.%N) - $t0, 2))")
+    export CLUSTER_PROMOTE_SECONDS
 }
 
 # --- the hosts -------------------------------------------------------------
