@@ -22,7 +22,9 @@
 #      standby is promoted: requests meanwhile get 503, never a 500 and
 #      never a hang; every upload resumes and completes; every batch
 #      completes once, with one link
-#   5. hooks: every batch's batch_complete event reached a hook command
+#   5. the seed story with the stock tus-js-client through the load
+#      balancer: limit 3 with 4 files, then limit 5 with 8
+#   6. hooks: every batch's batch_complete event reached a hook command
 #      once, whichever host's hooks child delivered it
 #
 # TAP on stdout; the last line is "N passed, M failed"; the measurements
@@ -312,7 +314,24 @@ while read -r _ tok id; do
 done <"$W/f.batches"
 tap_is "$codes" "200 200 200 200 200 200 " "failover: every batch's link answers 200 after the failover"
 
-# ---- 5. hooks: each batch's event delivered once, by one host ----------------
+# ---- 5. the seed story with the stock tus-js-client ----------------------------
+
+# Limit 3 with 4 files, then limit 5 with 8, through the load balancer
+# (tests/node/tus-cluster-seed.mjs), after the failover: on the new primary.
+if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
+    (cd tests/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2
+fi
+seed=$("$BATCHUP_BIN" user add seed --limit 3 -c "$CLUSTER_ADMIN_CONF")
+while IFS= read -r line; do
+    case $line in
+        "ok - "*) tap_ok 0 "seed story: ${line#ok - }" ;;
+        "not ok - "*) tap_ok 1 "seed story: ${line#not ok - }" ;;
+        "# "*) tap_diag "measured: ${line#\# }" ;;
+        *) tap_diag "$line" ;;
+    esac
+done < <(BATCHUP_URL=$CLUSTER_URL TOKEN=$seed DRIVER_SECONDS=90 timeout -k 5 100 node tests/node/tus-cluster-seed.mjs 2>&1)
+
+# ---- 6. hooks: each batch's event delivered once, by one host ----------------
 
 nb=$(cat "$W"/*.batches | wc -l)
 stack_wait_until 20 test "$(sql "SELECT count(*) FROM batchup.hook_events WHERE kind = 'batch_complete'
