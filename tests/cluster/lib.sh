@@ -31,6 +31,13 @@
 # cluster_down_prefix removes whatever any earlier run with the prefix left
 # behind (namespaces, links, the load balancer), even when its folder is gone.
 #
+# Knobs: CLUSTER_HOSTS (3), CLUSTER_WORKERS (6 a host), CLUSTER_CONF
+# ("key=value ..." for every host's batchup.conf), CLUSTER_DB_HOSTS
+# ("pg1,pg2": the servers of the connection string), CLUSTER_HOOKS=1 (a
+# hook_command writing each event to the host's hooks.log),
+# CLUSTER_SYNC_STANDBY (a name for the primary's synchronous_standby_names;
+# the standby calls itself "standby"), CLUSTER_KEEP=1 (keep the folder).
+#
 # Exported: CLUSTER_DIR CLUSTER_URL CLUSTER_PORT CLUSTER_HOSTS CLUSTER_PREFIX
 # CLUSTER_NET CLUSTER_ADMIN_CONF (a batchup.conf for commands run from the
 # root namespace: user add, gc), PGHOST PGPORT PGUSER PGDATABASE (the
