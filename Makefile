@@ -32,7 +32,7 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan test unit run bench lint headers format clean deps fuzz install uninstall deb
+.PHONY: all asan test unit run bench lint headers format clean deps fuzz install uninstall deb test-cluster
 
 all: $(BUILD)/batchup
 
@@ -70,9 +70,22 @@ asan:
 test: all unit asan fuzz $(BUILD)/tools/fcgi_floor
 	tests/run.sh
 
+# `make run HOSTS=3`: HOSTS batchup hosts behind HAProxy, with a PostgreSQL
+# primary and a streaming standby, in network namespaces (root; see
+# tests/cluster/cluster.sh); without HOSTS, the one-host stack.
 WEB ?= nginx
+HOSTS ?=
 run: all
+ifeq ($(HOSTS),)
 	WEB=$(WEB) tests/lib/run-local.sh
+else
+	HOSTS=$(HOSTS) tests/cluster/cluster.sh up
+endif
+
+# The cluster suite (tests/cluster/run.sh: three hosts, a host killed, a
+# failover), bounded to five and a half minutes whatever happens.
+test-cluster: all
+	timeout -k 10 330 tests/cluster/run.sh
 
 bench: all $(BUILD)/tools/fcgi_floor
 	tests/bench/run.sh

@@ -9,7 +9,7 @@
 # Each need is checked by the file or command it provides, not by package
 # name, so a machine that has it some other way (nginx-full instead of
 # nginx-light, node from elsewhere) is left alone. Installing never starts the
-# distribution's own PostgreSQL, PgBouncer, nginx, Apache or lighttpd service: a
+# distribution's own PostgreSQL, PgBouncer, nginx, Apache, lighttpd or HAProxy service: a
 # policy-rc.d denies it for the time of the install (the tests start private
 # ones on a unix socket and a free loopback port; `make run` uses port 8080,
 # not the packaged 80).
@@ -38,6 +38,10 @@ needs=(
     # PgBouncer in transaction pooling mode in front of the cluster
     # (STACK_PGBOUNCER=1, tests/integration/18-pgbouncer.sh).
     "pgbouncer|/usr/sbin/pgbouncer"
+    # The load balancer and the namespaces of the cluster (make run HOSTS=3,
+    # make test-cluster; tests/cluster/).
+    "haproxy|/usr/sbin/haproxy"
+    "iproute2|/usr/sbin/ip"
     "postgresql-15-pgtap|/usr/share/postgresql/15/extension/pgtap.control"
     "libtap-parser-sourcehandler-pgtap-perl|pg_prove"
     "nginx-light|nginx"
