@@ -66,7 +66,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.body_min_rate, 500);
     assert_int_equal(cfg.min_rate_window, 30);
     assert_int_equal(cfg.per_user_limit, 5);
-    assert_int_equal(cfg.max_active_users, 25);
+    assert_int_equal(cfg.max_active_users, 5);
     assert_int_equal(cfg.slot_lease_seconds, 30);
     assert_int_equal(cfg.queue_retry_seconds, 2);
     assert_int_equal(cfg.max_batch_files, 1000);
