@@ -230,9 +230,7 @@ static int routes_admit(struct http_request *req, const struct route *r, struct 
               "the server is busy with other %s (or this client's or link's share of them): "
               "retry in a moment",
               names[a.cls]);
-    http_status(req, err->status);
-    http_add_header(req, "Retry-After", "%d", req->cfg->queue_retry_seconds);
-    return -1;
+    return -1; /* http_send_error adds Retry-After to every 503 */
 }
 
 void routes_dispatch(struct http_request *req)
