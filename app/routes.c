@@ -16,11 +16,12 @@
  * prefix names its file (tus_patch is in app/tus.c).
  *
  * Before a handler that may hold its worker for as long as the client
- * likes runs (an upload body, a download, a batch body), the request takes
- * a place in its class on the scoreboard (admission): each class may hold a
- * share of the pool, so short requests always find a worker, and a request
- * beyond its class's share is answered 503 with Retry-After at once, never
- * made to wait.
+ * likes runs (a download, a batch body), the request takes a place in its
+ * class on the scoreboard (admission; an upload body takes its place in
+ * upload.c, once its slot is granted): each class may hold a share of the
+ * pool, so short requests always find a worker, and a request beyond its
+ * class's share is answered 503 with Retry-After at once, never made to
+ * wait.
  */
 #include <stdio.h>
 #include <string.h>
@@ -175,20 +176,11 @@ static uint64_t routes_key(const char *s)
     return h != 0 ? h : 1;
 }
 
-/* Which long-running class the request of route r belongs to.  A PATCH or
- * a tus creation without a body is a claim (short); a HEAD of a download
- * sends no body. */
+/* Which long-running class the request of route r belongs to, as far as
+ * the router decides: a HEAD of a download sends no body; uploads are
+ * admitted by upload.c once their slot is granted. */
 static enum scoreboard_class routes_class(const struct http_request *req, const struct route *r)
 {
-    const char *type = http_header(req, "Content-Type");
-
-    if (r->handler == tus_patch)
-        return req->content_length != 0 ? SB_CLASS_UPLOAD : SB_CLASS_SHORT;
-    if (r->handler == tus_create)
-        return req->content_length != 0 && type != NULL &&
-                       strncmp(type, "application/offset+octet-stream", 31) == 0
-                   ? SB_CLASS_UPLOAD
-                   : SB_CLASS_SHORT;
     if (strcmp(req->method, "HEAD") == 0)
         return SB_CLASS_SHORT;
     if (r->handler == download_zip || r->handler == download_stream ||
@@ -202,9 +194,9 @@ static enum scoreboard_class routes_class(const struct http_request *req, const 
 /* Take the request's place in its class: 0, or -1 with 503 server_busy
  * (and Retry-After) when the class, or the client's address or link for a
  * download, holds its share of the pool already. */
-static int routes_admit(struct http_request *req, const struct route *r, struct bu_error *err)
+int routes_admit(struct http_request *req, enum scoreboard_class cls, struct bu_error *err)
 {
-    struct scoreboard_admission a = {.cls = routes_class(req, r)};
+    struct scoreboard_admission a = {.cls = cls};
     struct config_caps caps;
     static const char *const names[] = {[SB_CLASS_UPLOAD] = "uploads",
                                         [SB_CLASS_DOWNLOAD] = "downloads",
@@ -249,7 +241,7 @@ void routes_dispatch(struct http_request *req)
             continue;
         }
         req->route_header = r->header;
-        if (routes_admit(req, r, &err) != 0 || r->handler(req, &err) != 0)
+        if (routes_admit(req, routes_class(req, r), &err) != 0 || r->handler(req, &err) != 0)
             http_send_error(req, &err);
         return;
     }
