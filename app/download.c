@@ -314,10 +314,12 @@ static void zip_etag(const struct store_link *link, const struct zip_entry *entr
     digest_feed(&d, "batchup zip 1", 14);
     digest_feed(&d, link->batch_id, strlen(link->batch_id) + 1);
     for (size_t i = 0; i < link->files.n; i++) {
+        const char *name = entries[i].name != NULL ? entries[i].name : "";
         char meta[96];
         int len = snprintf(meta, sizeof meta, "%llu %lld %lld", (unsigned long long)entries[i].size,
                            (long long)entries[i].mtime, (long long)link->files.file[i].crc32);
-        digest_feed(&d, entries[i].name, strlen(entries[i].name) + 1);
+
+        digest_feed(&d, name, strlen(name) + 1);
         digest_feed(&d, meta, (size_t)len + 1);
         digest_feed(&d, link->files.file[i].sha256, strlen(link->files.file[i].sha256) + 1);
     }
@@ -332,7 +334,7 @@ static int send_zip(struct http_request *req, const struct store_link *link,
 {
     struct zip_ctx ctx = {.req = req, .files = link->files.file, .current = (size_t)-1, .fd = -1};
     size_t n = link->files.n;
-    uint64_t total = 0, first = 0, last = 0;
+    uint64_t total = 0, first = 0, last = 0, length;
     enum headers_range range = HEADERS_RANGE_NONE;
     char etag[HEADERS_ETAG_SIZE], cr[80];
 
@@ -358,7 +360,8 @@ static int send_zip(struct http_request *req, const struct store_link *link,
     }
     http_status(req, range == HEADERS_RANGE_SATISFIABLE ? 206 : 200);
     http_add_header(req, "Content-Type", "application/zip");
-    http_add_header(req, "Content-Length", "%llu", (unsigned long long)(last - first + 1));
+    length = last - first + 1;
+    http_add_header(req, "Content-Length", "%llu", (unsigned long long)length);
     if (range == HEADERS_RANGE_SATISFIABLE) {
         headers_content_range(cr, sizeof cr, range, first, last, total);
         http_add_header(req, "Content-Range", "%s", cr);
@@ -372,7 +375,7 @@ static int send_zip(struct http_request *req, const struct store_link *link,
     if (strcmp(req->method, "HEAD") == 0) {
         http_flush(req);
     } else if (zip_stream_range(entries, n, read_entry, send_entry, write_out, &ctx, out_buf,
-                                sizeof out_buf, first, last - first + 1) != 0 &&
+                                sizeof out_buf, first, length) != 0 &&
                !req->client_gone) {
         log_error("the ZIP of batch %s broke off after %llu bytes", link->batch_id,
                   (unsigned long long)req->bytes_out);
