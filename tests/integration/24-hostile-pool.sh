@@ -11,14 +11,18 @@
 # 200 within 2 s every time, and a second user creates a batch and PATCHes
 # 1 MiB into it, again and again, each step answered within 2 s. HOSTILE_OUT
 # (a file) keeps the measurements (health p50/p95/max) for the README;
-# HOSTILE_ATTACKS ("1 2 3") runs only some of the attacks, to measure each.
+# HOSTILE_ATTACKS ("1 2 3") runs only some of the attacks, to measure each;
+# HOSTILE_WORKERS=32 HOSTILE_CLIENTS=40 HOSTILE_PER_USER=5
+# BATCHUP_HOSTILE_SECONDS=60 runs the issue's own numbers on the default pool.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
 
 SECONDS_PROBE=${BATCHUP_HOSTILE_SECONDS:-30}
 stack_init || tap_bail "cannot create the stack folder"
-STACK_WORKERS=4 stack_start pm=static per_user_limit=1 || tap_bail "the stack did not start"
+WORKERS=${HOSTILE_WORKERS:-4} CLIENTS=${HOSTILE_CLIENTS:-5}
+STACK_WORKERS=$WORKERS stack_start pm=static "per_user_limit=${HOSTILE_PER_USER:-1}" ||
+    tap_bail "the stack did not start"
 T=$STACK_DIR/t24
 mkdir -p "$T"
 auth() { printf 'Authorization: Bearer %s' "$1"; }
@@ -47,8 +51,8 @@ LINK=$(curl -s -H "$(auth "$OWNER")" "$BATCHUP_URL/api/v1/batches" | jq -r '.bat
 
 ATTACKS=${HOSTILE_ATTACKS:-1 2 3}
 bodies=() readers=0 slow=0
-case " $ATTACKS " in *" 1 "*) bodies=("\"$MALLORY\"" "\"$MALLORY\"" "\"$MALLORY\"" "\"$MALLORY\"" "\"$MALLORY\"") ;; esac
-case " $ATTACKS " in *" 2 "*) readers=5 ;; esac
+case " $ATTACKS " in *" 1 "*) for ((i = 0; i < CLIENTS; i++)); do bodies+=("\"$MALLORY\""); done ;; esac
+case " $ATTACKS " in *" 2 "*) readers=$CLIENTS ;; esac
 case " $ATTACKS " in *" 3 "*) slow=2 ;; esac
 cat >"$T/plan.json" <<JSON
 {"url": "$BATCHUP_URL", "socket": "$STACK_SOCKET",
