@@ -8,7 +8,7 @@
 # with "bytes */size" beyond its end, and a download cut midway and resumed
 # with `curl -C -` gives a file byte-identical to one fetched whole, which
 # unzip tests clean. The ETag is the same on every request and differs for
-# another batch.
+# another batch. nginx caps the downloads of one address (limit_conn).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -91,6 +91,34 @@ curl -s --max-time 30 -C - -o "$T/cut.zip" "$BATCHUP_URL$LINK"
 tap_is "$?" 0 "curl -C - resumed it"
 cmp -s "$T/cut.zip" "$T/whole.b"
 tap_ok $? "... into a file byte-identical to the archive fetched whole"
+
+# nginx's limit_conn: 8 readers of the link that take nothing hold 8 nginx
+# connections (and their temporary files; batchup's workers are free); a
+# ninth download from the same address gets nginx's 503 server_busy with
+# Retry-After, and once they left, a download is served again.
+# (A 12 MB archive: more than the kernel's socket buffers take, so nginx
+# is still sending it.)
+BIGLINK=$(upload_batch huge.bin:12000000) || tap_bail "upload failed"
+python3 - "$WEB_PORT" "$BIGLINK" <<'PY' &
+import socket, sys, time
+held = []
+for _ in range(8):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % sys.argv[2]).encode())
+    held.append(s)
+    time.sleep(0.3)
+time.sleep(4)
+PY
+holders=$!
+sleep 3.5
+code=$(get "$T/busy" "" "$BIGLINK")
+tap_is "$code|$(hval Retry-After "$T/busy.h")|$(jget "d['error']['code']" <"$T/busy.b")" "503|10|server_busy" \
+    "a ninth download from one address while 8 are held: nginx's 503 server_busy, Retry-After: 10"
+wait "$holders"
+code=$(get "$T/after" "" "$BIGLINK")
+tap_is "$code|$(hval Content-Length "$T/after.h")" "200|$(stat -c %s "$T/after.b")" "once they left: 200 and the whole archive"
 
 LINK2=$(upload_batch other.bin:5000) || tap_bail "upload failed"
 get "$T/other" "" "$LINK2" -I >/dev/null
