@@ -177,8 +177,9 @@ static uint64_t routes_key(const char *s)
 }
 
 /* Which long-running class the request of route r belongs to, as far as
- * the router decides: a HEAD of a download sends no body; uploads are
- * admitted by upload.c once their slot is granted. */
+ * the router decides: a HEAD of a download sends no body; upload bodies
+ * are admitted by upload.c once their slot is granted, batch bodies by
+ * batches.c once the user is known. */
 static enum scoreboard_class routes_class(const struct http_request *req, const struct route *r)
 {
     if (strcmp(req->method, "HEAD") == 0)
@@ -186,14 +187,14 @@ static enum scoreboard_class routes_class(const struct http_request *req, const 
     if (r->handler == download_zip || r->handler == download_stream ||
         r->handler == download_link_file)
         return SB_CLASS_DOWNLOAD;
-    if (r->handler == batches_create)
-        return SB_CLASS_BODY;
     return SB_CLASS_SHORT;
 }
 
 /* Take the request's place in its class: 0, or -1 with 503 server_busy
- * (and Retry-After) when the class, or the client's address or link for a
- * download, holds its share of the pool already. */
+ * (and Retry-After) when the class holds its share of the pool already, or
+ * the client its own: a download's address or link, a batch body's user
+ * (per_user_limit bodies at once, so that one account cannot fill the
+ * class behind a web server that streams bodies). */
 int routes_admit(struct http_request *req, enum scoreboard_class cls, struct bu_error *err)
 {
     struct scoreboard_admission a = {.cls = cls};
@@ -209,9 +210,15 @@ int routes_admit(struct http_request *req, enum scoreboard_class cls, struct bu_
             : a.cls == SB_CLASS_DOWNLOAD ? caps.download
                                          : caps.body;
     a.long_cap = caps.long_total;
+    if (a.cls == SB_CLASS_BODY && req->user_id != 0) {
+        char user[24];
+        snprintf(user, sizeof user, "user %d", req->user_id);
+        a.client_key = routes_key(user);
+        a.per_client = req->cfg->per_user_limit;
+    }
     if (a.cls == SB_CLASS_DOWNLOAD) {
-        a.addr_key = routes_key(http_param(req, "REMOTE_ADDR"));
-        a.per_addr = req->cfg->download_per_address;
+        a.client_key = routes_key(http_param(req, "REMOTE_ADDR"));
+        a.per_client = req->cfg->download_per_address;
         /* The link's token, or the owner's file id. */
         a.link_key = routes_key(req->param[0]);
         a.per_link = req->cfg->download_per_link;

@@ -26,9 +26,10 @@ struct slot {
     int release;       /* enum scoreboard_release, written by other workers */
     unsigned recorded; /* recordings of upload progress, by the worker */
     /* Admission (see scoreboard_admit): the request's long-running class,
-     * and the hashes of its client address and link, by the worker. */
+     * and the hashes of its client (address or user) and link, by the
+     * worker. */
     int cls;
-    uint64_t addr_key, link_key;
+    uint64_t client_key, link_key;
     struct scoreboard_worker w;
 };
 
@@ -298,7 +299,7 @@ bool scoreboard_recorded_since(const char *lock_token, unsigned before)
 static void admission_leave(void)
 {
     __atomic_store_n(&self->link_key, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&self->addr_key, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&self->client_key, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->cls, SB_CLASS_SHORT, __ATOMIC_SEQ_CST);
 }
 
@@ -308,11 +309,11 @@ static void admission_leave(void)
  * errs on the side of the short requests). */
 bool scoreboard_admit(const struct scoreboard_admission *a)
 {
-    int same = 0, any = 0, addr = 0, link = 0;
+    int same = 0, any = 0, client = 0, link = 0;
 
     if (self == NULL || a->cls == SB_CLASS_SHORT)
         return true;
-    __atomic_store_n(&self->addr_key, a->addr_key, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&self->client_key, a->client_key, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->link_key, a->link_key, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->cls, (int)a->cls, __ATOMIC_SEQ_CST);
     for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
@@ -324,12 +325,13 @@ bool scoreboard_admit(const struct scoreboard_admission *a)
         if (cls != (int)a->cls)
             continue;
         same++;
-        if (a->addr_key != 0 && __atomic_load_n(&s->addr_key, __ATOMIC_SEQ_CST) == a->addr_key)
-            addr++;
+        if (a->client_key != 0 &&
+            __atomic_load_n(&s->client_key, __ATOMIC_SEQ_CST) == a->client_key)
+            client++;
         if (a->link_key != 0 && __atomic_load_n(&s->link_key, __ATOMIC_SEQ_CST) == a->link_key)
             link++;
     }
-    if (same > a->cap || any > a->long_cap || (a->per_addr > 0 && addr > a->per_addr) ||
+    if (same > a->cap || any > a->long_cap || (a->per_client > 0 && client > a->per_client) ||
         (a->per_link > 0 && link > a->per_link)) {
         admission_leave();
         return false;

@@ -18,9 +18,9 @@ void routes_dispatch(struct http_request *req);
 
 /* Admission: take the request's place in long-running class cls (see
  * scoreboard_admit), or return -1 with 503 server_busy in err.  The router
- * does this for downloads and batch bodies before their handler; an upload
- * does it once its slot is granted (upload.c), so a queued file still gets
- * its 423 at once and no slot is asked for by a request the pool refuses. */
+ * does this for downloads before their handler; an upload does it once its
+ * slot is granted (upload.c), so a queued file still gets its 423 at once;
+ * a batch body once its user is known (batches.c), to cap it per user. */
 int routes_admit(struct http_request *req, enum scoreboard_class cls, struct bu_error *err);
 
 #endif

@@ -95,8 +95,9 @@ void scoreboard_recorded(void);
  * upload body, a download, a batch body) belongs to a class; each class may
  * hold at most its cap of the pool's workers at once, and all of them
  * together at most long_cap, so that short requests (health, HEAD, claims,
- * status) always find a worker.  Optionally a download is also capped per
- * client address and per link (keys: hashes of them; 0 = not counted). */
+ * status) always find a worker.  Optionally a request is also capped per
+ * client (a download per address, a batch body per user) and per link
+ * (keys: hashes of them; 0 = not counted). */
 enum scoreboard_class {
     SB_CLASS_SHORT, /* everything else: never refused */
     SB_CLASS_UPLOAD,
@@ -109,8 +110,8 @@ struct scoreboard_admission {
     enum scoreboard_class cls;
     int cap;      /* workers this class may hold */
     int long_cap; /* workers every long class together may hold */
-    uint64_t addr_key, link_key;
-    int per_addr, per_link; /* 0: no cap */
+    uint64_t client_key, link_key;
+    int per_client, per_link; /* 0: no cap */
 };
 
 /* The worker: take a place for its request in the class, or refuse (the
