@@ -16,12 +16,12 @@
  * prefix names its file (tus_patch is in app/tus.c).
  *
  * Before a handler that may hold its worker for as long as the client
- * likes runs (a download, a batch body), the request takes a place in its
- * class on the scoreboard (admission; an upload body takes its place in
- * upload.c, once its slot is granted): each class may hold a share of the
- * pool, so short requests always find a worker, and a request beyond its
- * class's share is answered 503 with Retry-After at once, never made to
- * wait.
+ * likes runs (a download), the request takes a place in its class on the
+ * scoreboard (admission; an upload body and a batch body take theirs in
+ * upload.c and batches.c, once the slot is granted or the user is known):
+ * each class may hold a share of the pool, so short requests always find a
+ * worker, and a request beyond its class's share is answered 503 with
+ * Retry-After at once, never made to wait.
  */
 #include <stdio.h>
 #include <string.h>
