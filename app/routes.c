@@ -250,6 +250,9 @@ void routes_dispatch(struct http_request *req)
         req->route_header = r->header;
         if (routes_admit(req, routes_class(req, r), &err) != 0 || r->handler(req, &err) != 0)
             http_send_error(req, &err);
+        /* The answer is written: the worker only finishes the connection
+         * now (a moment's linger), which must not count as a long request. */
+        scoreboard_leave();
         return;
     }
     if (methods[0] != '\0')

@@ -221,13 +221,11 @@ void scoreboard_bytes(uint64_t in, uint64_t out)
     write_end();
 }
 
-static void admission_leave(void);
-
 void scoreboard_done(void)
 {
     if (self == NULL)
         return;
-    admission_leave();
+    scoreboard_leave();
     write_begin();
     set_state(SB_IDLE);
     self->w.requests++;
@@ -295,9 +293,11 @@ bool scoreboard_recorded_since(const char *lock_token, unsigned before)
 
 /* ---- admission ------------------------------------------------------ */
 
-/* Give the request's place in its class back. */
-static void admission_leave(void)
+/* Give the request's place in its class back (a short request has none). */
+void scoreboard_leave(void)
 {
+    if (self == NULL)
+        return;
     __atomic_store_n(&self->link_key, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->client_key, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->cls, SB_CLASS_SHORT, __ATOMIC_SEQ_CST);
@@ -333,7 +333,7 @@ bool scoreboard_admit(const struct scoreboard_admission *a)
     }
     if (same > a->cap || any > a->long_cap || (a->per_client > 0 && client > a->per_client) ||
         (a->per_link > 0 && link > a->per_link)) {
-        admission_leave();
+        scoreboard_leave();
         return false;
     }
     return true;

@@ -116,8 +116,11 @@ struct scoreboard_admission {
 
 /* The worker: take a place for its request in the class, or refuse (the
  * caller answers 503): true admitted.  The place is given back by
- * scoreboard_done, or by the master's clearing of a dead worker's slot. */
+ * scoreboard_leave once the answer is written (the router calls it), by
+ * scoreboard_done at the latest, or by the master's clearing of a dead
+ * worker's slot. */
 bool scoreboard_admit(const struct scoreboard_admission *a);
+void scoreboard_leave(void);
 
 /* Another worker: ask the worker of this pool holding lock_token to record
  * or let go (SIGUSR2 wakes it).  1 asked, 0 no live worker holds it;
