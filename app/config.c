@@ -148,7 +148,7 @@ void config_defaults(struct bu_config *cfg)
     /* 32 workers: 25 for uploads (5 users x 5 files, max_active_users x
      * per_user_limit), 8 for downloads, 8 for batch bodies, at most 28 for
      * all of them, 4 kept for short requests (README: "Security"). */
-    cfg->pool_upload_share = 80;
+    cfg->pool_upload_share = 78;
     cfg->pool_download_share = 25;
     cfg->pool_body_share = 25;
     cfg->pool_reserve_share = 12;
@@ -435,9 +435,11 @@ static int load_file(struct bu_config *cfg, const char *path, struct bu_error *e
  * uploads and still have a worker for everyone else; the process manager's
  * spare and start counts are capped at the pool's size (so that a small
  * `workers` needs no other key), and must be in order. */
+/* percent of workers, rounded up: a small pool keeps its proportions
+ * (uploads 78 % of 6 workers are 5), and every class gets a worker. */
 static int share_of(int workers, int percent)
 {
-    int n = (int)((long long)workers * percent / 100);
+    int n = (int)(((long long)workers * percent + 99) / 100);
 
     return n > 0 ? n : 1;
 }

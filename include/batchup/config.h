@@ -94,9 +94,9 @@ int config_check_pool(const struct bu_config *cfg, bool one_per_process, struct 
 void config_defaults(struct bu_config *cfg);
 
 /* The workers each long-running class may hold at once (uploads,
- * downloads, batch bodies: the shares of `workers`, rounded down, at least
- * one), and the most all of them together may hold: `workers` less the
- * reserve (pool_reserve_share, rounded up, at least one).  A pool of one
+ * downloads, batch bodies: the shares of `workers`, rounded up), and the
+ * most all of them together may hold: `workers` less the reserve
+ * (pool_reserve_share, rounded up, at least one).  A pool of one
  * worker (mod_fcgid) reserves nothing: its manager decides. */
 struct config_caps {
     int upload, download, body, long_total;

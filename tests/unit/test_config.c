@@ -327,10 +327,16 @@ static void test_class_caps(void **state)
     assert_int_equal(caps.download, 8);
     assert_int_equal(caps.body, 8);
     assert_int_equal(caps.long_total, 28);
+    write_conf("workers = 6\nper_user_limit = 1\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    config_class_caps(&cfg, &caps);
+    assert_int_equal(caps.upload, 5); /* 4.68: up */
+    assert_int_equal(caps.download, 2);
+    assert_int_equal(caps.long_total, 5);
     write_conf("workers = 4\nper_user_limit = 1\n");
     assert_int_equal(config_load(&cfg, path, &err), 0);
     config_class_caps(&cfg, &caps);
-    assert_int_equal(caps.upload, 3);
+    assert_int_equal(caps.upload, 4);
     assert_int_equal(caps.download, 1);
     assert_int_equal(caps.body, 1);
     assert_int_equal(caps.long_total, 3);
