@@ -35,6 +35,7 @@
 #include "batchup/auth.h"
 #include "batchup/batches.h"
 #include "batchup/check.h"
+#include "batchup/routes.h"
 #include "batchup/storage.h"
 #include "batchup/store.h"
 
@@ -282,6 +283,11 @@ int batches_create(struct http_request *req, struct bu_error *err)
     if (!is_json(http_header(req, "Content-Type")))
         return error_set(err, BU_E_UNSUPPORTED_MEDIA_TYPE,
                          "send the batch as 'Content-Type: application/json'");
+    /* Reading the body may hold the worker as long as the client likes
+     * (behind a web server that streams it): within the share of the pool
+     * for batch bodies, and the user's own. */
+    if (routes_admit(req, SB_CLASS_BODY, err) != 0)
+        return -1;
     body = http_read_all(req, batches_max_body(req->cfg), &len, err);
     if (body == NULL)
         return -1;

@@ -93,6 +93,12 @@ static const struct key keys[] = {
     {"pm_min_spare_servers", NUM(pm_min_spare_servers, 0, 1024)},
     {"pm_max_spare_servers", NUM(pm_max_spare_servers, 1, 1024)},
     {"pm_process_idle_timeout", NUM(pm_process_idle_timeout, 1, 86400)},
+    {"pool_upload_share", NUM(pool_upload_share, 1, 100)},
+    {"pool_download_share", NUM(pool_download_share, 1, 100)},
+    {"pool_body_share", NUM(pool_body_share, 1, 100)},
+    {"pool_reserve_share", NUM(pool_reserve_share, 0, 99)},
+    {"download_per_address", NUM(download_per_address, 0, 1024)},
+    {"download_per_link", NUM(download_per_link, 0, 1024)},
     {"max_requests", K_LONG, FIELD(max_requests), 0, LONG_MAX, NULL},
     {"storage_dir", STR(storage_dir)},
     {"per_user_limit", NUM(per_user_limit, 1, 100000)},
@@ -153,9 +159,18 @@ void config_defaults(struct bu_config *cfg)
     cfg->pm_min_spare_servers = 2;
     cfg->pm_max_spare_servers = 8;
     cfg->pm_process_idle_timeout = 10;
+    /* 32 workers: 25 for uploads (5 users x 5 files, max_active_users x
+     * per_user_limit), 8 for downloads, 8 for batch bodies, at most 28 for
+     * all of them, 4 kept for short requests (README: "Security"). */
+    cfg->pool_upload_share = 78;
+    cfg->pool_download_share = 25;
+    cfg->pool_body_share = 25;
+    cfg->pool_reserve_share = 12;
+    cfg->download_per_address = 4;
+    cfg->download_per_link = 4;
     snprintf(cfg->storage_dir, sizeof cfg->storage_dir, "var/storage");
     cfg->per_user_limit = 5;
-    cfg->max_active_users = 25;
+    cfg->max_active_users = 5;
     cfg->slot_lease_seconds = 30;
     cfg->queue_retry_seconds = 2;
     cfg->max_file_size = 16ull << 30;
@@ -509,6 +524,29 @@ static int load_file(struct bu_config *cfg, const char *path, struct bu_error *e
  * uploads and still have a worker for everyone else; the process manager's
  * spare and start counts are capped at the pool's size (so that a small
  * `workers` needs no other key), and must be in order. */
+/* percent of workers, rounded up: a small pool keeps its proportions
+ * (uploads 78 % of 6 workers are 5), and every class gets a worker. */
+static int share_of(int workers, int percent)
+{
+    int n = (int)(((long long)workers * percent + 99) / 100);
+
+    return n > 0 ? n : 1;
+}
+
+void config_class_caps(const struct bu_config *cfg, struct config_caps *caps)
+{
+    int reserve = (int)(((long long)cfg->workers * cfg->pool_reserve_share + 99) / 100);
+
+    if (reserve < 1)
+        reserve = 1;
+    caps->long_total = cfg->workers > 1 ? cfg->workers - reserve : 1;
+    if (caps->long_total < 1)
+        caps->long_total = 1;
+    caps->upload = share_of(cfg->workers, cfg->pool_upload_share);
+    caps->download = share_of(cfg->workers, cfg->pool_download_share);
+    caps->body = share_of(cfg->workers, cfg->pool_body_share);
+}
+
 int config_check_pool(const struct bu_config *cfg, bool one_per_process, struct bu_error *err)
 {
     if (one_per_process && cfg->workers == 1)

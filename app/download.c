@@ -15,7 +15,10 @@
  *
  * The ZIP is written by zip.c while it is sent, through one fixed buffer, so
  * a worker's memory does not grow with the batch.  Its exact length is
- * computed first, so browsers get a Content-Length and show progress.
+ * computed first, so browsers get a Content-Length and show progress.  Its
+ * layout is a function of the entries alone, so it has a strong ETag (a
+ * SHA-256 of everything the bytes depend on) and serves one Range, with
+ * If-Range, exactly as a single file does: a download cut midway resumes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include "batchup/auth.h"
+#include "batchup/digest.h"
 #include "batchup/download.h"
 #include "batchup/headers.h"
 #include "batchup/log.h"
@@ -251,13 +255,13 @@ static ssize_t read_entry(void *vctx, size_t index, void *buf, size_t cap)
 
 /* An entry whose CRC-32 was recorded at upload: its bytes go from the page
  * cache to the socket (sendfile), never through the worker. */
-static int send_entry(void *vctx, size_t index, uint64_t size)
+static int send_entry(void *vctx, size_t index, uint64_t offset, uint64_t size)
 {
     struct zip_ctx *ctx = vctx;
 
     if (open_entry(ctx, index) != 0)
         return -1;
-    return http_sendfile(ctx->req, ctx->fd, 0, size);
+    return http_sendfile(ctx->req, ctx->fd, offset, size);
 }
 
 static int write_out(void *vctx, const void *buf, size_t len)
@@ -293,26 +297,85 @@ static int zip_entries(const struct store_files *files, struct zip_entry *entrie
     return 0;
 }
 
+/* The archive's strong ETag: the SHA-256 of everything its bytes depend
+ * on (the layout's version, the batch, and each entry's name, size, time
+ * and content hash), so equal tags mean equal archives, byte for byte,
+ * and a resumed download can trust the bytes it already has. */
+static void zip_etag(const struct store_link *link, const struct zip_entry *entries,
+                     char etag[HEADERS_ETAG_SIZE])
+{
+    unsigned char md[DIGEST_MAX];
+    char hex[DIGEST_HEX_SIZE];
+    struct digest d;
+
+    etag[0] = '\0';
+    if (digest_begin(&d, DIGEST_SHA256, false) != 0)
+        return;
+    digest_feed(&d, "batchup zip 1", 14);
+    digest_feed(&d, link->batch_id, strlen(link->batch_id) + 1);
+    for (size_t i = 0; i < link->files.n; i++) {
+        const char *name = entries[i].name != NULL ? entries[i].name : "";
+        char meta[96];
+        int len = snprintf(meta, sizeof meta, "%llu %lld %lld", (unsigned long long)entries[i].size,
+                           (long long)entries[i].mtime, (long long)link->files.file[i].crc32);
+
+        digest_feed(&d, name, strlen(name) + 1);
+        digest_feed(&d, meta, (size_t)len + 1);
+        digest_feed(&d, link->files.file[i].sha256, strlen(link->files.file[i].sha256) + 1);
+    }
+    if (digest_end(&d, md) == 32) {
+        digest_hex(md, 32, hex);
+        headers_etag(etag, HEADERS_ETAG_SIZE, hex);
+    }
+}
+
 static int send_zip(struct http_request *req, const struct store_link *link,
                     struct zip_entry *entries, struct bu_error *err)
 {
     struct zip_ctx ctx = {.req = req, .files = link->files.file, .current = (size_t)-1, .fd = -1};
     size_t n = link->files.n;
-    uint64_t total = 0;
+    uint64_t total = 0, first = 0, last = 0, length;
+    enum headers_range range = HEADERS_RANGE_NONE;
+    char etag[HEADERS_ETAG_SIZE], cr[80];
 
     if (zip_archive_size(entries, n, &total) != 0)
         return error_set(err, BU_E_INTERNAL, "the batch cannot be archived");
-    http_status(req, 200);
+    zip_etag(link, entries, etag);
+    /* If-Range must name this very archive (its ETag: the archive has no
+     * Last-Modified, since renaming rules may change it while no file
+     * does); anything else gets the whole archive. */
+    if (etag[0] != '\0' && headers_if_range_allows(http_header(req, "If-Range"), etag, (time_t)-1))
+        range = headers_parse_range(http_header(req, "Range"), total, &first, &last);
+    if (range == HEADERS_RANGE_UNSATISFIABLE) {
+        headers_content_range(cr, sizeof cr, range, 0, 0, total);
+        error_set(err, BU_E_RANGE_NOT_SATISFIABLE, "the archive has %llu bytes",
+                  (unsigned long long)total);
+        http_status(req, err->status);
+        http_add_header(req, "Content-Range", "%s", cr);
+        return -1;
+    }
+    if (range != HEADERS_RANGE_SATISFIABLE) {
+        first = 0;
+        last = total - 1; /* an archive has at least its end record */
+    }
+    http_status(req, range == HEADERS_RANGE_SATISFIABLE ? 206 : 200);
     http_add_header(req, "Content-Type", "application/zip");
-    http_add_header(req, "Content-Length", "%llu", (unsigned long long)total);
+    length = last - first + 1;
+    http_add_header(req, "Content-Length", "%llu", (unsigned long long)length);
+    if (range == HEADERS_RANGE_SATISFIABLE) {
+        headers_content_range(cr, sizeof cr, range, first, last, total);
+        http_add_header(req, "Content-Range", "%s", cr);
+    }
     http_add_header(req, "Content-Disposition", "attachment; filename=\"batch-%.8s.zip\"",
                     link->batch_id);
     http_add_header(req, "Cache-Control", "private");
-    http_add_header(req, "X-Accel-Buffering", "no");
+    if (etag[0] != '\0')
+        http_add_header(req, "ETag", "%s", etag);
+    http_add_header(req, "Accept-Ranges", "bytes");
     if (strcmp(req->method, "HEAD") == 0) {
         http_flush(req);
-    } else if (zip_stream_send(entries, n, read_entry, send_entry, write_out, &ctx, out_buf,
-                               sizeof out_buf) != 0 &&
+    } else if (zip_stream_range(entries, n, read_entry, send_entry, write_out, &ctx, out_buf,
+                                sizeof out_buf, first, length) != 0 &&
                !req->client_gone) {
         log_error("the ZIP of batch %s broke off after %llu bytes", link->batch_id,
                   (unsigned long long)req->bytes_out);

@@ -12,8 +12,12 @@
  *   the body           no byte for body_timeout ends it, and so does a
  *                      trickle: fewer than body_min_rate bytes a second on
  *                      average over a rate_window;
- *   the response       likewise send_timeout and send_min_rate, measured
- *                      while the socket is full.
+ *   the response       send_min_rate on average since its first byte:
+ *                      the web server may take nothing for a while (nginx
+ *                      drains an unbuffered response in large gulps), as
+ *                      long as what it took is ahead of that average, plus
+ *                      send_timeout of grace; once behind, send_timeout
+ *                      without progress ends it (see send_deadline).
  *
  * The socket is non-blocking; a read or write is tried first and poll(2) is
  * only asked when it would block, so a fast connection pays nothing for the
@@ -116,10 +120,40 @@ static bool window_ok(struct fcgi_window *w, double min_rate, double window, dou
     return ok;
 }
 
-/* Write every byte of iov before send_timeout passes without progress or
- * the response gets slower than send_min_rate (checked whenever the socket
- * is full), and, while the request head is read (an answer to a management
- * record), before the head's own deadline: 0, or -1 (c->broken). */
+/* The response's schedule: when an average of send_min_rate since its
+ * first byte would have sent what was sent, plus send_timeout of grace.  A
+ * reader that takes at least send_min_rate bytes a second on average is
+ * never cut, however unevenly it takes them: the socket may stay full until
+ * the schedule, or send_timeout after the last progress when that is later.
+ * (Over a window of its own, as the body is measured, a web server that
+ * took 256 KiB at once and then nothing while its reader caught up would
+ * be cut although the average was far above the rate.) */
+static double send_schedule(const struct fcgi_conn *c)
+{
+    return c->send.start + (double)c->send.bytes / c->lim->send_min_rate + c->lim->send_timeout;
+}
+
+static double send_deadline(const struct fcgi_conn *c, double last)
+{
+    double idle = last + c->lim->send_timeout, schedule;
+
+    if (c->lim->send_min_rate <= 0)
+        return idle;
+    schedule = send_schedule(c);
+    return schedule > idle ? schedule : idle;
+}
+
+/* Has the reader fallen behind send_min_rate on average, beyond the grace
+ * of send_timeout?  Asked whenever the socket is full: a reader that keeps
+ * taking a little but too little is cut, even though it never idles. */
+static bool send_behind(const struct fcgi_conn *c)
+{
+    return c->lim->send_min_rate > 0 && clock_now() > send_schedule(c);
+}
+
+/* Write every byte of iov before send_deadline passes and, while the
+ * request head is read (an answer to a management record), before the
+ * head's own deadline: 0, or -1 (c->broken). */
 static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
 {
     double last = clock_now(), until;
@@ -144,14 +178,13 @@ static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
         }
         if (w < 0 && errno == EINTR)
             continue;
-        /* Broken, or send_timeout without progress (or the head's
-         * deadline), or a reader slower than send_min_rate. */
-        until = last + c->lim->send_timeout;
+        /* Broken, or the reader fell behind send_min_rate on average, or
+         * took nothing until send_deadline (or the head's deadline). */
+        until = send_deadline(c, last);
         if (c->head_deadline > 0 && c->head_deadline < until)
             until = c->head_deadline;
-        if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
-            wait_fd(c, POLLOUT, until, false) != 1 ||
-            !window_ok(&c->send, c->lim->send_min_rate, c->lim->rate_window, clock_now()))
+        if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || send_behind(c) ||
+            wait_fd(c, POLLOUT, until, false) != 1)
             c->broken = true;
     }
     return c->broken ? -1 : 0;
@@ -702,8 +735,7 @@ static int send_file_bytes(struct fcgi_conn *c, int fd, off_t *at, size_t len)
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (wait_fd(c, POLLOUT, last + c->lim->send_timeout, false) != 1 ||
-                !window_ok(&c->send, c->lim->send_min_rate, c->lim->rate_window, clock_now()))
+            if (send_behind(c) || wait_fd(c, POLLOUT, send_deadline(c, last), false) != 1)
                 c->broken = true;
         } else {
             c->broken = true; /* the file ran short, or the socket broke */

@@ -14,6 +14,14 @@
  *
  * To find where a request is handled, find its row here: the handler's
  * prefix names its file (tus_patch is in app/tus.c).
+ *
+ * Before a handler that may hold its worker for as long as the client
+ * likes runs (a download), the request takes a place in its class on the
+ * scoreboard (admission; an upload body and a batch body take theirs in
+ * upload.c and batches.c, once the slot is granted or the user is known):
+ * each class may hold a share of the pool, so short requests always find a
+ * worker, and a request beyond its class's share is answered 503 with
+ * Retry-After at once, never made to wait.
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +33,7 @@
 #include "batchup/metrics.h"
 #include "batchup/page.h"
 #include "batchup/routes.h"
+#include "batchup/scoreboard.h"
 #include "batchup/status.h"
 #include "batchup/tus.h"
 
@@ -156,6 +165,74 @@ static int method_not_allowed(struct http_request *req, const char *methods, str
     return -1;
 }
 
+/* ---- admission ------------------------------------------------------ */
+
+/* A 64-bit FNV-1a hash of s, never 0 (0 means "not counted"). */
+static uint64_t routes_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; s != NULL && *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h != 0 ? h : 1;
+}
+
+/* Which long-running class the request of route r belongs to, as far as
+ * the router decides: a HEAD of a download sends no body; upload bodies
+ * are admitted by upload.c once their slot is granted, batch bodies by
+ * batches.c once the user is known. */
+static enum scoreboard_class routes_class(const struct http_request *req, const struct route *r)
+{
+    if (strcmp(req->method, "HEAD") == 0)
+        return SB_CLASS_SHORT;
+    if (r->handler == download_zip || r->handler == download_stream ||
+        r->handler == download_link_file)
+        return SB_CLASS_DOWNLOAD;
+    return SB_CLASS_SHORT;
+}
+
+/* Take the request's place in its class: 0, or -1 with 503 server_busy
+ * (and Retry-After) when the class holds its share of the pool already, or
+ * the client its own: a download's address or link, a batch body's user
+ * (per_user_limit bodies at once, so that one account cannot fill the
+ * class behind a web server that streams bodies). */
+int routes_admit(struct http_request *req, enum scoreboard_class cls, struct bu_error *err)
+{
+    struct scoreboard_admission a = {.cls = cls};
+    struct config_caps caps;
+    static const char *const names[] = {[SB_CLASS_UPLOAD] = "uploads",
+                                        [SB_CLASS_DOWNLOAD] = "downloads",
+                                        [SB_CLASS_BODY] = "batch bodies"};
+
+    if (a.cls == SB_CLASS_SHORT)
+        return 0;
+    config_class_caps(req->cfg, &caps);
+    a.cap = a.cls == SB_CLASS_UPLOAD     ? caps.upload
+            : a.cls == SB_CLASS_DOWNLOAD ? caps.download
+                                         : caps.body;
+    a.long_cap = caps.long_total;
+    if (a.cls == SB_CLASS_BODY && req->user_id != 0) {
+        char user[24];
+        snprintf(user, sizeof user, "user %d", req->user_id);
+        a.client_key = routes_key(user);
+        a.per_client = req->cfg->per_user_limit;
+    }
+    if (a.cls == SB_CLASS_DOWNLOAD) {
+        a.client_key = routes_key(http_param(req, "REMOTE_ADDR"));
+        a.per_client = req->cfg->download_per_address;
+        /* The link's token, or the owner's file id. */
+        a.link_key = routes_key(req->param[0]);
+        a.per_link = req->cfg->download_per_link;
+    }
+    if (scoreboard_admit(&a))
+        return 0;
+    error_set(err, BU_E_SERVER_BUSY,
+              "the server is busy with other %s (or this client's or link's share of them): "
+              "retry in a moment",
+              names[a.cls]);
+    return -1; /* http_send_error adds Retry-After to every 503 */
+}
+
 void routes_dispatch(struct http_request *req)
 {
     char methods[128] = "";
@@ -174,8 +251,11 @@ void routes_dispatch(struct http_request *req)
             continue;
         }
         req->route_header = r->header;
-        if (r->handler(req, &err) != 0)
+        if (routes_admit(req, routes_class(req, r), &err) != 0 || r->handler(req, &err) != 0)
             http_send_error(req, &err);
+        /* The answer is written: the worker only finishes the connection
+         * now (a moment's linger), which must not count as a long request. */
+        scoreboard_leave();
         return;
     }
     if (methods[0] != '\0')

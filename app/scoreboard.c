@@ -11,7 +11,9 @@
  * on it would hang, the master first.  The master writes a slot only while
  * no worker owns it (before the fork, after the reap, which clears the
  * slot of a dead worker whatever state it was left in).  The one field others write, a takeover
- * request, is a single atomic integer beside the seqlock.
+ * request, is a single atomic integer beside the seqlock, and so are the
+ * fields of admission control (the request's class and keys), which other
+ * workers count.
  */
 #include <sched.h>
 #include <signal.h>
@@ -35,6 +37,11 @@ struct slot {
     unsigned seq;
     int release;       /* enum scoreboard_release, written by other workers */
     unsigned recorded; /* recordings of upload progress, by the worker */
+    /* Admission (see scoreboard_admit): the request's long-running class,
+     * and the hashes of its client (address or user) and link, by the
+     * worker. */
+    int cls;
+    uint64_t client_key, link_key;
     struct scoreboard_worker w;
 };
 
@@ -240,6 +247,7 @@ void scoreboard_done(void)
 {
     if (self == NULL)
         return;
+    scoreboard_leave();
     write_begin();
     set_state(SB_IDLE);
     self->w.requests++;
@@ -308,4 +316,52 @@ bool scoreboard_recorded_since(const char *lock_token, unsigned before)
     int i = holder_slot(lock_token);
 
     return i < 0 || __atomic_load_n(&board->slot[i].recorded, __ATOMIC_ACQUIRE) != before;
+}
+
+/* ---- admission ------------------------------------------------------ */
+
+/* Give the request's place in its class back (a short request has none). */
+void scoreboard_leave(void)
+{
+    if (self == NULL)
+        return;
+    __atomic_store_n(&self->link_key, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&self->client_key, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&self->cls, SB_CLASS_SHORT, __ATOMIC_SEQ_CST);
+}
+
+/* The place is taken first and the pool counted after, every access
+ * sequentially consistent: of two workers admitting at once, each sees the
+ * other's place, so a cap is never exceeded (both may be refused, which
+ * errs on the side of the short requests). */
+bool scoreboard_admit(const struct scoreboard_admission *a)
+{
+    int same = 0, any = 0, client = 0, link = 0;
+
+    if (self == NULL || a->cls == SB_CLASS_SHORT)
+        return true;
+    __atomic_store_n(&self->client_key, a->client_key, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&self->link_key, a->link_key, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&self->cls, (int)a->cls, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+        const struct slot *s = &board->slot[i];
+        int cls = __atomic_load_n(&s->cls, __ATOMIC_SEQ_CST);
+        if (cls == SB_CLASS_SHORT)
+            continue;
+        any++;
+        if (cls != (int)a->cls)
+            continue;
+        same++;
+        if (a->client_key != 0 &&
+            __atomic_load_n(&s->client_key, __ATOMIC_SEQ_CST) == a->client_key)
+            client++;
+        if (a->link_key != 0 && __atomic_load_n(&s->link_key, __ATOMIC_SEQ_CST) == a->link_key)
+            link++;
+    }
+    if (same > a->cap || any > a->long_cap || (a->per_client > 0 && client > a->per_client) ||
+        (a->per_link > 0 && link > a->per_link)) {
+        scoreboard_leave();
+        return false;
+    }
+    return true;
 }

@@ -77,6 +77,7 @@
 #include "batchup/digest.h"
 #include "batchup/log.h"
 #include "batchup/metrics.h"
+#include "batchup/routes.h"
 #include "batchup/scoreboard.h"
 #include "batchup/storage.h"
 #include "batchup/store.h"
@@ -851,6 +852,10 @@ int upload_receive(struct http_request *req, const struct upload_request *in,
 
     memset(res, 0, sizeof *res);
     rc = admit(&up, err);
+    /* The slot is granted: a body may hold the worker from here, within
+     * the uploads' share of the pool (a claim, with no body, is short). */
+    if (rc == 0 && req->content_length != 0)
+        rc = routes_admit(req, SB_CLASS_UPLOAD, err);
     if (rc == 0)
         rc = open_upload(&up, err);
     if (rc == 0)

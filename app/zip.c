@@ -45,6 +45,14 @@
  * extract anywhere; its rules are listed further down, above the code.
  * The archive is flat.
  *
+ * Ranges: since the layout is fixed in advance, any byte range of the
+ * archive can be produced on its own (zip_stream_range): the archive is
+ * walked as for the whole, but only the bytes inside the range are written,
+ * an entry whose CRC was recorded at upload and whose data lies outside the
+ * range is not read at all, and the walk stops at the range's end.  So a
+ * download cut midway resumes (Range, If-Range) where it stopped, with the
+ * very bytes the whole archive has there.
+ *
  * What this file must never do: hold memory proportional to the files' sizes
  * (data passes through one caller-provided buffer; the central directory is
  * rebuilt from the entries array plus one CRC per entry), or finish an
@@ -183,7 +191,18 @@ struct zip_out {
     uint64_t total; /* bytes accepted so far: the offset of the next byte */
     zip_write_fn write_fn;
     void *ctx;
+    uint64_t from, to; /* the range written: bytes [from, to) of the archive */
 };
+
+/* How many of the len bytes at offset `at` of the archive are before the
+ * range (*skip) and inside it (the result). */
+static uint64_t out_window(const struct zip_out *o, uint64_t at, uint64_t len, uint64_t *skip)
+{
+    uint64_t lo = at > o->from ? at : o->from, hi = at + len < o->to ? at + len : o->to;
+
+    *skip = lo - at < len ? lo - at : len;
+    return hi > lo ? hi - lo : 0;
+}
 
 static int out_flush(struct zip_out *o)
 {
@@ -193,10 +212,14 @@ static int out_flush(struct zip_out *o)
     return 0;
 }
 
-static int out_put(struct zip_out *o, const void *data, size_t len)
+static int out_put(struct zip_out *o, const void *data, size_t whole)
 {
-    const unsigned char *p = data;
+    uint64_t skip, keep = out_window(o, o->total, whole, &skip);
+    const unsigned char *p = (const unsigned char *)data + skip;
+    size_t len = (size_t)keep;
 
+    /* Bytes outside the range only move the offset on. */
+    o->total += skip;
     while (len > 0) {
         if (o->used == o->cap && out_flush(o) < 0)
             return -1;
@@ -207,6 +230,7 @@ static int out_put(struct zip_out *o, const void *data, size_t len)
         p += chunk;
         len -= chunk;
     }
+    o->total += whole - skip - keep;
     return 0;
 }
 
@@ -401,13 +425,23 @@ static int put_end(struct zip_out *o, size_t n, uint64_t cd_offset, uint64_t cd_
 /* Copy exactly e->size bytes of entry index from read_fn to the output,
  * computing their CRC-32 on the way. Reads go straight into the output
  * buffer; it is flushed first when less than a quarter of it is free, so
- * that neither reads nor writes become small. */
+ * that neither reads nor writes become small. Only the bytes inside the
+ * range stay in the buffer; an entry outside it whose CRC is known is not
+ * read at all (one whose CRC is not must be, for its descriptor, unless the
+ * range ends before it). */
 static int stream_data(struct zip_out *o, const struct zip_entry *e, size_t index,
                        zip_read_fn read_fn, uint32_t *crc_out)
 {
-    uint64_t left = e->size;
+    uint64_t left = e->size, skip;
     uint32_t crc = 0;
 
+    if ((e->crc_known && out_window(o, o->total, e->size, &skip) == 0) || o->total >= o->to) {
+        /* Nothing of it is written; a CRC not known is not needed either
+         * when the range ends before the data (the walk stops there). */
+        o->total += e->size;
+        *crc_out = e->crc32;
+        return 0;
+    }
     while (left > 0) {
         if ((o->used == o->cap || o->cap - o->used < o->cap / 4) && out_flush(o) < 0)
             return -1;
@@ -418,7 +452,10 @@ static int stream_data(struct zip_out *o, const struct zip_entry *e, size_t inde
         if (got <= 0 || (size_t)got > want)
             return -1; /* an error, or the entry ended before its size */
         crc = digest_crc32(crc, o->buf + o->used, (size_t)got);
-        o->used += (size_t)got;
+        uint64_t keep = out_window(o, o->total, (uint64_t)got, &skip);
+        if (skip > 0 && keep > 0)
+            memmove(o->buf + o->used, o->buf + o->used + skip, (size_t)keep);
+        o->used += (size_t)keep;
         o->total += (uint64_t)got;
         left -= (uint64_t)got;
     }
@@ -431,11 +468,13 @@ static int stream_data(struct zip_out *o, const struct zip_entry *e, size_t inde
 }
 
 /* Send an entry whose CRC is known through send_fn: flush what is buffered,
- * then let the caller write the bytes itself. */
+ * then let the caller write the bytes itself (those inside the range). */
 static int send_data(struct zip_out *o, const struct zip_entry *e, size_t index,
                      zip_send_fn send_fn, uint32_t *crc_out)
 {
-    if (out_flush(o) < 0 || (e->size > 0 && send_fn(o->ctx, index, e->size) < 0))
+    uint64_t skip, keep = out_window(o, o->total, e->size, &skip);
+
+    if (keep > 0 && (out_flush(o) < 0 || send_fn(o->ctx, index, skip, keep) < 0))
         return -1;
     o->total += e->size;
     *crc_out = e->crc32;
@@ -451,7 +490,19 @@ int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
 int zip_stream_send(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
                     zip_send_fn send_fn, zip_write_fn write_fn, void *ctx, void *buf, size_t cap)
 {
-    struct zip_out o = {buf, cap, 0, 0, write_fn, ctx};
+    return zip_stream_range(entries, n, read_fn, send_fn, write_fn, ctx, buf, cap, 0, UINT64_MAX);
+}
+
+int zip_stream_range(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
+                     zip_send_fn send_fn, zip_write_fn write_fn, void *ctx, void *buf, size_t cap,
+                     uint64_t first, uint64_t len)
+{
+    struct zip_out o = {.buf = buf,
+                        .cap = cap,
+                        .write_fn = write_fn,
+                        .ctx = ctx,
+                        .from = first,
+                        .to = len > UINT64_MAX - first ? UINT64_MAX : first + len};
     uint64_t expected, cd_offset, offset = 0;
     uint32_t *crcs;
     int rc = -1;
@@ -467,6 +518,8 @@ int zip_stream_send(const struct zip_entry *entries, size_t n, zip_read_fn read_
         size_t name_len = strlen(e->name);
         bool zip64 = entry_is_zip64(e->size, o.total);
 
+        if (o.total >= o.to)
+            goto done; /* the range ends before this entry */
         if (put_local_header(&o, e, name_len, zip64) < 0 ||
             (send_fn != NULL && e->crc_known ? send_data(&o, e, i, send_fn, &crcs[i])
                                              : stream_data(&o, e, i, read_fn, &crcs[i])) < 0 ||
@@ -489,7 +542,10 @@ int zip_stream_send(const struct zip_entry *entries, size_t n, zip_read_fn read_
     }
     if (offset != cd_offset || put_end(&o, n, cd_offset, o.total - cd_offset) < 0)
         goto out;
-    if (o.total != expected || out_flush(&o) < 0)
+    if (o.total != expected)
+        goto out;
+done:
+    if (out_flush(&o) < 0)
         goto out;
     rc = 0;
 out:

@@ -32,6 +32,15 @@ struct bu_config {
     int pm_min_spare_servers;
     int pm_max_spare_servers;
     int pm_process_idle_timeout;
+    /* Admission: percents of `workers` each long-running class may hold
+     * (uploads, downloads, batch bodies), and the percent (at least one
+     * worker) that only short requests may take; see config_class_caps. */
+    int pool_upload_share;
+    int pool_download_share;
+    int pool_body_share;
+    int pool_reserve_share;
+    int download_per_address; /* downloads streaming at once to one address; 0 = no cap */
+    int download_per_link;    /* ...of one link; 0 = no cap */
     long max_requests;
     char storage_dir[1024];
     int per_user_limit;
@@ -98,6 +107,16 @@ void config_defaults(struct bu_config *cfg);
  * of this host (so no local process can connect).  0, or -1 with err
  * bad_config saying what to set. */
 int config_check_remote_user(const struct bu_config *cfg, int family, struct bu_error *err);
+
+/* The workers each long-running class may hold at once (uploads,
+ * downloads, batch bodies: the shares of `workers`, rounded up), and the
+ * most all of them together may hold: `workers` less the reserve
+ * (pool_reserve_share, rounded up, at least one).  A pool of one
+ * worker (mod_fcgid) reserves nothing: its manager decides. */
+struct config_caps {
+    int upload, download, body, long_total;
+};
+void config_class_caps(const struct bu_config *cfg, struct config_caps *caps);
 
 /* Is listen a unix socket path (it holds a '/') rather than host:port? */
 bool config_listen_is_unix(const char *listen);

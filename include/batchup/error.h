@@ -63,6 +63,7 @@
     X(UPLOAD_DAMAGED, 500, "upload_damaged", NULL)                                                 \
     X(DATABASE_ERROR, 500, "database_error", NULL)                                                 \
     X(DATABASE_UNAVAILABLE, 503, "database_unavailable", NULL)                                     \
+    X(SERVER_BUSY, 503, "server_busy", NULL)                                                       \
     X(STORAGE_FULL, 507, "storage_full", NULL)                                                     \
     /* The command line's own: exit status 2, never an HTTP answer. */                             \
     X(BAD_CONFIG, 500, "bad_config", NULL)                                                         \

@@ -95,6 +95,39 @@ enum scoreboard_release scoreboard_take_release(void);
 /* This worker recorded its upload's progress (what SB_RECORD asked). */
 void scoreboard_recorded(void);
 
+/* ---- admission: long-running requests capped at a share of the pool ----
+ *
+ * A request that may hold its worker for as long as its client likes (an
+ * upload body, a download, a batch body) belongs to a class; each class may
+ * hold at most its cap of the pool's workers at once, and all of them
+ * together at most long_cap, so that short requests (health, HEAD, claims,
+ * status) always find a worker.  Optionally a request is also capped per
+ * client (a download per address, a batch body per user) and per link
+ * (keys: hashes of them; 0 = not counted). */
+enum scoreboard_class {
+    SB_CLASS_SHORT, /* everything else: never refused */
+    SB_CLASS_UPLOAD,
+    SB_CLASS_DOWNLOAD,
+    SB_CLASS_BODY,
+    SB_CLASS_COUNT,
+};
+
+struct scoreboard_admission {
+    enum scoreboard_class cls;
+    int cap;      /* workers this class may hold */
+    int long_cap; /* workers every long class together may hold */
+    uint64_t client_key, link_key;
+    int per_client, per_link; /* 0: no cap */
+};
+
+/* The worker: take a place for its request in the class, or refuse (the
+ * caller answers 503): true admitted.  The place is given back by
+ * scoreboard_leave once the answer is written (the router calls it), by
+ * scoreboard_done at the latest, or by the master's clearing of a dead
+ * worker's slot. */
+bool scoreboard_admit(const struct scoreboard_admission *a);
+void scoreboard_leave(void);
+
 /* Another worker: ask the worker of this pool holding lock_token to record
  * or let go (SIGUSR2 wakes it).  1 asked, 0 no live worker holds it;
  * *recorded is its count of recordings so far (see scoreboard_recorded_since). */

@@ -53,16 +53,24 @@ int zip_archive_size(const struct zip_entry *entries, size_t n, uint64_t *size);
 int zip_stream(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
                zip_write_fn write_fn, void *ctx, void *buf, size_t cap);
 
-/* Write exactly size bytes of entry index straight to the output (for
- * example with sendfile(2)), after everything before them was written.
- * Returns 0, or -1 on error. */
-typedef int (*zip_send_fn)(void *ctx, size_t index, uint64_t size);
+/* Write exactly size bytes of entry index, from offset within it, straight
+ * to the output (for example with sendfile(2)), after everything before
+ * them was written.  Returns 0, or -1 on error. */
+typedef int (*zip_send_fn)(void *ctx, size_t index, uint64_t offset, uint64_t size);
 
 /* zip_stream, where each entry whose CRC is known is not read through
  * read_fn but handed to send_fn: the archive's bytes never pass through
  * buf and no CRC is computed for it. The result is the same archive. */
 int zip_stream_send(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
                     zip_send_fn send_fn, zip_write_fn write_fn, void *ctx, void *buf, size_t cap);
+
+/* zip_stream_send, writing only bytes [first, first + len) of the archive
+ * (a byte range: the same bytes the whole archive has there).  An entry
+ * outside the range whose CRC is known is not read; one whose CRC is not
+ * known is read for it.  The walk stops at the range's end. */
+int zip_stream_range(const struct zip_entry *entries, size_t n, zip_read_fn read_fn,
+                     zip_send_fn send_fn, zip_write_fn write_fn, void *ctx, void *buf, size_t cap,
+                     uint64_t first, uint64_t len);
 
 /* Turn n original file names (any bytes, NULL allowed) into names that are
  * safe to extract and unique, ignoring ASCII case, within the archive. out[i]

@@ -107,7 +107,10 @@ free=$(df -B1 --output=avail "$STACK_DIR" | tail -n 1)
 [ "$free" -gt $((need + (1 << 30))) ] ||
     die "needs $((need >> 20)) MiB (and 1 GiB to spare) free in $STACK_DIR, has $((free >> 20)) MiB"
 
+# Admission: every upload may stream at once (pool_upload_share 100), and
+# the 20 workers beyond the uploads are the reserve for short requests.
 stack_start workers=$WORKERS pm="$PM" per_user_limit="$FILES" max_active_users="$((USERS + 1))" \
+    pool_upload_share=100 pool_reserve_share=$((2000 / WORKERS)) \
     status_path=/batchup-status || die "the stack did not start"
 PG_PID=$(head -n 1 "$STACK_PG_DIR/data/postmaster.pid")
 

@@ -19,7 +19,8 @@ stack_nginx_start || tap_bail "nginx did not start"
 out=$(nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" 2>&1)
 tap_ok $? "the generated test configuration passes nginx -t"
 
-for directive in 'client_max_body_size 0;' 'fastcgi_request_buffering off;' 'fastcgi_buffering off;' 'internal;'; do
+for directive in 'client_max_body_size 0;' 'fastcgi_request_buffering off;' 'fastcgi_request_buffering on;' \
+    'fastcgi_buffering on;' 'fastcgi_max_temp_file_size 1024m;' 'limit_conn batchup_link 16;' 'internal;'; do
     grep -qF "$directive" "$STACK_DIR/nginx/nginx.conf"
     tap_ok $? "the test configuration has '$directive' from conf/nginx.conf"
 done

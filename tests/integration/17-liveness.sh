@@ -6,9 +6,9 @@
 # that read 100 bytes every 2 s. All the while /api/v1/health answers within
 # two seconds and another user's upload completes. Then each hostile request
 # is ended by its own deadline (header_timeout 10 s, body_timeout 30 s, the
-# minimum rates over 30 s), the bytes that arrived are kept (HEAD shows
-# them), no upload lock is left, and once the slots' leases run out no slot
-# either. The log says why each request ended.
+# minimum rates over 30 s; the readers hold nginx, not a worker), the bytes
+# that arrived are kept (HEAD shows them), no upload lock is left, and once
+# the slots' leases run out no slot either. The log says why each request ended.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -78,11 +78,12 @@ log=$STACK_DIR/batchup.log
 tap_is "$(grep -c '"PATCH" .* body-timeout' "$log")" 8 "the log says body-timeout for each stalled PATCH"
 tap_is "$(grep -c '"PATCH" .* body-too-slow' "$log")" 8 "the log says body-too-slow for each trickle"
 tap_is "$(grep -c 'connection dropped: no complete request head' "$log")" 4 "the log says why each silent connection was dropped"
-# The web server may go on feeding a slow reader from its own buffers; what
-# matters is that batchup's worker let go.
-slow_reads=$(grep '"GET" "/api/v1/download/batch/.* client-gone$' "$log" |
-    awk '{ms = $(NF - 2); if (ms >= 20000 && ms <= 60000) n++} END {print n + 0}')
-tap_is "$slow_reads" 4 "each slow reader's worker let go after the send rate window (client-gone in the log)"
+# nginx buffers downloads (into a temporary file): it feeds the slow reader
+# from there, and batchup's worker let go as soon as it had written the
+# whole archive, in well under 10 s, without a cut.
+slow_reads=$(grep '"GET" "/api/v1/download/batch/.* 200 .* -$' "$log" |
+    awk '{ms = $(NF - 2); if (ms < 10000) n++} END {print n + 0}')
+tap_is "$slow_reads" 4 "each slow reader's worker let go at once: the whole ZIP went to nginx's buffers (200, -, < 10 s in the log)"
 
 # What arrived is kept: HEAD shows it, and the bytes are on disk.
 bad=0

@@ -30,9 +30,9 @@ PY=$(stack__python)
 # What this server does (what the configuration's comments and the README
 # say), and the sizes its limits allow.
 CHUNK=$((256 * 1024)) SCALE=2 CUT_SIZE=4194304 CUT_RATE=1M CH_SIZE=300000
-ZIP_CL=yes MASKS_TOKEN=yes WARM=no
+ZIP_CL=yes MASKS_TOKEN=yes WARM=no ZIP_BUFFERED=no
 case $STACK_WEB in
-    nginx) EARLY=yes CHUNKED=204 SENDFILE=x-accel-redirect KEEPS_CUT=yes ;;
+    nginx) EARLY=yes CHUNKED=204 SENDFILE=x-accel-redirect KEEPS_CUT=yes ZIP_BUFFERED=yes ;;
     apache) EARLY=no CHUNKED=204 SENDFILE=x-sendfile KEEPS_CUT=yes ZIP_CL=no ;;
     apache-fcgid) EARLY=no CHUNKED=204 SENDFILE=x-sendfile KEEPS_CUT=no WARM=yes ;;
     apache-htaccess)
@@ -41,7 +41,7 @@ case $STACK_WEB in
         EARLY=no CHUNKED=204 SENDFILE=off KEEPS_CUT=no MASKS_TOKEN=no WARM=yes
         CHUNK=$((96 * 1024)) SCALE=1 CUT_SIZE=120000 CUT_RATE=40k CH_SIZE=100000
         ;;
-    lighttpd | lighttpd-spawn) EARLY=yes CHUNKED=411 SENDFILE=x-sendfile KEEPS_CUT=yes ;;
+    lighttpd | lighttpd-spawn) EARLY=yes CHUNKED=411 SENDFILE=x-sendfile KEEPS_CUT=yes ZIP_BUFFERED=yes ;;
     *) tap_bail "unknown web server $STACK_WEB" ;;
 esac
 
@@ -259,10 +259,11 @@ code=$(get "$W/lr" "" "$LINK/files/$Z2" -H 'Range: bytes=-100')
 tap_ok "$([ "$code" = 206 ] && cmp -s "$W/lr.b" <(tail -c 100 "$W/src/two.bin"); echo $?)" \
     "$STACK_WEB: a ranged download of one file through the link: 206 and its last 100 bytes"
 # The ZIP of the tus-js-client batch (8 files), read in 1.5 s by a client
-# with a small receive buffer: streamed, batchup's
-# request lasts about as long as the client's (less what the server's socket
-# and the server hold); collected by the server first, it would end in a
-# fraction of a second.
+# with a small receive buffer. Where the server buffers the response
+# (nginx, lighttpd: ZIP_BUFFERED), batchup's request ends while the reader
+# still reads: a slow reader holds the server, not a worker. Where it
+# streams (Apache), batchup's request lasts about as long as the client's
+# (less what the server's socket and the server hold).
 BIGTOK=$(psql -XAtq -c "SELECT download_token FROM batchup.batches WHERE files_total = 8 AND status = 'complete' ORDER BY created_at DESC LIMIT 1")
 BIGSIZE=$(psql -XAtq -c "SELECT sum(size) FROM batchup.files f JOIN batchup.batches b ON b.id = f.batch_id WHERE b.download_token = '$BIGTOK'")
 if [ -n "$BIGTOK" ] && [ -n "$BIGSIZE" ]; then
@@ -295,9 +296,15 @@ PY
     # link's token cut to its first four characters.
     ms=$(grep "\"GET\" \"/api/v1/download/batch/${BIGTOK:0:4}\.\.\.\" " "$STACK_DIR/batchup.log" | tail -n 1 | awk '{ print $(NF - 2) }')
     tap_diag "$STACK_WEB: ZIP of $BIGSIZE bytes of files read at $rate bytes/s: client $zcode, $zbytes bytes, ${client_ms:-?} ms; batchup's request ${ms:-?} ms"
-    tap_ok "$([ "$zcode" = 200 ] && [ "${zbytes:-0}" -gt "$BIGSIZE" ] &&
-        awk -v ms="${ms:-0}" -v c="${client_ms:-0}" 'BEGIN { exit !(ms * 2 > c) }'; echo $?)" \
-        "$STACK_WEB: the ZIP streams to a slow reader as batchup writes it (batchup's request lasts ${ms:-?} ms of the reader's ${client_ms:-?})"
+    if [ "$ZIP_BUFFERED" = yes ]; then
+        tap_ok "$([ "$zcode" = 200 ] && [ "${zbytes:-0}" -gt "$BIGSIZE" ] &&
+            awk -v ms="${ms:-999999}" -v c="${client_ms:-0}" 'BEGIN { exit !(ms * 2 < c) }'; echo $?)" \
+            "$STACK_WEB: the server buffers the ZIP for a slow reader: batchup's worker is free before the reader is done (${ms:-?} ms of the reader's ${client_ms:-?})"
+    else
+        tap_ok "$([ "$zcode" = 200 ] && [ "${zbytes:-0}" -gt "$BIGSIZE" ] &&
+            awk -v ms="${ms:-0}" -v c="${client_ms:-0}" 'BEGIN { exit !(ms * 2 > c) }'; echo $?)" \
+            "$STACK_WEB: the ZIP streams to a slow reader as batchup writes it (batchup's request lasts ${ms:-?} ms of the reader's ${client_ms:-?})"
+    fi
 else
     tap_ok 1 "$STACK_WEB: the tus-js-client batch has a download link"
 fi

@@ -66,7 +66,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.body_min_rate, 500);
     assert_int_equal(cfg.min_rate_window, 30);
     assert_int_equal(cfg.per_user_limit, 5);
-    assert_int_equal(cfg.max_active_users, 25);
+    assert_int_equal(cfg.max_active_users, 5);
     assert_int_equal(cfg.slot_lease_seconds, 30);
     assert_int_equal(cfg.queue_retry_seconds, 2);
     assert_int_equal(cfg.max_batch_files, 1000);
@@ -338,11 +338,61 @@ static void test_pool_rules(void **state)
     assert_int_equal(cfg.body_min_rate, 0);
 }
 
+/* The admission caps: the defaults' design (25 + 8 + 8, 28 in all, 4 kept
+ * for short requests), small pools (at least one worker each, one kept),
+ * mod_fcgid's pool of one, and the shares' bounds. */
+static void test_class_caps(void **state)
+{
+    struct bu_config cfg;
+    struct bu_error err;
+    struct config_caps caps;
+
+    (void)state;
+    write_conf("workers = 32\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    config_class_caps(&cfg, &caps);
+    assert_int_equal(caps.upload, 25);
+    assert_int_equal(caps.upload, cfg.per_user_limit * cfg.max_active_users);
+    assert_int_equal(caps.download, 8);
+    assert_int_equal(caps.body, 8);
+    assert_int_equal(caps.long_total, 28);
+    write_conf("workers = 6\nper_user_limit = 1\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    config_class_caps(&cfg, &caps);
+    assert_int_equal(caps.upload, 5); /* 4.68: up */
+    assert_int_equal(caps.download, 2);
+    assert_int_equal(caps.long_total, 5);
+    write_conf("workers = 4\nper_user_limit = 1\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    config_class_caps(&cfg, &caps);
+    assert_int_equal(caps.upload, 4);
+    assert_int_equal(caps.download, 1);
+    assert_int_equal(caps.body, 1);
+    assert_int_equal(caps.long_total, 3);
+    write_conf("workers = 1\nper_user_limit = 1\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    config_class_caps(&cfg, &caps);
+    assert_int_equal(caps.long_total, 1);
+    assert_int_equal(caps.download, 1);
+    write_conf("workers = 100\npool_reserve_share = 0\npool_download_share = 100\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    config_class_caps(&cfg, &caps);
+    assert_int_equal(caps.long_total, 99); /* one is always kept */
+    assert_int_equal(caps.download, 100);
+    write_conf("pool_reserve_share = 100\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_non_null(strstr(err.message, "pool_reserve_share"));
+    write_conf("pool_upload_share = 0\n");
+    assert_int_equal(config_load(&cfg, path, &err), -1);
+    assert_non_null(strstr(err.message, "pool_upload_share"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_class_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_user_needs_a_guarded_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_keys, setup, teardown),

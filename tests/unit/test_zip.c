@@ -301,13 +301,13 @@ static void test_roundtrip_unicode_names(void **state)
 
 /* io_send: the bytes of an entry whose CRC is known, written straight to the
  * sink, as download.c does with sendfile(2). */
-static int io_send(void *ctx, size_t index, uint64_t size)
+static int io_send(void *ctx, size_t index, uint64_t offset, uint64_t size)
 {
     struct mem_io *io = ctx;
 
-    assert_true(size == io->src.entries[index].size);
+    assert_true(offset + size <= io->src.entries[index].size);
     io->src.reads++;
-    return mem_write(&io->sink, io->src.data[index], (size_t)size);
+    return mem_write(&io->sink, io->src.data[index] + offset, (size_t)size);
 }
 
 static void test_known_crcs_sent_directly(void **state)
@@ -349,6 +349,68 @@ static void test_known_crcs_sent_directly(void **state)
     assert_int_equal(zip_to_memory(e, 3, data, sizeof buf, &wrong), -1);
     free(wrong.buf);
     free(streamed.buf);
+}
+
+/* Any byte range of the archive, produced on its own, is exactly that
+ * slice of the whole archive, with and without a send callback, whatever
+ * the buffer; entries outside the range whose CRC is known are never read
+ * or sent, and the walk stops at the range's end. */
+static void test_ranges(void **state)
+{
+    (void)state;
+    static unsigned char big[300 * 1024];
+    const unsigned char *data[4] = {(const unsigned char *)"first\n", big,
+                                    (const unsigned char *)"", (const unsigned char *)"fourth\n"};
+    struct zip_entry e[4] = {{"a.txt", 6, 1700000000},
+                             {"big.bin", sizeof big, 1700000000},
+                             {"empty", 0, 1700000000},
+                             {"d.txt", 7, 1700000000}};
+    struct mem_sink whole = {0};
+    static unsigned char buf[4096];
+    uint64_t size;
+
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)((i * 2654435761u) >> 9);
+    assert_int_equal(zip_to_memory(e, 4, data, sizeof buf, &whole), 0);
+    assert_int_equal(zip_archive_size(e, 4, &size), 0);
+    assert_int_equal(whole.len, size);
+    e[1].crc32 = (uint32_t)crc32(0, big, sizeof big);
+    e[1].crc_known = true;
+
+    /* Starts and lengths around every boundary: headers, data, the central
+     * directory, the end record. */
+    uint64_t firsts[] = {0,          1,         29,      30, 40, 50, 1000, 4096, sizeof big / 2,
+                         size - 200, size - 22, size - 1};
+    uint64_t lens[] = {1, 7, 100, 5000, sizeof big, UINT64_MAX};
+    for (size_t f = 0; f < sizeof firsts / sizeof firsts[0]; f++)
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            uint64_t first = firsts[f], len = lens[l];
+            uint64_t want = len > size - first ? size - first : len;
+            for (int with_send = 0; with_send < 2; with_send++) {
+                struct mem_io io = {{data, e, {0}, 0}, {NULL, 0, 0, 0, 0}};
+                assert_int_equal(zip_stream_range(e, 4, io_read, with_send ? io_send : NULL,
+                                                  io_write, &io, buf, sizeof buf, first, len),
+                                 0);
+                assert_int_equal(io.sink.len, want);
+                assert_memory_equal(io.sink.buf, whole.buf + first, (size_t)want);
+                free(io.sink.buf);
+            }
+        }
+
+    /* A range inside the last entry's data reads nothing of the big entry,
+     * whose CRC is known, and a range in the first entry stops there. */
+    struct mem_io io = {{data, e, {0}, 0}, {NULL, 0, 0, 0, 0}};
+    assert_int_equal(
+        zip_stream_range(e, 4, io_read, io_send, io_write, &io, buf, sizeof buf, size - 200, 10),
+        0);
+    assert_true(io.src.pos[1] == 0);
+    free(io.sink.buf);
+    struct mem_io head = {{data, e, {0}, 0}, {NULL, 0, 0, 0, 0}};
+    assert_int_equal(
+        zip_stream_range(e, 4, io_read, io_send, io_write, &head, buf, sizeof buf, 0, 20), 0);
+    assert_true(head.src.reads == 0 && head.sink.len == 20);
+    free(head.sink.buf);
+    free(whole.buf);
 }
 
 static void test_empty_archive(void **state)
@@ -947,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_names_unique),
         cmocka_unit_test(test_names_windows_devices),
         cmocka_unit_test(test_names_many_duplicates),
+        cmocka_unit_test(test_ranges),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
