@@ -277,7 +277,8 @@ int fcgi_decode_pairs(const unsigned char *buf, size_t len,
                                   const unsigned char *value, size_t value_len, void *ctx),
                       void *ctx)
 {
-    const unsigned char *p = buf, *end = buf + len;
+    /* An empty record may come with no buffer at all: NULL + 0 is undefined. */
+    const unsigned char *p = buf, *end = len > 0 ? buf + len : buf;
 
     while (p < end) {
         size_t nlen, vlen;
