@@ -208,6 +208,9 @@ try {
     await waitFor(() => page.isVisible("#link"), 15000, "dropped files done");
     const dropBatch = (await (await api("/api/v1/batches?limit=1&files=1")).json()).batches[0];
     ok(dropBatch.status === "complete" && dropBatch.files.map((f) => f.name).sort().join(",") === "drop-1.txt,drop-2.txt", "and upload as one batch");
+    // The total counts this batch's files only, not rows of the one before.
+    const total = await page.textContent("#summary");
+    ok(/^2 files, 23 B of 23 B \(100%\)/.test(total), `the total is this batch's ("${total}")`);
   });
 
   // 7a. Screenshots and the width check with the list, the files and the link shown.
