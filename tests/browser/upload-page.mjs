@@ -122,11 +122,12 @@ try {
 
   // 3. A reload in the middle, then the same file picked again: same batch, resumed.
   await page.reload();
-  ok(await waitFor(async () => (await page.textContent("#note")).includes("pick the same files again"), 5000, "resume note"),
+  ok(await waitFor(async () => (await page.textContent("#note")).includes("the same files again"), 5000, "resume note"),
      "after a reload the page remembers the unfinished batch");
   await cdp2.detach();
   await page.setInputFiles("#pick", [big.path]);
-  ok((await page.textContent("#note")).includes(saved.id), "picking the same file again resumes that batch");
+  ok(await waitFor(async () => (await page.textContent("#note")).includes(saved.id), 5000, "the resume note"),
+     "picking the same file again resumes that batch");
   await page.click("#start");
   ok(await waitFor(() => page.isVisible("#link"), 30000, "the link after resume"), "the resumed upload completes and the link appears");
   const b2 = await (await api(`/api/v1/batches/${saved.id}`)).json();
