@@ -26,16 +26,19 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "batchup/check.h"
 #include "batchup/config.h"
 #include "batchup/db.h"
+#include "batchup/digest.h"
 
-#define STORE_ID_SIZE 37 /* a UUID and its NUL */
+#define STORE_ID_SIZE 37     /* a UUID and its NUL */
+#define STORE_WRITER_MAX 200 /* a writer's name, as batchup.uploads.writer allows */
 
 /* ---- users ---------------------------------------------------------- */
 
 struct store_user {
     int id;
-    char name[201];
+    char name[CHECK_USER_NAME_MAX + 1];
 };
 
 /* The user whose token hashes to token_hash (lower-case hex SHA-256). */
@@ -186,10 +189,10 @@ struct store_claim {
     int queue_position;
     uint64_t offset; /* recorded, durable; read under the lock when granted */
     uint64_t size;
-    char expected_sha256[65]; /* announced at creation, "" for none */
-    char holder[201];         /* the writer holding it, when locked */
-    int user_id;              /* the token's user (token_hash given): 0 none */
-    char user_name[201];
+    char expected_sha256[DIGEST_SHA256_HEX + 1]; /* announced at creation, "" for none */
+    char holder[STORE_WRITER_MAX + 1];           /* the writer holding it, when locked */
+    int user_id;                                 /* the token's user (token_hash given): 0 none */
+    char user_name[CHECK_USER_NAME_MAX + 1];
 };
 
 /* batchup.claim_upload with the configuration's limits: the slot and the
@@ -244,8 +247,8 @@ struct store_file_state {
     uint64_t size;
     int queue_position; /* 0 unless queued */
     time_t updated_at;
-    char expected_sha256[65]; /* "" when none was announced */
-    bool length_deferred;     /* created without its length: size is its maximum */
+    char expected_sha256[DIGEST_SHA256_HEX + 1]; /* "" when none was announced */
+    bool length_deferred; /* created without its length: size is its maximum */
 };
 
 /* user_id 0: any user's file (the completion checks its own upload). */
@@ -332,7 +335,7 @@ struct store_hook_event {
     char kind[32];
     char batch_id[STORE_ID_SIZE];
     char file_id[STORE_ID_SIZE]; /* "" for batch_complete */
-    char user_name[201];
+    char user_name[CHECK_USER_NAME_MAX + 1];
     char download_url[128]; /* the link's path, "" when the batch has none */
     int attempt;
     bool command_done; /* accepted by a target in an earlier attempt */
