@@ -356,6 +356,9 @@ static int migrate(struct db *db, const char *dir, struct bu_error *err)
     bool applied[MIGRATE_MAX_FILES] = {false};
     int n_applied = 0, rc = 0, r = 0;
 
+    /* Both lists are freed at the end, also when the first could not be
+     * read and the second was never listed. */
+    numbered.n = functions.n = 0;
     snprintf(fdir, sizeof fdir, "%s/functions", dir);
     if (files_list(dir, 1, &numbered, err) != 0 || files_list(fdir, 0, &functions, err) != 0 ||
         migrate_begin(db, err) != 0)
