@@ -9,8 +9,11 @@
 #include "batchup/store.h"
 #include "batchup/store_call.h"
 
-int store_create_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                       int user_id, const char *files_json, char batch_id[STORE_ID_SIZE])
+/* A batch from a JSON file list, by sql (batchup.create_batch or
+ * batchup.create_open_batch, which take the same arguments). */
+static int store_batch_from_list(struct db *db, struct bu_error *err, const char *sql,
+                                 const struct bu_config *cfg, int user_id, const char *files_json,
+                                 char batch_id[STORE_ID_SIZE])
 {
     struct db_args a;
     struct pg_result *res;
@@ -22,14 +25,21 @@ int store_create_batch(struct db *db, struct bu_error *err, const struct bu_conf
     db_args_int(&a, (long long)cfg->max_user_bytes);
     db_args_int(&a, cfg->max_open_batches);
     db_args_int(&a, cfg->max_user_files);
-    if (store_call(db, err,
-                   "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int, $4::bigint, $5::int,"
-                   " $6::int) AS id",
-                   &a, STORE_ROW_ONE, &res) < 0)
+    if (store_call(db, err, sql, &a, STORE_ROW_ONE, &res) < 0)
         return -1;
     store_copy(batch_id, STORE_ID_SIZE, res, 0, "id");
     db_free(res);
     return 0;
+}
+
+int store_create_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                       int user_id, const char *files_json, char batch_id[STORE_ID_SIZE])
+{
+    return store_batch_from_list(
+        db, err,
+        "SELECT batchup.create_batch($1::int, $2::jsonb, $3::int, $4::bigint, $5::int,"
+        " $6::int) AS id",
+        cfg, user_id, files_json, batch_id);
 }
 
 int store_create_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
@@ -62,24 +72,11 @@ int store_create_upload(struct db *db, struct bu_error *err, const struct bu_con
 int store_create_open_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
                             int user_id, const char *files_json, char batch_id[STORE_ID_SIZE])
 {
-    struct db_args a;
-    struct pg_result *res;
-
-    db_args_init(&a);
-    db_args_int(&a, user_id);
-    db_args_text(&a, files_json);
-    db_args_int(&a, cfg->link_ttl_seconds);
-    db_args_int(&a, (long long)cfg->max_user_bytes);
-    db_args_int(&a, cfg->max_open_batches);
-    db_args_int(&a, cfg->max_user_files);
-    if (store_call(db, err,
-                   "SELECT batchup.create_open_batch($1::int, $2::jsonb, $3::int, $4::bigint,"
-                   " $5::int, $6::int) AS id",
-                   &a, STORE_ROW_ONE, &res) < 0)
-        return -1;
-    store_copy(batch_id, STORE_ID_SIZE, res, 0, "id");
-    db_free(res);
-    return 0;
+    return store_batch_from_list(
+        db, err,
+        "SELECT batchup.create_open_batch($1::int, $2::jsonb, $3::int, $4::bigint,"
+        " $5::int, $6::int) AS id",
+        cfg, user_id, files_json, batch_id);
 }
 
 /* The words of batchup.join_batch's result. */
