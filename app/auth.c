@@ -47,7 +47,7 @@ int auth_new_token(char out[AUTH_TOKEN_LEN + 1])
     return 0;
 }
 
-void auth_hash_token(const char *token, char out[65])
+void auth_hash_token(const char *token, char out[DIGEST_SHA256_HEX + 1])
 {
     digest_sha256_hex(token, strlen(token), out);
 }
@@ -79,7 +79,8 @@ static int auth_remote_user(struct http_request *req, struct bu_error *err)
 }
 
 /* The Authorization header's token, in its stored form. */
-static int bearer_hash(struct http_request *req, char hash[65], struct bu_error *err)
+static int bearer_hash(struct http_request *req, char hash[DIGEST_SHA256_HEX + 1],
+                       struct bu_error *err)
 {
     const char *h = http_header(req, "Authorization");
 
@@ -109,7 +110,7 @@ int auth_resolve(struct http_request *req, int user_id, const char *user_name, s
 static int auth_bearer(struct http_request *req, struct bu_error *err)
 {
     struct store_user user = {0};
-    char hash[65];
+    char hash[DIGEST_SHA256_HEX + 1];
     int found;
 
     if (bearer_hash(req, hash, err) != 0)

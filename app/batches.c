@@ -137,7 +137,7 @@ static int parse_file(json_t *item, size_t i, const struct bu_config *cfg, json_
     json_t *sha = json_object_get(item, "sha256"), *type = json_object_get(item, "type");
     size_t known = 2 + (sha != NULL) + (type != NULL);
     const char *hex = json_is_string(sha) ? json_string_value(sha) : "";
-    char lower[65];
+    char lower[DIGEST_SHA256_HEX + 1];
 
     if (!json_is_object(item))
         return error_set(err, BU_E_BAD_REQUEST, "files[%zu] must be an object", i);

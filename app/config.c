@@ -631,7 +631,7 @@ static const char *default_path(char *buf, size_t cap)
 int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *err)
 {
     const char *path = cli_path;
-    char installed[1100];
+    char installed[CONFIG_PATH_SIZE];
 
     config_defaults(cfg);
     if (path == NULL || *path == '\0')

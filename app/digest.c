@@ -64,7 +64,7 @@ void digest_hex(const unsigned char *md, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-void digest_sha256_hex(const void *buf, size_t len, char out[65])
+void digest_sha256_hex(const void *buf, size_t len, char out[DIGEST_SHA256_HEX + 1])
 {
     unsigned char md[32];
     unsigned int n = 0;

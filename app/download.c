@@ -88,7 +88,7 @@ static int not_modified(struct http_request *req, const struct store_file *f,
 static void redirect_to_server(struct http_request *req, const struct store_file *f,
                                const struct file_headers *h)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
 
     http_status(req, 200);
     add_representation(req, f, h);
@@ -113,7 +113,7 @@ static int send_body(struct http_request *req, const struct store_file *f,
                      const struct file_headers *h, enum headers_range range, uint64_t first,
                      uint64_t last, struct bu_error *err)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
     int fd = -1;
 
     if (f->size > 0) {
@@ -225,7 +225,7 @@ struct zip_ctx {
 /* Make entry index the open file of ctx. */
 static int open_entry(struct zip_ctx *ctx, size_t index)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
 
     if (ctx->current != index || ctx->fd < 0) {
         if (ctx->fd >= 0)

@@ -56,7 +56,7 @@
 
 struct orphan {
     char id[STORE_ID_SIZE];
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
     bool live;
 };
 
@@ -155,7 +155,7 @@ static void sweep_dir(struct sweep *sw, const char *dir)
 /* Is a sweep due?  Then mark it as done now (storage_dir/.swept). */
 static bool sweep_due(const struct bu_config *cfg)
 {
-    char stamp[1100];
+    char stamp[STORAGE_PATH_SIZE];
     struct stat st;
     int fd;
 
@@ -173,7 +173,7 @@ static bool sweep_due(const struct bu_config *cfg)
 /* One walk of partial/ and files/<shard>/. */
 static void sweep_walk(struct sweep *sw, const struct bu_config *cfg)
 {
-    char dir[1100];
+    char dir[STORAGE_PATH_SIZE];
     DIR *files;
     struct dirent *e;
 
@@ -184,7 +184,7 @@ static void sweep_walk(struct sweep *sw, const struct bu_config *cfg)
     snprintf(dir, sizeof dir, "%s/files", cfg->storage_dir);
     files = opendir(dir);
     while (files != NULL && (e = readdir(files)) != NULL && !sw->failed) {
-        char shard[1100];
+        char shard[STORAGE_PATH_SIZE];
         if (strlen(e->d_name) != 2 || e->d_name[0] == '.')
             continue;
         snprintf(shard, sizeof shard, "%s/%s", dir, e->d_name);
@@ -199,7 +199,7 @@ static void sweep_walk(struct sweep *sw, const struct bu_config *cfg)
  * unreadable or malformed. */
 static int marker_read(const struct bu_config *cfg, char id[STORE_ID_SIZE])
 {
-    char path[1100], line[64] = "";
+    char path[STORAGE_PATH_SIZE], line[64] = "";
     FILE *f;
 
     snprintf(path, sizeof path, "%s/" GC_MARKER, cfg->storage_dir);
@@ -219,7 +219,7 @@ static int marker_read(const struct bu_config *cfg, char id[STORE_ID_SIZE])
 /* Write the marker (atomically: a temporary file renamed over it). */
 static int marker_write(const struct bu_config *cfg, const char *id)
 {
-    char path[1100], tmp[1100];
+    char path[STORAGE_PATH_SIZE], tmp[STORAGE_PATH_SIZE];
     FILE *f;
     int rc;
 

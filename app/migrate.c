@@ -37,10 +37,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "batchup/cli.h"
 #include "batchup/digest.h"
 #include "batchup/gc.h"
-#include "batchup/store.h"
+#include "batchup/store_call.h"
 
 #define MIGRATE_MAX_FILES 1000
 
@@ -127,8 +129,7 @@ static void files_free(struct sql_files *files)
 
 /* List dir's files of one kind, sorted, with their SHA-256 (a missing
  * folder is an empty list). */
-static int files_list(const char *dir, int numbered, struct sql_files *files,
-                      struct bu_error *err)
+static int files_list(const char *dir, int numbered, struct sql_files *files, struct bu_error *err)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -179,14 +180,154 @@ static int run_file(struct db *db, struct bu_error *err, const char *dir, const 
     return rc;
 }
 
+/* ---- the ledgers: what was applied ---------------------------------- */
+/* The lock namespace of `batchup migrate`, one above the slot namespace
+ * (sql/functions/10_common.sql), so batchup.slot_locks never shows it. */
+#define MIGRATION_LOCK "1651865713"
+
+static void migrate_rollback(struct db *db)
+{
+    if (db->conn != NULL)
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+/* Begin the transaction of a run: the migration lock (advisory, so two
+ * runs at once take turns), schema batchup and its two ledgers created when
+ * missing.  The bookkeeping below reads and writes those ledgers, tables of
+ * this runner's own, so it lives here and not in the data layer, which only
+ * calls batchup.* functions and views. */
+static int migrate_begin(struct db *db, struct bu_error *err)
+{
+    static const char *const steps[] = {
+        "BEGIN",
+        "SET LOCAL client_min_messages = warning",
+        "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ", 1)",
+        "CREATE SCHEMA IF NOT EXISTS batchup",
+        "CREATE TABLE IF NOT EXISTS batchup.schema_migrations ("
+        " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+        "COMMENT ON TABLE batchup.schema_migrations IS"
+        " 'Numbered migrations (sql/NNN_*.sql) applied by batchup migrate, one row each.'",
+        "CREATE TABLE IF NOT EXISTS batchup.schema_functions ("
+        " name text PRIMARY KEY, sha256 text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())",
+        "COMMENT ON TABLE batchup.schema_functions IS"
+        " 'The function and view definitions (sql/functions/*.sql) last applied by batchup"
+        " migrate, with the SHA-256 of each file: when a file changes, migrate applies them all"
+        " again.'",
+    };
+
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (store_command(db, err, steps[i], NULL) != 0) {
+            migrate_rollback(db);
+            return -1;
+        }
+    return 0;
+}
+
+static int migrate_applied(struct db *db, struct bu_error *err, const char *name)
+{
+    struct db_args a;
+    struct pg_result *res;
+    int rows, found;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    rows = store_call(db, err, "SELECT 1 FROM batchup.schema_migrations WHERE version = $1", &a,
+                      STORE_ROWS_ANY, &res);
+    if (rows < 0)
+        return -1;
+    found = rows == 1;
+    db_free(res);
+    return found;
+}
+
+static int migrate_record(struct db *db, struct bu_error *err, const char *name)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, name);
+    return store_command(db, err, "INSERT INTO batchup.schema_migrations (version) VALUES ($1)",
+                         &a);
+}
+
+/* "name:sha256\n" for each file, in order: the whole set as one text, so
+ * that one comparison tells whether anything changed. */
+static char *migrate_function_set(const char *const *names, const char *const *sha256s, size_t n)
+{
+    size_t len = 1;
+    char *text, *p;
+
+    for (size_t i = 0; i < n; i++)
+        len += strlen(names[i]) + strlen(sha256s[i]) + 2;
+    text = malloc(len);
+    if (text == NULL)
+        return NULL;
+    p = text;
+    *p = '\0';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s:%s\n", names[i], sha256s[i]);
+    return text;
+}
+
+static int migrate_functions_current(struct db *db, struct bu_error *err, const char *const *names,
+                                     const char *const *sha256s, size_t n)
+{
+    struct db_args a;
+    struct pg_result *res;
+    char *set = migrate_function_set(names, sha256s, n);
+    int rows, current;
+
+    if (set == NULL)
+        return error_set(err, BU_E_INTERNAL, "out of memory");
+    db_args_init(&a);
+    db_args_text(&a, set);
+    rows =
+        store_call(db, err,
+                   "SELECT coalesce(string_agg(name || ':' || sha256 || E'\\n', '' ORDER BY name "
+                   "COLLATE \"C\"),"
+                   " '') = $1 AS current FROM batchup.schema_functions",
+                   &a, STORE_ROW_ONE, &res);
+    free(set);
+    if (rows < 0)
+        return -1;
+    current = store_bool(res, 0, "current");
+    db_free(res);
+    return current;
+}
+
+static int migrate_functions_record(struct db *db, struct bu_error *err, const char *const *names,
+                                    const char *const *sha256s, size_t n)
+{
+    if (store_command(db, err, "DELETE FROM batchup.schema_functions", NULL) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct db_args a;
+        db_args_init(&a);
+        db_args_text(&a, names[i]);
+        db_args_text(&a, sha256s[i]);
+        if (store_command(db, err,
+                          "INSERT INTO batchup.schema_functions (name, sha256) VALUES ($1, $2)",
+                          &a) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int migrate_commit(struct db *db, struct bu_error *err)
+{
+    return store_command(db, err, "COMMIT", NULL);
+}
+
+/* ---- applying -------------------------------------------------------- */
+
 /* Apply one numbered migration unless recorded, inside the run's
  * transaction: 1 applied, 0 already there, -1 failed. */
 static int apply_numbered(struct db *db, struct bu_error *err, const char *dir, const char *name)
 {
-    int applied = store_migration_applied(db, err, name);
+    int applied = migrate_applied(db, err, name);
 
-    if (applied == 0 && (run_file(db, err, dir, name) != 0 ||
-                         store_migration_record(db, err, name) != 0))
+    if (applied == 0 && (run_file(db, err, dir, name) != 0 || migrate_record(db, err, name) != 0))
         applied = -1;
     return applied < 0 ? -1 : !applied;
 }
@@ -198,12 +339,12 @@ static int apply_functions(struct db *db, struct bu_error *err, const char *dir,
 {
     const char *const *names = (const char *const *)files->name;
     const char *const *shas = (const char *const *)files->sha256;
-    int current = store_functions_current(db, err, names, shas, files->n);
+    int current = migrate_functions_current(db, err, names, shas, files->n);
 
     for (size_t i = 0; current == 0 && i < files->n; i++)
         if (run_file(db, err, dir, files->name[i]) != 0)
             current = -1;
-    if (current == 0 && store_functions_record(db, err, names, shas, files->n) != 0)
+    if (current == 0 && migrate_functions_record(db, err, names, shas, files->n) != 0)
         current = -1;
     return current < 0 ? -1 : !current;
 }
@@ -215,9 +356,12 @@ static int migrate(struct db *db, const char *dir, struct bu_error *err)
     bool applied[MIGRATE_MAX_FILES] = {false};
     int n_applied = 0, rc = 0, r = 0;
 
+    /* Both lists are freed at the end, also when the first could not be
+     * read and the second was never listed. */
+    numbered.n = functions.n = 0;
     snprintf(fdir, sizeof fdir, "%s/functions", dir);
     if (files_list(dir, 1, &numbered, err) != 0 || files_list(fdir, 0, &functions, err) != 0 ||
-        store_migration_begin(db, err) != 0)
+        migrate_begin(db, err) != 0)
         rc = -1;
     for (size_t i = 0; i < numbered.n && rc == 0; i++) {
         r = apply_numbered(db, err, dir, numbered.name[i]);
@@ -227,10 +371,10 @@ static int migrate(struct db *db, const char *dir, struct bu_error *err)
     }
     if (rc == 0)
         rc = (r = apply_functions(db, err, fdir, &functions)) < 0 ? -1 : 0;
-    if (rc == 0 && store_commit(db, err) != 0)
+    if (rc == 0 && migrate_commit(db, err) != 0)
         rc = -1;
     if (rc != 0) {
-        store_rollback(db);
+        migrate_rollback(db);
     } else {
         /* Said once committed: until then nothing was applied. */
         for (size_t i = 0; i < numbered.n; i++)

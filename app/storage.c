@@ -20,7 +20,7 @@
 
 static int mkdir_p(const char *path)
 {
-    char tmp[1100];
+    char tmp[STORAGE_PATH_SIZE];
     size_t len = strlen(path);
 
     if (len >= sizeof tmp)
@@ -42,7 +42,7 @@ static int mkdir_p(const char *path)
 int storage_init(const struct bu_config *cfg, struct bu_error *err)
 {
     static const char *const dirs[] = {"partial", "files"};
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
 
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", cfg->storage_dir, dirs[i]);
@@ -99,7 +99,7 @@ static int fsync_path(const char *path, int flags)
 
 int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char partial[1100], final[1100], dir[1100];
+    char partial[STORAGE_PATH_SIZE], final[STORAGE_PATH_SIZE], dir[STORAGE_PATH_SIZE];
     struct stat st;
 
     storage_partial_path(cfg, file_id, partial, sizeof partial);
@@ -120,7 +120,7 @@ int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_e
 
 int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
     int fd;
 
     snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
@@ -139,7 +139,7 @@ int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct
 
 int storage_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
     int fd;
 
     storage_partial_path(cfg, file_id, path, sizeof path);
@@ -154,7 +154,7 @@ int storage_open_partial(const struct bu_config *cfg, const char *file_id, struc
 
 int storage_open_direct(const struct bu_config *cfg, const char *file_id)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
 
     storage_partial_path(cfg, file_id, path, sizeof path);
     return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
@@ -162,7 +162,7 @@ int storage_open_direct(const struct bu_config *cfg, const char *file_id)
 
 int storage_final_exists(const struct bu_config *cfg, const char *file_id)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
     struct stat st;
 
     storage_final_path(cfg, file_id, path, sizeof path);
@@ -171,7 +171,7 @@ int storage_final_exists(const struct bu_config *cfg, const char *file_id)
 
 void storage_remove(const struct bu_config *cfg, const char *file_id)
 {
-    char path[1100];
+    char path[STORAGE_PATH_SIZE];
 
     snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
     unlink(path);

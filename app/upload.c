@@ -252,7 +252,7 @@ failed:
 
 /* The SHA-256 (hex) and CRC-32 of the first size bytes of fd, read back
  * through the stream buffer. */
-static int hash_file(int fd, uint64_t size, char sha256[65], uint32_t *crc32,
+static int hash_file(int fd, uint64_t size, char sha256[DIGEST_SHA256_HEX + 1], uint32_t *crc32,
                      struct bu_error *err)
 {
     struct digest d;
@@ -441,7 +441,7 @@ static int admit(struct upload *up, struct bu_error *err)
  * error. */
 static int finish_left_over(struct upload *up, struct bu_error *err)
 {
-    char path[1100], partial[1100], sha256[65];
+    char path[STORAGE_PATH_SIZE], partial[STORAGE_PATH_SIZE], sha256[DIGEST_SHA256_HEX + 1];
     uint32_t crc32 = 0;
     struct stat st;
     int fd, rc;
@@ -732,7 +732,7 @@ static int verify_body(struct upload *up, struct bu_error *err)
  * stays, the bytes past it go), so the client can send it again. */
 static int complete(struct upload *up, struct bu_error *err)
 {
-    char sha256[65];
+    char sha256[DIGEST_SHA256_HEX + 1];
     uint32_t crc32 = up->whole.crc32;
     unsigned char md[DIGEST_MAX];
     size_t len = digest_end(&up->whole, md);
@@ -828,7 +828,7 @@ static void close_upload(struct upload *up)
 
 void upload_record_writer(struct http_request *req, const char *file_id)
 {
-    char holder[201];
+    char holder[STORE_WRITER_MAX + 1];
     const char *token;
     struct bu_error err;
     struct timespec pause = {0, 20L * 1000 * 1000};

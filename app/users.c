@@ -28,7 +28,8 @@ static int parse_limit(const char *s, int *out, struct bu_error *err)
 }
 
 /* A new token for name; its hash goes to the database. */
-static int new_token(char token[AUTH_TOKEN_LEN + 1], char hash[65], struct bu_error *err)
+static int new_token(char token[AUTH_TOKEN_LEN + 1], char hash[DIGEST_SHA256_HEX + 1],
+                     struct bu_error *err)
 {
     if (auth_new_token(token) != 0)
         return error_set(err, BU_E_INTERNAL, "no random bytes for a token");
@@ -38,7 +39,7 @@ static int new_token(char token[AUTH_TOKEN_LEN + 1], char hash[65], struct bu_er
 
 static int user_add(struct db *db, const char *name, int limit, struct bu_error *err)
 {
-    char token[AUTH_TOKEN_LEN + 1], hash[65];
+    char token[AUTH_TOKEN_LEN + 1], hash[DIGEST_SHA256_HEX + 1];
     int created;
 
     if (new_token(token, hash, err) != 0)
@@ -56,7 +57,7 @@ static int user_add(struct db *db, const char *name, int limit, struct bu_error 
 
 static int user_token(struct db *db, const char *name, struct bu_error *err)
 {
-    char token[AUTH_TOKEN_LEN + 1], hash[65];
+    char token[AUTH_TOKEN_LEN + 1], hash[DIGEST_SHA256_HEX + 1];
     int found;
 
     if (new_token(token, hash, err) != 0)

@@ -11,7 +11,7 @@
 /* A fresh random token (NUL-terminated, AUTH_TOKEN_LEN chars). */
 int auth_new_token(char out[AUTH_TOKEN_LEN + 1]);
 /* The stored form of a token: lowercase hex SHA-256. */
-void auth_hash_token(const char *token, char out[65]);
+void auth_hash_token(const char *token, char out[DIGEST_SHA256_HEX + 1]);
 /* Authenticate req (sets req->user_id and user_name); 401 in err if not. */
 int auth_request(struct http_request *req, struct bu_error *err);
 /* As auth_request, but an API token is only checked for its form here and

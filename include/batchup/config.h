@@ -12,6 +12,10 @@
 #include "batchup/address.h"
 #include "batchup/error.h"
 
+/* Room for a path built from a directory of at most 1023 bytes (the size
+ * of the path keys below) and a name under it. */
+#define CONFIG_PATH_SIZE 1100
+
 /* The orders of these enums are the orders of the words in config.c. */
 enum config_pm { CONFIG_PM_STATIC, CONFIG_PM_DYNAMIC, CONFIG_PM_ONDEMAND };
 enum config_auth { CONFIG_AUTH_TOKEN, CONFIG_AUTH_REMOTE_USER };

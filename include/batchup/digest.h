@@ -18,6 +18,7 @@ enum digest_algo { DIGEST_SHA1, DIGEST_SHA256 };
 
 #define DIGEST_MAX 32                   /* bytes of the longest digest, SHA-256 */
 #define DIGEST_HEX_SIZE (2 * DIGEST_MAX + 1)
+#define DIGEST_SHA256_HEX 64 /* hex digits of a SHA-256: a token's hash, a file's checksum */
 
 struct evp_md_ctx_st;
 
@@ -44,6 +45,6 @@ uint32_t digest_crc32(uint32_t crc, const void *buf, size_t len);
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void digest_hex(const unsigned char *md, size_t n, char *out);
 /* The lower-case hex SHA-256 of len bytes. */
-void digest_sha256_hex(const void *buf, size_t len, char out[65]);
+void digest_sha256_hex(const void *buf, size_t len, char out[DIGEST_SHA256_HEX + 1]);
 
 #endif

@@ -14,8 +14,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "batchup/check.h"
 #include "batchup/config.h"
 #include "batchup/db.h"
+#include "batchup/digest.h"
 #include "batchup/error.h"
 #include "batchup/fcgi.h"
 
@@ -39,10 +41,10 @@ struct http_request {
     int body_aborted; /* the request body ended before its end */
 
     int user_id; /* 0 until authenticated */
-    char user_name[201];
+    char user_name[CHECK_USER_NAME_MAX + 1];
     /* The API token's stored form, while its check waits for the request's
      * first statement (auth_request_with_claim); "" otherwise. */
-    char auth_pending[65];
+    char auth_pending[DIGEST_SHA256_HEX + 1];
 
     /* Set by the router: the path's variable parts ({uuid}, {token}), and
      * header lines every response to this request carries ("Name: value"

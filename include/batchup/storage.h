@@ -14,6 +14,10 @@
 #include "batchup/config.h"
 #include "batchup/error.h"
 
+/* Room for a path below storage_dir: the directory (at most 1023 bytes, as
+ * struct bu_config holds it) and a file's place under it. */
+#define STORAGE_PATH_SIZE 1100
+
 /* Create storage_dir/partial and storage_dir/files if missing. */
 int storage_init(const struct bu_config *cfg, struct bu_error *err);
 void storage_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);

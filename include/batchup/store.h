@@ -2,11 +2,14 @@
  * store.h - the data layer: one C function per batchup.* SQL function or
  * view the program uses, returning C types.
  *
- * Every question batchup asks PostgreSQL is here, and nowhere else: the
+ * Every question batchup asks PostgreSQL is here, and nowhere else but the
+ * migration runner's bookkeeping of its own ledgers (migrate.c): the
  * handlers, the command line and the maintenance pass call these functions
- * and never see SQL, libpq or a column number.  The database keeps every
- * decision (the functions in sql/functions/), so each call is one round trip
- * and reads no table directly: it calls a function or a view.
+ * and never see SQL, libpq or a column number.  They live in app/store_*.c,
+ * one file per section below, on the helper of store_call.h (store.c).
+ * The database keeps every decision (the functions in sql/functions/), so
+ * each call is one round trip and reads no table directly: it calls a
+ * function or a view.
  *
  * Conventions: every function takes the process's struct db and an error
  * to fill.  Functions that look something up return 1 found, 0 not found,
@@ -23,16 +26,19 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "batchup/check.h"
 #include "batchup/config.h"
 #include "batchup/db.h"
+#include "batchup/digest.h"
 
-#define STORE_ID_SIZE 37 /* a UUID and its NUL */
+#define STORE_ID_SIZE 37     /* a UUID and its NUL */
+#define STORE_WRITER_MAX 200 /* a writer's name, as batchup.uploads.writer allows */
 
 /* ---- users ---------------------------------------------------------- */
 
 struct store_user {
     int id;
-    char name[201];
+    char name[CHECK_USER_NAME_MAX + 1];
 };
 
 /* The user whose token hashes to token_hash (lower-case hex SHA-256). */
@@ -183,10 +189,10 @@ struct store_claim {
     int queue_position;
     uint64_t offset; /* recorded, durable; read under the lock when granted */
     uint64_t size;
-    char expected_sha256[65]; /* announced at creation, "" for none */
-    char holder[201];         /* the writer holding it, when locked */
-    int user_id;              /* the token's user (token_hash given): 0 none */
-    char user_name[201];
+    char expected_sha256[DIGEST_SHA256_HEX + 1]; /* announced at creation, "" for none */
+    char holder[STORE_WRITER_MAX + 1];           /* the writer holding it, when locked */
+    int user_id;                                 /* the token's user (token_hash given): 0 none */
+    char user_name[CHECK_USER_NAME_MAX + 1];
 };
 
 /* batchup.claim_upload with the configuration's limits: the slot and the
@@ -241,8 +247,8 @@ struct store_file_state {
     uint64_t size;
     int queue_position; /* 0 unless queued */
     time_t updated_at;
-    char expected_sha256[65]; /* "" when none was announced */
-    bool length_deferred;     /* created without its length: size is its maximum */
+    char expected_sha256[DIGEST_SHA256_HEX + 1]; /* "" when none was announced */
+    bool length_deferred; /* created without its length: size is its maximum */
 };
 
 /* user_id 0: any user's file (the completion checks its own upload). */
@@ -329,7 +335,7 @@ struct store_hook_event {
     char kind[32];
     char batch_id[STORE_ID_SIZE];
     char file_id[STORE_ID_SIZE]; /* "" for batch_complete */
-    char user_name[201];
+    char user_name[CHECK_USER_NAME_MAX + 1];
     char download_url[128]; /* the link's path, "" when the batch has none */
     int attempt;
     bool command_done; /* accepted by a target in an earlier attempt */
@@ -339,7 +345,7 @@ struct store_hook_event {
 
 /* LISTEN batchup_hook on this connection (NOTIFY wakes the deliverer) when
  * it is a session of our own: 1 listening, 0 not (a connection pooler is in
- * between, see store.c), -1 error. */
+ * between, see store_hooks.c), -1 error. */
 int store_hook_listen(struct db *db, struct bu_error *err);
 /* Register deliverer (this host's hooks child) for the kinds in events,
  * for lease_seconds: the database queues only events somebody receives. */
@@ -361,24 +367,5 @@ int store_hook_finish(struct db *db, struct bu_error *err, const char *event_id,
  * database still wants (batchup.live_files).  0 or -1. */
 int store_live_files(struct db *db, struct bu_error *err, const char *const *ids, size_t n,
                      void (*live)(const char *file_id, void *ctx), void *ctx);
-
-/* ---- migrations ----------------------------------------------------- */
-
-/* Begin the transaction of a `batchup migrate` run: the migration lock
- * (advisory, so two runs at once take turns), schema batchup and its two
- * ledgers created when missing. */
-int store_migration_begin(struct db *db, struct bu_error *err);
-/* Is the numbered migration name recorded?  1 yes, 0 no. */
-int store_migration_applied(struct db *db, struct bu_error *err, const char *name);
-int store_migration_record(struct db *db, struct bu_error *err, const char *name);
-/* Are exactly these n definition files recorded, with these SHA-256s?
- * 1 yes, 0 no (they must be applied). */
-int store_functions_current(struct db *db, struct bu_error *err, const char *const *names,
-                            const char *const *sha256s, size_t n);
-/* Record these n definition files as the applied set. */
-int store_functions_record(struct db *db, struct bu_error *err, const char *const *names,
-                           const char *const *sha256s, size_t n);
-int store_commit(struct db *db, struct bu_error *err);
-void store_rollback(struct db *db);
 
 #endif
