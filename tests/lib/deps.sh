@@ -65,6 +65,8 @@ needs=(
     "clang|clang"
     "libclang-rt-14-dev|/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
     "cppcheck|cppcheck"
+    # tests/integration/52-migrate-bad-dir.sh runs batchup migrate under valgrind.
+    "valgrind|valgrind"
     # The upload page is tested in a real browser.
     "chromium|/usr/bin/chromium"
     # Node.js (with its npm) may come from elsewhere than Debian: only when
