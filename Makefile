@@ -166,7 +166,7 @@ UNIT_PATHS := -e 's|/usr/bin/batchup|$(BINDIR)/batchup|g' -e 's|/etc/batchup/|$(
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/sql/functions $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/batchup
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(SYSCONFDIR)/batchup
 	install -m 0755 $(BUILD)/batchup $(DESTDIR)$(BINDIR)/batchup
 	install -m 0644 sql/[0-9][0-9][0-9]_*.sql $(DESTDIR)$(DATADIR)/sql/
 	install -m 0644 sql/functions/*.sql $(DESTDIR)$(DATADIR)/sql/functions/
@@ -175,6 +175,7 @@ install: all
 	    sed $(UNIT_PATHS) conf/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 0644 README.md conf/batchup.conf conf/nginx.conf $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	@if [ -e $(CONF) ]; then \
 	    echo "keeping $(CONF) (the new sample is $(DESTDIR)$(DOCDIR)/batchup.conf)"; \
 	else \

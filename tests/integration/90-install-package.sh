@@ -44,7 +44,8 @@ for f in sql/functions/*.sql; do sqlfiles+=(644 "/usr/local/share/batchup/sql/fu
 tap_is "$(expect_files "$inst" 755 /usr/local/bin/batchup 640 /usr/local/etc/batchup/batchup.conf \
     644 /usr/local/share/man/man8/batchup.8 644 /usr/local/lib/systemd/system/batchup.service \
     644 /usr/local/lib/systemd/system/batchup.socket 644 /usr/local/share/doc/batchup/README.md \
-    644 /usr/local/share/doc/batchup/batchup.conf 644 /usr/local/share/doc/batchup/nginx.conf "${sqlfiles[@]}")" "" \
+    644 /usr/local/share/doc/batchup/batchup.conf 644 /usr/local/share/doc/batchup/nginx.conf \
+    644 /usr/local/share/doc/batchup/docs/api.md 644 /usr/local/share/doc/batchup/docs/operations.md "${sqlfiles[@]}")" "" \
     "binary, configuration, man page, units, docs and all $((${#sqlfiles[@]} / 2)) SQL files are there with their modes"
 tap_is "$(grep -E '^Exec(Start|StartPre)=' "$inst/usr/local/lib/systemd/system/batchup.service" | tr '\n' '|')" \
     "ExecStartPre=/usr/local/bin/batchup migrate -c /usr/local/etc/batchup/batchup.conf|ExecStart=/usr/local/bin/batchup serve -c /usr/local/etc/batchup/batchup.conf|" \
@@ -89,11 +90,12 @@ want='-rwxr-xr-x root/root /usr/bin/batchup
 -rw-r--r-- root/root /lib/systemd/system/batchup.socket
 -rw-r----- root/root /etc/batchup/batchup.conf
 -rw-r--r-- root/root /usr/share/doc/batchup/README.md
+-rw-r--r-- root/root /usr/share/doc/batchup/docs/operations.md
 -rw-r--r-- root/root /usr/share/doc/batchup/NEWS.md.gz
 -rw-r--r-- root/root /usr/share/doc/batchup/copyright
 -rw-r--r-- root/root /usr/share/doc/batchup/changelog.gz'
 tap_is "$(grep -F -x -f <(printf '%s\n' "$want") "$T/list" | sort)" "$(printf '%s\n' "$want" | sort)" \
-    "it holds the binary, the SQL, the man page, both units, the configuration (0640), README, NEWS, copyright and changelog"
+    "it holds the binary, the SQL, the man page, both units, the configuration (0640), README and docs/, NEWS, copyright and changelog"
 tap_is "$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/batchup/copyright | sed -n 's/^License: //p' | sort -u)" \
     BSD-2-Clause "the copyright file (DEP-5) gives the license: BSD-2-Clause"
 dpkg-deb -e "$deb" "$T/control"
