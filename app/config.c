@@ -161,7 +161,7 @@ void config_defaults(struct bu_config *cfg)
     cfg->pm_process_idle_timeout = 10;
     /* 32 workers: 25 for uploads (5 users x 5 files, max_active_users x
      * per_user_limit), 8 for downloads, 8 for batch bodies, at most 28 for
-     * all of them, 4 kept for short requests (README: "Security"). */
+     * all of them, 4 kept for short requests (docs/operations.md, "Security"). */
     cfg->pool_upload_share = 78;
     cfg->pool_download_share = 25;
     cfg->pool_body_share = 25;

@@ -12,7 +12,7 @@
  * dup2(2): no line is lost or split.
  *
  * The request line (log_request) has a fixed format for log processors,
- * described in README.md and batchup(8).  Download-link tokens are
+ * described in docs/operations.md ("Logs") and batchup(8).  Download-link tokens are
  * capabilities: they never reach a log line (log_redact_path).
  */
 #include <ctype.h>

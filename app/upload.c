@@ -85,11 +85,11 @@
 
 /* 1 MiB: each O_DIRECT write is one request to the disk, with its
  * submission, its wait and its interrupt.  With 256 KiB a worker spent
- * about 15% more CPU on a 64 MiB upload (README, Benchmarks). */
+ * about 15% more CPU on a 64 MiB upload (docs/benchmarks.md). */
 #define UPLOAD_BUFFER ((size_t)1024 * 1024)
 /* The body is read, and hashed, 64 KiB at a time, while those bytes are
  * still in the CPU's cache: 4.5% less worker CPU than hashing each whole
- * 1 MiB fill (README, Benchmarks). */
+ * 1 MiB fill (docs/benchmarks.md). */
 #define READ_PIECE ((size_t)64 * 1024)
 #define DIRECT_ALIGN ((size_t)4096) /* O_DIRECT's offset, length and address unit */
 #define TAKEOVER_WAIT 2.0 /* seconds a request waits for a writer to let go */

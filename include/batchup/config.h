@@ -1,6 +1,6 @@
 /*
  * config.h - batchup's configuration: every key, parsed and validated in one
- * place (the table in config.c; README.md and conf/batchup.conf describe
+ * place (the table in config.c; docs/operations.md and conf/batchup.conf describe
  * them).
  */
 #ifndef BATCHUP_CONFIG_H

@@ -34,7 +34,7 @@ void log_reopen_signal(void);
 void log_reopen_if_asked(void);
 
 /* One request: `request "METHOD" "PATH" STATUS BYTES_IN BYTES_OUT MS USER
- * FLAG` after the usual prefix (see README.md, "Logs").  user "" or NULL:
+ * FLAG` after the usual prefix (see docs/operations.md, "Logs").  user "" or NULL:
  * not authenticated; flag: how the request ended early ("client-gone",
  * "body-timeout", ..., comma-separated), "-" or NULL when it did not. */
 void log_request(const char *method, const char *path, int status, unsigned long long bytes_in,

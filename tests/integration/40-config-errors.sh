@@ -47,7 +47,7 @@ stack_start workers=2 pm=static per_user_limit=1 gc_interval_seconds=3600 || tap
 first=$BATCHUP_PID
 timeout 15 "$BATCHUP_BIN" serve -c "$BATCHUP_CONF" >"$STACK_DIR/second.out" 2>"$STACK_DIR/second.err"
 rc=$?
-# The documented refusal (README "serve", batchup(8) EXIT STATUS): exit
+# The documented refusal (docs/operations.md, batchup(8) EXIT STATUS): exit
 # status 1, a runtime failure, with the message naming the socket; a crash
 # or a timeout is no refusal.
 tap_is "$rc" 1 "a second serve on the same socket refuses to start: exit status 1"

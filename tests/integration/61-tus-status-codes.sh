@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every status code and header of the upload API (README, "HTTP API"), with curl
+# Every status code and header of the upload API (docs/api.md), with curl
 # through nginx: tus OPTIONS, creation and creation-with-upload, HEAD, PATCH
 # (412, 415, 409, 413, 460, 423 slot_unavailable, takeover and upload_locked, 404,
 # 410, 401), termination, the batches API (201 and its shape, malformed

@@ -2,7 +2,7 @@
 # Any origin (issue 23): with cors_origins, a page of another origin may
 # use the API. With curl through nginx: a preflight (OPTIONS with
 # Access-Control-Request-Method) is answered 204 with exactly the methods,
-# request headers and Max-Age of the README, and told apart from tus's
+# request headers and Max-Age of docs/api.md, and told apart from tus's
 # capability OPTIONS (which still answers with Tus-Version); actual
 # responses, errors included (401, 404, 409, 423), carry the allowed origin,
 # Vary: Origin and the exposed headers a tus client reads; an origin not

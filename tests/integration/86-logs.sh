@@ -1,6 +1,6 @@
 #!/bin/bash
 # Logs: with log_file set, serve writes its log there; every request is one
-# line in the documented format (README "Logs": quoted method, path and
+# line in the documented format (docs/operations.md "Logs": quoted method, path and
 # user, escaped bytes); download-link tokens never appear in it, after link
 # downloads (ZIP, manifest, one file) and error cases (an unknown token, a
 # malformed one, an expired link, odd spellings of the path); SIGUSR1
@@ -61,7 +61,7 @@ tap_is "$(grep -c "request \"GET\" \"/api/v1/download/batch/${tok:0:4}...\(/mani
 tap_is "$(grep -c "request \"GET\" \"/api/v1/download/batch/${etok:0:4}...\(/manifest\)\?\" 410" "$LOG")" 2 \
     "the expired link's two requests are logged, 410, token cut"
 
-# The format: every request line matches README's regular expression.
+# The format: every request line matches the documented regular expression.
 curl -s -o /dev/null --max-time 5 "$BATCHUP_URL/api/v1/%C3%A9%22q" >/dev/null
 # Raw bytes in the request line, as a client may send them (curl would not).
 "$(stack__python)" -c 'import socket, sys

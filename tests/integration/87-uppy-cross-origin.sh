@@ -1,5 +1,5 @@
 #!/bin/bash
-# The README's Uppy recipe with the real uppy npm package (Dashboard + Tus)
+# The Uppy recipe of docs/api.md with the real uppy npm package (Dashboard + Tus)
 # in Debian's Chromium, from a page served on a second loopback port (another
 # origin, allowed by cors_origins): eight files against a limit of five
 # become one batch, complete, with one link and a byte-exact ZIP. See
