@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # batchup build.  `make` builds build/batchup; `make test` runs every test on a
 # private stack; `make run` starts a local stack on http://127.0.0.1:8080/
 # (behind nginx; `make run WEB=apache`, apache-fcgid, apache-htaccess,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * address.c - the addresses of the FastCGI socket, parsed once, when the
  * configuration is read: `listen` into the unix path or host and port that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * batches.c - the batches API: POST, GET and DELETE /api/v1/batches[/<id>],
  * and the batch's link: POST and DELETE /api/v1/batches/<id>/link.

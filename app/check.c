@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * check.c - the rules for names, media types, ids and tokens (see check.h).
  */

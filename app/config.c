@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config.c - reading `key = value` files and BATCHUP_<KEY> variables.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * digest.c - SHA-256, SHA-1 and CRC-32 over streams of bytes (see digest.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * download.c - downloads: a file for its owner, and the batch link.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * error.c - the error table and filling a struct bu_error.  See error.h for
  * why there is only one error type and one vocabulary.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fcgi.c - one FastCGI connection, read and written by batchup itself.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * gc.c - the maintenance pass, run by `batchup gc` and periodically by the
  * master in a child of its own.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * headers.c - the header values of a file download, as pure functions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * health.c - GET /api/v1/health (see health.h).  Load balancers and
  * monitoring poll it, so it costs one trivial query and no authentication.

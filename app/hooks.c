@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hooks.c - batch-completion hooks: the delivery child of the master.
  *

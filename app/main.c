@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * main.c - the batchup command line: parse the subcommand and the -c
  * option, load the configuration, and hand over.  The only place that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * metrics.c - Prometheus counters shared across processes (see metrics.h).
  * Gauges that the database knows better (active and queued uploads) are read

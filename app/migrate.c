@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * migrate.c - `batchup migrate`: bring the database to what sql/ says.
  *

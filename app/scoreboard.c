@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * scoreboard.c - the workers' states in shared memory (see scoreboard.h).
  *

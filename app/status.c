@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * status.c - the status page (php-fpm's pm.status_path), and
  * `batchup status`, which reads it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store.c - the data layer's core (see store.h and store_call.h): the one
  * call helper every data-layer function runs its statement through, the

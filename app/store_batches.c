@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store_batches.c - the data layer's batches (store.h, "batches"): creation in its
  * three forms, tus joins and deferred lengths, closing, the JSON views,

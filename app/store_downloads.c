@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store_downloads.c - the data layer's downloads (store.h, "downloads"): the owner's
  * completed file and the batch behind a link, as lists of files.

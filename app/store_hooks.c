@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store_hooks.c - the data layer's hook outbox (store.h, "hooks"): LISTEN, the
  * deliverer's registration, claiming an event and recording its outcome.

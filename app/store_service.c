@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store_service.c - the data layer's service questions (store.h, "service"): the
  * health ping, the upload counts, the maintenance pass, the files storage

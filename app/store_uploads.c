@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store_uploads.c - the data layer's uploads and slots (store.h, "uploads and
  * slots"): the claim of a slot and the writer lock, renewal and release,

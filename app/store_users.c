@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store_users.c - the data layer's users (store.h, "users"): tokens, remote users,
  * the command line's user commands and the usage list.

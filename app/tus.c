@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tus.c - the tus 1.0.0 protocol on /api/v1/files: core, creation,
  * creation-with-upload, creation-defer-length, termination, checksum and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * upload.c - the byte path: one request's body into one upload.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * users.c - `batchup user add|token|limit|list`.
  *

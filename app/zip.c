@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * zip.c - the ZIP stream of a batch download, written while it is sent.
  *

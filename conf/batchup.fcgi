@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # batchup.fcgi: the wrapper mod_fcgid starts for conf/htaccess on a shared
 # host. Copy it next to the .htaccess (mode 0755, owned by you: suEXEC
 # refuses anything else) and set the two paths below.

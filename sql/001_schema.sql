@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 001_schema.sql: batchup's tables, and the trigger that releases slots.
 --
 -- The database keeps the books for every worker on every host: who may

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 004_crc32.sql: each completed file's CRC-32, recorded at upload.
 --
 -- The batch ZIP needs every entry's CRC-32.  Computing it while the upload

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 005_upload_lock.sql: the per-upload writer lock, next to the file.
 --
 -- One request at a time writes an upload.  The lock was a flock on a file

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 006_security.sql: a batch's link can be withdrawn (and issued again)
 -- without the batch losing its completed state.
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 007_hooks.sql: the outbox of batch-completion hooks.
 --
 -- One row per event: a batch completed (its link was issued), or, for the

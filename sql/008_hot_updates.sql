@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 008_hot_updates.sql: the updates every upload makes become HOT.
 --
 -- PostgreSQL can update a row in place on its page, without touching any

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 009_column_domains.sql: the rules on one text column become domains.
 --
 -- PostgreSQL checks every CHECK constraint of a table at every UPDATE of a

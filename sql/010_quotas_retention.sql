@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 010_quotas_retention.sql: bounded rows, the store's owner, and hooks
 -- that queue only what somebody receives.
 --

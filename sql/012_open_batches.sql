@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 012_open_batches.sql: batches that stock tus clients fill, and open
 -- batches that take files until they are closed.
 --

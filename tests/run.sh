@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # run.sh: every batchup test, each kind on private stacks; what `make test` runs.
 #
 #   tests/run.sh [all|unit|fuzz|sql|race|integration|asan] [FILTER]

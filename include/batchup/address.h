@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * address.h - the addresses of the FastCGI socket, parsed once: `listen`
  * (where the listener binds and `batchup status` connects) and

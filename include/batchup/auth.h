@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * auth.h - who is asking: API tokens and the web server's REMOTE_USER.
  */

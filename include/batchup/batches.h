@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * batches.h - the batches API: POST, GET and DELETE /api/v1/batches[/<id>],
  * POST and DELETE /api/v1/batches/<id>/link.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cli.h - the administrative subcommands: migrate and user.  Each returns 0,
  * or -1 with err, which main prints and turns into the exit status

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config.h - batchup's configuration: every key, parsed and validated in one
  * place (the table in config.c; docs/operations.md and conf/batchup.conf describe

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * db.h - one PostgreSQL connection per process, reconnecting with backoff.
  *

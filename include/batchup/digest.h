@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * digest.h - the hashes batchup keeps of bytes: SHA-256 (a completed file's
  * checksum and ETag, and the stored form of API tokens), SHA-1 (tus

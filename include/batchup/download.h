@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * download.h - getting files out: one file for its owner, and the batch
  * link (a ZIP of the batch, its manifest, and each file) for anyone holding

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * gc.h - one maintenance pass: expired leases, expired uploads and their
  * partial data, expired links and their files, orphaned files on disk.

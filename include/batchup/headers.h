@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * headers.h - HTTP header values for downloads: Range, Content-Range,
  * Content-Disposition, HTTP dates, ETags and their conditions.

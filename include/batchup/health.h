@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * health.h - GET /api/v1/health: does this worker reach the database?
  */

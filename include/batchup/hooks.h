@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hooks.h - batch-completion hooks: the master's delivery child, which
  * runs hook_command and POSTs to hook_url for each event of the outbox

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * http.h - HTTP over FastCGI: one request, its headers, its body, and the
  * response.  Handlers never touch the FastCGI records (fcgi.c) directly.

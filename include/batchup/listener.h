@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * listener.h - the listening socket the workers accept on, and who may
  * connect to it.

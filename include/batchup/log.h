@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * log.h - one line per event: time, level, pid, message, on standard
  * error or, for `serve` with log_file set, in that file (reopened on

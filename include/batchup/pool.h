@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pool.h - the worker processes of the master, and the process manager
  * that sizes them (pm = static, dynamic or ondemand, as in php-fpm).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * routes.h - from (method, path) to handler: the API's one table.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * scoreboard.h - what every worker of this pool is doing, in memory shared
  * by the master and the workers (php-fpm's scoreboard).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * status.h - the status page of the pool, and `batchup status`.
  */

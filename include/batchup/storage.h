@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * storage.h - where file data lives under storage_dir, and how it is made
  * durable.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store.h - the data layer: one C function per batchup.* SQL function or
  * view the program uses, returning C types.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * store_call.h - private to the data layer (app/store*.c) and the
  * migration runner (app/migrate.c): the one way they run a statement and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * supervisor.h - the master process of `batchup serve`.
  */

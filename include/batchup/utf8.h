@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * utf8.h - strict UTF-8 decoding, shared by everything that cleans a file
  * name for the outside world (ZIP entry names, Content-Disposition).

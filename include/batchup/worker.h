@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * worker.h - one worker process: accept a FastCGI connection, answer it,
  * repeat; stop between requests when asked.

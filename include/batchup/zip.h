@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * zip.h - a streaming ZIP writer for batch downloads.
  *

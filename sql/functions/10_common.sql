@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 10_common.sql: what every other definition uses: the advisory lock
 -- namespace, the error codes, argument checks, time formatting, download
 -- tokens, and the two derived states everything agrees on (a batch's status

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 20_files.sql: files as the API sees them.
 --
 -- Stored statuses are what the last writer wrote; what is true now also

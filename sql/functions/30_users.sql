@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 30_users.sql: users, their tokens and their limits.
 --
 -- Names and token hashes are checked by the table's constraints (23514

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 40_slots.sql: upload slots, the decision of every PATCH.
 --
 -- A slot is taken only by batchup.claim_upload (and batchup.claim_slot,

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 50_batches.sql: batches from creation to their one download link.
 --
 -- A batch is created whole, so the database knows from the start how many

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 60_gc.sql: the maintenance pass.
 
 -- The maintenance pass, run every few seconds by the master's gc child and

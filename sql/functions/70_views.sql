@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 70_views.sql: the views a database administrator queries with psql.
 --
 -- Each shows what is true now (leases and queue liveness read against the

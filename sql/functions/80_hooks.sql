@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- 80_hooks.sql: batch-completion hooks: the triggers that fill the outbox
 -- (batchup.hook_events, migration 007), the deliverer's three calls, the
 -- administrators' view and retry.

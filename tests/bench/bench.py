@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """bench.py: the measuring half of tests/bench/upload.sh and download.sh.
 
 The shell scripts start the stack (tests/lib/stack.sh) and the servers; this

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # download.sh: download throughput of batchup next to nginx serving the same
 # bytes as static files.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fcgi_floor.c - the least work a FastCGI upload responder can do: the app
  * floor of tests/bench/upload.sh.

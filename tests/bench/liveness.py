@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """liveness.py: the measuring half of tests/bench/liveness.sh.
 
 Many slow uploads at once, each one PATCH paced at a fixed rate, from one

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # liveness.sh: what the pool carries under many slow uploads at once.
 #
 #   tests/bench/liveness.sh          (make bench runs it through run.sh)

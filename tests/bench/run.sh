@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # run.sh: every batchup benchmark, in order; what `make bench` runs.
 #
 #   tests/bench/run.sh

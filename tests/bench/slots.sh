@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # slots.sh: how fast batchup's slot bookkeeping runs, next to the floor.
 #
 #   PGHOST=/tmp/pg PGDATABASE=batchup tests/bench/slots.sh

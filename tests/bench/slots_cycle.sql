@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- One slot cycle of one upload, as a worker does it for a file sent in one
 -- PATCH: claim the slot and the upload's writer lock, then complete the
 -- file (which releases both).  Two statements, two round trips, two

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- The floor: the smallest write transaction, one round trip (the "\;"
 -- sends both statements in one query, which runs as one transaction):
 -- insert one row into a scratch table and delete it again.

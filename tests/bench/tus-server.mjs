@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // tus-server.mjs: the tus reference server for tests/bench/upload.sh.
 //
 //   node tests/bench/tus-server.mjs PORT DIR

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # upload.sh: upload throughput of batchup next to nginx alone and @tus/server.
 #
 #   tests/bench/upload.sh            (make bench runs it through run.sh)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // upload-page-open.mjs: the upload page as a person leaves it open, in
 // Debian's Chromium driven by playwright-core. Prints TAP.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // upload-page.mjs: the upload page (GET /) in a real browser, Debian's
 // Chromium driven by playwright-core. Prints TAP.
 //

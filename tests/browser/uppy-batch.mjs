@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // uppy-batch.mjs: the README's Uppy recipe in a real browser (Debian's
 // Chromium driven by playwright-core), with the real uppy npm package
 // (Dashboard + Tus), from a page of another origin. Prints TAP.

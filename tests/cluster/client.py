@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """client.py: many resumable tus uploads at once, for the cluster suite.
 
     client.py upload --url URL --users FILE --files N [--clients C]

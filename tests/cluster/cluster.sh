@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # cluster.sh: batchup on several hosts, on one machine (`make run HOSTS=3`).
 #
 #   tests/cluster/cluster.sh up     the cluster of tests/cluster/lib.sh

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # shellcheck shell=bash
 # lib.sh: a batchup cluster on one machine, in network namespaces, for
 # `make run HOSTS=3` (tests/cluster/cluster.sh) and `make test-cluster`

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # run.sh: the cluster suite (`make test-cluster`): batchup on three hosts
 # behind HAProxy, with a PostgreSQL primary and a streaming standby, all on
 # this machine in network namespaces (tests/cluster/lib.sh), and what the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # sync-cost.sh: what a synchronous standby costs per file, measured on the
 # cluster of tests/cluster/lib.sh (not part of `make test-cluster`: a
 # measurement, not a check).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_config.c - libFuzzer harness for the configuration's value parsers,
  * listen_allow above all (its entries decide which peers may connect):

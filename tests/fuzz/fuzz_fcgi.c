@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_fcgi.c - libFuzzer harness for app/fcgi.c, the parser of the bytes
  * any process that can reach the FastCGI socket may send.

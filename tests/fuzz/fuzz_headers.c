@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_headers.c - libFuzzer harness for every parser and formatter in
  * headers.c.

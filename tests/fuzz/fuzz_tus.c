@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_tus.c - libFuzzer harness for the upload path's parsers of client
  * bytes: Upload-Metadata, Upload-Checksum, Upload-Offset and the JSON body

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_zip_names.c - libFuzzer harness for zip_safe_names (and the stream).
  *

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The documents stay true to the code they describe, checked against the code
 # itself, not against a list kept by hand:
 #   - README.md's Layout table names every file of app/ and no file that is

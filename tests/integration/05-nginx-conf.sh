@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The shipped conf/nginx.conf is valid nginx, the test configuration made
 # from it is too, and the X-Accel-Redirect location /_batchup_files/ cannot be
 # reached from outside even for a file that exists in storage.

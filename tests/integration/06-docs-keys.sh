@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The documentation stays true to the configuration table: every key of the
 # table in app/config.c appears in conf/batchup.conf (as a `key =` line,
 # commented or not), in docs/operations.md's configuration table and in the man

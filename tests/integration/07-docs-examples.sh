@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Documentation that runs: every shell example of README.md and docs/*.md
 # (the ```sh blocks; tests/lib/docs-examples.py has the convention) runs
 # against a private stack, as a person would type it in the checkout while

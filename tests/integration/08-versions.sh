@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Versions: the releases NEWS.md tells people about are those of
 # debian/changelog, newest first, with the same dates; the newest one is what
 # the build compiles in (the Makefile reads it from debian/changelog), what

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A worker killed with SIGKILL is replaced by a new one, and requests made
 # before, around and after the kill all succeed: the socket stays open and the
 # surviving workers keep accepting while the master forks the replacement.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # SIGHUP re-reads the configuration and replaces the workers without closing
 # the listening socket: `workers` changed in the file changes the number of
 # children, the old workers go away, the master and the socket stay, and a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # SIGTERM while a request is in flight: the request (a PATCH whose body
 # trickles in over 4 s through nginx, which streams upload bodies; a batch
 # body nginx would read whole first) gets its full normal answer, the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A worker is recycled after max_requests requests: with two workers and
 # max_requests = 5, fifteen requests in a row are served by at least three
 # successive worker processes, and every one of them answers 200.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # SIGHUP with a broken configuration file changes nothing: the master logs
 # that it refused the reload and keeps running on the configuration it has,
 # with the same workers, and requests keep being answered. Fixing the file

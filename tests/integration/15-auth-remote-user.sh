@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # auth = remote_user: batchup trusts the web server's REMOTE_USER (spoken to
 # directly over FastCGI with cgi-fcgi, as a web server with its own
 # authentication would), only on a listener other local processes cannot

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The process manager (pm = dynamic) and the status page. Under load the
 # pool grows up to `workers` (never beyond), and it shrinks back when idle;
 # the status page (through nginx and through `batchup status`) shows each

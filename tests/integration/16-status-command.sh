@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # `batchup status`, the FastCGI client of our own socket, where it used to
 # break. Each name-value length of its params takes one byte under 128 and
 # four from 128 on: a status_path of exactly 128 bytes and one of 250 (whose

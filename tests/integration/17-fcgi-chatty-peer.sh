@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A chatty FastCGI peer cannot hold a worker (issue 22, item 8). A local
 # process connects to the worker socket and keeps its receive queue full of
 # records that carry no request: records of another request id (PARAMS of

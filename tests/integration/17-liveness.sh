@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # No client can wedge the workers. With the shipped defaults (workers,
 # process manager, deadlines), at once: 8 PATCHes that send 1000 bytes and
 # then nothing, 8 that trickle a byte every 3 s, 4 raw connections to the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # batchup behind PgBouncer in transaction pooling mode (STACK_PGBOUNCER=1:
 # tests/lib/stack.sh starts one with the settings of conf/pgbouncer.ini and
 # default_pool_size 4; batchup's `database`, migrate included, goes through

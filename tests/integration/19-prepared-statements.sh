@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Workers connected to PostgreSQL itself prepare their statements (parsed
 # and planned once per connection, not at every call); behind PgBouncer they
 # do not (18-pgbouncer.sh checks that side).

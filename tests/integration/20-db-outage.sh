@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # PostgreSQL stopped under a running server: health answers 503 at once (no
 # hang), as JSON, and the master stays up; PostgreSQL back: health answers 200
 # again from every worker within a bounded time, without restarting batchup.

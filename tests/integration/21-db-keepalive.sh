@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # TCP keepalives on a remote database connection (issue 22, item 11): a
 # server that vanished without closing the connection (a power cut, a
 # dropped route) must be noticed in about a minute, not after the kernel's

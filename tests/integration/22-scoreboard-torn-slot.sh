@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A worker killed in the middle of its scoreboard write (its slot's
 # sequence number left odd, the seqlock's "being written") must not hang
 # the master: the readers of the scoreboard give up after a bounded number

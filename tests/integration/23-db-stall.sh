@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # PostgreSQL stalls (an administrator holds `LOCK batchup.slots IN ACCESS
 # EXCLUSIVE MODE` in psql): with the default keys, health answers 503
 # within 2 s instead of waiting, an upload's PATCH answers 503 within a

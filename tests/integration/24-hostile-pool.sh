@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # No request class can hold the pool (issue 22, items 1-3), behind the
 # shipped nginx configuration with the default keys, on a pool of 4 workers
 # (the ratio of the issue's 40 + 40 clients to 32 workers; per_user_limit 1, as

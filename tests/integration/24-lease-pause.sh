@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A pause in a PATCH body longer than the slot's lease does not lose the
 # slot: the writer renews its lease on the tick while the request is alive,
 # not only when bytes arrive, so the bytes after the pause are kept and the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A writer that lost the upload's writer lock cannot commit the upload.
 # While a PATCH is in flight (its body sent in eight pieces over 3.5 s, 0.5 s
 # apart: never the second of silence that makes the writer look at the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The send deadline is an average (issue 22, item 3): a reader that takes at
 # least send_min_rate bytes a second since the response's first byte is
 # never cut, however unevenly it takes them, and one below it is. The

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Admission control on the scoreboard (issue 22, item 2), where a worker
 # must stream (as behind Apache): the clients here speak FastCGI to the
 # socket directly, so nothing buffers for batchup. With 6 workers,

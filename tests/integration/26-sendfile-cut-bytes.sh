@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A download cut midway counts what was sent.  The owner's download of a
 # 32 MiB file goes out with sendfile(2) from the worker (sendfile = off:
 # the worker sends the file itself); the client reads 2 MB and hangs up.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # One group per power (issue 22, item 13): connecting to the FastCGI socket
 # (batchup-web), reading the stored files (batchup-files) and reading the
 # configuration with its password (batchup) are three groups, so that the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Behind Apache with mod_fcgid (conf/apache-fcgid.conf) every request body is
 # read whole, into a temporary file, before batchup is asked anything.  So
 # Apache itself must refuse what batchup would refuse anyway, before the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # An upload's writer is on the scoreboard before the database grants it the
 # writer lock (issue 22, item 9): a request that finds the lock held looks
 # for its holder on the scoreboard, and one that did not find it there would

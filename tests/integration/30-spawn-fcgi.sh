@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Started by spawn-fcgi, batchup serves on the listening socket it finds on
 # standard input instead of opening its own `listen` address: requests
 # through nginx and straight over FastCGI (cgi-fcgi) succeed, and SIGTERM

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Bad configuration is a start-up error naming the key: an unknown key, a bad
 # value, a bad BATCHUP_<KEY> override and a bad command line all exit 2 with
 # one line on stderr. A second `serve` on the unix socket of a running server

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # `batchup migrate` is idempotent and safe to run concurrently: two at once
 # on a fresh database both succeed and batchup.schema_migrations holds each
 # migration once; four at once on another fresh database, likewise; a run on

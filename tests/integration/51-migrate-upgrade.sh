@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # An upgrade under load: `batchup migrate` brings a database that stopped at
 # 008 (with uploads in it, and workers serving it) to 009, which changes
 # column types of batchup.files and batchup.batches (sql/009).

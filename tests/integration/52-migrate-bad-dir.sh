@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # `batchup migrate` with a sql folder it cannot list (here a plain file
 # named by BATCHUP_SQL_DIR) fails cleanly: exit 1 with a message naming the
 # folder, and the database untouched.  Before, the run freed the list of

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # tus creation-defer-length (issue 23): a creation with
 # "Upload-Defer-Length: 1" and no Upload-Length; bytes arrive before the
 # length is known; a later PATCH tells it (Upload-Length), checked then

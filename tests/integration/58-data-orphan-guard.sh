@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The orphan sweep's guard (issue 22, item 14): `batchup migrate` records
 # the database's identity in storage_dir/.batchup-database, and the sweep
 # (batchup gc) deletes nothing in a store whose marker names another

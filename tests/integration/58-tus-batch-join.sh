@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A stock tus client joins a batch (issue 23): a tus creation whose
 # Upload-Metadata names a batch ("batch") becomes that batch's file. With
 # curl through nginx: a creation matched to the declared file of its name

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # One file sent in PATCHes of awkward sizes, each starting where the last
 # one ended: 1 byte, one short of a 4 KiB block, a block, one past it, an
 # odd 100,003, 256 KiB and one past it, the stream buffer (1 MiB) and one

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The stock tus-js-client (npm) uploads real batches through nginx: user
 # alice (default limit 5) sends 13 files from 0 bytes to 16 MiB, while bob
 # (limit 1) sends 4 files at the same time. A sampler reads

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Every status code and header of the upload API (docs/api.md), with curl
 # through nginx: tus OPTIONS, creation and creation-with-upload, HEAD, PATCH
 # (412, 415, 409, 413, 460, 423 slot_unavailable, takeover and upload_locked, 404,

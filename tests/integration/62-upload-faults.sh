@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Uploads survive faults, with processes killed for real:
 #  (a) every worker is killed with SIGKILL in the middle of a PATCH streamed
 #      through nginx; the upload resumes from the offset HEAD reports and the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # One rule per name, whichever way it enters: a file name or a media type
 # sent through the batches API (POST /api/v1/batches) and through tus
 # creation (POST /api/v1/files with Upload-Metadata) gets the same answer.

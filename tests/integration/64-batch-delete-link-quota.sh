@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A batch's data and link belong to its owner: DELETE of a batch kills its
 # link at once and removes all its data, completed files too, and never
 # issues a link (a partly uploaded batch used to get one); the link alone

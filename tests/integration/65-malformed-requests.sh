@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Every malformed request gets a 4xx with the one JSON error shape, never a
 # 5xx: bytes that are not UTF-8 in the path, the query and headers
 # (Authorization, Tus-Resumable, Upload-Offset, Upload-Metadata), and a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A POST /api/v1/batches body cannot make a worker grow: bodies shaped to
 # make jansson build millions of objects (8 MiB of "{}," in the files array,
 # a root array of them, deep nesting), a body past the bound derived from

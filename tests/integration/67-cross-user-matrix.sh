@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The cross-user matrix: two users (alice, bob) and an anonymous client
 # against every route and method of the route table (read from
 # app/routes.c by tests/lib/route_table.py, which fails on any row it cannot

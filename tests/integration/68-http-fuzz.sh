@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # HTTP fuzzing through nginx: HTTP_FUZZ_REQUESTS (3000) random requests,
 # bounded by HTTP_FUZZ_SECONDS (30): random methods, paths built from the
 # route table (every row, read by tests/lib/route_table.py) with ids,

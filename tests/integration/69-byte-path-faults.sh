@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The byte path refuses to make things worse when the disk does. A partial
 # file shorter than the offset the database records (a lost write, a
 # restore) is refused with upload_damaged instead of being filled with

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The owner's download of one file, GET /api/v1/download/stream/<file id>,
 # through nginx (sendfile off: batchup sends the bytes itself):
 #   - the bytes are those uploaded; Content-Length, a strong ETag that is the

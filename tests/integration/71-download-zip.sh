@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The batch link, GET /api/v1/download/batch/<token>, through nginx:
 #   - names the API must refuse at creation (control characters): 400;
 #   - a batch with names in several scripts (Latin accents, Cyrillic, Greek,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Downloads with sendfile = x-accel-redirect, through the real nginx built
 # from conf/nginx.conf: batchup checks the request and answers with
 # X-Accel-Redirect: /_batchup_files/<path>; nginx sends the file itself from

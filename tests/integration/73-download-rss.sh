@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A batch ZIP of large files streams in constant memory: while 3 files of
 # 200 MiB (600 MiB) stream through nginx to a rate-limited reader, the VmRSS
 # of every batchup worker is sampled every 100 ms. The worker's RSS may not

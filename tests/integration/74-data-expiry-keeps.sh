@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A batch whose one never-started file expires keeps what completed (issue
 # 22, item 14): after upload_expiry_seconds without activity the
 # maintenance pass expires the unfinished file, and the batch completes

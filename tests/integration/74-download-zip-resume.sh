@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The batch ZIP is resumable (issue 22, item 3), through the shipped nginx
 # configuration: its layout is fixed in advance, so it carries a strong
 # ETag and Accept-Ranges, serves one Range (206 with Content-Range, the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Opt-in (BATCHUP_BIG_TESTS=1): a ZIP over 4 GiB, written and read back.
 #
 # A batch of a small file, one file of 4500 MiB (uploaded through nginx from

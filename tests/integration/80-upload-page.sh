@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The upload page in a real browser (Debian's Chromium through
 # playwright-core): queue display, pause, resume, resume after a reload, and
 # the batch link (tests/browser/upload-page.mjs); then the page as a person

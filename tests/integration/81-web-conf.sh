@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Every shipped web server configuration is valid for its server as shipped
 # (only the batchup binary's path made this build's, since Apache and
 # lighttpd check that the program they would start exists), and with its

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The security rules every shipped web server configuration follows, checked
 # through each server (nginx, Apache mod_proxy_fcgi, mod_fcgid, the shared
 # host's .htaccess, lighttpd), each built from its

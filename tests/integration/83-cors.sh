@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Any origin (issue 23): with cors_origins, a page of another origin may
 # use the API. With curl through nginx: a preflight (OPTIONS with
 # Access-Control-Request-Method) is answered 204 with exactly the methods,

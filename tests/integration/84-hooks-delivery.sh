@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Hooks: every completed batch reaches a hook command and a hook URL (a
 # local receiver) as exactly one distinct event (one event id per batch,
 # every batch present, the JSON id = Idempotency-Key = BATCHUP_EVENT_ID,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Hooks that fail are retried with exponential backoff, and
 # batchup.hook_deliveries shows the attempts and the last error:
 #  - a receiver that answers 500 to the first two deliveries of each event,

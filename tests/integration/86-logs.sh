@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Logs: with log_file set, serve writes its log there; every request is one
 # line in the documented format (docs/operations.md "Logs": quoted method, path and
 # user, escaped bytes); download-link tokens never appear in it, after link

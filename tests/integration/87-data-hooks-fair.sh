@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Hooks (issue 22, items 12 and 14): events are queued only for a hook that
 # will receive them, handed out user by user, and the hook command does not
 # see libpq's password sources.

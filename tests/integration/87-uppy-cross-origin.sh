@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The Uppy recipe of docs/api.md with the real uppy npm package (Dashboard + Tus)
 # in Debian's Chromium, from a page served on a second loopback port (another
 # origin, allowed by cors_origins): eight files against a limit of five

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Bounded rows (issue 22, item 4), with the shipped defaults: the attack of
 # many requests of many empty files (complete at birth, so counted by
 # neither max_open_batches nor max_user_bytes) meets max_user_files

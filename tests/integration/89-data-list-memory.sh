@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Bounded answers (issue 22, item 5): GET /api/v1/batches is paged (limit,
 # an opaque cursor, a "next" link; files summarised by counts unless
 # ?files=1), and no request of any shape raises a worker's VmHWM (its peak

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Installing: `make install DESTDIR=... [PREFIX=...]` lays out every file
 # (binary, SQL, man page, units with this install's paths, docs, a
 # configuration it never overwrites); `make deb` builds the package with

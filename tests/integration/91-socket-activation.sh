@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # systemd socket activation: started with a listening socket on descriptor 3
 # and LISTEN_PID (its pid) and LISTEN_FDS=1 in its environment, as systemd
 # starts a service from a socket unit (tests/lib/socket-activate.py does

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The upgrade from the previous release's package, in a scratch root (dpkg
 # --root, tests/lib/dpkg-root.sh), as an operator does it: the previous
 # package (built from the previous release's commit with that commit's own

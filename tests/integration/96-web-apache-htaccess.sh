@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The end-to-end suite behind a shared host's Apache (plain virtual host, mod_fcgid at its defaults) with conf/htaccess and conf/batchup.fcgi: PATCH bodies capped at 128 KiB by the host, so small chunks; no sendfile,
 # built from the shipped configuration: tus-js-client batch of 8 files with
 # limit 5, 423 before or after the body, a chunked PATCH, resume after a cut

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The end-to-end suite behind lighttpd connected to a running batchup (conf/lighttpd.conf; sendfile = x-sendfile): streamed bodies, so a chunked PATCH gets 411,
 # built from the shipped configuration: tus-js-client batch of 8 files with
 # limit 5, 423 before or after the body, a chunked PATCH, resume after a cut

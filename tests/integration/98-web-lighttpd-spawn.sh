@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The end-to-end suite behind lighttpd starting batchup itself (conf/lighttpd.conf with its bin-path lines; sendfile = x-sendfile),
 # built from the shipped configuration: tus-js-client batch of 8 files with
 # limit 5, 423 before or after the body, a chunked PATCH, resume after a cut

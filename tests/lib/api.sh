@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # shellcheck shell=bash
 # api.sh: small helpers for tests that talk to batchup's HTTP API through
 # the stack's nginx. Source it after tests/lib/stack.sh.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # deps.sh: the Debian 12 packages batchup needs to build, test and run.
 #
 #   tests/lib/deps.sh           install what is missing (root with apt-get),

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """docs-examples.py: the shell examples of the documentation, run as tests.
 
 The convention, for README.md and every docs/*.md:

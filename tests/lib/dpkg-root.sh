@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # shellcheck shell=bash
 # dpkg-root.sh: dpkg in a scratch root, for the package tests (90, 92).
 #

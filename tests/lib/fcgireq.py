@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """fcgireq.py: one request straight to batchup's FastCGI socket, as a web
 server would send it, with the response read at a chosen pace.
 

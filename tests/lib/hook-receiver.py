@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """hook-receiver.py PORT_FILE LOG [--delay S] [--fail-first N] [--fail-type T]
 [--seconds S]: a hook receiver for tests, on 127.0.0.1 (a free port, written
 to PORT_FILE). For each POST it appends to LOG, one line each,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """hostile.py: clients that try to wedge batchup's workers, and a user who
 needs them meanwhile.
 

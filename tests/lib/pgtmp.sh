@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # pgtmp.sh: a private, throw-away PostgreSQL 15 cluster for tests.
 #
 # Source this file, then:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """route_table.py: the route table of app/routes.c, read strictly, for the
 tests that must cover every route (67-cross-user-matrix, 68-http-fuzz).
 

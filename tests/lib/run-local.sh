@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # run-local.sh: a working batchup stack for a person to try (`make run`).
 #
 # PostgreSQL (a private cluster under var/pg, kept between runs), batchup

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """slowreq.py: one HTTP request whose body is trickled over some seconds.
 
     slowreq.py METHOD URL BODY SECONDS [PIECES] [-H 'Name: value']...

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """socket-activate.py PATH [--fds N] [--pid-offset K] COMMAND...: what systemd does
 for a socket unit, for tests: listen on the unix socket PATH, make it
 descriptor 3 (and N-1 more listening sockets after it with --fds), set

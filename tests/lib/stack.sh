@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # shellcheck shell=bash
 # stack.sh: a private batchup stack (PostgreSQL, batchup, a web server) for
 # tests.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # web-e2e.sh WEB: the end-to-end suite behind one web server, run by the
 # tests/integration/9x-web-*.sh wrappers (one per STACK_WEB), each through the
 # configuration built from the shipped file in conf/:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // tus-batch.mjs: the stock tus-js-client uploads two users' batches at once
 // against a running batchup stack; driven by tests/integration/60-tus-js-client.sh.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // tus-cluster-seed.mjs: the seed story, with the stock tus-js-client, through
 // the cluster's load balancer (every request to the next host); driven by
 // tests/cluster/run.sh.

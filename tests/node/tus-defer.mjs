@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // tus-defer.mjs: stock tus-js-client with uploadLengthDeferred (a stream
 // whose length nobody knows in advance) against batchup; driven by
 // tests/integration/57-tus-defer-length.sh.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // tus-halfopen.mjs: stock tus-js-client, with its default retry delays,
 // completes an upload whose connection went half-open mid-body; driven by
 // tests/integration/60-tus-js-client.sh.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // tus-web.mjs: the stock tus-js-client uploads one batch of 8 files for a
 // user whose limit is 5, through whichever web server the stack runs
 // (STACK_WEB); driven by tests/lib/web-e2e.sh. A sibling of tus-batch.mjs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * race.c: many real connections racing through batchup's SQL functions,
  * then the invariants checked.

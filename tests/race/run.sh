@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # run.sh: build the race driver and run it against a running PostgreSQL
 # with batchup's migrations applied (libpq's PG* environment says where).
 #

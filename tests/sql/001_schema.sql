@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- The tables, their constraints and the triggers: bad states must be
 -- impossible to store, whoever writes them.
 BEGIN;

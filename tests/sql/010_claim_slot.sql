@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- batchup.claim_slot: limits, the FIFO queue, stale waiters, leases, the
 -- global cap, and its answers for files that cannot upload.
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Progress, completion, abort, the slot release on every terminal status,
 -- the batch's single link, empty files and create_batch's checks.
 BEGIN;

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- What readers see (batch_json, file_state, the administrators' views),
 -- the user functions, and the maintenance pass.
 BEGIN;

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- complete_file with the CRC-32 (migration 004): recorded with the
 -- completion, range-checked, kept on a retried completion, and allowed only
 -- on completed files.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- complete_file by a writer (the five-argument form, what a worker calls):
 -- only the request holding the upload's writer lock may commit it.  A
 -- writer that lost the lock to a takeover gets BU423 and nothing changes;

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Deleting a batch, revoking and re-issuing its link, the per-user quotas,
 -- expiry from a batch's last activity, the orphan sweep's question, and
 -- remote users created only when asked (migration 006 and its functions).

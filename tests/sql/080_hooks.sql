@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Hooks (migration 007, sql/functions/80_hooks.sql): the triggers write one
 -- outbox row per batch completion and per file aborted or expired, in the
 -- transaction of the change; hook_claim hands out a due event once (its

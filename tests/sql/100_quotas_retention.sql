@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Bounded rows and fair hooks (migration 010): the cap on a user's file
 -- rows (empty files count), the retention after which purged batches are
 -- deleted, a batch whose last upload expired keeping what completed, the

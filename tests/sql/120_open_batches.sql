@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Batches that stock tus clients join (012): a creation matched to a
 -- declared file, its retry, an open batch that takes files until it is
 -- closed, and the expiry of an open batch nobody closed; and uploads whose

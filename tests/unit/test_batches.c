@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_batches.c - the POST /api/v1/batches body: its size bound derived
  * from max_batch_files, and the pre-scan that refuses too many files and

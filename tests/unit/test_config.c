@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_config.c - the configuration loader: defaults, files, environment
  * overrides, and every kind of bad input naming its key.

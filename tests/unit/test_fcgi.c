@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_fcgi.c - the FastCGI connection (app/fcgi.c), one test a behaviour,
  * on real sockets: the server end of a unix socketpair goes to fcgi_begin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_headers.c - Range, Content-Range, HTTP dates, ETags, conditions and
  * Content-Disposition, including the values a hostile client would send.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_listener.c - who may connect: listen_allow parsed and matched
  * (address.c), listener_peer_allowed on real connections (a unix

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_log.c - the request line's path redaction: a download-link token
  * never reaches the log, however the path spells it; other paths pass

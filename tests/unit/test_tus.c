@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_tus.c - the tus header parsers (base64, Upload-Metadata,
  * Upload-Checksum, offsets), the batch body validator and API tokens:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # zip64_big.sh: a real ZIP64 archive of more than 4 GiB, checked by two readers.
 #
 #   BATCHUP_BIG_TESTS=1 tests/unit/zip64_big.sh

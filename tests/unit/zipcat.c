@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * zipcat.c - write a ZIP of files with batchup's ZIP stream, for tests.
  *
