@@ -65,6 +65,9 @@ res = {}
 def complete_batch(user):
     b = json_post("/api/v1/batches", user, {"files": [{"name": user + "-secret-done.txt", "size": 0}]})
     return b["id"], b["files"][0]["id"], b["download_url"].rsplit("/", 1)[1]
+def open_batch(user):
+    b = json_post("/api/v1/batches", user, {"open": True, "files": [{"name": user + "-secret-open.txt", "size": 0}]})
+    return b["id"]
 def pending_batch(user):
     b = json_post("/api/v1/batches", user, {"files": [{"name": user + "-secret-todo.txt", "size": 10}]})
     return b["id"], b["files"][0]["id"]
@@ -83,6 +86,8 @@ MALFORMED = {"{uuid}": "not-a-uuid", "{token}": "bad!token"}
 # consumes it (then a fresh one is made for the cell).
 def uuid_for(pattern, method, owner):
     if pattern.startswith("/api/v1/batches/"):
+        if pattern.endswith("/close"):
+            return open_batch(owner)
         if pattern.endswith("/link") or method == "DELETE":
             cb, _, _ = complete_batch(owner)
             return cb
@@ -104,6 +109,8 @@ PUBLIC = {"/", "/api/v1/health", "/metrics"} | OPERATOR
 def success(method, pattern):
     if method == "OPTIONS" or method == "DELETE":
         return 204
+    if method == "POST" and pattern.endswith("/close"):
+        return 200
     if method == "POST":
         return 201
     if method == "PATCH":
