@@ -113,7 +113,7 @@ try {
   ok(ids.length === 1 && /^[0-9a-f-]{36}$/.test(ids[0]), `every file carried the same batch id (${ids.join(", ")})`);
   ok(!consoleErrors.some((e) => /CORS|Access-Control/i.test(e)), "no CORS error in the console");
 
-  const list = await (await api("/api/v1/batches")).json();
+  const list = await (await api("/api/v1/batches?files=1")).json();
   ok(list.batches.length === 1 && list.batches[0].id === ids[0], `the user has exactly one batch (${list.batches.length})`);
   const batch = list.batches[0];
   ok(batch.status === "complete" && batch.files.length === 8 && batch.files.every((f) => f.status === "completed"),
