@@ -66,11 +66,16 @@ g=$(gid_in "$U" batchup) gw=$(gid_in "$U" batchup-web) gf=$(gid_in "$U" batchup-
 # What an older package left: everything batchup:batchup, no setgid.
 mkdir -p "$U/var/lib/batchup/storage/files/ab" "$U/var/lib/batchup/storage/partial"
 echo data >"$U/var/lib/batchup/storage/files/ab/abcd"
+# A link the batchup user planted, to a file it does not own: the upgrade
+# must not lend it chgrp (the file keeps its group).
+echo secret >"$T/outside"
+ln -s "$T/outside" "$U/var/lib/batchup/storage/files/ab/link"
 chgrp -R "$g" "$U/var/lib/batchup"
 chmod -R g-s "$U/var/lib/batchup"
 chmod 0750 "$U/var/lib/batchup/storage"
 DPKG_ROOT=$U sh debian/batchup.postinst configure 0.1.0 >>"$T/postinst.log" 2>&1
 tap_ok $? "postinst configure (upgrade) runs"
+tap_is "$(stat -c %g "$T/outside")" "$(id -g)" "the upgrade follows no link planted in storage/ (the file it names keeps its group)"
 tap_is "$(stat -c %g "$U/var/lib/batchup")" "$gw" "the upgrade gives /var/lib/batchup to batchup-web"
 tap_is "$(find "$U/var/lib/batchup/storage" ! -group "$gf" | wc -l)" 0 \
     "... and storage/ with every folder and file in it to batchup-files"
