@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=8 slot_lease_seconds=30 queue_retry_seconds=1 max_file_size=1048576 \
+stack_start workers=8 slot_lease_seconds=30 queue_retry_seconds=3 max_file_size=1048576 \
     max_batch_files=20 || tap_bail "the stack did not start"
 TA=$(stack_user_add alice) || tap_bail "cannot add alice"
 TC=$(stack_user_add carol --limit 1) || tap_bail "cannot add carol"
@@ -243,7 +243,7 @@ tap_is "$code|$(hdr Upload-Offset)" "204|0" "an empty-bodied PATCH claims carol'
 tap_like "$(offset_of "$TC" "$C1")|$(partial_size "$C1")" '^0\|(0|absent)$' "the empty-bodied claim stored nothing (offset 0, no bytes on disk)"
 code=$(patch "$TC" "$C2" 0 "$T/d4096")
 tap_is "$code|$(ecode)" "423|slot_unavailable" "a second file of carol (limit 1): 423 slot_unavailable"
-tap_is "$(hdr Retry-After)|$(hdr Upload-Queue-Position)" "1|1" "423: Retry-After: 1 (queue_retry_seconds) and Upload-Queue-Position: 1"
+tap_is "$(hdr Retry-After)|$(hdr Upload-Queue-Position)" "3|1" "423: Retry-After: 3 (queue_retry_seconds) and Upload-Queue-Position: 1"
 tap_ok "$(error_shape; echo $?)" "423: the body has the error shape"
 tap_is "$(offset_of "$TC" "$C2")|$(partial_size "$C2")" "0|absent" "423: the body was not stored"
 code=$(claim "$TC" "$C3" 0)
