@@ -162,6 +162,22 @@ int store_user_set_limit(struct db *db, struct bu_error *err, const char *name, 
     return found_flag(db, err, "SELECT batchup.set_user_limit($1, $2::int) AS found", &a);
 }
 
+int store_user_limit(struct db *db, struct bu_error *err, int user_id, int default_limit)
+{
+    struct db_args a;
+    PGresult *res;
+    int limit;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    res = one_row(db, err, "SELECT slot_limit FROM batchup.users WHERE id = $1::int", &a);
+    if (res == NULL)
+        return -1;
+    limit = (int)get_int(res, 0, "slot_limit");
+    PQclear(res);
+    return limit > 0 ? limit : default_limit;
+}
+
 int store_user_list(struct db *db, struct bu_error *err,
                     void (*each)(const struct store_user_usage *u, void *ctx), void *ctx)
 {
@@ -544,9 +560,9 @@ int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_conf
     static const struct {
         const char *word;
         enum store_claim_result result;
-    } results[] = {{"granted", STORE_CLAIM_GRANTED},   {"queued", STORE_CLAIM_QUEUED},
-                   {"locked", STORE_CLAIM_LOCKED},     {"not_found", STORE_CLAIM_NOT_FOUND},
-                   {"gone", STORE_CLAIM_GONE},         {"completed", STORE_CLAIM_COMPLETED}};
+    } results[] = {{"granted", STORE_CLAIM_GRANTED}, {"queued", STORE_CLAIM_QUEUED},
+                   {"locked", STORE_CLAIM_LOCKED},   {"not_found", STORE_CLAIM_NOT_FOUND},
+                   {"gone", STORE_CLAIM_GONE},       {"completed", STORE_CLAIM_COMPLETED}};
     struct db_args a;
     PGresult *res;
     const char *word;
@@ -632,9 +648,9 @@ int store_release_requested(struct db *db, struct bu_error *err, const char *fil
     db_args_init(&a);
     db_args_text(&a, file_id);
     db_args_text(&a, writer);
-    res = one_row(db, err,
-                  "SELECT coalesce(batchup.upload_release_requested($1::uuid, $2), 'lost') AS release",
-                  &a);
+    res = one_row(
+        db, err,
+        "SELECT coalesce(batchup.upload_release_requested($1::uuid, $2), 'lost') AS release", &a);
     if (res == NULL)
         return -1;
     *release = release_word(get_text(res, 0, "release"));
