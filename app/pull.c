@@ -37,7 +37,7 @@
 #include "batchup/digest.h"
 #include "batchup/push.h"
 
-#define PULL_MANIFEST_MAX (64u * 1024 * 1024)
+#define PULL_MANIFEST_MAX ((size_t)64 << 20)
 #define PULL_PART_SUFFIX ".batchup-part"
 
 /* One download into fd (appending), or into memory (fd < 0). */
@@ -237,6 +237,10 @@ static int pull_file(CURL *c, int dirfd, const char *origin, json_t *file, uint6
     pfd = pull_open_parent(dirfd, name, &base, err);
     if (pfd < 0)
         return -1;
+    if (base == NULL) {
+        close(pfd);
+        return error_set(err, BU_E_INTERNAL, "%s: no file name", name);
+    }
     /* Already in place and right: nothing to fetch. */
     fd = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
@@ -394,7 +398,7 @@ int pull_command(int argc, char **argv, struct bu_error *err)
     } else {
         struct pull_sink s = {.fd = -1};
         long status;
-        json_t *root = NULL, *files, *it;
+        json_t *root = NULL, *files = NULL, *it;
         size_t i;
 
         snprintf(murl, sizeof murl, "%s/manifest", link);

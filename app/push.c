@@ -50,7 +50,7 @@
 #include "batchup/push.h"
 
 /* A JSON answer larger than this is not one batchup sends. */
-#define PUSH_BODY_MAX (64u * 1024 * 1024)
+#define PUSH_BODY_MAX ((size_t)64 << 20)
 /* The longest wait between two claims, whatever Retry-After says. */
 #define PUSH_RETRY_MAX 60
 /* Network failures in a row on one file before the push gives up (the
@@ -788,6 +788,23 @@ static void push_set_state(struct push_run *run, struct push_file *f, int state)
                                   (json_int_t)__atomic_load_n(&f->sent, __ATOMIC_RELAXED)));
 }
 
+/* A 423 to the claim: the file waits in the queue as long as the server
+ * says (Retry-After), unless another file failed meanwhile (-1). */
+static int push_queued(struct push_run *run, struct push_file *f, const struct push_resp *resp,
+                       struct bu_error *err)
+{
+    long wait = resp->retry_after > 0 ? resp->retry_after : 2;
+    int rc;
+
+    f->queue_pos = resp->queue_pos;
+    push_set_state(run, f, PUSH_QUEUED);
+    push_wait(run, wait < PUSH_RETRY_MAX ? wait : PUSH_RETRY_MAX);
+    pthread_mutex_lock(&run->lock);
+    rc = run->failed ? error_set(err, BU_E_INTERNAL, "stopped: another file failed") : 0;
+    pthread_mutex_unlock(&run->lock);
+    return rc;
+}
+
 /* Upload one file to its end: HEAD for the server's offset, claim a slot
  * with an empty PATCH (waiting in the queue as the server says), send the
  * rest.  Network failures are retried from the server's offset. */
@@ -831,13 +848,7 @@ static int push_file_upload(struct push_run *run, CURL *c, struct push_file *f,
                          (long long)f->offset, &resp, &neterr) != 0)
             goto network;
         if (resp.status == 423) {
-            long wait = resp.retry_after > 0 ? resp.retry_after : 2;
-            f->queue_pos = resp.queue_pos;
-            push_set_state(run, f, PUSH_QUEUED);
-            push_wait(run, wait < PUSH_RETRY_MAX ? wait : PUSH_RETRY_MAX);
-            pthread_mutex_lock(&run->lock);
-            rc = run->failed ? error_set(err, BU_E_INTERNAL, "stopped") : 0;
-            pthread_mutex_unlock(&run->lock);
+            rc = push_queued(run, f, &resp, err);
             continue;
         }
         if (resp.status == 409 && resp.upload_offset >= 0) {
@@ -958,7 +969,7 @@ static int push_upload_all(struct push_run *run, struct bu_error *err)
             uint64_t sent = push_sent_total(run);
             last_event = push_now();
             push_event(run, json_pack("{s:s,s:I,s:I,s:I}", "event", "progress", "bytes",
-                                      (json_int_t)(run->had + sent), "total",
+                                      (json_int_t)run->had + (json_int_t)sent, "total",
                                       (json_int_t)run->total, "sent", (json_int_t)sent));
         }
         if (active == 0)
@@ -974,88 +985,138 @@ static int push_upload_all(struct push_run *run, struct bu_error *err)
     return 0;
 }
 
-int push_command(int argc, char **argv, struct bu_error *err)
+/* Read the options into run and the paths into paths (*npaths of them). */
+static int push_parse(struct push_run *run, int argc, char **argv, char **paths, int *npaths,
+                      struct bu_error *err)
 {
-    struct push_run run = {.parallel = 0};
     const char *url = getenv("BATCHUP_URL"), *token = getenv("BATCHUP_TOKEN");
-    char status[32] = "", link[512] = "";
-    int npaths = 0, rc = 0, found = 0;
-    char **paths = calloc((size_t)argc + 1, sizeof *paths);
-    CURL *c = NULL;
-    uint64_t sent;
 
-    if (paths == NULL)
-        return error_set(err, BU_E_INTERNAL, "out of memory");
-    for (int i = 0; i < argc && rc == 0; i++) {
+    for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--url") == 0 && i + 1 < argc)
+        if (strcmp(a, "--url") == 0 && i + 1 < argc) {
             url = argv[++i];
-        else if (strcmp(a, "--token") == 0 && i + 1 < argc)
+        } else if (strcmp(a, "--token") == 0 && i + 1 < argc) {
             token = argv[++i];
-        else if (strcmp(a, "--parallel") == 0 && i + 1 < argc) {
+        } else if (strcmp(a, "--parallel") == 0 && i + 1 < argc) {
             char *end;
             long n = strtol(argv[++i], &end, 10);
             if (*end != '\0' || n < 1 || n > PUSH_PARALLEL_MAX)
-                rc = push_usage(err, "--parallel takes 1 to 64");
-            run.parallel = (int)n;
-        } else if (strcmp(a, "--json") == 0)
-            run.json = true;
-        else if (a[0] == '-' && strcmp(a, "-") != 0)
-            rc = push_usage(err, "unknown option or missing value");
-        else
-            paths[npaths++] = argv[i];
+                return push_usage(err, "--parallel takes 1 to 64");
+            run->parallel = (int)n;
+        } else if (strcmp(a, "--json") == 0) {
+            run->json = true;
+        } else if (a[0] == '-' && strcmp(a, "-") != 0) {
+            return push_usage(err, "unknown option or missing value");
+        } else {
+            paths[(*npaths)++] = argv[i];
+        }
     }
-    if (rc == 0 && npaths == 0)
-        rc = push_usage(err, "no file or directory to push");
-    if (rc == 0 && (url == NULL || url[0] == '\0'))
-        rc = push_usage(err, "no server: give --url or set $BATCHUP_URL");
-    if (rc == 0 && (token == NULL || token[0] == '\0'))
-        rc = push_usage(err, "no token: give --token or set $BATCHUP_TOKEN");
-    if (rc != 0) {
-        free(paths);
-        return -1;
-    }
-    snprintf(run.base, sizeof run.base, "%s", url);
-    for (size_t l = strlen(run.base); l > 0 && run.base[l - 1] == '/'; l--)
-        run.base[l - 1] = '\0';
-    snprintf(run.auth, sizeof run.auth, "Authorization: Bearer %s", token);
-    run.tty = !run.json && isatty(STDERR_FILENO);
-    pthread_mutex_init(&run.lock, NULL);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (*npaths == 0)
+        return push_usage(err, "no file or directory to push");
+    if (url == NULL || url[0] == '\0')
+        return push_usage(err, "no server: give --url or set $BATCHUP_URL");
+    if (token == NULL || token[0] == '\0')
+        return push_usage(err, "no token: give --token or set $BATCHUP_TOKEN");
+    snprintf(run->base, sizeof run->base, "%s", url);
+    for (size_t l = strlen(run->base); l > 0 && run->base[l - 1] == '/'; l--)
+        run->base[l - 1] = '\0';
+    snprintf(run->auth, sizeof run->auth, "Authorization: Bearer %s", token);
+    run->tty = !run->json && isatty(STDERR_FILENO);
+    return 0;
+}
 
-    for (int i = 0; i < npaths && rc == 0; i++)
-        rc = push_add_arg(&run, paths[i], err);
-    if (rc == 0 && run.n == 0)
-        rc = error_set(err, BU_E_BAD_REQUEST, "no regular file to push");
-    if (rc == 0) {
-        qsort(run.files, run.n, sizeof *run.files, push_cmp_name);
-        for (size_t i = 1; i < run.n; i++)
-            if (strcmp(run.files[i - 1].name, run.files[i].name) == 0)
-                rc = error_set(err, BU_E_USAGE, "two files would be named %s in the batch",
-                               run.files[i].name);
-    }
-    if (rc == 0)
-        rc = push_state_path(&run, npaths, paths, err);
-    if (rc == 0 && (c = curl_easy_init()) == NULL)
-        rc = error_set(err, BU_E_INTERNAL, "libcurl cannot start");
-    if (rc == 0 && (found = push_state_read(&run, err)) < 0)
-        rc = -1;
-    if (rc == 0 && found == 1) {
-        found = push_get_batch(&run, c, status, sizeof status, link, sizeof link, err);
+/* Collect the files of the paths, sorted by name, and find the state file. */
+static int push_prepare(struct push_run *run, int npaths, char **paths, struct bu_error *err)
+{
+    for (int i = 0; i < npaths; i++)
+        if (push_add_arg(run, paths[i], err) != 0)
+            return -1;
+    if (run->n == 0)
+        return error_set(err, BU_E_BAD_REQUEST, "no regular file to push");
+    qsort(run->files, run->n, sizeof *run->files, push_cmp_name);
+    for (size_t i = 1; i < run->n; i++)
+        if (strcmp(run->files[i - 1].name, run->files[i].name) == 0)
+            return error_set(err, BU_E_USAGE, "two files would be named %s in the batch",
+                             run->files[i].name);
+    return push_state_path(run, npaths, paths, err);
+}
+
+/* The batch: the interrupted push's (when its state is found and the
+ * server still has it), else a new one, its state written before any
+ * byte is sent.  *resumed tells which. */
+static int push_open_batch(struct push_run *run, CURL *c, bool *resumed, struct bu_error *err)
+{
+    char status[32] = "", link[512] = "";
+    int found = push_state_read(run, err);
+
+    if (found < 0)
+        return -1;
+    if (found == 1) {
+        found = push_get_batch(run, c, status, sizeof status, link, sizeof link, err);
         if (found < 0)
-            rc = -1;
-        else if (found == 0 || strcmp(status, "expired") == 0) {
+            return -1;
+        if (found == 0 || strcmp(status, "expired") == 0) {
             fprintf(stderr, "batchup: batch %s of the interrupted push is gone; pushing anew\n",
-                    run.batch_id);
+                    run->batch_id);
             found = 0;
         }
     }
-    if (rc == 0 && found == 0) {
-        run.batch_id[0] = '\0';
-        rc = push_create(&run, c, err);
-        if (rc == 0)
-            rc = push_state_write(&run, err);
+    *resumed = found == 1;
+    if (found == 1)
+        return 0;
+    run->batch_id[0] = '\0';
+    if (push_create(run, c, err) != 0)
+        return -1;
+    return push_state_write(run, err);
+}
+
+/* Every file committed: the batch completes with the last one.  Print its
+ * link and forget the state. */
+static int push_finish(struct push_run *run, CURL *c, struct bu_error *err)
+{
+    char status[32] = "", link[512] = "", full[sizeof run->base + sizeof link];
+
+    for (int i = 0;; i++) {
+        int found = push_get_batch(run, c, status, sizeof status, link, sizeof link, err);
+        if (found < 0)
+            return -1;
+        if (found == 0)
+            return error_set(err, BU_E_NOT_FOUND, "batch %s is gone", run->batch_id);
+        if (strcmp(status, "complete") == 0 && link[0] != '\0')
+            break;
+        if (i == 99)
+            return error_set(err, BU_E_INTERNAL, "batch %s is %s after every file was sent",
+                             run->batch_id, status);
+        usleep(100000);
     }
+    snprintf(full, sizeof full, "%s%s", run->base, link);
+    printf("%s\n", full);
+    fflush(stdout);
+    unlink(run->state_path);
+    push_event(run, json_pack("{s:s,s:s,s:s,s:I}", "event", "done", "id", run->batch_id, "link",
+                              full, "sent", (json_int_t)push_sent_total(run)));
+    return 0;
+}
+
+int push_command(int argc, char **argv, struct bu_error *err)
+{
+    struct push_run run = {.parallel = 0};
+    int npaths = 0, rc;
+    char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    CURL *c = NULL;
+    bool resumed = false;
+
+    if (paths == NULL)
+        return error_set(err, BU_E_INTERNAL, "out of memory");
+    pthread_mutex_init(&run.lock, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = push_parse(&run, argc, argv, paths, &npaths, err);
+    if (rc == 0)
+        rc = push_prepare(&run, npaths, paths, err);
+    if (rc == 0 && (c = curl_easy_init()) == NULL)
+        rc = error_set(err, BU_E_INTERNAL, "libcurl cannot start");
+    if (rc == 0)
+        rc = push_open_batch(&run, c, &resumed, err);
     if (rc == 0) {
         for (size_t i = 0; i < run.n; i++)
             run.had +=
@@ -1066,38 +1127,18 @@ int push_command(int argc, char **argv, struct bu_error *err)
             run.parallel = 4;
         if ((size_t)run.parallel > run.n)
             run.parallel = (int)run.n;
-        push_event(&run,
-                   json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:i,s:s}", "event", "batch", "id",
-                             run.batch_id, "resumed", found == 1, "files", (int)run.n, "bytes",
-                             (json_int_t)run.total, "server_has", (json_int_t)run.had, "parallel",
-                             run.parallel, "state", run.state_path));
+        push_event(&run, json_pack("{s:s,s:s,s:b,s:i,s:I,s:I,s:i,s:s}", "event", "batch", "id",
+                                   run.batch_id, "resumed", resumed, "files", (int)run.n, "bytes",
+                                   (json_int_t)run.total, "server_has", (json_int_t)run.had,
+                                   "parallel", run.parallel, "state", run.state_path));
         rc = push_upload_all(&run, err);
     }
-    /* Every file committed: the batch completes with the last one. */
-    for (int i = 0; rc == 0 && i < 100; i++) {
-        if (push_get_batch(&run, c, status, sizeof status, link, sizeof link, err) != 1)
-            rc = err->message[0] ? -1 : error_set(err, BU_E_NOT_FOUND, "the batch is gone");
-        else if (strcmp(status, "complete") == 0 && link[0] != '\0')
-            break;
-        else if (i == 99)
-            rc = error_set(err, BU_E_INTERNAL, "batch %s is %s after every file was sent",
-                           run.batch_id, status);
-        else
-            usleep(100000);
-    }
-    sent = push_sent_total(&run);
-    if (rc == 0) {
-        printf("%s%s\n", run.base, link);
-        fflush(stdout);
-        unlink(run.state_path);
-        char full[sizeof run.base + sizeof link];
-        snprintf(full, sizeof full, "%s%s", run.base, link);
-        push_event(&run, json_pack("{s:s,s:s,s:s,s:I}", "event", "done", "id", run.batch_id, "link",
-                                   full, "sent", (json_int_t)sent));
-    } else if (run.batch_id[0]) {
-        push_event(&run, json_pack("{s:s,s:s,s:I,s:s}", "event", "failed", "id", run.batch_id,
-                                   "sent", (json_int_t)sent, "error", err->message));
-    }
+    if (rc == 0)
+        rc = push_finish(&run, c, err);
+    else if (run.batch_id[0])
+        push_event(&run,
+                   json_pack("{s:s,s:s,s:I,s:s}", "event", "failed", "id", run.batch_id, "sent",
+                             (json_int_t)push_sent_total(&run), "error", err->message));
     curl_easy_cleanup(c);
     for (size_t i = 0; i < run.n; i++) {
         free(run.files[i].path);
