@@ -65,11 +65,12 @@ struct push_file {
     char *name; /* the name in the batch: relative path under its argument */
     uint64_t size;
     int64_t mtime_ns;
-    char url[128];   /* upload_url, relative to the server */
-    uint64_t offset; /* the server's offset, as last known */
-    uint64_t sent;   /* bytes this run sent of the file (atomic) */
-    int state;       /* enum push_state (atomic) */
-    long queue_pos;  /* while queued */
+    char url[128];     /* upload_url, relative to the server */
+    uint64_t offset;   /* the server's offset, as last known */
+    uint64_t sent;     /* bytes this run sent of the file (atomic) */
+    uint64_t progress; /* the offset the PATCH in flight has reached (atomic) */
+    int state;         /* enum push_state (atomic) */
+    long queue_pos;    /* while queued */
 };
 
 struct push_run {
@@ -661,7 +662,7 @@ static int push_draw(struct push_run *run, int lines, double started)
                     __atomic_load_n(&f->queue_pos, __ATOMIC_RELAXED));
             drawn++;
         } else if (st == PUSH_SENDING) {
-            uint64_t off = __atomic_load_n(&f->offset, __ATOMIC_RELAXED);
+            uint64_t off = __atomic_load_n(&f->progress, __ATOMIC_RELAXED);
             push_fmt_bytes(a, sizeof a, (double)off);
             push_fmt_bytes(b, sizeof b, (double)f->size);
             fprintf(stderr, "\033[K  %-40.40s %10s / %-10s %3d%%\n", f->name, a, b,
@@ -709,6 +710,7 @@ static size_t push_read_cb(char *buf, size_t size, size_t nitems, void *ud)
     if (got <= 0)
         return CURL_READFUNC_ABORT; /* the file shrank or cannot be read */
     b->pos += (uint64_t)got;
+    __atomic_store_n(&b->f->progress, b->pos, __ATOMIC_RELAXED);
     __atomic_add_fetch(&b->f->sent, (uint64_t)got, __ATOMIC_RELAXED);
     return (size_t)got;
 }
@@ -860,6 +862,7 @@ static int push_file_upload(struct push_run *run, CURL *c, struct push_file *f,
             rc = error_set(err, BU_E_INTERNAL, "%s: %s", f->path, msg);
             break;
         }
+        __atomic_store_n(&f->progress, f->offset, __ATOMIC_RELAXED);
         push_set_state(run, f, PUSH_SENDING);
         if (push_send(run, c, f, fd, &resp, &neterr) != 0)
             goto network;
