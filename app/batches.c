@@ -363,14 +363,27 @@ static int parse_page(const char *query, struct store_batches_page *page, struct
 int batches_list(struct http_request *req, struct bu_error *err)
 {
     struct store_batches_page page;
-    char *json;
+    char *json, *answer;
+    int limit;
 
     if (auth_request(req, err) != 0 || parse_page(req->query, &page, err) != 0)
+        return -1;
+    limit = store_user_limit(req->db, err, req->user_id, req->cfg->per_user_limit);
+    if (limit < 0)
         return -1;
     json = store_batches_json(req->db, err, req->user_id, &page);
     if (json == NULL)
         return -1;
-    http_send_json_text(req, 200, json);
+    /* The page is one JSON object: "upload_limit" goes in front of its
+     * keys, so that a client (batchup push) can open no more streams than
+     * the server lets this user run at once. */
+    if (json[0] == '{' && (answer = malloc(strlen(json) + 40)) != NULL) {
+        snprintf(answer, strlen(json) + 40, "{\"upload_limit\": %d, %s", limit, json + 1);
+        http_send_json_text(req, 200, answer);
+        free(answer);
+    } else {
+        http_send_json_text(req, 200, json);
+    }
     free(json);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "batchup/gc.h"
 #include "batchup/error.h"
 #include "batchup/log.h"
+#include "batchup/push.h"
 #include "batchup/status.h"
 #include "batchup/supervisor.h"
 
@@ -45,6 +46,9 @@ static const char usage_text[] =
     "  user list                   users, limits, active and queued uploads\n"
     "  gc                          one maintenance pass\n"
     "  status [--json]             the running server's pool (needs status_path)\n"
+    "  push [--url URL] [--token T] [--parallel N] [--json] PATH...\n"
+    "                              upload files and directories as one batch; prints its link\n"
+    "  pull LINK [-o DIR] [--zip]  download a batch by its link (unpacked, or the ZIP)\n"
     "  --version | --help\n"
     "\n"
     "Configuration: -c FILE, else $BATCHUP_CONFIG, else /etc/batchup/batchup.conf,\n"
@@ -66,6 +70,10 @@ static int run(struct bu_config *cfg, const char *cfg_path, int nargs, char **ar
     if (strcmp(args[0], "status") == 0 &&
         (nargs == 1 || (nargs == 2 && strcmp(args[1], "--json") == 0)))
         return status_command(cfg, nargs == 2, err);
+    if (strcmp(args[0], "push") == 0)
+        return push_command(nargs - 1, args + 1, err);
+    if (strcmp(args[0], "pull") == 0)
+        return pull_command(nargs - 1, args + 1, err);
     return error_set(err, BU_E_USAGE, "unknown command '%s'; see 'batchup --help'", args[0]);
 }
 

@@ -69,6 +69,24 @@ int store_user_add(struct db *db, struct bu_error *err, const char *name, const 
     return 1;
 }
 
+/* The user's own slot limit, or default_limit when it has none (0): what
+ * GET /api/v1/batches tells a client as upload_limit. */
+int store_user_limit(struct db *db, struct bu_error *err, int user_id, int default_limit)
+{
+    struct db_args a;
+    struct pg_result *res;
+    int limit;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    if (store_call(db, err, "SELECT slot_limit FROM batchup.users WHERE id = $1::int", &a,
+                   STORE_ROW_ONE, &res) < 0)
+        return -1;
+    limit = (int)store_int(res, 0, "slot_limit");
+    db_free(res);
+    return limit > 0 ? limit : default_limit;
+}
+
 int store_user_set_token(struct db *db, struct bu_error *err, const char *name,
                          const char *token_hash)
 {

@@ -56,6 +56,9 @@ int store_user_add(struct db *db, struct bu_error *err, const char *name, const 
 int store_user_set_token(struct db *db, struct bu_error *err, const char *name,
                          const char *token_hash);
 int store_user_set_limit(struct db *db, struct bu_error *err, const char *name, int limit);
+/* The user's concurrent-upload limit: users.slot_limit, or default_limit
+ * when that is 0; -1 with err. */
+int store_user_limit(struct db *db, struct bu_error *err, int user_id, int default_limit);
 
 struct store_user_usage {
     const char *name;
