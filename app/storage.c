@@ -232,6 +232,9 @@ void storage_drop_state(const struct bu_config *cfg, const char *file_id)
     state_path(cfg, file_id, "", path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", path, strerror(errno));
+    /* A temporary one a killed worker left behind. */
+    state_path(cfg, file_id, ".tmp", path, sizeof path);
+    unlink(path);
 }
 
 void storage_remove(const struct bu_config *cfg, const char *file_id)

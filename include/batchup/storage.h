@@ -50,7 +50,7 @@ int storage_save_state(const struct bu_config *cfg, const char *file_id, const v
 /* Read partial/<id>.sha into buf: its length (at most cap; a longer file is
  * -1), or -1 when it is missing or unreadable. */
 long storage_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap);
-/* Remove partial/<id>.sha; missing is fine. */
+/* Remove partial/<id>.sha (and a temporary one); missing is fine. */
 void storage_drop_state(const struct bu_config *cfg, const char *file_id);
 /* Remove the data of one file, partial or complete; missing is fine. */
 void storage_remove(const struct bu_config *cfg, const char *file_id);
