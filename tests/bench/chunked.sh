@@ -9,8 +9,9 @@
 # (BENCH_CHUNKED_SIZES, default "64M 1G") and each round (BENCH_CHUNKED_ROUNDS,
 # default 2) the file goes up twice, side by side: as one PATCH with the whole
 # body, and as PATCHes of BENCH_CHUNK bytes (16 MiB, what tus-js-client and
-# Uppy send with chunkSize set, e.g. under a proxy's request cap), each
-# starting at the offset the last one returned.  The batchup CPU of each is
+# Uppy send with chunkSize set, e.g. under a proxy's request cap), one after
+# the other over one keep-alive connection of one curl, as such a client
+# sends them.  The batchup CPU of each is
 # the utime + stime, from /proc, of the master's children plus what the
 # master collected of those that exited, before and after; the wall time is
 # the client's, from the POST of the batch to the last 204.  Each stored file
@@ -71,17 +72,22 @@ upload() {
         --data "{\"files\":[{\"name\":\"b.bin\",\"size\":$size,\"sha256\":\"$sha\"}]}" \
         "$BATCHUP_URL/api/v1/batches" | jq -r '.files[0].id')
     [ -n "$id" ] || return 1
+    # One curl for every PATCH, over one keep-alive connection, as a tus
+    # client sends its chunks (--next starts the next transfer).
+    local -a args=()
     for part in "${parts[@]}"; do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 300 -X PATCH -T "$part" \
-            -H "Authorization: Bearer $token" -H 'Tus-Resumable: 1.0.0' \
-            -H "Upload-Offset: $off" -H 'Content-Type: application/offset+octet-stream' \
+        [ "${#args[@]}" = 0 ] || args+=(--next)
+        args+=(-s -o /dev/null -w '%{http_code}\n' --max-time 300 -X PATCH -T "$part"
+            -H "Authorization: Bearer $token" -H 'Tus-Resumable: 1.0.0'
+            -H "Upload-Offset: $off" -H 'Content-Type: application/offset+octet-stream'
             "$BATCHUP_URL/api/v1/files/$id")
-        [ "$code" = 204 ] || {
-            echo "PATCH at $off: $code" >&2
-            return 1
-        }
         off=$((off + $(stat -c %s "$part")))
     done
+    code=$(curl "${args[@]}" | sort -u | tr '\n' ' ')
+    [ "$code" = "204 " ] || {
+        echo "PATCHes answered: $code" >&2
+        return 1
+    }
     t1=$(date +%s.%N)
     c1=$(pool_cpu)
     [ "$(psql -XAtq -c "SELECT sha256 FROM batchup.files WHERE id = '$id' AND status = 'completed'")" = "$sha" ] || {
