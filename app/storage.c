@@ -7,6 +7,12 @@
  * a completed file is fsync'd, renamed into files/ and its directory fsync'd
  * before the database calls it completed.  So after a crash the database
  * never claims bytes the disk does not have.
+ *
+ * Beside a partial file lies, between the PATCH requests of a file sent in
+ * several, the SHA-256 state at its recorded offset (partial/<id>.sha,
+ * upload.c).  It is a cache, never a source of truth: written after the
+ * offset it describes is recorded, refused unless it matches that offset
+ * and its own checksum, and rebuilt from the partial file when refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +122,8 @@ int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_e
     }
     snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
     fsync_path(dir, O_RDONLY | O_DIRECTORY);
+    /* The hash state is of no use once the file is complete. */
+    storage_drop_state(cfg, file_id);
     return 0;
 }
 
@@ -170,9 +178,71 @@ int storage_final_exists(const struct bu_config *cfg, const char *file_id)
     return stat(path, &st) == 0;
 }
 
+static void state_path(const struct bu_config *cfg, const char *file_id, const char *suffix,
+                       char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/partial/%s.sha%s", cfg->storage_dir, file_id, suffix);
+}
+
+int storage_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n)
+{
+    char tmp[STORAGE_PATH_SIZE], path[STORAGE_PATH_SIZE];
+    int fd, rc = -1;
+
+    state_path(cfg, file_id, ".tmp", tmp, sizeof tmp);
+    state_path(cfg, file_id, "", path, sizeof path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        rc = write(fd, buf, n) == (ssize_t)n && fdatasync(fd) == 0 ? 0 : -1;
+        if (close(fd) != 0)
+            rc = -1;
+    }
+    if (rc == 0 && rename(tmp, path) == 0)
+        return 0;
+    log_warn("cannot save the hash state of %s (the next request hashes from disk): %s", file_id,
+             strerror(errno));
+    unlink(tmp);
+    return -1;
+}
+
+long storage_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap)
+{
+    char path[STORAGE_PATH_SIZE];
+    ssize_t n;
+    int fd;
+
+    state_path(cfg, file_id, "", path, sizeof path);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, cap);
+    /* One byte more than cap means a file too long: not one of ours. */
+    if (n == (ssize_t)cap) {
+        char more;
+        if (read(fd, &more, 1) != 0)
+            n = -1;
+    }
+    close(fd);
+    return n;
+}
+
+void storage_drop_state(const struct bu_config *cfg, const char *file_id)
+{
+    char path[STORAGE_PATH_SIZE];
+
+    state_path(cfg, file_id, "", path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+    /* A temporary one a killed worker left behind. */
+    state_path(cfg, file_id, ".tmp", path, sizeof path);
+    unlink(path);
+}
+
 void storage_remove(const struct bu_config *cfg, const char *file_id)
 {
     char path[STORAGE_PATH_SIZE];
+
+    storage_drop_state(cfg, file_id);
 
     snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
     unlink(path);

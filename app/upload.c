@@ -59,13 +59,36 @@
  * the PATCH that follows takes over without a 409.  The writer goes on
  * receiving: a HEAD never cuts a live upload, however slow its link.
  *
- * The file's SHA-256 and CRC-32 (the ZIP's) are computed while streaming
- * when the request starts at offset 0, the common single-PATCH case; a file
- * assembled over several requests is hashed once, from disk, at completion.
+ * The file's SHA-256 and CRC-32 (the ZIP's) are computed while streaming,
+ * in every request.  A file sent over several requests carries them from
+ * one to the next: each checkpoint (keep: fdatasync, then the offset
+ * recorded) saves their state at that offset beside the partial file
+ * (partial/<id>.sha, storage.c), and the next request restores it when it
+ * is exactly the state at the recorded offset it resumes from.  Anything
+ * else is refused and the state rebuilt by hashing the partial file from
+ * disk up to that offset: a state of another offset (a crash between the
+ * record and the save, or a save that failed), a torn, truncated or
+ * foreign file (its magic, byte order, file id, length and a SHA-256 of
+ * itself are checked, and the hash's own byte counter must equal the
+ * offset), one of another build or machine (the same checks).  So the
+ * stored SHA-256 never depends on the state file being right: at worst a
+ * request pays the read-back that every resumed file paid before.
+ *
+ * Why a file beside the data, not a column of the database: the state is
+ * about the bytes on this disk, it is written only by the lock's holder
+ * after the database has recorded its offset, and keeping it out of the
+ * database keeps the schema, the renewal statement and its round trip as
+ * they are (a state in the row would have to travel with every renewal).
+ * Its durability needs no fsync of the directory: the state is saved after
+ * the record, so a save lost in a power cut leaves an older state, whose
+ * offset no longer matches, and the recorded offset never moves back, so a
+ * state that matches it always describes the same, durable bytes.  The
+ * state never leaves the server, so a client cannot forge it.
  */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -124,7 +147,7 @@ struct upload {
     double flushed_at;
     uint64_t durable; /* of them, fdatasync'd and recorded */
     bool verifying;   /* a checksum of this body is pending: record nothing */
-    struct digest whole; /* the file's SHA-256 and CRC-32, when started at 0 */
+    struct digest whole; /* the file's SHA-256 and CRC-32 of the bytes written */
     struct digest part;  /* the request's checksum */
     double last_record;
     double lock_valid_until; /* our lease, as far as we can know it */
@@ -150,6 +173,74 @@ static void feed(struct upload *up, const void *buf, size_t n)
 
 static int flush(struct upload *up, bool all, struct bu_error *err);
 
+/* partial/<id>.sha: the state of up->whole after `offset` bytes, with what
+ * it takes to refuse any other (see the top of this file). */
+#define STATE_MAGIC "bu-sha1\n"
+#define STATE_ORDER 0x01020304u
+struct hash_state {
+    char magic[8];
+    uint32_t order; /* STATE_ORDER in the writer's byte order */
+    uint32_t len;   /* bytes of state used */
+    char file_id[40];
+    uint64_t offset;
+    unsigned char state[DIGEST_STATE_MAX];
+    char check[72]; /* hex SHA-256 of every byte above */
+};
+
+static void state_check(const struct hash_state *st, char out[DIGEST_SHA256_HEX + 1])
+{
+    digest_sha256_hex(st, offsetof(struct hash_state, check), out);
+}
+
+/* Save the running hash at the offset just recorded.  A failure only costs
+ * the next request a read-back. */
+static void save_state(struct upload *up)
+{
+    struct hash_state st;
+
+    memset(&st, 0, sizeof st);
+    memcpy(st.magic, STATE_MAGIC, sizeof st.magic);
+    st.order = STATE_ORDER;
+    st.len = (uint32_t)digest_save(&up->whole, st.state, sizeof st.state);
+    snprintf(st.file_id, sizeof st.file_id, "%s", up->in->file_id);
+    st.offset = up->durable;
+    if (st.len == 0)
+        return;
+    state_check(&st, st.check);
+    storage_save_state(up->req->cfg, up->in->file_id, &st, sizeof st);
+}
+
+/* Continue up->whole from the saved state when it is exactly the state at
+ * the recorded offset this request resumes from.  true when it was. */
+static bool restore_state(struct upload *up)
+{
+    struct hash_state st;
+    char check[DIGEST_SHA256_HEX + 1];
+    long n = storage_load_state(up->req->cfg, up->in->file_id, &st, sizeof st);
+
+    if (n < 0) {
+        log_info("upload %s: no saved hash state; hashing its first %llu bytes from disk",
+                 up->in->file_id, (unsigned long long)up->in->offset);
+        return false;
+    }
+    if (n != (long)sizeof st || memcmp(st.magic, STATE_MAGIC, sizeof st.magic) != 0 ||
+        st.order != STATE_ORDER || st.len > sizeof st.state ||
+        memchr(st.file_id, '\0', sizeof st.file_id) == NULL ||
+        strcmp(st.file_id, up->in->file_id) != 0 || st.offset != up->in->offset)
+        goto refused;
+    state_check(&st, check);
+    if (memcmp(check, st.check, sizeof check) != 0 ||
+        digest_restore(&up->whole, st.state, st.len, up->in->offset) != 0)
+        goto refused;
+    return true;
+refused:
+    log_info("upload %s: its saved hash state is not the one at offset %llu (refused); hashing "
+             "its first %llu bytes from disk",
+             up->in->file_id, (unsigned long long)up->in->offset,
+             (unsigned long long)up->in->offset);
+    return false;
+}
+
 /* Make what was written durable, then record it, renewing the slot and the
  * lock: *release says what a newer request asked.  While a checksum of the
  * body is pending, or when advance is false (the upload's last byte is in:
@@ -160,6 +251,7 @@ static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
 {
     int lease = up->req->cfg->slot_lease_seconds;
     double asked = clock_now();
+    bool advanced = false;
 
     if (flush(up, true, err) != 0)
         return -1;
@@ -167,6 +259,7 @@ static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
         if (fdatasync(up->fd) != 0)
             return storage_error(errno, err);
         up->durable = up->written;
+        advanced = true;
     }
     assert(up->durable <= up->written && up->written <= up->claim.size);
     if (store_renew_upload(up->req->db, err, up->in->file_id, up->durable, lease, up->writer,
@@ -177,8 +270,13 @@ static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
         return -1;
     }
     up->last_record = clock_now();
-    if (renewal->release != STORE_RELEASE_LOST)
+    if (renewal->release != STORE_RELEASE_LOST) {
         up->lock_valid_until = asked + lease - 1;
+        /* Recorded: the hash of exactly these bytes is saved for the next
+         * request, after the record and never before it (top of file). */
+        if (advanced)
+            save_state(up);
+    }
     return 0;
 }
 
@@ -251,26 +349,35 @@ failed:
     return storage_error(errno, err);
 }
 
-/* The SHA-256 (hex) and CRC-32 of the first size bytes of fd, read back
- * through the stream buffer. */
+/* Feed d the first size bytes of fd, read back through the stream buffer
+ * (so never while a body is in it).  0, or -1 (err). */
+static int hash_prefix(int fd, uint64_t size, struct digest *d, struct bu_error *err)
+{
+    uint64_t pos = 0;
+
+    while (pos < size) {
+        size_t want = size - pos > UPLOAD_BUFFER ? UPLOAD_BUFFER : (size_t)(size - pos);
+        ssize_t n = pread(fd, stream_buf, want, (off_t)pos);
+        if (n <= 0)
+            return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be read back");
+        digest_feed(d, stream_buf, (size_t)n);
+        pos += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* The SHA-256 (hex) and CRC-32 of the first size bytes of fd. */
 static int hash_file(int fd, uint64_t size, char sha256[DIGEST_SHA256_HEX + 1], uint32_t *crc32,
                      struct bu_error *err)
 {
     struct digest d;
     unsigned char md[DIGEST_MAX];
-    uint64_t pos = 0;
 
     if (digest_begin(&d, DIGEST_SHA256, true) != 0)
         return error_set(err, BU_E_INTERNAL, "no hash context");
-    while (pos < size) {
-        size_t want = size - pos > UPLOAD_BUFFER ? UPLOAD_BUFFER : (size_t)(size - pos);
-        ssize_t n = pread(fd, stream_buf, want, (off_t)pos);
-        if (n <= 0) {
-            digest_free(&d);
-            return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be read back");
-        }
-        digest_feed(&d, stream_buf, (size_t)n);
-        pos += (uint64_t)n;
+    if (hash_prefix(fd, size, &d, err) != 0) {
+        digest_free(&d);
+        return -1;
     }
     *crc32 = d.crc32;
     digest_hex(md, digest_end(&d, md), sha256);
@@ -508,9 +615,14 @@ static int open_upload(struct upload *up, struct bu_error *err)
     if (ftruncate(up->fd, (off_t)in->offset) != 0)
         return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
     up->written = in->offset;
-    if ((in->offset == 0 && digest_begin(&up->whole, DIGEST_SHA256, true) != 0) ||
+    if (digest_begin(&up->whole, DIGEST_SHA256, true) != 0 ||
         (in->verify && digest_begin(&up->part, in->algo, false) != 0))
         return error_set(err, BU_E_INTERNAL, "no hash context");
+    /* A resumed file's hash goes on from the state saved with its recorded
+     * offset, or is rebuilt from the bytes on disk (top of file). */
+    if (in->offset > 0 && !restore_state(up) &&
+        hash_prefix(up->fd, in->offset, &up->whole, err) != 0)
+        return -1;
     up->verifying = in->verify;
     return 0;
 }

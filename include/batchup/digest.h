@@ -7,6 +7,13 @@
  * finds them), ISA-L the CRC (with PCLMULQDQ or AVX-512 where it finds
  * them: about 15 times zlib's speed, which made the CRC an eighth of an
  * upload's CPU).
+ *
+ * A file's SHA-256 runs on OpenSSL's low-level SHA256_CTX rather than an EVP
+ * context, because its state can be saved and restored (digest_save,
+ * digest_restore): a file sent over several PATCH requests carries its hash
+ * from one request to the next instead of being read back from disk at its
+ * end (upload.c).  EVP keeps its state opaque in OpenSSL 3, and the low-level
+ * functions run the same code (SHA extensions included).
  */
 #ifndef BATCHUP_DIGEST_H
 #define BATCHUP_DIGEST_H
@@ -21,11 +28,19 @@ enum digest_algo { DIGEST_SHA1, DIGEST_SHA256 };
 #define DIGEST_HEX_SIZE (2 * DIGEST_MAX + 1)
 #define DIGEST_SHA256_HEX 64 /* hex digits of a SHA-256: a token's hash, a file's checksum */
 
-struct evp_md_ctx_st;
+/* The most bytes digest_save writes: a SHA256_CTX (112 on 64-bit
+ * OpenSSL 3) and the CRC-32. */
+#define DIGEST_STATE_MAX 128
 
-/* A running hash, optionally with a CRC-32 of the same bytes. */
+struct evp_md_ctx_st;
+struct SHA256state_st;
+
+/* A running hash, optionally with a CRC-32 of the same bytes: SHA-1 through
+ * EVP, SHA-256 through SHA256_CTX (whose state can be saved).  Neither
+ * pointer set: not started (feeding it does nothing). */
 struct digest {
-    struct evp_md_ctx_st *ctx; /* NULL: not started (feeding it does nothing) */
+    struct evp_md_ctx_st *ctx;
+    struct SHA256state_st *sha256;
     uint32_t crc32;
     bool with_crc;
 };
@@ -38,6 +53,16 @@ void digest_feed(struct digest *d, const void *buf, size_t len);
 size_t digest_end(struct digest *d, unsigned char *md);
 /* Free d without finishing it; harmless on a freed or unstarted digest. */
 void digest_free(struct digest *d);
+/* The state of a running SHA-256 (with its CRC-32) into out (cap bytes, at
+ * least DIGEST_STATE_MAX): returns its length, or 0 when d is not a running
+ * SHA-256.  The bytes are this build's memory layout: only the same build
+ * on the same kind of machine may restore them. */
+size_t digest_save(const struct digest *d, unsigned char *out, size_t cap);
+/* Continue the SHA-256 d (begun with digest_begin) from a saved state of
+ * len bytes, which must be the state after exactly `bytes` bytes: its own
+ * counters are checked against them.  0, or -1 (d unchanged) when the
+ * state is not one digest_save wrote after that many bytes. */
+int digest_restore(struct digest *d, const unsigned char *in, size_t len, uint64_t bytes);
 
 /* The CRC-32 (ZIP's and gzip's, as zlib's crc32) of len more bytes after
  * the running crc (0 to start). */

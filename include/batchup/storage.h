@@ -4,6 +4,8 @@
  * durable.
  *
  *   partial/<file id>                 an upload in progress
+ *   partial/<file id>.sha             its running SHA-256 at its recorded
+ *                                     offset (upload.c says what it holds)
  *   files/<first 2 chars>/<file id>   a completed file (the shard keeps
  *                                     directories small)
  */
@@ -44,6 +46,17 @@ int storage_open_partial(const struct bu_config *cfg, const char *file_id, struc
 int storage_open_direct(const struct bu_config *cfg, const char *file_id);
 /* Does the completed file exist (moved, possibly before a crash)? */
 int storage_final_exists(const struct bu_config *cfg, const char *file_id);
+/* Replace partial/<id>.sha with the n bytes at buf: written to a temporary
+ * name, fdatasync'd, renamed over it (the directory is not fsync'd: a
+ * rename lost in a power cut leaves the older state, which its reader
+ * refuses for its offset).  0, or -1 (logged; the caller goes on without
+ * it). */
+int storage_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n);
+/* Read partial/<id>.sha into buf: its length (at most cap; a longer file is
+ * -1), or -1 when it is missing or unreadable. */
+long storage_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap);
+/* Remove partial/<id>.sha (and a temporary one); missing is fine. */
+void storage_drop_state(const struct bu_config *cfg, const char *file_id);
 /* Remove the data of one file, partial or complete; missing is fine. */
 void storage_remove(const struct bu_config *cfg, const char *file_id);
 

@@ -9,6 +9,8 @@
 #   2. upload.sh    upload throughput, CPU per GB and worker memory: batchup
 #                   next to nginx alone, @tus/server and the app floor
 #                   (fcgi_floor.c, which make bench builds)
+#   2b. chunked.sh  one file in 16 MiB PATCHes next to the same file in one
+#                   PATCH (64 MiB and 1 GiB): batchup CPU and wall time, ratios
 #   3. download.sh  single-file and ZIP download throughput next to nginx
 #                   serving the same bytes as static files
 #   4. liveness.sh  200 slow uploads at once (40 users x 5 files, one paced
@@ -74,6 +76,7 @@ else
     echo
 fi
 part "2. Upload (tests/bench/upload.sh)" tests/bench/upload.sh
+part "2b. Chunked uploads (tests/bench/chunked.sh)" tests/bench/chunked.sh
 part "3. Download (tests/bench/download.sh)" tests/bench/download.sh
 part "4. Liveness under slow uploads (tests/bench/liveness.sh)" tests/bench/liveness.sh
 [ "$failed" = 0 ]
