@@ -118,14 +118,17 @@ static void sweep_flush(struct sweep *sw)
     sw->n = 0;
 }
 
-/* Consider dir/name: a file id, or a file id's ".lock", old enough. */
+/* Consider dir/name: a file id, or a file id's ".lock", ".sha" (its saved
+ * hash state) or ".sha.tmp" (one being written), old enough. */
 static void sweep_entry(struct sweep *sw, const char *dir, const char *name)
 {
     struct orphan *o = &sw->found[sw->n];
     size_t len = strlen(name);
     struct stat st;
 
-    if (len != 36 && !(len == 41 && strcmp(name + 36, ".lock") == 0))
+    if (len != 36 && strcmp(name + (len > 36 ? 36 : len), ".lock") != 0 &&
+        strcmp(name + (len > 36 ? 36 : len), ".sha") != 0 &&
+        strcmp(name + (len > 36 ? 36 : len), ".sha.tmp") != 0)
         return;
     memcpy(o->id, name, 36);
     o->id[36] = '\0';

@@ -70,8 +70,13 @@ tap_like "$(cat "$W/gc.out")" "no \.batchup-database naming this database" "... 
 # --- the right marker ------------------------------------------------------------
 "$BATCHUP_BIN" migrate -c "$BATCHUP_CONF" >/dev/null 2>&1
 tap_ok "$([ -n "$ID" ] && [ "$(cat "$M" 2>/dev/null)" = "$ID" ]; echo $?)" "migrate writes the marker again"
+# An orphan's saved hash state and one half written go with it.
+u=$(cat /proc/sys/kernel/random/uuid)
+printf 's' >"$S/partial/$u.sha" && printf 't' >"$S/partial/$u.sha.tmp"
+touch -d '1 hour ago' "$S/partial/$u.sha" "$S/partial/$u.sha.tmp"
 sweep
-tap_is "$(partials)|$(live_files)" "0|3" "with this database's marker the orphan is removed, the live files kept"
+tap_is "$(partials)|$(live_files)" "0|3" \
+    "with this database's marker the orphans are removed (a partial file, a hash state, a half-written one), the live files kept"
 
 # --- most files would go ----------------------------------------------------------
 orphans 150
