@@ -434,7 +434,7 @@ run_integration() {
 run_asan() {
     local reports=$RUN_DIR/asan-reports counts=$RUN_DIR/asan-counts f bad=0 rc
     local cp cf cs cu end n0=$((passed + failed + skipped))
-    local only=${ASAN_TESTS:-'^(1[0-6]|20|30|40|50|59|6[0-35789]|7[0-2]|80|8[56])-'}
+    local only=${ASAN_TESTS:-'^(1[0-6]|20|26|30|40|50|58|59|6[0-35789]|7[0-2]|7[45]|80|8[56])-'}
     echo "# sanitizer pass: build-asan/unit, and build-asan/batchup under ${only}"
     if [ ! -x "$PWD/build-asan/batchup" ]; then
         fail_line "build-asan/batchup is missing: run 'make asan'"
