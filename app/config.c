@@ -22,7 +22,8 @@
 #include "batchup/config.h"
 
 /* Add " in <where>" to the message of err.  Returns -1. */
-static int error_where(struct bu_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int error_where(struct bu_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int error_where(struct bu_error *err, const char *fmt, ...)
 {

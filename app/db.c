@@ -263,8 +263,8 @@ static PGresult *run(struct db *db, const char *sql, const struct db_args *args,
         db->prepared[db->n_prepared++] = copy;
     }
     *prepared = true;
-    return PQexecPrepared(db->conn, name, args ? args->n : 0, args ? args->value : NULL, NULL,
-                          NULL, 0);
+    return PQexecPrepared(db->conn, name, args ? args->n : 0, args ? args->value : NULL, NULL, NULL,
+                          0);
 }
 
 /* A prepared statement the server no longer has (26000: somebody ran

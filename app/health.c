@@ -11,7 +11,8 @@
 int health_get(struct http_request *req, struct bu_error *err)
 {
     if (store_ping(req->db, err) != 0) {
-        http_send_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database", "down"));
+        http_send_json(req, 503,
+                       json_pack("{s:s,s:s}", "status", "unavailable", "database", "down"));
         return 0;
     }
     http_send_json(

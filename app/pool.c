@@ -47,7 +47,7 @@ struct child {
 
 static struct child children[SCOREBOARD_SLOTS];
 #define GROWTH_STEP 0.1 /* seconds between two batches of new workers */
-#define GROWTH_MAX 32    /* workers in one batch */
+#define GROWTH_MAX 32   /* workers in one batch */
 
 static double hold_until;   /* no new worker before this */
 static double next_batch;   /* nor another batch before this */

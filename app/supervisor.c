@@ -321,7 +321,7 @@ static bool wait_turn(struct master *m)
     struct pollfd p[2] = {{.fd = sig_pipe[0], .events = POLLIN},
                           {.fd = m->listener.fd, .events = POLLIN}};
     double grow = m->stopping ? 0 : pool_wants_listen(m->cfg);
-    int watch = grow < 0, ms = grow > 0 ? (int)(grow * 1000) + 1 : 200;
+    int watch = grow<0, ms = grow> 0 ? (int)(grow * 1000) + 1 : 200;
 
     if (poll(p, watch ? 2 : 1, ms) <= 0)
         return false;

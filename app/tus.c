@@ -574,8 +574,9 @@ int tus_delete(struct http_request *req, struct bu_error *err)
     case STORE_ABORT_GONE:
         return error_set(err, BU_E_UPLOAD_GONE, "this upload was already aborted or has expired");
     case STORE_ABORT_COMPLETED:
-        return error_set(err, BU_E_UPLOAD_COMPLETED,
-                         "the upload is complete and belongs to its batch; it cannot be terminated");
+        return error_set(
+            err, BU_E_UPLOAD_COMPLETED,
+            "the upload is complete and belongs to its batch; it cannot be terminated");
     case STORE_ABORTED_NOW:
         break;
     }

@@ -116,9 +116,9 @@
  * 1 MiB fill (docs/benchmarks.md). */
 #define READ_PIECE ((size_t)64 * 1024)
 #define DIRECT_ALIGN ((size_t)4096) /* O_DIRECT's offset, length and address unit */
-#define TAKEOVER_WAIT 2.0 /* seconds a request waits for a writer to let go */
-#define TICK 1.0          /* seconds of silence between a writer's looks at the database */
-#define FLUSH_AFTER 0.1   /* seconds bytes may wait in the buffer for more */
+#define TAKEOVER_WAIT 2.0           /* seconds a request waits for a writer to let go */
+#define TICK 1.0        /* seconds of silence between a writer's looks at the database */
+#define FLUSH_AFTER 0.1 /* seconds bytes may wait in the buffer for more */
 
 /* One buffer per worker process: memory stays constant whatever the size.
  * Aligned, and one block longer than a fill, for O_DIRECT (see flush). */
@@ -145,8 +145,8 @@ struct upload {
     uint64_t written; /* bytes in the partial file */
     size_t pending;   /* bytes received after them, in stream_buf, not yet written */
     double flushed_at;
-    uint64_t durable; /* of them, fdatasync'd and recorded */
-    bool verifying;   /* a checksum of this body is pending: record nothing */
+    uint64_t durable;    /* of them, fdatasync'd and recorded */
+    bool verifying;      /* a checksum of this body is pending: record nothing */
     struct digest whole; /* the file's SHA-256 and CRC-32 of the bytes written */
     struct digest part;  /* the request's checksum */
     double last_record;
@@ -160,8 +160,8 @@ struct upload {
 static void cut_back(struct upload *up, uint64_t to)
 {
     if (ftruncate(up->fd, (off_t)to) != 0)
-        log_warn("cannot cut upload %s back to %llu: %s", up->in->file_id,
-                 (unsigned long long)to, strerror(errno));
+        log_warn("cannot cut upload %s back to %llu: %s", up->in->file_id, (unsigned long long)to,
+                 strerror(errno));
     up->written = to;
 }
 
@@ -397,8 +397,8 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
         return error_set(err, BU_E_CHECKSUM_MISMATCH,
                          "the file's SHA-256 (%s) is not the one declared for it", sha256);
     if (storage_commit(cfg, up->in->file_id, err) != 0 ||
-        store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32,
-                            cfg->link_ttl_seconds, up->writer, &done) != 0) {
+        store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32, cfg->link_ttl_seconds,
+                            up->writer, &done) != 0) {
         /* upload_locked: another request holds the lock now (a takeover
          * after our lease): the file, moved or not, is its to finish. */
         if (err->id == BU_E_UPLOAD_LOCKED)
@@ -444,7 +444,7 @@ static const char *same_pool_token(const char *holder)
     size_t n = strlen(scoreboard_pool_id());
 
     return strncmp(holder, scoreboard_pool_id(), n) == 0 && holder[n] == '/' ? holder + n + 1
-                                                                              : NULL;
+                                                                             : NULL;
 }
 
 /* The upload is locked by holder: ask it to let go.  Returns 1 when the
@@ -743,8 +743,8 @@ static int after_pause(struct upload *up, struct bu_error *err)
             return go;
         fcgi_resume(c);
         return 1;
-    } else if (c->end == FCGI_END_TICK &&
-               store_release_requested(up->req->db, err, up->in->file_id, up->writer, &asked) != 0) {
+    } else if (c->end == FCGI_END_TICK && store_release_requested(up->req->db, err, up->in->file_id,
+                                                                  up->writer, &asked) != 0) {
         return -1;
     } else if (c->end != FCGI_END_WOKEN && c->end != FCGI_END_TICK) {
         up->end = up->req->body_aborted ? UPLOAD_CUT : UPLOAD_CLEAN;
@@ -926,8 +926,7 @@ static void close_upload(struct upload *up)
 {
     struct bu_error err;
 
-    if (up->locked &&
-        store_release_upload(up->req->db, &err, up->in->file_id, up->writer) != 0)
+    if (up->locked && store_release_upload(up->req->db, &err, up->in->file_id, up->writer) != 0)
         log_warn("upload %s: the lock could not be released (it lapses with its lease): %s",
                  up->in->file_id, err.message);
     scoreboard_upload("", "");

@@ -65,10 +65,10 @@ static int user_token(struct db *db, const char *name, struct bu_error *err)
         return -1;
     found = store_user_set_token(db, err, name, hash);
     if (found <= 0)
-        return found < 0 ? -1
-                         : error_set(err, BU_E_NOT_FOUND,
-                                     "no user '%s'; create it with 'batchup user add %s'", name,
-                                     name);
+        return found < 0
+                   ? -1
+                   : error_set(err, BU_E_NOT_FOUND,
+                               "no user '%s'; create it with 'batchup user add %s'", name, name);
     printf("%s\n", token);
     return 0;
 }
@@ -115,7 +115,8 @@ static int parse_args(int argc, char **argv, int *limit, struct bu_error *err)
     } else if (strcmp(cmd, "limit") == 0 && argc == 3) {
         if (parse_limit(argv[2], limit, err) != 0)
             return -1;
-    } else if (!(strcmp(cmd, "token") == 0 && argc == 2) && !(strcmp(cmd, "list") == 0 && argc == 1)) {
+    } else if (!(strcmp(cmd, "token") == 0 && argc == 2) &&
+               !(strcmp(cmd, "list") == 0 && argc == 1)) {
         return error_set(err, BU_E_USAGE, USERS_USAGE);
     }
     if (argc >= 2 && !check_user_name(argv[1]))

@@ -114,16 +114,15 @@ static void limits_init(struct fcgi_limits *lim, const struct bu_config *cfg)
 static void end_flag(const struct fcgi_conn *conn, char *buf, size_t cap)
 {
     static const char *const body_ends[] = {
-        [FCGI_END_CLOSED] = "body-cut",      [FCGI_END_ABORTED] = "body-aborted",
-        [FCGI_END_IDLE] = "body-timeout",    [FCGI_END_SLOW] = "body-too-slow",
-        [FCGI_END_WOKEN] = "taken-over",     [FCGI_END_TICK] = "taken-over",
+        [FCGI_END_CLOSED] = "body-cut",   [FCGI_END_ABORTED] = "body-aborted",
+        [FCGI_END_IDLE] = "body-timeout", [FCGI_END_SLOW] = "body-too-slow",
+        [FCGI_END_WOKEN] = "taken-over",  [FCGI_END_TICK] = "taken-over",
     };
-    const char *body = (size_t)conn->end < sizeof body_ends / sizeof body_ends[0]
-                           ? body_ends[conn->end]
-                           : NULL;
+    const char *body =
+        (size_t)conn->end < sizeof body_ends / sizeof body_ends[0] ? body_ends[conn->end] : NULL;
 
-    snprintf(buf, cap, "%s%s%s", body != NULL ? body : "",
-             body != NULL && conn->broken ? "," : "", conn->broken ? "client-gone" : "");
+    snprintf(buf, cap, "%s%s%s", body != NULL ? body : "", body != NULL && conn->broken ? "," : "",
+             conn->broken ? "client-gone" : "");
     if (buf[0] == '\0')
         snprintf(buf, cap, "-");
 }

@@ -61,7 +61,7 @@ struct bu_config {
     int upload_expiry_seconds;
     int link_ttl_seconds;
     int retention_seconds; /* a purged batch's rows are deleted this long after purging */
-    int header_timeout; /* seconds; these six bound every wait on a client */
+    int header_timeout;    /* seconds; these six bound every wait on a client */
     int body_timeout;
     int send_timeout;
     int body_min_rate; /* bytes a second, over each min_rate_window; 0 = none */

@@ -29,13 +29,13 @@ struct db {
     char conninfo[1024];
     double next_attempt; /* clock_now() seconds; no connect before this */
     int backoff_ms;
-    char sqlstate[6];       /* of the last failed statement, "" if none */
-    unsigned long connects; /* connections made so far: each a new session */
-    bool keep_plans;        /* db_keep_plans: prepare statements on a direct session */
-    int direct;             /* this connection: -1 not asked yet, 0 a pooler's, 1 the server's */
+    char sqlstate[6];         /* of the last failed statement, "" if none */
+    unsigned long connects;   /* connections made so far: each a new session */
+    bool keep_plans;          /* db_keep_plans: prepare statements on a direct session */
+    int direct;               /* this connection: -1 not asked yet, 0 a pooler's, 1 the server's */
     int statement_timeout_ms; /* db_set_timeouts; 0: the server's default */
     int lock_timeout_ms;
-    unsigned generation;    /* in prepared statements' names; raised when they went stale */
+    unsigned generation; /* in prepared statements' names; raised when they went stale */
     int n_prepared;
     char *prepared[DB_MAX_PREPARED]; /* the text of statement bu<generation>_<i> */
 };

@@ -24,7 +24,7 @@
 
 enum digest_algo { DIGEST_SHA1, DIGEST_SHA256 };
 
-#define DIGEST_MAX 32                   /* bytes of the longest digest, SHA-256 */
+#define DIGEST_MAX 32 /* bytes of the longest digest, SHA-256 */
 #define DIGEST_HEX_SIZE (2 * DIGEST_MAX + 1)
 #define DIGEST_SHA256_HEX 64 /* hex digits of a SHA-256: a token's hash, a file's checksum */
 

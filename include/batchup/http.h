@@ -39,7 +39,7 @@ struct http_request {
     int head_sent;
     uint64_t bytes_out; /* of the response body (the head not counted) */
     int client_gone;    /* the web server closed the connection */
-    int body_aborted; /* the request body ended before its end */
+    int body_aborted;   /* the request body ended before its end */
 
     int user_id; /* 0 until authenticated */
     char user_name[CHECK_USER_NAME_MAX + 1];

@@ -924,22 +924,27 @@ static void test_names_unique(void **state)
      * Greek, Cyrillic, the final sigma, the capital sharp s, fullwidth
      * letters, the Kelvin sign and a plain k). */
     const char *latin[] = {"\xc3\x89t\xc3\xa9.txt", "\xc3\xa9T\xc3\x89.TXT"};
-    expect_names(latin, 2,
-                 (const char *[]){"\xc3\x89t\xc3\xa9.txt", "\xc3\xa9T\xc3\x89 (2).TXT"});
+    expect_names(latin, 2, (const char *[]){"\xc3\x89t\xc3\xa9.txt", "\xc3\xa9T\xc3\x89 (2).TXT"});
     const char *greek[] = {"\xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91", /* ΣΟΦΙΑ */
                            "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1", /* σοφια */
-                           "\xcf\x82"};                                     /* ς */
+                           "\xcf\x82"};                                /* ς */
     expect_names(greek, 3,
                  (const char *[]){"\xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91",
-                                  "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1 (2)",
-                                  "\xcf\x82"});
+                                  "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1 (2)", "\xcf\x82"});
     const char *sigma[] = {"\xcf\x82.txt", "\xcf\x83.txt", "\xce\xa3.txt"}; /* ς σ Σ */
     expect_names(sigma, 3,
                  (const char *[]){"\xcf\x82.txt", "\xcf\x83 (2).txt", "\xce\xa3 (3).txt"});
     const char *cyr[] = {"\xd0\x90\xd0\x91.doc", "\xd0\xb0\xd0\xb1.doc"}; /* АБ аб */
     expect_names(cyr, 2, (const char *[]){"\xd0\x90\xd0\x91.doc", "\xd0\xb0\xd0\xb1 (2).doc"});
-    const char *sharp[] = {"stra\xc3\x9f" "e", "STRA\xe1\xba\x9e" "E"}; /* ß, ẞ */
-    expect_names(sharp, 2, (const char *[]){"stra\xc3\x9f" "e", "STRA\xe1\xba\x9e" "E (2)"});
+    const char *sharp[] = {"stra\xc3\x9f"
+                           "e",
+                           "STRA\xe1\xba\x9e"
+                           "E"}; /* ß, ẞ */
+    expect_names(sharp, 2,
+                 (const char *[]){"stra\xc3\x9f"
+                                  "e",
+                                  "STRA\xe1\xba\x9e"
+                                  "E (2)"});
     const char *wide[] = {"\xef\xbc\xa1", "\xef\xbd\x81"}; /* fullwidth A, a */
     expect_names(wide, 2, (const char *[]){"\xef\xbc\xa1", "\xef\xbd\x81 (2)"});
     const char *kelvin[] = {"k.txt", "\xe2\x84\xaa.txt"}; /* k, KELVIN SIGN */
