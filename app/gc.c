@@ -124,11 +124,11 @@ static void sweep_entry(struct sweep *sw, const char *dir, const char *name)
 {
     struct orphan *o = &sw->found[sw->n];
     size_t len = strlen(name);
+    const char *rest = name + (len > 36 ? 36 : len); /* what follows the id */
     struct stat st;
 
-    if (len != 36 && strcmp(name + (len > 36 ? 36 : len), ".lock") != 0 &&
-        strcmp(name + (len > 36 ? 36 : len), ".sha") != 0 &&
-        strcmp(name + (len > 36 ? 36 : len), ".sha.tmp") != 0)
+    if (len != 36 && strcmp(rest, ".lock") != 0 && strcmp(rest, ".sha") != 0 &&
+        strcmp(rest, ".sha.tmp") != 0)
         return;
     memcpy(o->id, name, 36);
     o->id[36] = '\0';
