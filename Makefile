@@ -106,13 +106,18 @@ headers:
 	        $(CC) $(CFLAGS) -fsyntax-only -x c - || { echo "$$h does not compile alone"; exit 1; }; \
 	done
 
+# The files `make format` formats and `make lint` checks (clang-format 14,
+# settings in .clang-format): any difference fails the lint.
+FORMAT_FILES := app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c
+
 lint: headers
+	clang-format --dry-run -Werror $(FORMAT_FILES)
 	clang-tidy --quiet $(SRCS) -- $(CFLAGS) -Wno-unknown-warning-option
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Iinclude app
 
 format:
-	clang-format -i app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i $(FORMAT_FILES)
 
 # libFuzzer harnesses for every parser of untrusted input (clang); run each
 # with e.g. `build/fuzz/fuzz_tus -max_total_time=60 tests/fuzz/corpus/fuzz_tus`.
