@@ -33,7 +33,7 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan test unit run bench lint headers format clean deps fuzz install uninstall deb test-cluster
+.PHONY: all asan test unit run bench lint headers format docs clean deps fuzz install uninstall deb test-cluster
 
 all: $(BUILD)/batchup
 
@@ -108,7 +108,7 @@ headers:
 
 # The files `make format` formats and `make lint` checks (clang-format 14,
 # settings in .clang-format): any difference fails the lint.
-FORMAT_FILES := app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c
+FORMAT_FILES := app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c tools/*.c
 
 lint: headers
 	clang-format --dry-run -Werror $(FORMAT_FILES)
@@ -118,6 +118,25 @@ lint: headers
 
 format:
 	clang-format -i $(FORMAT_FILES)
+
+# `make docs`: every configuration key's documentation, written from the key
+# table of app/config.c (its default, its bounds, its one line) by
+# build/confdoc (tools/confdoc.c) into the part of each of these files
+# between its "BEGIN KEYS" and "END KEYS" lines; the rest is written by hand.
+# DOCS_DIR=DIR writes the files under DIR instead of over the tree's
+# (tests/integration/06-docs-keys.sh compares them with the committed ones).
+DOCS_GEN := conf/batchup.conf man/batchup.conf.5 docs/operations.md
+DOCS_DIR ?= .
+
+$(BUILD)/confdoc: tools/confdoc.c $(BUILD)/obj/config.o $(BUILD)/obj/address.o \
+    $(BUILD)/obj/error.o $(BUILD)/obj/utf8.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+docs: $(BUILD)/confdoc
+	@for f in $(DOCS_GEN); do \
+	    mkdir -p $(DOCS_DIR)/$$(dirname $$f) && $(BUILD)/confdoc $$f <$$f >$(DOCS_DIR)/$$f.new && \
+	        mv $(DOCS_DIR)/$$f.new $(DOCS_DIR)/$$f || { rm -f $(DOCS_DIR)/$$f.new; exit 1; }; \
+	done
 
 # libFuzzer harnesses for every parser of untrusted input (clang); run each
 # with e.g. `build/fuzz/fuzz_tus -max_total_time=60 tests/fuzz/corpus/fuzz_tus`.
