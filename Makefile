@@ -169,7 +169,7 @@ deps:
 
 # `make install [PREFIX=/usr/local] [DESTDIR=...]`: the binary in bin/ (it
 # has commands for people too: `batchup user add`), the SQL where `batchup
-# migrate` looks for it (<bindir>/../share/batchup/sql), the man page, the
+# migrate` looks for it (<bindir>/../share/batchup/sql), the man pages, the
 # systemd units with this install's paths, README and samples in the doc
 # folder, and the configuration in /etc/batchup (PREFIX=/usr) or
 # $(PREFIX)/etc/batchup, never over an existing one.
@@ -191,11 +191,12 @@ UNIT_PATHS := -e 's|/usr/bin/batchup|$(BINDIR)/batchup|g' -e 's|/etc/batchup/|$(
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/sql/functions $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(SYSCONFDIR)/batchup
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(SYSCONFDIR)/batchup
 	install -m 0755 $(BUILD)/batchup $(DESTDIR)$(BINDIR)/batchup
 	install -m 0644 sql/[0-9][0-9][0-9]_*.sql $(DESTDIR)$(DATADIR)/sql/
 	install -m 0644 sql/functions/*.sql $(DESTDIR)$(DATADIR)/sql/functions/
 	install -m 0644 man/batchup.8 $(DESTDIR)$(MANDIR)/man8/batchup.8
+	install -m 0644 man/batchup.conf.5 $(DESTDIR)$(MANDIR)/man5/batchup.conf.5
 	for u in batchup.service batchup.socket; do \
 	    sed $(UNIT_PATHS) conf/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
@@ -211,6 +212,7 @@ install: all
 # Everything install put there but the configuration.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/batchup $(DESTDIR)$(MANDIR)/man8/batchup.8 \
+	    $(DESTDIR)$(MANDIR)/man5/batchup.conf.5 \
 	    $(DESTDIR)$(UNITDIR)/batchup.service $(DESTDIR)$(UNITDIR)/batchup.socket
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 
