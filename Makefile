@@ -33,7 +33,7 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all asan test unit run bench lint headers format clean deps fuzz install uninstall deb test-cluster
+.PHONY: all asan test unit run bench lint headers format docs clean deps fuzz install uninstall deb test-cluster
 
 all: $(BUILD)/batchup
 
@@ -106,13 +106,37 @@ headers:
 	        $(CC) $(CFLAGS) -fsyntax-only -x c - || { echo "$$h does not compile alone"; exit 1; }; \
 	done
 
+# The files `make format` formats and `make lint` checks (clang-format 14,
+# settings in .clang-format): any difference fails the lint.
+FORMAT_FILES := app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c tools/*.c
+
 lint: headers
+	clang-format --dry-run -Werror $(FORMAT_FILES)
 	clang-tidy --quiet $(SRCS) -- $(CFLAGS) -Wno-unknown-warning-option
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Iinclude app
 
 format:
-	clang-format -i app/*.c include/batchup/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i $(FORMAT_FILES)
+
+# `make docs`: every configuration key's documentation, written from the key
+# table of app/config.c (its default, its bounds, its one line) by
+# build/confdoc (tools/confdoc.c) into the part of each of these files
+# between its "BEGIN KEYS" and "END KEYS" lines; the rest is written by hand.
+# DOCS_DIR=DIR writes the files under DIR instead of over the tree's
+# (tests/integration/06-docs-keys.sh compares them with the committed ones).
+DOCS_GEN := conf/batchup.conf man/batchup.conf.5 docs/operations.md
+DOCS_DIR ?= .
+
+$(BUILD)/confdoc: tools/confdoc.c $(BUILD)/obj/config.o $(BUILD)/obj/address.o \
+    $(BUILD)/obj/error.o $(BUILD)/obj/utf8.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+docs: $(BUILD)/confdoc
+	@for f in $(DOCS_GEN); do \
+	    mkdir -p $(DOCS_DIR)/$$(dirname $$f) && $(BUILD)/confdoc $$f <$$f >$(DOCS_DIR)/$$f.new && \
+	        mv $(DOCS_DIR)/$$f.new $(DOCS_DIR)/$$f || { rm -f $(DOCS_DIR)/$$f.new; exit 1; }; \
+	done
 
 # libFuzzer harnesses for every parser of untrusted input (clang); run each
 # with e.g. `build/fuzz/fuzz_tus -max_total_time=60 tests/fuzz/corpus/fuzz_tus`.
@@ -145,7 +169,7 @@ deps:
 
 # `make install [PREFIX=/usr/local] [DESTDIR=...]`: the binary in bin/ (it
 # has commands for people too: `batchup user add`), the SQL where `batchup
-# migrate` looks for it (<bindir>/../share/batchup/sql), the man page, the
+# migrate` looks for it (<bindir>/../share/batchup/sql), the man pages, the
 # systemd units with this install's paths, README and samples in the doc
 # folder, and the configuration in /etc/batchup (PREFIX=/usr) or
 # $(PREFIX)/etc/batchup, never over an existing one.
@@ -167,11 +191,12 @@ UNIT_PATHS := -e 's|/usr/bin/batchup|$(BINDIR)/batchup|g' -e 's|/etc/batchup/|$(
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/sql/functions $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(SYSCONFDIR)/batchup
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(SYSCONFDIR)/batchup
 	install -m 0755 $(BUILD)/batchup $(DESTDIR)$(BINDIR)/batchup
 	install -m 0644 sql/[0-9][0-9][0-9]_*.sql $(DESTDIR)$(DATADIR)/sql/
 	install -m 0644 sql/functions/*.sql $(DESTDIR)$(DATADIR)/sql/functions/
 	install -m 0644 man/batchup.8 $(DESTDIR)$(MANDIR)/man8/batchup.8
+	install -m 0644 man/batchup.conf.5 $(DESTDIR)$(MANDIR)/man5/batchup.conf.5
 	for u in batchup.service batchup.socket; do \
 	    sed $(UNIT_PATHS) conf/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
@@ -187,6 +212,7 @@ install: all
 # Everything install put there but the configuration.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/batchup $(DESTDIR)$(MANDIR)/man8/batchup.8 \
+	    $(DESTDIR)$(MANDIR)/man5/batchup.conf.5 \
 	    $(DESTDIR)$(UNITDIR)/batchup.service $(DESTDIR)$(UNITDIR)/batchup.socket
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 

@@ -3,9 +3,11 @@
  * config.c - reading `key = value` files and BATCHUP_<KEY> variables.
  *
  * Every key is described once in the table below (name, kind, bounds, where
- * it lives in struct bu_config), so parsing, validation and the environment
- * overrides cannot drift apart.  A bad key or value is reported with the key
- * and the value and the process exits 2: a server must not start on a
+ * it lives in struct bu_config, default, one line of documentation), so
+ * parsing, validation, the defaults, the environment overrides and the
+ * documents generated from it (`make docs`: batchup.conf(5), the sample
+ * conf/batchup.conf, docs/operations.md's table) cannot drift apart.  A bad key or value is
+ * reported with the key and the value and the process exits 2: a server must not start on a
  * configuration that does not mean what the operator thinks.
  */
 #include <ctype.h>
@@ -63,6 +65,15 @@ enum kind {
     K_MODE
 };
 
+/* One key: its name, how its text is read and where it is stored, its
+ * bounds or words, and what people read about it.  `def` is the default
+ * spelled as a configuration file would spell it, applied by
+ * config_defaults() through config_set(), the same path as a file's line, so
+ * a default cannot escape its own bounds.  `sample` is the value the shipped
+ * conf/batchup.conf sets (the paths of an installed service), NULL where the
+ * sample leaves the default.  `doc` is one line on what the key does, the
+ * text of batchup.conf(5), conf/batchup.conf and docs/operations.md
+ * (`make docs`; backquotes mark literal words). */
 struct key {
     const char *name;
     enum kind kind;
@@ -71,135 +82,267 @@ struct key {
     long long min; /* for numbers */
     long long max;
     const char *words; /* K_WORD, K_CHOICE: "a|b|c" */
+    const char *def;
+    const char *sample;
+    const char *doc;
 };
 
 #define FIELD(f) offsetof(struct bu_config, f), sizeof(((struct bu_config *)0)->f)
 #define STR(f) K_STRING, FIELD(f), 0, 0, NULL
+#define TEXT(kind, f) kind, FIELD(f), 0, 0, NULL
+#define WORD(f, words) K_WORD, FIELD(f), 0, 0, words
 #define NUM(f, lo, hi) K_INT, FIELD(f), lo, hi, NULL
+#define LONG(f) K_LONG, FIELD(f), 0, LONG_MAX, NULL
+#define MODE(f) K_MODE, FIELD(f), 0, 0777, NULL
 #define CHOICE(f, words) K_CHOICE, FIELD(f), 0, 0, words
 #define BOOL(f) K_BOOL, FIELD(f), 0, 0, "no|yes"
 #define U64(f) K_U64, FIELD(f), 0, LLONG_MAX, NULL
 
 _Static_assert(sizeof(enum config_pm) == sizeof(int), "K_CHOICE fields are stored as int");
 
+/* Every key, written here once.  An entry is two lines:
+ *
+ *     {"name", KIND(field, bounds...), "default", NULL,
+ *      "one line on what it does, `literal` words in backquotes"},
+ *
+ * KIND is one of the macros above (STR, TEXT, WORD, NUM, LONG, MODE,
+ * CHOICE, BOOL, U64); NULL is the sample value, set only where
+ * conf/batchup.conf must differ from the default.  A new key is a field of
+ * struct bu_config, an entry here, and `make docs`, which regenerates
+ * conf/batchup.conf, man/batchup.conf.5 and the table of docs/operations.md
+ * (tests/integration/06-docs-keys.sh fails until it is run).  The order is
+ * the order of those documents.  The default pool: 32 workers carry 25
+ * uploads (5 users x 5 files, max_active_users x per_user_limit), 8
+ * downloads and 8 batch bodies, at most 28 of them at once, and keep 4 for
+ * short requests. */
 static const struct key keys[] = {
-    {"database", STR(database)},
-    {"db_statement_timeout", NUM(db_statement_timeout, 0, 86400)},
-    {"db_lock_timeout", NUM(db_lock_timeout, 0, 86400)},
-    {"listen", K_LISTEN, FIELD(listen), 0, 0, NULL},
-    {"listen_mode", K_MODE, FIELD(listen_mode), 0, 0777, NULL},
-    {"listen_allow", K_ALLOW, FIELD(listen_allow), 0, 0, NULL},
-    {"workers", NUM(workers, 1, 1024)},
-    {"pm", CHOICE(pm, "static|dynamic|ondemand")},
-    {"pm_start_servers", NUM(pm_start_servers, 0, 1024)},
-    {"pm_min_spare_servers", NUM(pm_min_spare_servers, 0, 1024)},
-    {"pm_max_spare_servers", NUM(pm_max_spare_servers, 1, 1024)},
-    {"pm_process_idle_timeout", NUM(pm_process_idle_timeout, 1, 86400)},
-    {"pool_upload_share", NUM(pool_upload_share, 1, 100)},
-    {"pool_download_share", NUM(pool_download_share, 1, 100)},
-    {"pool_body_share", NUM(pool_body_share, 1, 100)},
-    {"pool_reserve_share", NUM(pool_reserve_share, 0, 99)},
-    {"download_per_address", NUM(download_per_address, 0, 1024)},
-    {"download_per_link", NUM(download_per_link, 0, 1024)},
-    {"max_requests", K_LONG, FIELD(max_requests), 0, LONG_MAX, NULL},
-    {"storage_dir", STR(storage_dir)},
-    {"per_user_limit", NUM(per_user_limit, 1, 100000)},
-    {"max_active_users", NUM(max_active_users, 0, 10000000)},
-    {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400)},
-    {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600)},
-    {"max_file_size", U64(max_file_size)},
-    {"max_chunk_size", U64(max_chunk_size)},
-    {"max_user_bytes", U64(max_user_bytes)},
-    {"max_open_batches", NUM(max_open_batches, 0, 10000000)},
-    {"max_user_files", NUM(max_user_files, 0, INT_MAX)},
-    {"max_batch_files", NUM(max_batch_files, 1, 1000000)},
-    {"upload_expiry_seconds", NUM(upload_expiry_seconds, 60, INT_MAX)},
-    {"link_ttl_seconds", NUM(link_ttl_seconds, 1, INT_MAX)},
-    {"retention_seconds", NUM(retention_seconds, 0, INT_MAX)},
-    {"header_timeout", NUM(header_timeout, 1, 3600)},
-    {"body_timeout", NUM(body_timeout, 1, 3600)},
-    {"send_timeout", NUM(send_timeout, 1, 3600)},
-    {"body_min_rate", NUM(body_min_rate, 0, INT_MAX)},
-    {"send_min_rate", NUM(send_min_rate, 0, INT_MAX)},
-    {"min_rate_window", NUM(min_rate_window, 1, 3600)},
-    {"auth", CHOICE(auth, "token|remote_user")},
-    {"remote_user_create", BOOL(remote_user_create)},
-    {"remote_user_trust_tcp", BOOL(remote_user_trust_tcp)},
-    {"cors_origins", K_ORIGINS, FIELD(cors_origins), 0, 0, NULL},
-    {"sendfile", CHOICE(sendfile, "off|x-accel-redirect|x-sendfile")},
-    {"metrics_path", STR(metrics_path)},
-    {"status_path", STR(status_path)},
-    {"shutdown_timeout", NUM(shutdown_timeout, 1, 86400)},
-    {"gc_interval_seconds", NUM(gc_interval_seconds, 0, 86400)},
-    {"orphan_grace_seconds", NUM(orphan_grace_seconds, 1, INT_MAX)},
-    {"log_level", K_WORD, FIELD(log_level), 0, 0, "debug|info|warn|error"},
-    {"log_file", K_ABSPATH, FIELD(log_file), 0, 0, NULL},
-    {"hook_command", STR(hook_command)},
-    {"hook_url", K_URL, FIELD(hook_url), 0, 0, NULL},
-    {"hook_events", K_EVENTS, FIELD(hook_events), 0, 0, NULL},
-    {"hook_timeout_seconds", NUM(hook_timeout_seconds, 1, 3600)},
-    {"hook_max_attempts", NUM(hook_max_attempts, 1, 1000)},
-    {"hook_retry_seconds", NUM(hook_retry_seconds, 1, 86400)},
+    {"database", STR(database), "", "host=/var/run/postgresql dbname=batchup",
+     "the libpq connection string (empty: libpq's PG* environment); batchup asks for TCP "
+     "keepalives "
+     "(`keepalives_idle=30 keepalives_interval=10 keepalives_count=3`, overridden by the string) "
+     "so a vanished remote server is noticed in about a minute"},
+    {"db_statement_timeout", NUM(db_statement_timeout, 0, 86400), "30", NULL,
+     "seconds a worker's statement may run before PostgreSQL cancels it (503 "
+     "`database_unavailable`); 0: no bound. Set on a direct session; through PgBouncer set "
+     "`statement_timeout` on batchup's role instead"},
+    {"db_lock_timeout", NUM(db_lock_timeout, 0, 86400), "5", NULL,
+     "seconds a worker's statement may wait for a lock (an administrator's `LOCK`, a stuck "
+     "transaction) before it is cancelled (503); 0: no bound. Same rule behind a pooler. Health "
+     "has its own bounds: it answers 503 within 2 s while `batchup.slots` is locked"},
+    {"listen", TEXT(K_LISTEN, listen), "var/batchup.sock", "/run/batchup/batchup.sock",
+     "a unix socket path (any value with a `/`, at most 107 bytes; relative to the working "
+     "directory unless absolute) or `host:port` (`[::1]:9000` for an IPv6 address)"},
+    {"listen_mode", MODE(listen_mode), "0660", NULL,
+     "permissions of the unix socket (octal), set as it is bound; owner and group are the "
+     "process's"},
+    {"listen_allow", TEXT(K_ALLOW, listen_allow), "127.0.0.1 ::1", NULL,
+     "on TCP: peer addresses or prefixes (`10.0.0.0/8`, `fd00::/8`) allowed to connect, separated "
+     "by spaces or commas; checked on every connection (docs/operations.md, \"Who may connect\")"},
+    {"workers", NUM(workers, 1, 1024), "32", NULL,
+     "worker processes: the pool's size (`pm = static`) or the most it grows to (`dynamic`, "
+     "`ondemand`); must be larger than `per_user_limit` (but 1 under mod_fcgid)"},
+    {"pm", CHOICE(pm, "static|dynamic|ondemand"), "dynamic", NULL,
+     "`static`, `dynamic` or `ondemand`: how the pool is sized, as php-fpm's process manager "
+     "(docs/operations.md, \"serve\")"},
+    {"pm_start_servers", NUM(pm_start_servers, 0, 1024), "4", NULL,
+     "workers started with `pm = dynamic`"},
+    {"pm_min_spare_servers", NUM(pm_min_spare_servers, 0, 1024), "2", NULL,
+     "fewer idle workers than this: more are started (`dynamic`)"},
+    {"pm_max_spare_servers", NUM(pm_max_spare_servers, 1, 1024), "8", NULL,
+     "more idle workers than this: one a second is retired (`dynamic`)"},
+    {"pm_process_idle_timeout", NUM(pm_process_idle_timeout, 1, 86400), "10", NULL,
+     "seconds an idle worker lives with `pm = ondemand`"},
+    {"pool_upload_share", NUM(pool_upload_share, 1, 100), "78", NULL,
+     "percent of `workers` (rounded up) that upload bodies (PATCH, tus creation with a body) may "
+     "hold at once; beyond, 503 `server_busy` with `Retry-After` (docs/operations.md, "
+     "\"Security\")"},
+    {"pool_download_share", NUM(pool_download_share, 1, 100), "25", NULL,
+     "likewise for downloads (batch ZIPs, single files)"},
+    {"pool_body_share", NUM(pool_body_share, 1, 100), "25", NULL,
+     "likewise for batch-creation bodies (`POST /api/v1/batches`); one user's at once are also "
+     "capped at `per_user_limit`"},
+    {"pool_reserve_share", NUM(pool_reserve_share, 0, 99), "12", NULL,
+     "percent of `workers` (rounded up, at least 1) that the classes above together never take, "
+     "kept for short requests (health, HEAD, claims, status)"},
+    {"download_per_address", NUM(download_per_address, 0, 1024), "4", NULL,
+     "downloads a worker streams at once to one client address (0 = no cap)"},
+    {"download_per_link", NUM(download_per_link, 0, 1024), "4", NULL,
+     "downloads streamed at once of one link or file (0 = no cap)"},
+    {"max_requests", LONG(max_requests), "0", NULL,
+     "requests before a worker is replaced by a fresh one (0 = never)"},
+    {"storage_dir", STR(storage_dir), "var/storage", "/var/lib/batchup/storage",
+     "where file data lives (`partial/`, `files/<2 chars>/`), relative to the working directory "
+     "unless absolute; `x-sendfile` needs it absolute"},
+    {"per_user_limit", NUM(per_user_limit, 1, 100000), "5", NULL,
+     "uploads one user may have in progress at once, unless set for the user (`batchup user limit "
+     "NAME N`); further files wait in a fair queue"},
+    {"max_active_users", NUM(max_active_users, 0, 10000000), "5", NULL,
+     "users that may hold upload slots at once (0 = no cap); 5 x `per_user_limit` 5 = the 25 "
+     "upload workers of the default pool (docs/operations.md, \"Security\")"},
+    {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400), "30", NULL,
+     "a slot not renewed for this long is free"},
+    {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600), "2", NULL,
+     "`Retry-After` given to a queued file; a waiter silent for 3 times this stops blocking the "
+     "queue"},
+    {"max_file_size", U64(max_file_size), "17179869184", NULL,
+     "the largest file accepted, in bytes (16 GiB by default; 0 = no cap); larger: 413 "
+     "`file_too_large`"},
+    {"max_chunk_size", U64(max_chunk_size), "0", NULL,
+     "the largest body of one request (a tus chunk), in bytes (0 = none): announced as "
+     "`Batchup-Max-Chunk-Size` on `OPTIONS /api/v1/files` (the upload page sends chunks of that "
+     "size), a larger declared body refused with 413 `body_too_large` before it is read. Set it to "
+     "the web server's own cap: `conf/apache-fcgid.conf` passes 8388608, its `FcgidMaxRequestLen`"},
+    {"max_user_bytes", U64(max_user_bytes), "274877906944", NULL,
+     "per user: declared bytes of live files (not aborted or expired, in a batch not expired) that "
+     "a new batch may bring the user to (256 GiB by default; 0 = no cap)"},
+    {"max_open_batches", NUM(max_open_batches, 0, 10000000), "200", NULL,
+     "per user: batches still uploading (0 = no cap)"},
+    {"max_user_files", NUM(max_user_files, 0, INT_MAX), "10000", NULL,
+     "per user: file rows, empty files included, in batches not deleted or purged, that a new "
+     "batch may bring the user to (0 = no cap)"},
+    {"max_batch_files", NUM(max_batch_files, 1, 1000000), "1000", NULL, "files in one batch"},
+    {"upload_expiry_seconds", NUM(upload_expiry_seconds, 60, INT_MAX), "86400", NULL,
+     "a batch with unfinished uploads and no activity (creation, or any file's progress, claim or "
+     "completion) for this long: its unfinished files expire; the batch completes with the files "
+     "that completed (its link leaves the others out), or expires when none did"},
+    {"link_ttl_seconds", NUM(link_ttl_seconds, 1, INT_MAX), "604800", NULL,
+     "lifetime of a batch download link, in seconds (7 days by default)"},
+    {"retention_seconds", NUM(retention_seconds, 0, INT_MAX), "2592000", NULL,
+     "the rows of an expired batch (its files, hook events, dead link answering 410) are deleted "
+     "this long after its data was removed (30 days by default; 0: at the next pass)"},
+    {"header_timeout", NUM(header_timeout, 1, 3600), "10", NULL,
+     "seconds for the web server to send a request's head after connecting"},
+    {"body_timeout", NUM(body_timeout, 1, 3600), "30", NULL,
+     "seconds without a byte of the request body: the request ends, what arrived is kept"},
+    {"send_timeout", NUM(send_timeout, 1, 3600), "30", NULL,
+     "seconds without a byte of the response being taken, once it is behind `send_min_rate`"},
+    {"body_min_rate", NUM(body_min_rate, 0, INT_MAX), "500", NULL,
+     "bytes a second, on average over each `min_rate_window`, below which a request body ends (0 = "
+     "no minimum)"},
+    {"send_min_rate", NUM(send_min_rate, 0, INT_MAX), "500", NULL,
+     "bytes a second a response's reader must take on average since its first byte (with "
+     "`send_timeout` of grace): a reader at or above it is never cut, however unevenly it takes "
+     "them (0 = no minimum)"},
+    {"min_rate_window", NUM(min_rate_window, 1, 3600), "30", NULL,
+     "seconds over which `body_min_rate` is measured"},
+    {"auth", CHOICE(auth, "token|remote_user"), "token", NULL,
+     "`token` (Bearer tokens) or `remote_user` (trust the web server's REMOTE_USER; "
+     "docs/operations.md, \"Who may connect\")"},
+    {"remote_user_create", BOOL(remote_user_create), "no", NULL,
+     "with `remote_user`: create a name seen for the first time (default limit); with `no` an "
+     "unknown name is 401 until `batchup user add NAME`"},
+    {"remote_user_trust_tcp", BOOL(remote_user_trust_tcp), "no", NULL,
+     "with `remote_user`: allow a TCP listener that local processes can reach"},
+    {"cors_origins", TEXT(K_ORIGINS, cors_origins), "", NULL,
+     "web origins whose pages may call the API (CORS): exact origins such as "
+     "`https://www.example.com`, separated by spaces or commas, or `*` for any; empty: no CORS "
+     "headers; docs/operations.md, \"Cross-origin pages\""},
+    {"sendfile", CHOICE(sendfile, "off|x-accel-redirect|x-sendfile"), "off", NULL,
+     "`off`, `x-accel-redirect` (nginx) or `x-sendfile` (Apache, lighttpd)"},
+    {"metrics_path", STR(metrics_path), "/metrics", NULL,
+     "Prometheus endpoint; empty turns it off"},
+    {"status_path", STR(status_path), "", NULL,
+     "the status page of the pool, e.g. `/batchup-status` (text; `?json` for JSON); empty: off; "
+     "`batchup status` prints it"},
+    {"shutdown_timeout", NUM(shutdown_timeout, 1, 86400), "30", NULL,
+     "seconds a graceful stop waits for in-flight requests"},
+    {"gc_interval_seconds", NUM(gc_interval_seconds, 0, 86400), "10", NULL,
+     "seconds between maintenance passes run by the master (0 = none)"},
+    {"orphan_grace_seconds", NUM(orphan_grace_seconds, 1, INT_MAX), "3600", NULL,
+     "the maintenance pass removes files in `storage_dir` that no live file owns, when older than "
+     "this (at most every half of it)"},
+    {"log_level", WORD(log_level, "debug|info|warn|error"), "info", NULL,
+     "`debug`, `info`, `warn` or `error`"},
+    {"log_file", TEXT(K_ABSPATH, log_file), "", NULL,
+     "an absolute path: `serve` writes its log there (and everything its processes print on "
+     "stderr); empty: standard error; SIGUSR1 reopens it; a change takes effect on restart"},
+    {"hook_command", STR(hook_command), "", NULL,
+     "a command run by `/bin/sh -c` for each hook event, the JSON event on its standard input; "
+     "empty: none (docs/operations.md, \"Hooks\")"},
+    {"hook_url", TEXT(K_URL, hook_url), "", NULL,
+     "an `http://` or `https://` URL that gets each hook event as a JSON POST; empty: none"},
+    {"hook_events", TEXT(K_EVENTS, hook_events), "batch_complete", NULL,
+     "the event kinds delivered, comma-separated: `batch_complete`, `file_aborted`, "
+     "`file_expired`"},
+    {"hook_timeout_seconds", NUM(hook_timeout_seconds, 1, 3600), "10", NULL,
+     "seconds one delivery to one target may take; then the command is killed (or the request "
+     "abandoned) and the attempt failed"},
+    {"hook_max_attempts", NUM(hook_max_attempts, 1, 1000), "10", NULL,
+     "attempts before an event is given up (status `failed` in `batchup.hook_deliveries`)"},
+    {"hook_retry_seconds", NUM(hook_retry_seconds, 1, 86400), "10", NULL,
+     "seconds before the first retry of a failed delivery; doubles with each attempt, up to an "
+     "hour"},
 };
 
+#define KEY_COUNT (sizeof keys / sizeof keys[0])
+
+static int key_set(struct bu_config *cfg, const struct key *k, const char *value,
+                   struct bu_error *err);
+
+/* Every default goes through the setter a file's line goes through, so
+ * the parsed forms (listen_addr, listen_peers) are computed where they
+ * always are.  A default outside its own bounds would leave its field zero;
+ * tests/unit/test_config.c proves none is. */
 void config_defaults(struct bu_config *cfg)
 {
     struct bu_error unused;
 
     memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->listen, sizeof cfg->listen, "var/batchup.sock");
-    cfg->db_statement_timeout = 30;
-    cfg->db_lock_timeout = 5;
-    cfg->listen_mode = 0660;
-    snprintf(cfg->listen_allow, sizeof cfg->listen_allow, "127.0.0.1 ::1");
-    /* Their parsed forms (the defaults always parse). */
-    address_parse_listen(cfg->listen, &cfg->listen_addr, &unused);
-    address_parse_allow(cfg->listen_allow, &cfg->listen_peers, &unused);
-    cfg->workers = 32;
-    cfg->pm = CONFIG_PM_DYNAMIC;
-    cfg->pm_start_servers = 4;
-    cfg->pm_min_spare_servers = 2;
-    cfg->pm_max_spare_servers = 8;
-    cfg->pm_process_idle_timeout = 10;
-    /* 32 workers: 25 for uploads (5 users x 5 files, max_active_users x
-     * per_user_limit), 8 for downloads, 8 for batch bodies, at most 28 for
-     * all of them, 4 kept for short requests (docs/operations.md, "Security"). */
-    cfg->pool_upload_share = 78;
-    cfg->pool_download_share = 25;
-    cfg->pool_body_share = 25;
-    cfg->pool_reserve_share = 12;
-    cfg->download_per_address = 4;
-    cfg->download_per_link = 4;
-    snprintf(cfg->storage_dir, sizeof cfg->storage_dir, "var/storage");
-    cfg->per_user_limit = 5;
-    cfg->max_active_users = 5;
-    cfg->slot_lease_seconds = 30;
-    cfg->queue_retry_seconds = 2;
-    cfg->max_file_size = 16ull << 30;
-    cfg->max_user_bytes = 256ull << 30;
-    cfg->max_open_batches = 200;
-    cfg->max_user_files = 10000;
-    cfg->max_batch_files = 1000;
-    cfg->upload_expiry_seconds = 86400;
-    cfg->link_ttl_seconds = 604800;
-    cfg->retention_seconds = 2592000;
-    cfg->header_timeout = 10;
-    cfg->body_timeout = 30;
-    cfg->send_timeout = 30;
-    cfg->body_min_rate = 500;
-    cfg->send_min_rate = 500;
-    cfg->min_rate_window = 30;
-    cfg->auth = CONFIG_AUTH_TOKEN;
-    cfg->sendfile = CONFIG_SENDFILE_OFF;
-    snprintf(cfg->metrics_path, sizeof cfg->metrics_path, "/metrics");
-    cfg->shutdown_timeout = 30;
-    cfg->gc_interval_seconds = 10;
-    cfg->orphan_grace_seconds = 3600;
-    snprintf(cfg->log_level, sizeof cfg->log_level, "info");
-    snprintf(cfg->hook_events, sizeof cfg->hook_events, "batch_complete");
-    cfg->hook_timeout_seconds = 10;
-    cfg->hook_max_attempts = 10;
-    cfg->hook_retry_seconds = 10;
+    for (size_t i = 0; i < KEY_COUNT; i++)
+        (void)key_set(cfg, &keys[i], keys[i].def, &unused);
+}
+
+/* `words` ("a|b|c") as "`a`, `b` or `c`". */
+static void words_note(const char *words, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (const char *p = words; *p != '\0' && used < cap;) {
+        size_t len = strcspn(p, "|");
+        const char *sep = p == words ? "" : p[len] == '\0' ? " or " : ", ";
+        used += (size_t)snprintf(buf + used, cap - used, "%s`%.*s`", sep, (int)len, p);
+        p += len + (p[len] == '|');
+    }
+}
+
+/* The values a key takes, in words, from its kind and bounds ("" where
+ * its line says them already). */
+static void values_note(const struct key *k, char *buf, size_t cap)
+{
+    static const char *const fixed[] = {
+        [K_LISTEN] = "", /* its line says it all */
+        [K_ALLOW] = "",
+        [K_ABSPATH] = "an absolute path, or empty",
+        [K_URL] = "an `http://` or `https://` URL, or empty",
+        [K_EVENTS] = "one or more event kinds, separated by commas",
+        [K_ORIGINS] = "origins separated by spaces or commas, `*`, or empty",
+        [K_MODE] = "an octal mode, at most `0777`",
+        [K_BOOL] = "`yes` or `no`",
+    };
+
+    if (k->kind == K_WORD || k->kind == K_CHOICE)
+        words_note(k->words, buf, cap);
+    else if (k->kind == K_STRING)
+        snprintf(buf, cap, "text of at most %zu bytes", k->size - 1);
+    else if (k->kind == K_MODE || k->kind == K_BOOL || k->kind < K_INT)
+        snprintf(buf, cap, "%s", fixed[k->kind]);
+    else if (k->max == INT_MAX || k->max == LLONG_MAX)
+        snprintf(buf, cap, "a whole number, at least %lld", k->min);
+    else
+        snprintf(buf, cap, "a whole number from %lld to %lld", k->min, k->max);
+}
+
+bool config_doc(size_t i, struct config_doc *out)
+{
+    if (i >= KEY_COUNT)
+        return false;
+    out->name = keys[i].name;
+    out->def = keys[i].def;
+    out->sample = keys[i].sample;
+    out->doc = keys[i].doc;
+    values_note(&keys[i], out->values, sizeof out->values);
+    return true;
 }
 
 static int bad(struct bu_error *err, const char *key, const char *value, const char *why)
@@ -373,8 +516,8 @@ static int set_text(const struct key *k, char *field, const char *value, struct 
 static int set_address(struct bu_config *cfg, const struct key *k, char *field, const char *value,
                        struct bu_error *err)
 {
-    struct address_listen listen;
-    struct address_allow allow;
+    struct address_listen listen = {0};
+    struct address_allow allow = {0};
 
     if (strlen(value) >= k->size)
         return bad(err, k->name, value, "too long");
@@ -419,17 +562,21 @@ static int set_number(const struct key *k, char *field, const char *value, struc
 
 int config_set(struct bu_config *cfg, const char *key, const char *value, struct bu_error *err)
 {
-    const struct key *k = NULL;
-    char *field, why[128];
+    for (size_t i = 0; i < KEY_COUNT; i++)
+        if (strcmp(keys[i].name, key) == 0)
+            return key_set(cfg, &keys[i], value, err);
+    return error_set(err, BU_E_BAD_CONFIG, "unknown configuration key '%s' (value '%s')", key,
+                     value);
+}
+
+/* Set the key k from its text form, by its kind. */
+static int key_set(struct bu_config *cfg, const struct key *k, const char *value,
+                   struct bu_error *err)
+{
+    const char *key = k->name;
+    char *field = (char *)cfg + k->offset, why[128];
     int index;
 
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (strcmp(keys[i].name, key) == 0)
-            k = &keys[i];
-    if (k == NULL)
-        return error_set(err, BU_E_BAD_CONFIG, "unknown configuration key '%s' (value '%s')", key,
-                         value);
-    field = (char *)cfg + k->offset;
     switch (k->kind) {
     case K_STRING:
     case K_ABSPATH:
@@ -645,7 +792,7 @@ int config_load(struct bu_config *cfg, const char *cli_path, struct bu_error *er
             return -1;
         snprintf(cfg->path, sizeof cfg->path, "%s", path);
     }
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    for (size_t i = 0; i < KEY_COUNT; i++) {
         char var[64];
         const char *value;
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-2-Clause
 # Installing: `make install DESTDIR=... [PREFIX=...]` lays out every file
-# (binary, SQL, man page, units with this install's paths, docs, a
+# (binary, SQL, man pages, units with this install's paths, docs, a
 # configuration it never overwrites); `make deb` builds the package with
 # dpkg-buildpackage from debian/ and leaves it in build/; lintian finds no
 # error and no warning in it (an override only with its reason); it
@@ -43,11 +43,12 @@ sqlfiles=()
 for f in sql/[0-9][0-9][0-9]_*.sql; do sqlfiles+=(644 "/usr/local/share/batchup/sql/$(basename "$f")"); done
 for f in sql/functions/*.sql; do sqlfiles+=(644 "/usr/local/share/batchup/sql/functions/$(basename "$f")"); done
 tap_is "$(expect_files "$inst" 755 /usr/local/bin/batchup 640 /usr/local/etc/batchup/batchup.conf \
-    644 /usr/local/share/man/man8/batchup.8 644 /usr/local/lib/systemd/system/batchup.service \
+    644 /usr/local/share/man/man8/batchup.8 644 /usr/local/share/man/man5/batchup.conf.5 \
+    644 /usr/local/lib/systemd/system/batchup.service \
     644 /usr/local/lib/systemd/system/batchup.socket 644 /usr/local/share/doc/batchup/README.md \
     644 /usr/local/share/doc/batchup/batchup.conf 644 /usr/local/share/doc/batchup/nginx.conf \
     644 /usr/local/share/doc/batchup/docs/api.md 644 /usr/local/share/doc/batchup/docs/operations.md "${sqlfiles[@]}")" "" \
-    "binary, configuration, man page, units, docs and all $((${#sqlfiles[@]} / 2)) SQL files are there with their modes"
+    "binary, configuration, man pages, units, docs and all $((${#sqlfiles[@]} / 2)) SQL files are there with their modes"
 tap_is "$(grep -E '^Exec(Start|StartPre)=' "$inst/usr/local/lib/systemd/system/batchup.service" | tr '\n' '|')" \
     "ExecStartPre=/usr/local/bin/batchup migrate -c /usr/local/etc/batchup/batchup.conf|ExecStart=/usr/local/bin/batchup serve -c /usr/local/etc/batchup/batchup.conf|" \
     "the installed unit runs the installed binary with the installed configuration"
@@ -64,8 +65,9 @@ if [ ! -e /etc/batchup/batchup.conf ]; then
     tap_like "$out" "'workers'.* in $inst/usr/local/bin/../etc/batchup/batchup.conf:[0-9]+" \
         "without -c the installed binary reads <bindir>/../etc/batchup/batchup.conf"
 fi
-groff -t -man -ww -z "$inst/usr/local/share/man/man8/batchup.8" 2>"$T/groff.err"
-tap_is "$?|$(cat "$T/groff.err")" "0|" "the installed man page formats without a warning"
+groff -t -man -ww -z "$inst/usr/local/share/man/man8/batchup.8" \
+    "$inst/usr/local/share/man/man5/batchup.conf.5" 2>"$T/groff.err"
+tap_is "$?|$(cat "$T/groff.err")" "0|" "the installed man pages format without a warning"
 
 # --- make deb -----------------------------------------------------------------
 arch=$(dpkg --print-architecture)
@@ -87,6 +89,7 @@ want='-rwxr-xr-x root/root /usr/bin/batchup
 -rw-r--r-- root/root /usr/share/batchup/sql/001_schema.sql
 -rw-r--r-- root/root /usr/share/batchup/sql/functions/80_hooks.sql
 -rw-r--r-- root/root /usr/share/man/man8/batchup.8.gz
+-rw-r--r-- root/root /usr/share/man/man5/batchup.conf.5.gz
 -rw-r--r-- root/root /lib/systemd/system/batchup.service
 -rw-r--r-- root/root /lib/systemd/system/batchup.socket
 -rw-r----- root/root /etc/batchup/batchup.conf
@@ -96,7 +99,7 @@ want='-rwxr-xr-x root/root /usr/bin/batchup
 -rw-r--r-- root/root /usr/share/doc/batchup/copyright
 -rw-r--r-- root/root /usr/share/doc/batchup/changelog.gz'
 tap_is "$(grep -F -x -f <(printf '%s\n' "$want") "$T/list" | sort)" "$(printf '%s\n' "$want" | sort)" \
-    "it holds the binary, the SQL, the man page, both units, the configuration (0640), README and docs/, NEWS, copyright and changelog"
+    "it holds the binary, the SQL, the man pages, both units, the configuration (0640), README and docs/, NEWS, copyright and changelog"
 tap_is "$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/batchup/copyright | sed -n 's/^License: //p' | sort -u)" \
     BSD-2-Clause "the copyright file (DEP-5) gives the license: BSD-2-Clause"
 dpkg-deb -e "$deb" "$T/control"

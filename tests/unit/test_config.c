@@ -3,6 +3,7 @@
  * test_config.c - the configuration loader: defaults, files, environment
  * overrides, and every kind of bad input naming its key.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -43,6 +44,77 @@ static int teardown(void **state)
     (void)state;
     unlink(path);
     return 0;
+}
+
+/* No BATCHUP_<KEY> variable of the caller's may change what is loaded. */
+static void unset_key_variables(void)
+{
+    struct config_doc d;
+
+    for (size_t i = 0; config_doc(i, &d); i++) {
+        char var[64] = "BATCHUP_";
+        for (size_t j = 0; d.name[j] != '\0' && 8 + j + 1 < sizeof var; j++)
+            var[8 + j] = (char)toupper((unsigned char)d.name[j]);
+        unsetenv(var);
+    }
+}
+
+/* config_defaults() is what a server reads from an empty file, and from a
+ * file spelling out every key's documented default: the defaults are the
+ * table's, the file parser reads them back as the defaults, and nothing
+ * is set beside the table.  Loading makes storage_dir absolute and records
+ * the path read, the only two differences. */
+static void test_defaults_are_the_table(void **state)
+{
+    static struct bu_config defaults, empty, spelled;
+    char cwd[512], absolute[sizeof defaults.storage_dir], text[8192] = "";
+    struct config_doc d;
+    struct bu_error err;
+
+    (void)state;
+    unset_key_variables();
+    config_defaults(&defaults);
+    write_conf("");
+    assert_int_equal(config_load(&empty, path, &err), 0);
+    for (size_t i = 0; config_doc(i, &d); i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s = \"%s\"\n", d.name, d.def);
+    assert_true(strlen(text) < sizeof text - 1);
+    write_conf(text);
+    assert_int_equal(config_load(&spelled, path, &err), 0);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(absolute, sizeof absolute, "%s/%s", cwd, defaults.storage_dir);
+    assert_string_equal(empty.storage_dir, absolute);
+    assert_string_equal(empty.path, path);
+    memcpy(empty.storage_dir, defaults.storage_dir, sizeof empty.storage_dir);
+    memset(empty.path, 0, sizeof empty.path);
+    assert_memory_equal(&empty, &defaults, sizeof defaults);
+    memcpy(spelled.storage_dir, defaults.storage_dir, sizeof spelled.storage_dir);
+    memset(spelled.path, 0, sizeof spelled.path);
+    assert_memory_equal(&spelled, &defaults, sizeof defaults);
+}
+
+/* Every key's default passes its own bounds (set alone on an empty
+ * configuration), and so does its sample value where it has one; every key
+ * has a line of documentation. */
+static void test_every_default_is_valid(void **state)
+{
+    static struct bu_config cfg;
+    struct config_doc d;
+    struct bu_error err;
+    size_t n = 0;
+
+    (void)state;
+    for (size_t i = 0; config_doc(i, &d); i++, n++) {
+        memset(&cfg, 0, sizeof cfg);
+        if (config_set(&cfg, d.name, d.def, &err) != 0)
+            fail_msg("the default of %s, '%s', is refused: %s", d.name, d.def, err.message);
+        if (d.sample != NULL && config_set(&cfg, d.name, d.sample, &err) != 0)
+            fail_msg("the sample value of %s, '%s', is refused: %s", d.name, d.sample, err.message);
+        if (strlen(d.doc) < 10)
+            fail_msg("%s has no line of documentation", d.name);
+    }
+    assert_true(n >= 50);
+    assert_false(config_doc(n, &d));
 }
 
 static void test_defaults(void **state)
@@ -392,6 +464,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_are_the_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_default_is_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_class_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_values, setup, teardown),
