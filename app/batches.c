@@ -250,7 +250,7 @@ static int send_batch(struct http_request *req, int status, const char *batch_id
     if (json == NULL)
         return found ? -1 : error_set(err, BU_E_NOT_FOUND, "no such batch");
     if (status == 201) {
-        http_status(req, 201);
+        req->out.status = 201;
         http_add_header(req, "Location", "/api/v1/batches/%s", batch_id);
     }
     http_send_json_text(req, status, json);

@@ -196,7 +196,7 @@ static int check_resumable(struct http_request *req, struct bu_error *err)
         return 0;
     error_set(err, BU_E_UNSUPPORTED_VERSION,
               "send 'Tus-Resumable: 1.0.0' (this server speaks tus 1.0.0)");
-    http_status(req, err->status);
+    req->out.status = err->status;
     http_add_header(req, "Tus-Version", "1.0.0");
     return -1;
 }
@@ -246,7 +246,7 @@ static void expires_header(struct http_request *req, time_t from)
 int tus_options(struct http_request *req, struct bu_error *err)
 {
     (void)err;
-    http_status(req, 204);
+    req->out.status = 204;
     http_add_header(req, "Tus-Version", "1.0.0");
     http_add_header(req, "Tus-Extension",
                     "creation,creation-with-upload,creation-defer-length,termination,checksum,"
@@ -443,7 +443,7 @@ int tus_create(struct http_request *req, struct bu_error *err)
          * a checksum mismatch...).  The client goes on with HEAD/PATCH. */
         log_info("creation-with-upload of %s stored no body: %s", file_id, err->message);
     }
-    http_status(req, 201);
+    req->out.status = 201;
     http_add_header(req, "Location", "/api/v1/files/%s", file_id);
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
     if (!res.completed && (deferred || res.offset < length))
@@ -467,7 +467,7 @@ int tus_head(struct http_request *req, struct bu_error *err)
         return found < 0 ? -1 : error_set(err, BU_E_NOT_FOUND, "no such upload");
     if (st.status == STORE_ABORTED || st.status == STORE_EXPIRED)
         return error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired");
-    http_status(req, 200);
+    req->out.status = 200;
     http_add_header(req, "Cache-Control", "no-store");
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)st.offset);
     if (st.length_deferred)
@@ -543,14 +543,14 @@ int tus_patch(struct http_request *req, struct bu_error *err)
     if (upload_receive(req, &in, &res, err) != 0) {
         /* What a client needs to go on: where the upload stands, and its
          * place in the queue. */
-        http_status(req, err->status);
+        req->out.status = err->status;
         if (err->id == BU_E_SLOT_UNAVAILABLE && res.queue_position > 0)
             http_add_header(req, "Upload-Queue-Position", "%d", res.queue_position);
         if (err->status == 409 || err->status == 460 || err->status == 413 || err->status == 423)
             http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
         return -1;
     }
-    http_status(req, 204);
+    req->out.status = 204;
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
     if (!res.completed)
         expires_header(req, time(NULL));

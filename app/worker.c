@@ -136,18 +136,18 @@ static void serve_one(struct fcgi_conn *conn, const struct bu_config *cfg, struc
     http_request_init(&req, conn, cfg, db);
     scoreboard_request(req.method, req.path);
     routes_dispatch(&req);
-    if (!req.head_sent)
-        http_send_empty(&req, req.status ? req.status : 500);
+    if (!req.out.head_sent)
+        http_send_empty(&req, req.out.status ? req.out.status : 500);
     fcgi_flush(conn);
     end_flag(conn, flag, sizeof flag);
-    log_request(req.method, req.path, req.status, (unsigned long long)conn->bytes_in,
+    log_request(req.method, req.path, req.out.status, (unsigned long long)conn->bytes_in,
                 (unsigned long long)req.bytes_out, (clock_now() - req.start) * 1e3, req.user_name,
                 flag);
     METRICS_ADD(requests, 1);
     METRICS_ADD(bytes_sent, req.bytes_out);
-    if (req.status >= 500)
+    if (req.out.status >= 500)
         METRICS_ADD(responses_5xx, 1);
-    else if (req.status >= 400)
+    else if (req.out.status >= 400)
         METRICS_ADD(responses_4xx, 1);
 }
 
