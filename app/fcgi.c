@@ -462,23 +462,23 @@ static int decode_params(struct fcgi_conn *c, const unsigned char *raw, size_t l
 }
 
 /* Read records up to the end of the params. */
-static int read_head(struct fcgi_conn *c, double deadline, const char **why)
+static enum fcgi_head read_head(struct fcgi_conn *c, double deadline)
 {
     unsigned char *raw = NULL;
     size_t used = 0;
     bool have = false;
-    int rc = -1;
+    enum fcgi_head why = FCGI_HEAD_TIMEOUT;
 
     for (;;) {
         FCGI_Header h;
         size_t len;
-        *why = "no complete request head in time (or the connection closed)";
+        why = FCGI_HEAD_TIMEOUT;
         /* Checked after every record too: a peer whose records keep
          * coming (GET_VALUES, another request id) never lets a read block. */
         if (clock_now() >= deadline || read_exact(c, &h, sizeof h, deadline) != 0)
             break;
         len = fcgi_header_length(&h);
-        *why = "not a FastCGI record";
+        why = FCGI_HEAD_NOT_FCGI;
         if (h.version != FCGI_VERSION_1)
             break;
         if (fcgi_header_id(&h) == FCGI_NULL_REQUEST_ID) {
@@ -486,17 +486,18 @@ static int read_head(struct fcgi_conn *c, double deadline, const char **why)
                 break;
         } else if (h.type == FCGI_BEGIN_REQUEST) {
             int r = begin_request(c, &h, have, deadline);
-            *why = "a BEGIN_REQUEST this server cannot take";
+            why = FCGI_HEAD_BAD_BEGIN;
             if (r < 0)
                 break;
             have = have || r == 1;
         } else if (h.type == FCGI_PARAMS && have && fcgi_header_id(&h) == c->id && len == 0) {
-            *why = "malformed params";
-            rc = skip(c, h.paddingLength, deadline) == 0 ? decode_params(c, raw, used) : -1;
+            why = skip(c, h.paddingLength, deadline) == 0 && decode_params(c, raw, used) == 0
+                      ? FCGI_HEAD_OK
+                      : FCGI_HEAD_BAD_PARAMS;
             break;
         } else if (h.type == FCGI_PARAMS && have && fcgi_header_id(&h) == c->id) {
             unsigned char *bigger = used + len <= FCGI_PARAMS_MAX ? realloc(raw, used + len) : NULL;
-            *why = "params larger than the limit";
+            why = FCGI_HEAD_PARAMS_TOO_LARGE;
             if (bigger == NULL)
                 break;
             raw = bigger;
@@ -505,19 +506,35 @@ static int read_head(struct fcgi_conn *c, double deadline, const char **why)
                 break;
             used += len;
         } else if (h.type == FCGI_ABORT_REQUEST && have && fcgi_header_id(&h) == c->id) {
-            *why = "the web server aborted the request";
+            why = FCGI_HEAD_ABORTED;
             break;
         } else if (skip(c, len + h.paddingLength, deadline) != 0) {
             break;
         }
     }
     free(raw);
-    return rc;
+    return why;
 }
 
-int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const char **why)
+const char *fcgi_head_name(enum fcgi_head head)
+{
+    static const char *const names[] = {
+        [FCGI_HEAD_OK] = "a request",
+        [FCGI_HEAD_TIMEOUT] = "no complete request head in time (or the connection closed)",
+        [FCGI_HEAD_NOT_FCGI] = "not a FastCGI record",
+        [FCGI_HEAD_BAD_BEGIN] = "a BEGIN_REQUEST this server cannot take",
+        [FCGI_HEAD_BAD_PARAMS] = "malformed params",
+        [FCGI_HEAD_PARAMS_TOO_LARGE] = "params larger than the limit",
+        [FCGI_HEAD_ABORTED] = "the web server aborted the request",
+    };
+
+    return (size_t)head < sizeof names / sizeof names[0] ? names[head] : "?";
+}
+
+enum fcgi_head fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim)
 {
     double start = clock_now();
+    enum fcgi_head head = FCGI_HEAD_TIMEOUT;
 
     memset(c, 0, sizeof *c);
     c->fd = fd;
@@ -525,15 +542,15 @@ int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const
     c->lim = lim;
     c->head_deadline = start + lim->header_timeout;
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
-        read_head(c, c->head_deadline, why) != 0) {
+        (head = read_head(c, c->head_deadline)) != FCGI_HEAD_OK) {
         close(fd);
         free(c->params);
         c->params = NULL;
         c->fd = -1;
-        return -1;
+        return head;
     }
     c->head_deadline = 0;
-    return 0;
+    return FCGI_HEAD_OK;
 }
 
 /* ---- the body ------------------------------------------------------- */

@@ -211,7 +211,7 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
     db_keep_plans(&db);
     db_set_timeouts(&db, cfg->db_statement_timeout, cfg->db_lock_timeout);
     while (!stopping && (cfg->max_requests == 0 || served < cfg->max_requests)) {
-        const char *why = NULL;
+        enum fcgi_head head;
         int fd;
         scoreboard_state(SB_IDLE);
         fd = next_connection(listen_fd);
@@ -224,9 +224,10 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
         }
         scoreboard_state(SB_READING);
         drain_release();
-        if (fcgi_begin(&conn, fd, &lim, &why) != 0) {
+        head = fcgi_begin(&conn, fd, &lim);
+        if (head != FCGI_HEAD_OK) {
             /* A connection that carried no valid request in time. */
-            log_info("connection dropped: %s", why);
+            log_info("connection dropped: %s", fcgi_head_name(head));
             continue;
         }
         serve_one(&conn, cfg, &db);
