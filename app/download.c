@@ -201,7 +201,7 @@ int download_stream(struct http_request *req, struct bu_error *err)
 
 /* ---- the batch link --------------------------------------------------- */
 
-/* The link of req->param[0]: 1 live (free link->files), or -1 with err
+/* The link of req->param[0]: 0 live (free link->files), or -1 with err
  * (404 unknown, 410 expired). */
 static int open_link(struct http_request *req, struct store_link *link, struct bu_error *err)
 {
@@ -213,7 +213,7 @@ static int open_link(struct http_request *req, struct store_link *link, struct b
         store_files_free(&link->files);
         return error_set(err, BU_E_LINK_EXPIRED, "this download link has expired");
     }
-    return 1;
+    return 0;
 }
 
 struct zip_ctx {
