@@ -346,7 +346,7 @@ static int parse_page(const char *query, struct store_batches_page *page, struct
     page->cursor[0] = '\0';
     rc = query_value(query, "limit", value, sizeof value);
     if (rc != PARAM_ABSENT) {
-        char *end;
+        char *end = value;
         long limit = rc == PARAM_FOUND ? strtol(value, &end, 10) : 0;
         if (rc == PARAM_TOO_LONG || value[0] < '0' || value[0] > '9' || *end != '\0' || limit < 1 ||
             limit > BATCHES_LIST_MAX)
