@@ -2,10 +2,14 @@
 /*
  * http.c - the HTTP layer over FastCGI.
  *
- * Responses: the head (Status line and headers) is built in a fixed buffer
- * and sent with the first body byte, so a handler can add headers until it
- * writes.  Every JSON response and every error goes through here, so the one
- * error shape of the API is produced in one place.
+ * Responses: the answer is a structure (req->out, as nginx's headers_out):
+ * the handler sets its status and adds headers in a fixed buffer, and the
+ * head (Status line, headers, the route's and CORS's) is rendered from it
+ * in one place, render_head, when the first body byte or the end of the
+ * answer goes out; so a handler can add headers until it writes, and no
+ * state says whether a status "was set" but the field itself.  Every JSON
+ * response and every error goes through here, so the one error shape of the
+ * API is produced in one place.
  *
  * Request bodies: CONTENT_LENGTH is only a hint.  nginx with request
  * buffering off sends chunked bodies without it, Apache's mod_proxy_fcgi
@@ -16,7 +20,7 @@
  * themselves, and every deadline on the client, are fcgi.c's.
  *
  * CORS (cors_origins): the headers that let a page of another origin use
- * the API are added to every response head in send_head, and a preflight
+ * the API are added to every response head in render_head, and a preflight
  * is answered by http_cors_preflight before any route runs.
  */
 #include <assert.h>
@@ -184,8 +188,8 @@ void http_add_header(struct http_request *req, const char *name, const char *fmt
  * With cors_origins set, a page of another origin (an upload widget on
  * www.example.com, batchup on upload.example.com) may call the API.  The
  * headers go on every response, errors included, so that the browser shows
- * the status instead of a CORS failure; they are added here, where every
- * response head is finished, and nowhere else.  An Origin is allowed when
+ * the status instead of a CORS failure; they are added when the head is
+ * rendered (render_head), and nowhere else.  An Origin is allowed when
  * cors_origins is "*" or lists it byte for byte: no pattern, so
  * https://example.com.evil.net never passes for https://example.com. */
 
