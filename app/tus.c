@@ -146,14 +146,14 @@ int tus_metadata_valid(const char *header)
     return rc == 0;
 }
 
-int tus_parse_checksum(const char *header, struct tus_checksum *out)
+enum tus_checksum_parse tus_parse_checksum(const char *header, struct tus_checksum *out)
 {
     const char *sp = strchr(header, ' ');
     long n;
 
     memset(out, 0, sizeof *out);
     if (sp == NULL)
-        return -1;
+        return TUS_CHECKSUM_MALFORMED;
     if ((size_t)(sp - header) == 4 && strncasecmp(header, "sha1", 4) == 0) {
         out->algo = TUS_ALGO_SHA1;
         out->len = 20;
@@ -161,12 +161,10 @@ int tus_parse_checksum(const char *header, struct tus_checksum *out)
         out->algo = TUS_ALGO_SHA256;
         out->len = 32;
     } else {
-        return -2;
+        return TUS_CHECKSUM_UNSUPPORTED;
     }
     n = tus_base64_decode(sp + 1, strlen(sp + 1), out->digest, sizeof out->digest);
-    if (n != (long)out->len)
-        return -1;
-    return 0;
+    return n == (long)out->len ? TUS_CHECKSUM_OK : TUS_CHECKSUM_MALFORMED;
 }
 
 int tus_parse_u64(const char *s, uint64_t *out)
@@ -214,17 +212,17 @@ static int read_checksum(struct http_request *req, struct tus_checksum *ck,
                          struct upload_request *in, struct bu_error *err)
 {
     const char *h = http_header(req, "Upload-Checksum");
-    int rc;
+    enum tus_checksum_parse rc;
 
     memset(ck, 0, sizeof *ck);
     in->verify = false;
     if (h == NULL)
         return 0;
     rc = tus_parse_checksum(h, ck);
-    if (rc == -2)
+    if (rc == TUS_CHECKSUM_UNSUPPORTED)
         return error_set(err, BU_E_UNSUPPORTED_CHECKSUM,
                          "Upload-Checksum supports sha1 and sha256 only");
-    if (rc != 0)
+    if (rc != TUS_CHECKSUM_OK)
         return error_set(err, BU_E_BAD_CHECKSUM, "Upload-Checksum is not '<algorithm> <base64>'");
     in->verify = true;
     in->algo = ck->algo == TUS_ALGO_SHA1 ? DIGEST_SHA1 : DIGEST_SHA256;
