@@ -250,7 +250,7 @@ static int send_batch(struct http_request *req, int status, const char *batch_id
     if (json == NULL)
         return found ? -1 : error_set(err, BU_E_NOT_FOUND, "no such batch");
     if (status == 201) {
-        http_status(req, 201);
+        req->out.status = 201;
         http_add_header(req, "Location", "/api/v1/batches/%s", batch_id);
     }
     http_send_json_text(req, status, json);
@@ -306,10 +306,17 @@ int batches_create(struct http_request *req, struct bu_error *err)
     return rc != 0 ? -1 : send_batch(req, 201, batch_id, err);
 }
 
+/* What a query parameter came to. */
+enum batches_param {
+    PARAM_ABSENT,   /* not in the query */
+    PARAM_FOUND,    /* its value is in out */
+    PARAM_TOO_LONG, /* longer than out holds: out is untouched */
+};
+
 /* The value of parameter name in query ("a=1&b=2") into out (cap bytes),
  * undecoded: the list's parameters are digits and URL-safe base64, which
- * need no percent-encoding.  1 found, 0 absent, -1 too long. */
-static int query_value(const char *query, const char *name, char *out, size_t cap)
+ * need no percent-encoding. */
+static enum batches_param query_value(const char *query, const char *name, char *out, size_t cap)
 {
     size_t n = strlen(name);
 
@@ -319,43 +326,45 @@ static int query_value(const char *query, const char *name, char *out, size_t ca
             continue;
         len = strcspn(p + n + 1, "&");
         if (len >= cap)
-            return -1;
+            return PARAM_TOO_LONG;
         memcpy(out, p + n + 1, len);
         out[len] = '\0';
-        return 1;
+        return PARAM_FOUND;
     }
-    return 0;
+    return PARAM_ABSENT;
 }
 
 /* ?limit=N&cursor=C&files=0|1 of the list. */
 static int parse_page(const char *query, struct store_batches_page *page, struct bu_error *err)
 {
     char value[16];
-    int rc;
+    enum batches_param rc;
 
     page->limit = BATCHES_LIST_DEFAULT;
     page->files = false;
     page->max_file_rows = BATCHES_PAGE_FILES;
     page->cursor[0] = '\0';
     rc = query_value(query, "limit", value, sizeof value);
-    if (rc != 0) {
-        char *end;
-        long limit = strtol(value, &end, 10);
-        if (rc < 0 || value[0] < '0' || value[0] > '9' || *end != '\0' || limit < 1 ||
+    if (rc != PARAM_ABSENT) {
+        char *end = value;
+        long limit = rc == PARAM_FOUND ? strtol(value, &end, 10) : 0;
+        if (rc == PARAM_TOO_LONG || value[0] < '0' || value[0] > '9' || *end != '\0' || limit < 1 ||
             limit > BATCHES_LIST_MAX)
             return error_set(err, BU_E_BAD_REQUEST, "limit must be a number from 1 to %d",
                              BATCHES_LIST_MAX);
         page->limit = (int)limit;
     }
     rc = query_value(query, "files", value, sizeof value);
-    if (rc != 0 && (rc < 0 || (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)))
+    if (rc == PARAM_TOO_LONG ||
+        (rc == PARAM_FOUND && strcmp(value, "0") != 0 && strcmp(value, "1") != 0))
         return error_set(err, BU_E_BAD_REQUEST, "files must be 0 or 1");
-    page->files = rc > 0 && value[0] == '1';
+    page->files = rc == PARAM_FOUND && value[0] == '1';
     rc = query_value(query, "cursor", page->cursor, sizeof page->cursor);
-    if (rc < 0 ||
-        (rc > 0 && (page->cursor[0] == '\0' ||
-                    strspn(page->cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                         "0123456789-_") != strlen(page->cursor))))
+    if (rc == PARAM_TOO_LONG ||
+        (rc == PARAM_FOUND &&
+         (page->cursor[0] == '\0' ||
+          strspn(page->cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                               "0123456789-_") != strlen(page->cursor))))
         return error_set(err, BU_E_BAD_REQUEST, "cursor is not one this server gave");
     return 0;
 }

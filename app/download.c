@@ -91,7 +91,7 @@ static void redirect_to_server(struct http_request *req, const struct store_file
 {
     char path[STORAGE_PATH_SIZE];
 
-    http_status(req, 200);
+    req->out.status = 200;
     add_representation(req, f, h);
     /* The validators stay ours whichever process sends the bytes: the
      * internal location in conf/nginx.conf repeats this ETag.  The web
@@ -125,7 +125,7 @@ static int send_body(struct http_request *req, const struct store_file *f,
             return error_set(err, BU_E_STORAGE_ERROR, "the file's data is missing");
         }
     }
-    http_status(req, range == HEADERS_RANGE_SATISFIABLE ? 206 : 200);
+    req->out.status = range == HEADERS_RANGE_SATISFIABLE ? 206 : 200;
     add_representation(req, f, h);
     http_add_header(req, "Content-Length", "%llu",
                     (unsigned long long)(f->size == 0 ? 0 : last - first + 1));
@@ -155,7 +155,7 @@ static int serve_file(struct http_request *req, const struct store_file *f, stru
 
     file_headers_init(&h, f);
     if (not_modified(req, f, &h)) {
-        http_status(req, 304);
+        req->out.status = 304;
         add_validators(req, &h);
         http_send_empty(req, 304);
         return 0;
@@ -172,7 +172,7 @@ static int serve_file(struct http_request *req, const struct store_file *f, stru
         headers_content_range(cr, sizeof cr, range, 0, 0, f->size);
         error_set(err, BU_E_RANGE_NOT_SATISFIABLE, "the file has %llu bytes",
                   (unsigned long long)f->size);
-        http_status(req, err->status);
+        req->out.status = err->status;
         http_add_header(req, "Content-Range", "%s", cr);
         return -1;
     }
@@ -201,7 +201,7 @@ int download_stream(struct http_request *req, struct bu_error *err)
 
 /* ---- the batch link --------------------------------------------------- */
 
-/* The link of req->param[0]: 1 live (free link->files), or -1 with err
+/* The link of req->param[0]: 0 live (free link->files), or -1 with err
  * (404 unknown, 410 expired). */
 static int open_link(struct http_request *req, struct store_link *link, struct bu_error *err)
 {
@@ -213,7 +213,7 @@ static int open_link(struct http_request *req, struct store_link *link, struct b
         store_files_free(&link->files);
         return error_set(err, BU_E_LINK_EXPIRED, "this download link has expired");
     }
-    return 1;
+    return 0;
 }
 
 struct zip_ctx {
@@ -351,7 +351,7 @@ static int send_zip(struct http_request *req, const struct store_link *link,
         headers_content_range(cr, sizeof cr, range, 0, 0, total);
         error_set(err, BU_E_RANGE_NOT_SATISFIABLE, "the archive has %llu bytes",
                   (unsigned long long)total);
-        http_status(req, err->status);
+        req->out.status = err->status;
         http_add_header(req, "Content-Range", "%s", cr);
         return -1;
     }
@@ -359,7 +359,7 @@ static int send_zip(struct http_request *req, const struct store_link *link,
         first = 0;
         last = total - 1; /* an archive has at least its end record */
     }
-    http_status(req, range == HEADERS_RANGE_SATISFIABLE ? 206 : 200);
+    req->out.status = range == HEADERS_RANGE_SATISFIABLE ? 206 : 200;
     http_add_header(req, "Content-Type", "application/zip");
     length = last - first + 1;
     http_add_header(req, "Content-Length", "%llu", (unsigned long long)length);

@@ -61,10 +61,18 @@
 
 /* ---- waiting -------------------------------------------------------- */
 
+/* How a wait for the socket ended. */
+enum fcgi_wait {
+    WAIT_READY,    /* the socket is ready for the events */
+    WAIT_DEADLINE, /* the deadline passed first */
+    WAIT_WOKEN,    /* the wake descriptor became readable (when wakeable) */
+    WAIT_ERROR,    /* poll failed */
+};
+
 /* Wait until the socket is ready for events, or the deadline passes, or
- * (when wakeable) the wake descriptor is readable: 1 ready, 0 deadline,
- * 2 woken, -1 error. */
-static int wait_fd(const struct fcgi_conn *c, short events, double deadline, bool wakeable)
+ * (when wakeable) the wake descriptor is readable. */
+static enum fcgi_wait wait_fd(const struct fcgi_conn *c, short events, double deadline,
+                              bool wakeable)
 {
     for (;;) {
         struct pollfd p[2] = {{.fd = c->fd, .events = events},
@@ -73,14 +81,14 @@ static int wait_fd(const struct fcgi_conn *c, short events, double deadline, boo
         double left = deadline - clock_now();
 
         if (left <= 0)
-            return 0;
+            return WAIT_DEADLINE;
         n = poll(p, (nfds_t)nfds, left > 3600 ? 3600000 : (int)(left * 1000) + 1);
         if (n < 0 && errno != EINTR)
-            return -1;
+            return WAIT_ERROR;
         if (n > 0 && nfds == 2 && p[1].revents != 0)
-            return 2;
+            return WAIT_WOKEN;
         if (n > 0)
-            return 1;
+            return WAIT_READY;
     }
 }
 
@@ -98,7 +106,7 @@ static int read_exact(struct fcgi_conn *c, void *buf, size_t len, double deadlin
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
-            wait_fd(c, POLLIN, deadline, false) != 1)
+            wait_fd(c, POLLIN, deadline, false) != WAIT_READY)
             return -1;
     }
     return 0;
@@ -185,7 +193,7 @@ static int write_iov(struct fcgi_conn *c, struct iovec *iov, int n)
         if (c->head_deadline > 0 && c->head_deadline < until)
             until = c->head_deadline;
         if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || send_behind(c) ||
-            wait_fd(c, POLLOUT, until, false) != 1)
+            wait_fd(c, POLLOUT, until, false) != WAIT_READY)
             c->broken = true;
     }
     return c->broken ? -1 : 0;
@@ -428,23 +436,30 @@ static int management(struct fcgi_conn *c, const FCGI_Header *h, double deadline
     return put_record(c, FCGI_GET_VALUES_RESULT, 0, o.buf, o.used);
 }
 
-/* BEGIN_REQUEST: 1 taken, 0 refused (another id while we have one, or a
- * role we do not play), -1 error. */
-static int begin_request(struct fcgi_conn *c, const FCGI_Header *h, bool have, double deadline)
+/* What became of a BEGIN_REQUEST. */
+enum fcgi_begin_result {
+    BEGIN_TAKEN,   /* the request of this connection */
+    BEGIN_REFUSED, /* another id while we have one: answered CANT_MPX_CONN, read on */
+    BEGIN_FAILED,  /* malformed, a role we do not play, or the socket failed */
+};
+
+static enum fcgi_begin_result begin_request(struct fcgi_conn *c, const FCGI_Header *h, bool have,
+                                            double deadline)
 {
     FCGI_BeginRequestBody body;
 
     if (fcgi_header_length(h) != sizeof body || read_exact(c, &body, sizeof body, deadline) != 0 ||
         skip(c, h->paddingLength, deadline) != 0)
-        return -1;
+        return BEGIN_FAILED;
     if (have)
-        return end_request(c, fcgi_header_id(h), FCGI_CANT_MPX_CONN) == 0 ? 0 : -1;
+        return end_request(c, fcgi_header_id(h), FCGI_CANT_MPX_CONN) == 0 ? BEGIN_REFUSED
+                                                                          : BEGIN_FAILED;
     if ((body.roleB1 << 8 | body.roleB0) != FCGI_RESPONDER) {
         end_request(c, fcgi_header_id(h), FCGI_UNKNOWN_ROLE);
-        return -1;
+        return BEGIN_FAILED;
     }
     c->id = fcgi_header_id(h);
-    return 1;
+    return BEGIN_TAKEN;
 }
 
 /* Turn the encoded params into "name\0value\0" pairs. */
@@ -462,41 +477,42 @@ static int decode_params(struct fcgi_conn *c, const unsigned char *raw, size_t l
 }
 
 /* Read records up to the end of the params. */
-static int read_head(struct fcgi_conn *c, double deadline, const char **why)
+static enum fcgi_head read_head(struct fcgi_conn *c, double deadline)
 {
     unsigned char *raw = NULL;
     size_t used = 0;
     bool have = false;
-    int rc = -1;
+    enum fcgi_head why = FCGI_HEAD_TIMEOUT;
 
     for (;;) {
         FCGI_Header h;
         size_t len;
-        *why = "no complete request head in time (or the connection closed)";
+        why = FCGI_HEAD_TIMEOUT;
         /* Checked after every record too: a peer whose records keep
          * coming (GET_VALUES, another request id) never lets a read block. */
         if (clock_now() >= deadline || read_exact(c, &h, sizeof h, deadline) != 0)
             break;
         len = fcgi_header_length(&h);
-        *why = "not a FastCGI record";
+        why = FCGI_HEAD_NOT_FCGI;
         if (h.version != FCGI_VERSION_1)
             break;
         if (fcgi_header_id(&h) == FCGI_NULL_REQUEST_ID) {
             if (management(c, &h, deadline) != 0)
                 break;
         } else if (h.type == FCGI_BEGIN_REQUEST) {
-            int r = begin_request(c, &h, have, deadline);
-            *why = "a BEGIN_REQUEST this server cannot take";
-            if (r < 0)
+            enum fcgi_begin_result r = begin_request(c, &h, have, deadline);
+            why = FCGI_HEAD_BAD_BEGIN;
+            if (r == BEGIN_FAILED)
                 break;
-            have = have || r == 1;
+            have = have || r == BEGIN_TAKEN;
         } else if (h.type == FCGI_PARAMS && have && fcgi_header_id(&h) == c->id && len == 0) {
-            *why = "malformed params";
-            rc = skip(c, h.paddingLength, deadline) == 0 ? decode_params(c, raw, used) : -1;
+            why = skip(c, h.paddingLength, deadline) == 0 && decode_params(c, raw, used) == 0
+                      ? FCGI_HEAD_OK
+                      : FCGI_HEAD_BAD_PARAMS;
             break;
         } else if (h.type == FCGI_PARAMS && have && fcgi_header_id(&h) == c->id) {
             unsigned char *bigger = used + len <= FCGI_PARAMS_MAX ? realloc(raw, used + len) : NULL;
-            *why = "params larger than the limit";
+            why = FCGI_HEAD_PARAMS_TOO_LARGE;
             if (bigger == NULL)
                 break;
             raw = bigger;
@@ -505,19 +521,35 @@ static int read_head(struct fcgi_conn *c, double deadline, const char **why)
                 break;
             used += len;
         } else if (h.type == FCGI_ABORT_REQUEST && have && fcgi_header_id(&h) == c->id) {
-            *why = "the web server aborted the request";
+            why = FCGI_HEAD_ABORTED;
             break;
         } else if (skip(c, len + h.paddingLength, deadline) != 0) {
             break;
         }
     }
     free(raw);
-    return rc;
+    return why;
 }
 
-int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const char **why)
+const char *fcgi_head_name(enum fcgi_head head)
+{
+    static const char *const names[] = {
+        [FCGI_HEAD_OK] = "a request",
+        [FCGI_HEAD_TIMEOUT] = "no complete request head in time (or the connection closed)",
+        [FCGI_HEAD_NOT_FCGI] = "not a FastCGI record",
+        [FCGI_HEAD_BAD_BEGIN] = "a BEGIN_REQUEST this server cannot take",
+        [FCGI_HEAD_BAD_PARAMS] = "malformed params",
+        [FCGI_HEAD_PARAMS_TOO_LARGE] = "params larger than the limit",
+        [FCGI_HEAD_ABORTED] = "the web server aborted the request",
+    };
+
+    return (size_t)head < sizeof names / sizeof names[0] ? names[head] : "?";
+}
+
+enum fcgi_head fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim)
 {
     double start = clock_now();
+    enum fcgi_head head = FCGI_HEAD_TIMEOUT;
 
     memset(c, 0, sizeof *c);
     c->fd = fd;
@@ -525,15 +557,15 @@ int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const
     c->lim = lim;
     c->head_deadline = start + lim->header_timeout;
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
-        read_head(c, c->head_deadline, why) != 0) {
+        (head = read_head(c, c->head_deadline)) != FCGI_HEAD_OK) {
         close(fd);
         free(c->params);
         c->params = NULL;
         c->fd = -1;
-        return -1;
+        return head;
     }
     c->head_deadline = 0;
-    return 0;
+    return FCGI_HEAD_OK;
 }
 
 /* ---- the body ------------------------------------------------------- */
@@ -629,7 +661,7 @@ ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap)
     while (got < cap && c->end == FCGI_END_NONE) {
         ssize_t n = read_once(c, (unsigned char *)buf + got, cap - got);
         bool is_tick = false;
-        int w;
+        enum fcgi_wait w;
         if (n >= 0) {
             got += (size_t)n;
             if (n > 0)
@@ -646,13 +678,13 @@ ssize_t fcgi_read(struct fcgi_conn *c, void *buf, size_t cap)
         if (got > 0 && clock_now() - t0 >= FCGI_SLICE)
             break;
         w = wait_fd(c, POLLIN, got > 0 ? t0 + FCGI_SLICE : next_deadline(c, &is_tick), true);
-        if (w == 2)
+        if (w == WAIT_WOKEN)
             c->end = FCGI_END_WOKEN;
-        else if (w < 0)
+        else if (w == WAIT_ERROR)
             c->end = FCGI_END_CLOSED;
-        else if (w == 0 && got == 0)
+        else if (w == WAIT_DEADLINE && got == 0)
             c->end = is_tick ? FCGI_END_TICK : FCGI_END_IDLE;
-        else if (w == 0)
+        else if (w == WAIT_DEADLINE)
             break;
     }
     c->bytes_in += got;
@@ -737,7 +769,7 @@ static int send_file_bytes(struct fcgi_conn *c, int fd, off_t *at, size_t len)
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (send_behind(c) || wait_fd(c, POLLOUT, send_deadline(c, last), false) != 1)
+            if (send_behind(c) || wait_fd(c, POLLOUT, send_deadline(c, last), false) != WAIT_READY)
                 c->broken = true;
         } else {
             c->broken = true; /* the file ran short, or the socket broke */
@@ -782,7 +814,7 @@ static void linger(struct fcgi_conn *c)
         ssize_t n = read(c->fd, scratch, sizeof scratch);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
             return;
-        if (n < 0 && errno != EINTR && wait_fd(c, POLLIN, deadline, false) != 1)
+        if (n < 0 && errno != EINTR && wait_fd(c, POLLIN, deadline, false) != WAIT_READY)
             return;
     }
 }

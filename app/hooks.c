@@ -169,9 +169,70 @@ static void command_exec(const char *command, int in_fd, char **env)
     _exit(127);
 }
 
+/* ---- outcomes ------------------------------------------------------------
+ *
+ * What one delivery to one target came to: a result and its one number
+ * (an errno, an exit status, a signal, seconds, a libcurl code, an HTTP
+ * status).  Words are made of it only for the log and the event's
+ * last_error, by one table. */
+
+enum hooks_result {
+    HOOKS_DELIVERED,       /* exit status 0, or a 2xx */
+    HOOKS_COMMAND_START,   /* no environment or pipe (errno) */
+    HOOKS_COMMAND_FORK,    /* fork failed (errno) */
+    HOOKS_COMMAND_TIMEOUT, /* no exit within hook_timeout_seconds (seconds); killed */
+    HOOKS_COMMAND_WAIT,    /* waitpid failed (errno) */
+    HOOKS_COMMAND_EXIT,    /* a non-zero exit status */
+    HOOKS_COMMAND_SIGNAL,  /* killed by a signal */
+    HOOKS_URL_TRANSFER,    /* the POST did not complete (CURLcode) */
+    HOOKS_URL_STATUS,      /* an answer other than 2xx (HTTP status) */
+};
+
+struct hooks_outcome {
+    enum hooks_result result;
+    long detail;
+};
+
+/* How each result is told: its words, and what its number is. */
+static const struct {
+    const char *format;
+    enum { DETAIL_NUMBER, DETAIL_ERRNO, DETAIL_CURL } detail;
+} hooks_results[] = {
+    [HOOKS_DELIVERED] = {"delivered", DETAIL_NUMBER},
+    [HOOKS_COMMAND_START] = {"command: cannot start: %s", DETAIL_ERRNO},
+    [HOOKS_COMMAND_FORK] = {"command: fork: %s", DETAIL_ERRNO},
+    [HOOKS_COMMAND_TIMEOUT] = {"command: no exit within %ld s (killed)", DETAIL_NUMBER},
+    [HOOKS_COMMAND_WAIT] = {"command: waitpid: %s", DETAIL_ERRNO},
+    [HOOKS_COMMAND_EXIT] = {"command: exit status %ld", DETAIL_NUMBER},
+    [HOOKS_COMMAND_SIGNAL] = {"command: killed by signal %ld", DETAIL_NUMBER},
+    [HOOKS_URL_TRANSFER] = {"url: %s", DETAIL_CURL},
+    [HOOKS_URL_STATUS] = {"url: HTTP %ld", DETAIL_NUMBER},
+};
+
+static struct hooks_outcome outcome(enum hooks_result result, long detail)
+{
+    return (struct hooks_outcome){result, detail};
+}
+
+/* Append the outcome's words to buf ("; " between two targets). */
+static void outcome_describe(struct hooks_outcome o, char *buf, size_t cap)
+{
+    size_t used = strlen(buf);
+    char one[256];
+
+    if (hooks_results[o.result].detail == DETAIL_ERRNO)
+        snprintf(one, sizeof one, hooks_results[o.result].format, strerror((int)o.detail));
+    else if (hooks_results[o.result].detail == DETAIL_CURL)
+        snprintf(one, sizeof one, hooks_results[o.result].format,
+                 curl_easy_strerror((CURLcode)o.detail));
+    else
+        snprintf(one, sizeof one, hooks_results[o.result].format, o.detail);
+    snprintf(buf + used, cap - used, "%s%s", used > 0 ? "; " : "", one);
+}
+
 /* Wait for the command until the deadline, then kill its process group.
- * Describes a failure in why; 0 on exit status 0. */
-static int command_wait(pid_t pid, int timeout, char *why, size_t cap)
+ * HOOKS_DELIVERED on exit status 0. */
+static struct hooks_outcome command_wait(pid_t pid, int timeout)
 {
     double deadline = clock_now() + timeout;
     int status;
@@ -183,24 +244,21 @@ static int command_wait(pid_t pid, int timeout, char *why, size_t cap)
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            snprintf(why, cap, "command: no exit within %d s (killed)", timeout);
-            return -1;
+            return outcome(HOOKS_COMMAND_TIMEOUT, timeout);
         }
         nanosleep(&ts, NULL);
     }
     if (r < 0)
-        snprintf(why, cap, "command: waitpid: %s", strerror(errno));
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    else if (WIFEXITED(status))
-        snprintf(why, cap, "command: exit status %d", WEXITSTATUS(status));
-    else
-        snprintf(why, cap, "command: killed by signal %d", WTERMSIG(status));
-    return -1;
+        return outcome(HOOKS_COMMAND_WAIT, errno);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return outcome(HOOKS_DELIVERED, 0);
+    if (WIFEXITED(status))
+        return outcome(HOOKS_COMMAND_EXIT, WEXITSTATUS(status));
+    return outcome(HOOKS_COMMAND_SIGNAL, WTERMSIG(status));
 }
 
-static int run_command(const struct bu_config *cfg, const struct store_hook_event *ev, char *why,
-                       size_t cap)
+static struct hooks_outcome run_command(const struct bu_config *cfg,
+                                        const struct store_hook_event *ev)
 {
     int in[2];
     char **env = command_env(ev);
@@ -208,9 +266,9 @@ static int run_command(const struct bu_config *cfg, const struct store_hook_even
     size_t len = strlen(ev->payload);
 
     if (env == NULL || pipe2(in, O_CLOEXEC) != 0) {
+        int e = errno;
         free_env(env);
-        snprintf(why, cap, "command: cannot start: %s", strerror(errno));
-        return -1;
+        return outcome(HOOKS_COMMAND_START, e);
     }
     pid = fork();
     if (pid == 0)
@@ -218,16 +276,16 @@ static int run_command(const struct bu_config *cfg, const struct store_hook_even
     free_env(env);
     close(in[0]);
     if (pid < 0) {
+        int e = errno;
         close(in[1]);
-        snprintf(why, cap, "command: fork: %s", strerror(errno));
-        return -1;
+        return outcome(HOOKS_COMMAND_FORK, e);
     }
     /* The document is a few KiB: it fits the pipe, so this never blocks. */
     if (write(in[1], ev->payload, len) != (ssize_t)len) {
         /* The command need not read it. */
     }
     close(in[1]);
-    return command_wait(pid, cfg->hook_timeout_seconds, why, cap);
+    return command_wait(pid, cfg->hook_timeout_seconds);
 }
 
 /* ---- the URL ---------------------------------------------------------- */
@@ -239,8 +297,8 @@ static size_t discard(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-static int post_url(CURL *curl, const struct bu_config *cfg, const struct store_hook_event *ev,
-                    char *why, size_t cap)
+static struct hooks_outcome post_url(CURL *curl, const struct bu_config *cfg,
+                                     const struct store_hook_event *ev)
 {
     struct curl_slist *headers = NULL;
     char key[80], kind[64];
@@ -264,15 +322,12 @@ static int post_url(CURL *curl, const struct bu_config *cfg, const struct store_
     rc = curl_easy_perform(curl);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(headers);
-    if (rc != CURLE_OK) {
-        snprintf(why, cap, "url: %s", curl_easy_strerror(rc));
-        return -1;
-    }
+    if (rc != CURLE_OK)
+        return outcome(HOOKS_URL_TRANSFER, rc);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     if (code >= 200 && code < 300)
-        return 0;
-    snprintf(why, cap, "url: HTTP %ld", code);
-    return -1;
+        return outcome(HOOKS_DELIVERED, 0);
+    return outcome(HOOKS_URL_STATUS, code);
 }
 
 /* ---- the loop --------------------------------------------------------- */
@@ -291,21 +346,23 @@ struct deliverer {
 static void deliver(struct deliverer *d, const struct store_hook_event *ev)
 {
     const struct bu_config *cfg = d->cfg;
-    char why[300] = "", one[256];
+    char why[300] = "";
     struct bu_error err;
     bool failed = false;
 
     if (cfg->hook_command[0] != '\0' && !ev->command_done) {
-        if (run_command(cfg, ev, one, sizeof one) == 0)
+        struct hooks_outcome o = run_command(cfg, ev);
+        if (o.result == HOOKS_DELIVERED)
             store_hook_target_done(&d->db, &err, ev->id, "command");
         else
-            snprintf(why, sizeof why, "%s", one);
+            outcome_describe(o, why, sizeof why);
     }
     if (cfg->hook_url[0] != '\0' && !ev->url_done) {
-        if (post_url(d->curl, cfg, ev, one, sizeof one) == 0)
+        struct hooks_outcome o = post_url(d->curl, cfg, ev);
+        if (o.result == HOOKS_DELIVERED)
             store_hook_target_done(&d->db, &err, ev->id, "url");
         else
-            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%s", why[0] ? "; " : "", one);
+            outcome_describe(o, why, sizeof why);
     }
     if (store_hook_finish(&d->db, &err, ev->id, why[0] ? why : NULL, cfg->hook_retry_seconds,
                           cfg->hook_max_attempts, &failed) != 0)

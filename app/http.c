@@ -2,10 +2,14 @@
 /*
  * http.c - the HTTP layer over FastCGI.
  *
- * Responses: the head (Status line and headers) is built in a fixed buffer
- * and sent with the first body byte, so a handler can add headers until it
- * writes.  Every JSON response and every error goes through here, so the one
- * error shape of the API is produced in one place.
+ * Responses: the answer is a structure (req->out, as nginx's headers_out):
+ * the handler sets its status and adds headers in a fixed buffer, and the
+ * head (Status line, headers, the route's and CORS's) is rendered from it
+ * in one place, render_head, when the first body byte or the end of the
+ * answer goes out; so a handler can add headers until it writes, and no
+ * state says whether a status "was set" but the field itself.  Every JSON
+ * response and every error goes through here, so the one error shape of the
+ * API is produced in one place.
  *
  * Request bodies: CONTENT_LENGTH is only a hint.  nginx with request
  * buffering off sends chunked bodies without it, Apache's mod_proxy_fcgi
@@ -16,7 +20,7 @@
  * themselves, and every deadline on the client, are fcgi.c's.
  *
  * CORS (cors_origins): the headers that let a page of another origin use
- * the API are added to every response head in send_head, and a preflight
+ * the API are added to every response head in render_head, and a preflight
  * is answered by http_cors_preflight before any route runs.
  */
 #include <assert.h>
@@ -141,32 +145,24 @@ static const char *http_reason(int status)
     }
 }
 
-static void head_append(struct http_request *req, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Append to a head being built in buf (cap bytes, *len used); false once
+ * it does not fit, and from then on. */
+static bool head_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void head_append(struct http_request *req, const char *fmt, ...)
+static bool head_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 {
     va_list ap;
     int n;
 
-    if (req->head_overflow)
-        return;
     va_start(ap, fmt);
-    n = vsnprintf(req->head + req->head_len, sizeof req->head - req->head_len, fmt, ap);
+    n = vsnprintf(buf + *len, cap - *len, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof req->head - req->head_len)
-        req->head_overflow = 1;
-    else
-        req->head_len += (size_t)n;
-    assert(req->head_len < sizeof req->head);
-}
-
-void http_status(struct http_request *req, int status)
-{
-    req->status = status;
-    req->head_len = 0;
-    req->head_overflow = 0;
-    head_append(req, "Status: %d %s\r\n", status, http_reason(status));
+    if (n < 0 || (size_t)n >= cap - *len)
+        return false;
+    *len += (size_t)n;
+    assert(*len < cap);
+    return true;
 }
 
 void http_add_header(struct http_request *req, const char *name, const char *fmt, ...)
@@ -182,7 +178,9 @@ void http_add_header(struct http_request *req, const char *name, const char *fmt
     for (char *p = value; *p; p++)
         if (*p == '\r' || *p == '\n')
             *p = ' ';
-    head_append(req, "%s: %s\r\n", name, value);
+    if (!req->out.overflow && !head_append(req->out.headers, sizeof req->out.headers,
+                                           &req->out.headers_len, "%s: %s\r\n", name, value))
+        req->out.overflow = true;
 }
 
 /* ---- CORS ----------------------------------------------------------------
@@ -190,8 +188,8 @@ void http_add_header(struct http_request *req, const char *name, const char *fmt
  * With cors_origins set, a page of another origin (an upload widget on
  * www.example.com, batchup on upload.example.com) may call the API.  The
  * headers go on every response, errors included, so that the browser shows
- * the status instead of a CORS failure; they are added here, where every
- * response head is finished, and nowhere else.  An Origin is allowed when
+ * the status instead of a CORS failure; they are added when the head is
+ * rendered (render_head), and nowhere else.  An Origin is allowed when
  * cors_origins is "*" or lists it byte for byte: no pattern, so
  * https://example.com.evil.net never passes for https://example.com. */
 
@@ -227,24 +225,26 @@ static const char *cors_origin(const struct http_request *req)
     return NULL;
 }
 
-static void cors_headers(struct http_request *req)
+/* The CORS headers into the head being rendered; false when they do not
+ * fit. */
+static bool cors_headers(const struct http_request *req, char *buf, size_t cap, size_t *len)
 {
     const char *origin = cors_origin(req);
 
     /* A response that depends on Origin says so, allowed or not, so that a
      * cache never hands one origin's answer to another. */
     if (req->cfg != NULL && req->cfg->cors_origins[0] != '\0' &&
-        strcmp(req->cfg->cors_origins, "*") != 0)
-        head_append(req, "Vary: Origin\r\n");
+        strcmp(req->cfg->cors_origins, "*") != 0 && !head_append(buf, cap, len, "Vary: Origin\r\n"))
+        return false;
     if (origin == NULL)
-        return;
-    head_append(req,
-                "Access-Control-Allow-Origin: %s\r\n"
-                "Access-Control-Allow-Methods: " CORS_METHODS "\r\n"
-                "Access-Control-Allow-Headers: " CORS_REQUEST_HEADERS "\r\n"
-                "Access-Control-Expose-Headers: " CORS_EXPOSED_HEADERS "\r\n"
-                "Access-Control-Max-Age: %d\r\n",
-                origin, CORS_MAX_AGE);
+        return true;
+    return head_append(buf, cap, len,
+                       "Access-Control-Allow-Origin: %s\r\n"
+                       "Access-Control-Allow-Methods: " CORS_METHODS "\r\n"
+                       "Access-Control-Allow-Headers: " CORS_REQUEST_HEADERS "\r\n"
+                       "Access-Control-Expose-Headers: " CORS_EXPOSED_HEADERS "\r\n"
+                       "Access-Control-Max-Age: %d\r\n",
+                       origin, CORS_MAX_AGE);
 }
 
 int http_cors_preflight(struct http_request *req)
@@ -258,24 +258,42 @@ int http_cors_preflight(struct http_request *req)
     return 1;
 }
 
+/* The head of req->out, rendered into buf: the status line, the handler's
+ * headers, the route's, CORS's and the blank line.  A status the handler
+ * never set, or a head too large, is the server's fault: a bare 500. */
+static size_t render_head(struct http_request *req, char *buf, size_t cap)
+{
+    struct http_response *out = &req->out;
+    size_t len = 0;
+    char path[sizeof req->path];
+
+    if (out->status != 0 && !out->overflow &&
+        head_append(buf, cap, &len, "Status: %d %s\r\n%.*s", out->status, http_reason(out->status),
+                    (int)out->headers_len, out->headers) &&
+        (req->route_header == NULL || head_append(buf, cap, &len, "%s\r\n", req->route_header)) &&
+        cors_headers(req, buf, cap, &len) && head_append(buf, cap, &len, "\r\n"))
+        return len;
+    log_redact_path(req->path, path, sizeof path);
+    log_error("%s for %s %s",
+              out->status == 0 ? "no response status set" : "response head too large", req->method,
+              path);
+    out->status = 500;
+    len = 0;
+    head_append(buf, cap, &len, "Status: 500 %s\r\n\r\n", http_reason(500));
+    return len;
+}
+
+/* Send the head, once: from here on the status and headers are final. */
 static int send_head(struct http_request *req)
 {
-    if (req->head_sent)
+    char head[HTTP_HEAD_MAX];
+    size_t len;
+
+    if (req->out.head_sent)
         return 0;
-    req->head_sent = 1;
-    if (req->status == 0)
-        http_status(req, 200);
-    if (req->route_header != NULL)
-        head_append(req, "%s\r\n", req->route_header);
-    cors_headers(req);
-    if (req->head_overflow) {
-        char path[sizeof req->path];
-        log_redact_path(req->path, path, sizeof path);
-        log_error("response head too large for %s %s", req->method, path);
-        http_status(req, 500);
-    }
-    head_append(req, "\r\n");
-    if (fcgi_write(req->conn, req->head, req->head_len) != 0) {
+    req->out.head_sent = true;
+    len = render_head(req, head, sizeof head);
+    if (fcgi_write(req->conn, head, len) != 0) {
         req->client_gone = 1;
         return -1;
     }
@@ -335,18 +353,11 @@ int http_flush(struct http_request *req)
     return 0;
 }
 
-/* Start status unless the caller already did (to add headers of its own). */
-static void begin(struct http_request *req, int status)
-{
-    if (req->status != status || req->head_len == 0)
-        http_status(req, status);
-}
-
 void http_send_json_text(struct http_request *req, int status, const char *json)
 {
     size_t len = strlen(json);
 
-    begin(req, status);
+    req->out.status = status;
     http_add_header(req, "Content-Type", "application/json; charset=utf-8");
     http_add_header(req, "Content-Length", "%zu", len + 1);
     http_add_header(req, "Cache-Control", "no-store");
@@ -375,21 +386,28 @@ void http_send_error(struct http_request *req, const struct bu_error *err)
                              "message", err->message);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     size_t len;
+    int status;
 
     json_decref(body);
-    if (req->head_sent) {
+    if (req->out.head_sent) {
         /* Too late for a status: the body has begun.  Ending it short is the
          * only signal left (the client sees a truncated response). */
         free(text);
         return;
     }
+    /* Headers added for another status belong to an answer that is not
+     * given (a 201's Location before a later failure). */
+    status = text != NULL && err->status != 0 ? err->status : 500;
+    if (req->out.status != status || text == NULL) {
+        req->out.headers_len = 0;
+        req->out.overflow = false;
+    }
+    req->out.status = status;
     if (text == NULL) {
-        http_status(req, 500);
         http_write(req, "", 0);
         return;
     }
     len = strlen(text);
-    begin(req, err->status ? err->status : 500);
     http_add_header(req, "Cache-Control", "no-store");
     if (err->status == 423 || err->status == 503)
         http_add_header(req, "Retry-After", "%d", req->cfg ? req->cfg->queue_retry_seconds : 2);
@@ -409,7 +427,7 @@ void http_send_error(struct http_request *req, const struct bu_error *err)
 
 void http_send_empty(struct http_request *req, int status)
 {
-    begin(req, status);
+    req->out.status = status;
     if (status != 204 && status != 304 && strcmp(req->method, "HEAD") != 0)
         http_add_header(req, "Content-Length", "0");
     send_head(req);

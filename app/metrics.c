@@ -75,7 +75,7 @@ int metrics_get(struct http_request *req, struct bu_error *err)
         LINE("uploads_queued", "gauge", "Files waiting for a slot now (all hosts).", queued);
     }
 #undef LINE
-    http_status(req, 200);
+    req->out.status = 200;
     http_add_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     http_add_header(req, "Content-Length", "%zu", n);
     http_write(req, body, n);

@@ -26,7 +26,7 @@ int page_get(struct http_request *req, struct bu_error *err)
 {
     size_t len = strlen(batchup_page_html);
 
-    http_status(req, 200);
+    req->out.status = 200;
     http_add_header(req, "Content-Type", "text/html; charset=utf-8");
     http_add_header(req, "Content-Length", "%zu", len);
     http_add_header(req, "Cache-Control", "no-cache");

@@ -161,7 +161,7 @@ static int method_not_allowed(struct http_request *req, const char *methods, str
                  (int)strcspn(p, " "), p);
     error_set(err, BU_E_METHOD_NOT_ALLOWED, "%s is not allowed here; allowed: %s", req->method,
               allow);
-    http_status(req, err->status);
+    req->out.status = err->status;
     http_add_header(req, "Allow", "%s", allow);
     return -1;
 }

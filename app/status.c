@@ -163,7 +163,7 @@ int status_get(struct http_request *req, struct bu_error *err)
     json_decref(page);
     if (text == NULL)
         return error_set(err, BU_E_INTERNAL, "out of memory");
-    http_status(req, 200);
+    req->out.status = 200;
     http_add_header(req, "Content-Type", "text/plain; charset=utf-8");
     http_add_header(req, "Content-Length", "%zu", strlen(text));
     http_add_header(req, "Cache-Control", "no-store");

@@ -146,14 +146,14 @@ int tus_metadata_valid(const char *header)
     return rc == 0;
 }
 
-int tus_parse_checksum(const char *header, struct tus_checksum *out)
+enum tus_checksum_parse tus_parse_checksum(const char *header, struct tus_checksum *out)
 {
     const char *sp = strchr(header, ' ');
     long n;
 
     memset(out, 0, sizeof *out);
     if (sp == NULL)
-        return -1;
+        return TUS_CHECKSUM_MALFORMED;
     if ((size_t)(sp - header) == 4 && strncasecmp(header, "sha1", 4) == 0) {
         out->algo = TUS_ALGO_SHA1;
         out->len = 20;
@@ -161,12 +161,10 @@ int tus_parse_checksum(const char *header, struct tus_checksum *out)
         out->algo = TUS_ALGO_SHA256;
         out->len = 32;
     } else {
-        return -2;
+        return TUS_CHECKSUM_UNSUPPORTED;
     }
     n = tus_base64_decode(sp + 1, strlen(sp + 1), out->digest, sizeof out->digest);
-    if (n != (long)out->len)
-        return -1;
-    return 0;
+    return n == (long)out->len ? TUS_CHECKSUM_OK : TUS_CHECKSUM_MALFORMED;
 }
 
 int tus_parse_u64(const char *s, uint64_t *out)
@@ -196,7 +194,7 @@ static int check_resumable(struct http_request *req, struct bu_error *err)
         return 0;
     error_set(err, BU_E_UNSUPPORTED_VERSION,
               "send 'Tus-Resumable: 1.0.0' (this server speaks tus 1.0.0)");
-    http_status(req, err->status);
+    req->out.status = err->status;
     http_add_header(req, "Tus-Version", "1.0.0");
     return -1;
 }
@@ -214,17 +212,17 @@ static int read_checksum(struct http_request *req, struct tus_checksum *ck,
                          struct upload_request *in, struct bu_error *err)
 {
     const char *h = http_header(req, "Upload-Checksum");
-    int rc;
+    enum tus_checksum_parse rc;
 
     memset(ck, 0, sizeof *ck);
     in->verify = false;
     if (h == NULL)
         return 0;
     rc = tus_parse_checksum(h, ck);
-    if (rc == -2)
+    if (rc == TUS_CHECKSUM_UNSUPPORTED)
         return error_set(err, BU_E_UNSUPPORTED_CHECKSUM,
                          "Upload-Checksum supports sha1 and sha256 only");
-    if (rc != 0)
+    if (rc != TUS_CHECKSUM_OK)
         return error_set(err, BU_E_BAD_CHECKSUM, "Upload-Checksum is not '<algorithm> <base64>'");
     in->verify = true;
     in->algo = ck->algo == TUS_ALGO_SHA1 ? DIGEST_SHA1 : DIGEST_SHA256;
@@ -246,7 +244,7 @@ static void expires_header(struct http_request *req, time_t from)
 int tus_options(struct http_request *req, struct bu_error *err)
 {
     (void)err;
-    http_status(req, 204);
+    req->out.status = 204;
     http_add_header(req, "Tus-Version", "1.0.0");
     http_add_header(req, "Tus-Extension",
                     "creation,creation-with-upload,creation-defer-length,termination,checksum,"
@@ -443,7 +441,7 @@ int tus_create(struct http_request *req, struct bu_error *err)
          * a checksum mismatch...).  The client goes on with HEAD/PATCH. */
         log_info("creation-with-upload of %s stored no body: %s", file_id, err->message);
     }
-    http_status(req, 201);
+    req->out.status = 201;
     http_add_header(req, "Location", "/api/v1/files/%s", file_id);
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
     if (!res.completed && (deferred || res.offset < length))
@@ -467,7 +465,7 @@ int tus_head(struct http_request *req, struct bu_error *err)
         return found < 0 ? -1 : error_set(err, BU_E_NOT_FOUND, "no such upload");
     if (st.status == STORE_ABORTED || st.status == STORE_EXPIRED)
         return error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired");
-    http_status(req, 200);
+    req->out.status = 200;
     http_add_header(req, "Cache-Control", "no-store");
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)st.offset);
     if (st.length_deferred)
@@ -543,14 +541,14 @@ int tus_patch(struct http_request *req, struct bu_error *err)
     if (upload_receive(req, &in, &res, err) != 0) {
         /* What a client needs to go on: where the upload stands, and its
          * place in the queue. */
-        http_status(req, err->status);
+        req->out.status = err->status;
         if (err->id == BU_E_SLOT_UNAVAILABLE && res.queue_position > 0)
             http_add_header(req, "Upload-Queue-Position", "%d", res.queue_position);
         if (err->status == 409 || err->status == 460 || err->status == 413 || err->status == 423)
             http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
         return -1;
     }
-    http_status(req, 204);
+    req->out.status = 204;
     http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
     if (!res.completed)
         expires_header(req, time(NULL));

@@ -497,46 +497,63 @@ static int claim(struct upload *up, struct bu_error *err)
     return 0;
 }
 
-/* Take or renew the slot and the lock.  0 go on, 1 nothing to receive (the
- * file is complete at the client's offset), -1 error. */
-static int admit(struct upload *up, struct bu_error *err)
+/* What a stage of the upload says to the next: go on, the upload is done
+ * (nothing to receive, or a left-over completion was finished), or an
+ * error (err says which). */
+enum upload_stage { STAGE_GO, STAGE_DONE, STAGE_ERROR };
+
+/* For `return stage_error(error_set(err, ...));`. */
+static enum upload_stage stage_error(int rc)
+{
+    (void)rc;
+    return STAGE_ERROR;
+}
+
+/* Take or renew the slot and the lock; STAGE_DONE when there is nothing
+ * to receive (the file is complete at the client's offset). */
+static enum upload_stage admit(struct upload *up, struct bu_error *err)
 {
     const struct upload_request *in = up->in;
     struct store_claim *c = &up->claim;
     int64_t declared = up->req->content_length;
 
     if (claim(up, err) != 0)
-        return -1;
+        return STAGE_ERROR;
     up->res->offset = c->offset;
     switch (c->result) {
     case STORE_CLAIM_NOT_FOUND:
-        return error_set(err, BU_E_NOT_FOUND, "no such upload");
+        return stage_error(error_set(err, BU_E_NOT_FOUND, "no such upload"));
     case STORE_CLAIM_GONE:
-        return error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired");
+        return stage_error(
+            error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired"));
     case STORE_CLAIM_COMPLETED:
         if (in->offset != c->size)
-            return error_set(err, BU_E_OFFSET_MISMATCH, "the upload is complete at %llu bytes",
-                             (unsigned long long)c->size);
+            return stage_error(error_set(err, BU_E_OFFSET_MISMATCH,
+                                         "the upload is complete at %llu bytes",
+                                         (unsigned long long)c->size));
         up->res->completed = true;
-        return 1;
+        return STAGE_DONE;
     case STORE_CLAIM_QUEUED:
         up->res->queue_position = c->queue_position;
         METRICS_ADD(slot_waits, 1);
-        return error_set(err, BU_E_SLOT_UNAVAILABLE,
-                         "all your upload slots are in use; this file is number %d in your queue",
-                         c->queue_position);
+        return stage_error(
+            error_set(err, BU_E_SLOT_UNAVAILABLE,
+                      "all your upload slots are in use; this file is number %d in your queue",
+                      c->queue_position));
     case STORE_CLAIM_LOCKED:
     case STORE_CLAIM_GRANTED:
         break;
     }
     scoreboard_upload(in->file_id, same_pool_token(up->writer));
     if (in->offset != c->offset)
-        return error_set(err, BU_E_OFFSET_MISMATCH, "Upload-Offset is %llu, the upload has %llu",
-                         (unsigned long long)in->offset, (unsigned long long)c->offset);
+        return stage_error(
+            error_set(err, BU_E_OFFSET_MISMATCH, "Upload-Offset is %llu, the upload has %llu",
+                      (unsigned long long)in->offset, (unsigned long long)c->offset));
     if (declared >= 0 && in->offset + (uint64_t)declared > c->size)
-        return error_set(err, BU_E_BEYOND_LENGTH, "the body goes past Upload-Length (%llu)",
-                         (unsigned long long)c->size);
-    return 0;
+        return stage_error(error_set(err, BU_E_BEYOND_LENGTH,
+                                     "the body goes past Upload-Length (%llu)",
+                                     (unsigned long long)c->size));
+    return STAGE_GO;
 }
 
 /* ---- open ---------------------------------------------------------------- */
@@ -545,9 +562,8 @@ static int admit(struct upload *up, struct bu_error *err)
  * heard of it: finish that completion now, from the stored file.  A file
  * shorter than the upload was moved by a writer whose commit was refused
  * (it had lost the lock, and the holder had not finished): it goes back to
- * partial/ and the upload resumes.  1 done, 0 go on (moved back), -1
- * error. */
-static int finish_left_over(struct upload *up, struct bu_error *err)
+ * partial/ and the upload resumes (STAGE_GO). */
+static enum upload_stage finish_left_over(struct upload *up, struct bu_error *err)
 {
     char path[STORAGE_PATH_SIZE], partial[STORAGE_PATH_SIZE], sha256[DIGEST_SHA256_HEX + 1];
     uint32_t crc32 = 0;
@@ -559,21 +575,21 @@ static int finish_left_over(struct upload *up, struct bu_error *err)
     if (fd < 0 || fstat(fd, &st) != 0) {
         if (fd >= 0)
             close(fd);
-        return error_set(err, BU_E_STORAGE_ERROR, "the stored file cannot be read");
+        return stage_error(error_set(err, BU_E_STORAGE_ERROR, "the stored file cannot be read"));
     }
     if ((uint64_t)st.st_size < up->claim.size) {
         close(fd);
         storage_partial_path(up->req->cfg, up->in->file_id, partial, sizeof partial);
         if (renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE) != 0)
-            return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
+            return stage_error(error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed"));
         log_warn("upload %s: an unfinished file was in files/ (a writer that lost the lock moved "
                  "it); it is resumed",
                  up->in->file_id);
-        return 0;
+        return STAGE_GO;
     }
     rc = hash_file(fd, up->claim.size, sha256, &crc32, err);
     close(fd);
-    return rc != 0 || commit(up, sha256, crc32, err) != 0 ? -1 : 1;
+    return rc != 0 || commit(up, sha256, crc32, err) != 0 ? STAGE_ERROR : STAGE_DONE;
 }
 
 /* The partial file must hold every byte the database counts: a shorter one
@@ -595,49 +611,53 @@ static int check_partial(struct upload *up, struct bu_error *err)
                      (long long)st.st_size, (unsigned long long)up->in->offset);
 }
 
-/* Open the partial file at the recorded offset.  0 go on, 1 done (a
- * left-over completion was finished), -1 error. */
-static int open_upload(struct upload *up, struct bu_error *err)
+/* Open the partial file at the recorded offset; STAGE_DONE when a
+ * left-over completion was finished instead. */
+static enum upload_stage open_upload(struct upload *up, struct bu_error *err)
 {
     const struct upload_request *in = up->in;
     const struct bu_config *cfg = up->req->cfg;
 
     if (storage_final_exists(cfg, in->file_id)) {
-        int left = finish_left_over(up, err);
-        if (left != 0)
+        enum upload_stage left = finish_left_over(up, err);
+        if (left != STAGE_GO)
             return left;
     }
     up->fd = storage_open_partial(cfg, in->file_id, err);
     if (up->fd < 0 || check_partial(up, err) != 0)
-        return -1;
+        return STAGE_ERROR;
     up->direct_fd = storage_open_direct(cfg, in->file_id);
     up->durable = in->offset;
     if (ftruncate(up->fd, (off_t)in->offset) != 0)
-        return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
+        return stage_error(error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed"));
     up->written = in->offset;
     if (digest_begin(&up->whole, DIGEST_SHA256, true) != 0 ||
         (in->verify && digest_begin(&up->part, in->algo, false) != 0))
-        return error_set(err, BU_E_INTERNAL, "no hash context");
+        return stage_error(error_set(err, BU_E_INTERNAL, "no hash context"));
     /* A resumed file's hash goes on from the state saved with its recorded
      * offset, or is rebuilt from the bytes on disk (top of file). */
     if (in->offset > 0 && !restore_state(up) &&
         hash_prefix(up->fd, in->offset, &up->whole, err) != 0)
-        return -1;
+        return STAGE_ERROR;
     up->verifying = in->verify;
-    return 0;
+    return STAGE_GO;
 }
 
 /* ---- stream -------------------------------------------------------------- */
+
+/* What a step of the stream says: read on, the stream is over (up->end
+ * says why), or an error (err says which). */
+enum upload_flow { FLOW_ON, FLOW_OVER, FLOW_ERROR };
 
 /* The slot's lease ran out under a writer that still holds the upload's
  * lock (a renewal came late: a pause, a slow database).  Nobody else has
  * written, so nothing is lost yet: the slot is claimed again, through the
  * same decision as any PATCH (batchup.claim_upload, under the user's lock),
  * and granted when the user's limit still has room for it, that is, when
- * nobody else wants it.  1 the slot is ours again, 0 it is not (another
- * file of the user took it: the request ends, what arrived is kept), -1
- * error. */
-static int retake_slot(struct upload *up, struct bu_error *err)
+ * nobody else wants it.  FLOW_ON: the slot is ours again; FLOW_OVER: it
+ * is not (another file of the user took it: the request ends, what arrived
+ * is kept). */
+static enum upload_flow retake_slot(struct upload *up, struct bu_error *err)
 {
     struct http_request *req = up->req;
     struct store_claim again;
@@ -645,11 +665,11 @@ static int retake_slot(struct upload *up, struct bu_error *err)
 
     if (store_claim_upload(req->db, err, req->cfg, up->in->file_id, req->user_id, NULL, up->writer,
                            "", &again) != 0)
-        return -1;
+        return FLOW_ERROR;
     if (again.result != STORE_CLAIM_GRANTED)
-        return 0;
+        return FLOW_OVER;
     up->lock_valid_until = asked + req->cfg->slot_lease_seconds - 1;
-    return 1;
+    return FLOW_ON;
 }
 
 /* Record what arrived (durable first), renewing the slot and the lock; a
@@ -658,30 +678,29 @@ static int retake_slot(struct upload *up, struct bu_error *err)
  * checked the file: an upload recorded complete whose SHA-256 then fails
  * could neither complete nor take its last bytes again; with the last byte
  * in, the leases are renewed at the old offset (a client that pauses
- * before the end of its body keeps its slot too).  Returns 1 to read on,
- * 0 when the stream is over, -1 on error. */
-static int record(struct upload *up, struct bu_error *err)
+ * before the end of its body keeps its slot too). */
+static enum upload_flow record(struct upload *up, struct bu_error *err)
 {
     struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
-    int again;
+    enum upload_flow again;
 
     if (keep(up, &r, up->written + up->pending != up->claim.size, err) != 0)
-        return -1;
+        return FLOW_ERROR;
     if (r.release == STORE_RELEASE_LOST) {
         up->end = UPLOAD_SLOT_LOST;
-        return 0;
+        return FLOW_OVER;
     }
     if (r.release == STORE_RELEASE_NOW) {
         up->end = UPLOAD_RELEASED;
-        return 0;
+        return FLOW_OVER;
     }
     if (!r.slot_held) {
         again = retake_slot(up, err);
-        if (again <= 0)
+        if (again != FLOW_ON)
             up->end = UPLOAD_SLOT_LOST;
         return again;
     }
-    return 1;
+    return FLOW_ON;
 }
 
 /* Our lease may have run out (the last renewal is older than the lease
@@ -689,8 +708,8 @@ static int record(struct upload *up, struct bu_error *err)
  * the lock is still ours, renewing it at the recorded offset: when it is,
  * nobody else wrote, and the bytes that arrived are kept (the next record
  * retakes the slot if it lapsed); when it is not, another request may be
- * writing, and the stream ends without them.  1 go on, 0 over, -1 error. */
-static int still_ours(struct upload *up, struct bu_error *err)
+ * writing, and the stream ends without them. */
+static enum upload_flow still_ours(struct upload *up, struct bu_error *err)
 {
     struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
     int lease = up->req->cfg->slot_lease_seconds;
@@ -698,21 +717,21 @@ static int still_ours(struct upload *up, struct bu_error *err)
 
     if (store_renew_upload(up->req->db, err, up->in->file_id, up->durable, lease, up->writer, &r) !=
         0)
-        return -1;
+        return FLOW_ERROR;
     if (r.release == STORE_RELEASE_LOST) {
         up->end = UPLOAD_SLOT_LOST;
-        return 0;
+        return FLOW_OVER;
     }
     up->lock_valid_until = asked + lease - 1;
     if (!r.slot_held)
         up->last_record = 0; /* record (and retake the slot) with these bytes */
-    return 1;
+    return FLOW_ON;
 }
 
-static int renew_if_due(struct upload *up, struct bu_error *err)
+static enum upload_flow renew_if_due(struct upload *up, struct bu_error *err)
 {
     if (clock_now() - up->last_record < up->req->cfg->slot_lease_seconds / 3.0)
-        return 1;
+        return FLOW_ON;
     return record(up, err);
 }
 
@@ -720,13 +739,13 @@ static int renew_if_due(struct upload *up, struct bu_error *err)
  * silence passed, or the body ended.  A PATCH of the same upload (its
  * client moved on) makes it let go; a HEAD makes it record what arrived,
  * so that the offset the HEAD reports is the one to resume from, and go on
- * (a live upload on a slow link is never cut by a HEAD).  Returns 1 to
- * read on, 0 when the stream is over (up->end set), -1 on error. */
-static int after_pause(struct upload *up, struct bu_error *err)
+ * (a live upload on a slow link is never cut by a HEAD).  FLOW_OVER with
+ * up->end set. */
+static enum upload_flow after_pause(struct upload *up, struct bu_error *err)
 {
     struct fcgi_conn *c = up->req->conn;
     enum store_release asked = STORE_RELEASE_NONE;
-    int go;
+    enum upload_flow go;
 
     if (c->end == FCGI_END_WOKEN) {
         enum scoreboard_release r = scoreboard_take_release();
@@ -739,29 +758,29 @@ static int after_pause(struct upload *up, struct bu_error *err)
          * bytes flow (the renewal also says what a newer request asked),
          * so a client that pauses longer than the lease keeps its slot. */
         go = record(up, err);
-        if (go <= 0)
+        if (go != FLOW_ON)
             return go;
         fcgi_resume(c);
-        return 1;
+        return FLOW_ON;
     } else if (c->end == FCGI_END_TICK && store_release_requested(up->req->db, err, up->in->file_id,
                                                                   up->writer, &asked) != 0) {
-        return -1;
+        return FLOW_ERROR;
     } else if (c->end != FCGI_END_WOKEN && c->end != FCGI_END_TICK) {
         up->end = up->req->body_aborted ? UPLOAD_CUT : UPLOAD_CLEAN;
-        return 0;
+        return FLOW_OVER;
     }
     if (asked == STORE_RELEASE_NOW || asked == STORE_RELEASE_LOST) {
         up->end = asked == STORE_RELEASE_LOST ? UPLOAD_SLOT_LOST : UPLOAD_RELEASED;
-        return 0;
+        return FLOW_OVER;
     }
     if (asked == STORE_RECORD) {
         go = record(up, err);
         scoreboard_recorded();
-        if (go <= 0)
+        if (go != FLOW_ON)
             return go;
     }
     fcgi_resume(c);
-    return 1;
+    return FLOW_ON;
 }
 
 /* Move the body to the partial file until it ends (up->end says how):
@@ -775,11 +794,11 @@ static int stream(struct upload *up, struct bu_error *err)
 {
     struct fcgi_conn *c = up->req->conn;
     bool full;
-    int go = 1;
+    enum upload_flow go = FLOW_ON;
 
     c->tick = TICK;
     up->last_record = up->flushed_at = clock_now();
-    while (go > 0) {
+    while (go == FLOW_ON) {
         unsigned char *to = stream_buf + up->written % DIRECT_ALIGN + up->pending;
         size_t room = UPLOAD_BUFFER - up->pending;
         ssize_t n = http_read(up->req, to, room < READ_PIECE ? room : READ_PIECE);
@@ -791,7 +810,7 @@ static int stream(struct upload *up, struct bu_error *err)
             up->end = UPLOAD_OVER;
             break;
         }
-        if (clock_now() >= up->lock_valid_until && (go = still_ours(up, err)) <= 0)
+        if (clock_now() >= up->lock_valid_until && (go = still_ours(up, err)) != FLOW_ON)
             break;
         feed(up, to, (size_t)n);
         up->pending += (size_t)n;
@@ -801,14 +820,14 @@ static int stream(struct upload *up, struct bu_error *err)
          * the file within FLUSH_AFTER, as they come. */
         full = up->pending == UPLOAD_BUFFER;
         if ((full || clock_now() - up->flushed_at >= FLUSH_AFTER) && flush(up, !full, err) != 0)
-            go = -1;
+            go = FLOW_ERROR;
         else
             go = renew_if_due(up, err);
     }
     c->tick = 0;
-    if (go < 0 || up->end == UPLOAD_SLOT_LOST) {
+    if (go == FLOW_ERROR || up->end == UPLOAD_SLOT_LOST) {
         up->pending = 0; /* unrecorded: a resume starts before them anyway */
-        return go < 0 ? -1 : 0;
+        return go == FLOW_ERROR ? -1 : 0;
     }
     return flush(up, true, err);
 }
@@ -960,20 +979,19 @@ int upload_receive(struct http_request *req, const struct upload_request *in,
                    struct upload_result *res, struct bu_error *err)
 {
     struct upload up = {.req = req, .in = in, .res = res, .fd = -1, .direct_fd = -1};
-    int rc;
+    enum upload_stage stage;
 
     memset(res, 0, sizeof *res);
-    rc = admit(&up, err);
+    stage = admit(&up, err);
     /* The slot is granted: a body may hold the worker from here, within
      * the uploads' share of the pool (a claim, with no body, is short). */
-    if (rc == 0 && req->content_length != 0)
-        rc = routes_admit(req, SB_CLASS_UPLOAD, err);
-    if (rc == 0)
-        rc = open_upload(&up, err);
-    if (rc == 0)
-        rc = stream(&up, err);
-    if (rc == 0)
-        rc = settle(&up, err);
+    if (stage == STAGE_GO && req->content_length != 0 &&
+        routes_admit(req, SB_CLASS_UPLOAD, err) != 0)
+        stage = STAGE_ERROR;
+    if (stage == STAGE_GO)
+        stage = open_upload(&up, err);
+    if (stage == STAGE_GO && (stream(&up, err) != 0 || settle(&up, err) != 0))
+        stage = STAGE_ERROR;
     close_upload(&up);
-    return rc < 0 ? -1 : 0;
+    return stage == STAGE_ERROR ? -1 : 0;
 }

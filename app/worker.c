@@ -136,18 +136,18 @@ static void serve_one(struct fcgi_conn *conn, const struct bu_config *cfg, struc
     http_request_init(&req, conn, cfg, db);
     scoreboard_request(req.method, req.path);
     routes_dispatch(&req);
-    if (!req.head_sent)
-        http_send_empty(&req, req.status ? req.status : 500);
+    if (!req.out.head_sent)
+        http_send_empty(&req, req.out.status ? req.out.status : 500);
     fcgi_flush(conn);
     end_flag(conn, flag, sizeof flag);
-    log_request(req.method, req.path, req.status, (unsigned long long)conn->bytes_in,
+    log_request(req.method, req.path, req.out.status, (unsigned long long)conn->bytes_in,
                 (unsigned long long)req.bytes_out, (clock_now() - req.start) * 1e3, req.user_name,
                 flag);
     METRICS_ADD(requests, 1);
     METRICS_ADD(bytes_sent, req.bytes_out);
-    if (req.status >= 500)
+    if (req.out.status >= 500)
         METRICS_ADD(responses_5xx, 1);
-    else if (req.status >= 400)
+    else if (req.out.status >= 400)
         METRICS_ADD(responses_4xx, 1);
 }
 
@@ -211,7 +211,7 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
     db_keep_plans(&db);
     db_set_timeouts(&db, cfg->db_statement_timeout, cfg->db_lock_timeout);
     while (!stopping && (cfg->max_requests == 0 || served < cfg->max_requests)) {
-        const char *why = NULL;
+        enum fcgi_head head;
         int fd;
         scoreboard_state(SB_IDLE);
         fd = next_connection(listen_fd);
@@ -224,9 +224,10 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
         }
         scoreboard_state(SB_READING);
         drain_release();
-        if (fcgi_begin(&conn, fd, &lim, &why) != 0) {
+        head = fcgi_begin(&conn, fd, &lim);
+        if (head != FCGI_HEAD_OK) {
             /* A connection that carried no valid request in time. */
-            log_info("connection dropped: %s", why);
+            log_info("connection dropped: %s", fcgi_head_name(head));
             continue;
         }
         serve_one(&conn, cfg, &db);

@@ -81,11 +81,24 @@ struct fcgi_conn {
     uint64_t bytes_in, bytes_out;
 };
 
+/* How reading a request head ended. */
+enum fcgi_head {
+    FCGI_HEAD_OK,               /* a request, its params read */
+    FCGI_HEAD_TIMEOUT,          /* no complete head in time, or the connection closed */
+    FCGI_HEAD_NOT_FCGI,         /* a record of another protocol version */
+    FCGI_HEAD_BAD_BEGIN,        /* a BEGIN_REQUEST this server cannot take (role, a second) */
+    FCGI_HEAD_BAD_PARAMS,       /* params that do not decode as name-value pairs */
+    FCGI_HEAD_PARAMS_TOO_LARGE, /* params over FCGI_PARAMS_MAX (or cut while read) */
+    FCGI_HEAD_ABORTED,          /* the web server aborted the request */
+};
+
+/* A head's ending in words, for the log. */
+const char *fcgi_head_name(enum fcgi_head head);
+
 /* Start a request on an accepted connection: read its BEGIN_REQUEST and
- * params within lim->header_timeout.  0, or -1 when the connection carried
- * no valid request in time (it is then finished and closed; *why says what
- * happened, for the log). */
-int fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim, const char **why);
+ * params within lim->header_timeout.  FCGI_HEAD_OK, or why the connection
+ * carried no valid request in time (it is then finished and closed). */
+enum fcgi_head fcgi_begin(struct fcgi_conn *c, int fd, const struct fcgi_limits *lim);
 /* A param by its CGI name ("REQUEST_METHOD", "HTTP_UPLOAD_OFFSET"), or NULL. */
 const char *fcgi_param(const struct fcgi_conn *c, const char *name);
 

@@ -12,6 +12,7 @@
 #define HTTP_HEADER_VALUE_MAX 2048
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +22,21 @@
 #include "batchup/digest.h"
 #include "batchup/error.h"
 #include "batchup/fcgi.h"
+
+/* The most bytes of a response head: status line, headers and blank line. */
+#define HTTP_HEAD_MAX 4096
+
+/* The answer to one request, as nginx's headers_out: the handler sets the
+ * status and adds header lines; the head is rendered from this, in one
+ * place (http.c's send_head), when the first body byte or the end of the
+ * answer goes out. */
+struct http_response {
+    int status;                  /* the answer's status; 0 until the handler sets it */
+    char headers[HTTP_HEAD_MAX]; /* "Name: value\r\n" lines, in the order added */
+    size_t headers_len;
+    bool overflow;  /* a header did not fit: the answer becomes a bare 500 */
+    bool head_sent; /* the head went out: the status and headers are final */
+};
 
 struct http_request {
     struct fcgi_conn *conn;
@@ -32,14 +48,10 @@ struct http_request {
     int64_t content_length; /* -1 when the web server did not say (chunked) */
     double start;           /* clock_now() when the request arrived */
 
-    int status;      /* the status sent, 0 until the head is sent */
-    char head[4096]; /* response head being built */
-    size_t head_len;
-    int head_overflow;
-    int head_sent;
-    uint64_t bytes_out; /* of the response body (the head not counted) */
-    int client_gone;    /* the web server closed the connection */
-    int body_aborted;   /* the request body ended before its end */
+    struct http_response out; /* the answer, set by the handler */
+    uint64_t bytes_out;       /* of the response body (the head not counted) */
+    int client_gone;          /* the web server closed the connection */
+    int body_aborted;         /* the request body ended before its end */
 
     int user_id; /* 0 until authenticated */
     char user_name[CHECK_USER_NAME_MAX + 1];
@@ -62,8 +74,9 @@ const char *http_header(const struct http_request *req, const char *name);
 /* A FastCGI parameter by its CGI name ("REMOTE_USER"), or NULL. */
 const char *http_param(const struct http_request *req, const char *name);
 
-/* Start the response: the status and any headers, then the body. */
-void http_status(struct http_request *req, int status);
+/* Add a header line to the answer (req->out): the handler sets
+ * req->out.status, adds its headers, then writes the body or sends one of
+ * the complete responses below. */
 void http_add_header(struct http_request *req, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Write body bytes (sending the head first).  Returns 0, or -1 once the
@@ -75,9 +88,12 @@ int http_flush(struct http_request *req);
  * is gone (or fd ran short: the response is then cut off). */
 int http_sendfile(struct http_request *req, int fd, uint64_t offset, uint64_t len);
 
-/* Complete responses.  An error keeps the headers already added for its
- * status (a handler may call http_status(req, err->status) and add its own,
- * such as Retry-After or Upload-Offset, before returning the error). */
+/* Complete responses; each makes its status req->out.status.  An error keeps the
+ * headers added for its own status (a handler may set req->out.status to
+ * err->status and add its own, such as Content-Range or Upload-Offset,
+ * before returning the error); headers added for another status (a 201's
+ * Location before a later failure) belong to an answer never given, and are
+ * dropped. */
 void http_send_json(struct http_request *req, int status, json_t *body); /* steals body */
 void http_send_json_text(struct http_request *req, int status, const char *json);
 void http_send_error(struct http_request *req, const struct bu_error *err);

@@ -28,9 +28,15 @@ long tus_base64_decode(const char *src, size_t srclen, unsigned char *out, size_
 int tus_metadata_get(const char *header, const char *key, char *out, size_t cap);
 /* Is the whole Upload-Metadata header well formed? */
 int tus_metadata_valid(const char *header);
-/* Upload-Checksum: "sha1 <b64>" or "sha256 <b64>".  -1 malformed,
- * -2 unsupported algorithm. */
-int tus_parse_checksum(const char *header, struct tus_checksum *out);
+/* What an Upload-Checksum header came to. */
+enum tus_checksum_parse {
+    TUS_CHECKSUM_OK,          /* out holds the algorithm and the digest */
+    TUS_CHECKSUM_MALFORMED,   /* not "<algorithm> <base64>" of the digest's length */
+    TUS_CHECKSUM_UNSUPPORTED, /* an algorithm other than sha1 and sha256 */
+};
+
+/* Upload-Checksum: "sha1 <b64>" or "sha256 <b64>". */
+enum tus_checksum_parse tus_parse_checksum(const char *header, struct tus_checksum *out);
 /* A non-negative decimal header value (Upload-Offset, Upload-Length). */
 int tus_parse_u64(const char *s, uint64_t *out);
 

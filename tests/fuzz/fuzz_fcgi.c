@@ -125,12 +125,13 @@ static void serve(int fd, size_t cap)
 {
     static unsigned char buf[65536];
     struct fcgi_conn c;
-    const char *why = NULL;
+    enum fcgi_head head;
     uint64_t total = 0;
     ssize_t n;
 
-    if (fcgi_begin(&c, fd, &limits, &why) != 0) {
-        if (why == NULL)
+    head = fcgi_begin(&c, fd, &limits);
+    if (head != FCGI_HEAD_OK) {
+        if (strcmp(fcgi_head_name(head), "?") == 0)
             abort();
         return;
     }

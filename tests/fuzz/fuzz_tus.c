@@ -46,8 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             strlen(value) >= sizeof value)
             abort();
     }
-    if (tus_parse_checksum(s, &ck) == 0 && !((ck.algo == TUS_ALGO_SHA1 && ck.len == 20) ||
-                                             (ck.algo == TUS_ALGO_SHA256 && ck.len == 32)))
+    if (tus_parse_checksum(s, &ck) == TUS_CHECKSUM_OK &&
+        !((ck.algo == TUS_ALGO_SHA1 && ck.len == 20) ||
+          (ck.algo == TUS_ALGO_SHA256 && ck.len == 32)))
         abort();
     if (tus_parse_u64(s, &v) == 0 && v > (uint64_t)INT64_MAX)
         abort();

@@ -10,6 +10,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=6 pm=dynamic pm_start_servers=1 pm_min_spare_servers=1 pm_max_spare_servers=2 \
@@ -17,7 +18,6 @@ stack_start workers=6 pm=dynamic pm_start_servers=1 pm_min_spare_servers=1 pm_ma
     tap_bail "the stack did not start"
 T=$STACK_DIR/t65
 mkdir -p "$T"
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 count() { stack_worker_pids | grep -c .; }
 SIZE=400000
 head -c "$SIZE" /dev/urandom >"$T/src"

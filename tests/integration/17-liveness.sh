@@ -13,28 +13,19 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
 # Only what the stack itself needs is set; every other key is the default.
 STACK_WORKERS=32 stack_start || tap_bail "the stack did not start"
 T=$STACK_DIR/t64
 mkdir -p "$T"
-auth() { printf 'Authorization: Bearer %s' "$1"; }
-sql() { psql -XAtq -c "$1"; }
 BIG=$((16 * 1024 * 1024))
-
-# batch TOKEN SIZE N: a batch of N files of SIZE bytes; prints their ids.
-batch() {
-    local items
-    items=$(for ((i = 0; i < $3; i++)); do printf '{"name":"f%d","size":%d},' "$i" "$2"; done)
-    curl -s --max-time 20 -H "$(auth "$1")" -H 'Content-Type: application/json' \
-        --data "{\"files\":[${items%,}]}" "$BATCHUP_URL/api/v1/batches" | jq -r '.files[].id'
-}
 
 stall=() trickle=()
 for u in m1 m2 m3 m4; do
     tok=$(stack_user_add "$u") || tap_bail "cannot add $u"
-    for id in $(batch "$tok" "$BIG" 4); do
+    for id in $(batch_ids "$tok" "$BIG" 4); do
         case $u in
             m1 | m2) stall+=("[\"$tok\",\"$id\"]") ;;
             *) trickle+=("[\"$tok\",\"$id\"]") ;;
@@ -42,15 +33,13 @@ for u in m1 m2 m3 m4; do
     done
 done
 ALICE=$(stack_user_add alice) || tap_bail "cannot add alice"
-AFILE=$(batch "$ALICE" 262144 1)
+AFILE=$(batch_ids "$ALICE" 262144 1)
 OWNER=$(stack_user_add owner) || tap_bail "cannot add owner"
-LFILE=$(batch "$OWNER" $((24 * 1024 * 1024)) 1)
+LFILE=$(batch_ids "$OWNER" $((24 * 1024 * 1024)) 1)
 head -c $((24 * 1024 * 1024)) /dev/urandom >"$T/big"
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X PATCH -H "$(auth "$OWNER")" \
-    -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream' \
-    -H 'Upload-Offset: 0' --data-binary @"$T/big" "$BATCHUP_URL/api/v1/files/$LFILE")
+code=$(patch "$OWNER" "/api/v1/files/$LFILE" "$T/big")
 [ "$code" = 204 ] || tap_bail "the link's file did not upload ($code)"
-LINK=$(curl -s -H "$(auth "$OWNER")" "$BATCHUP_URL/api/v1/batches" | jq -r '.batches[0].download_url')
+LINK=$(batch_link "$OWNER")
 [ -n "$LINK" ] && [ "$LINK" != null ] || tap_bail "no batch link"
 
 cat >"$T/plan.json" <<JSON

@@ -6,6 +6,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=2 pm=static per_user_limit=1 gc_interval_seconds=3600 || tap_bail "the stack did not start"
@@ -55,12 +56,7 @@ stack_pg_start
 tap_ok $? "PostgreSQL is started again"
 
 # Every worker must have reconnected: 10 answers of 200 in a row.
-all_back() {
-    local codes
-    codes=$(stack_health_codes 10 0.05)
-    [ -z "$(printf '%s\n' "$codes" | grep -v '^200$')" ]
-}
-stack_wait_until 30 all_back
+stack_wait_until 30 health_all_200 10
 tap_ok $? "within 30 s, 10 health requests in a row answer 200"
 # Who serves now: the processes holding the listening socket are the master
 # started above and its workers, nothing started since.

@@ -9,6 +9,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=4 pm=static per_user_limit=1 gc_interval_seconds=3600 ||
@@ -19,8 +20,7 @@ T=$STACK_DIR/t23
 mkdir -p "$T"
 master=$BATCHUP_PID
 
-curl -s --max-time 20 -H "Authorization: Bearer $TA" -H 'Content-Type: application/json' \
-    --data '{"files": [{"name": "a.txt", "size": 5}]}' "$B/api/v1/batches" >"$T/mk.json"
+batch_create "$TA" '{"files": [{"name": "a.txt", "size": 5}]}' >"$T/mk.json"
 FILE=$(jq -r '.files[0].id' "$T/mk.json")
 [ -n "$FILE" ] && [ "$FILE" != null ] || tap_bail "no batch: $(cat "$T/mk.json")"
 printf hello >"$T/body"
@@ -61,12 +61,7 @@ wait "$locker" 2>/dev/null
 stack_wait_until 10 eval '! locked'
 tap_ok $? "the lock is released"
 
-all_back() {
-    local codes
-    codes=$(stack_health_codes 8 0.05)
-    [ -z "$(printf '%s\n' "$codes" | grep -v '^200$')" ]
-}
-stack_wait_until 15 all_back
+stack_wait_until 15 health_all_200 8
 tap_ok $? "after the stall, 8 health requests in a row answer 200"
 got=$(tus_patch)
 tap_like "$got" '^204 ' "the PATCH then completes the upload ($got)"

@@ -18,6 +18,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 SECONDS_PROBE=${BATCHUP_HOSTILE_SECONDS:-30}
 stack_init || tap_bail "cannot create the stack folder"
@@ -26,22 +27,13 @@ STACK_WORKERS=$WORKERS stack_start pm=static "per_user_limit=${HOSTILE_PER_USER:
     tap_bail "the stack did not start"
 T=$STACK_DIR/t24
 mkdir -p "$T"
-auth() { printf 'Authorization: Bearer %s' "$1"; }
-
-# batch TOKEN SIZE N: a batch of N files of SIZE bytes; prints their ids.
-batch() {
-    local items
-    items=$(for ((i = 0; i < $3; i++)); do printf '{"name":"f%d","size":%d},' "$i" "$2"; done)
-    curl -s --max-time 20 -H "$(auth "$1")" -H 'Content-Type: application/json' \
-        --data "{\"files\":[${items%,}]}" "$BATCHUP_URL/api/v1/batches" | jq -r '.files[].id'
-}
 
 MALLORY=$(stack_user_add mallory) || tap_bail "cannot add mallory"
 BOB=$(stack_user_add bob) || tap_bail "cannot add bob"
 OWNER=$(stack_user_add owner) || tap_bail "cannot add owner"
 SIZE=$((8 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$T/big"
-for id in $(batch "$OWNER" "$SIZE" 2); do
+for id in $(batch_ids "$OWNER" "$SIZE" 2); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X PATCH -H "$(auth "$OWNER")" \
         -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream' \
         -H 'Upload-Offset: 0' --data-binary @"$T/big" "$BATCHUP_URL/api/v1/files/$id")

@@ -14,6 +14,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=4 pm=static per_user_limit=1 gc_interval_seconds=3600 ||
@@ -23,11 +24,9 @@ B=$BATCHUP_URL
 T=$STACK_DIR/t25
 mkdir -p "$T"
 py=$(stack__python)
-sql() { psql -XAtq -c "$1"; }
 
 body=$(head -c 3000 /dev/urandom | base64 -w0 | head -c 4000)
-curl -s --max-time 20 -H "Authorization: Bearer $TA" -H 'Content-Type: application/json' \
-    --data '{"files": [{"name": "w.bin", "size": 4000}]}' "$B/api/v1/batches" >"$T/mk.json"
+batch_create "$TA" '{"files": [{"name": "w.bin", "size": 4000}]}' >"$T/mk.json"
 FILE=$(jq -r '.files[0].id' "$T/mk.json")
 [ -n "$FILE" ] && [ "$FILE" != null ] || tap_bail "no batch: $(cat "$T/mk.json")"
 

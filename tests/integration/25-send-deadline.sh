@@ -12,25 +12,21 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=4 pm=static per_user_limit=1 gc_interval_seconds=0 pool_download_share=50 send_min_rate=100000 \
     send_timeout=2 min_rate_window=2 || tap_bail "the stack did not start"
 T=$STACK_DIR/t25
 mkdir -p "$T"
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 
 OWNER=$(stack_user_add owner) || tap_bail "cannot add owner"
 SIZE=$((3 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$T/data"
-id=$(curl -s --max-time 20 -H "$(auth "$OWNER")" -H 'Content-Type: application/json' \
-    --data "{\"files\":[{\"name\":\"data.bin\",\"size\":$SIZE}]}" "$BATCHUP_URL/api/v1/batches" |
-    jq -r '.files[0].id')
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X PATCH -H "$(auth "$OWNER")" \
-    -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream' \
-    -H 'Upload-Offset: 0' --data-binary @"$T/data" "$BATCHUP_URL/api/v1/files/$id")
+id=$(batch_create "$OWNER" "{\"files\":[{\"name\":\"data.bin\",\"size\":$SIZE}]}" | jq -r '.files[0].id')
+code=$(patch "$OWNER" "/api/v1/files/$id" "$T/data")
 [ "$code" = 204 ] || tap_bail "the file did not upload ($code)"
-LINK=$(curl -s -H "$(auth "$OWNER")" "$BATCHUP_URL/api/v1/batches" | jq -r '.batches[0].download_url')
+LINK=$(batch_link "$OWNER")
 [ -n "$LINK" ] && [ "$LINK" != null ] || tap_bail "no batch link"
 curl -s --max-time 30 -o "$T/whole.zip" "$BATCHUP_URL$LINK"
 

@@ -11,12 +11,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
 . tests/lib/api.sh
 
-command -v node >/dev/null && command -v npm >/dev/null || tap_bail "node and npm are needed (apt-get install nodejs npm)"
-if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
-    echo "# installing tests/node dependencies (npm ci)"
-    (cd tests/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2 ||
-        tap_bail "npm ci in tests/node failed"
-fi
+node_deps
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=6 max_file_size=8000000 max_user_bytes=12000000 || tap_bail "the stack did not start"
 W=$STACK_DIR/t57
@@ -37,7 +32,6 @@ patch_at() { # URL OFFSET FILE [headers...]: prints the status, headers in $W/p.
         "${TR[@]}" -H "Upload-Offset: $off" -H 'Content-Type: application/offset+octet-stream' "$@" \
         --data-binary "@$f" "$BATCHUP_URL$url"
 }
-code_of() { jget 'd["error"]["code"]' <"$1"; }
 
 get "$W/o" "" /api/v1/files -X OPTIONS >/dev/null
 tap_is "$(hval Tus-Extension "$W/o.h")" "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration" \

@@ -27,7 +27,6 @@ post_batch() { # TOKEN JSON [CONTENT-TYPE]: prints the status, body in $W/p.b
     curl -s --max-time 10 -o "$W/p.b" -w '%{http_code}' -H "Authorization: Bearer $1" \
         -H "Content-Type: ${3-application/json}" --data-binary "$2" "$BATCHUP_URL/api/v1/batches"
 }
-code_of() { jget 'd["error"]["code"]' <"$1"; }
 
 # --- DELETE of a complete batch: the link dies, the data goes ---------------
 printf 'hello' >"$W/a.txt"

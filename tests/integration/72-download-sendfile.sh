@@ -33,8 +33,7 @@ NAME='Отчёт "final"/v2.pdf'
 body=$("$PY" -c 'import json, sys
 print(json.dumps({"files": [{"name": sys.argv[1], "size": int(sys.argv[2]), "type": "application/pdf"},
                             {"name": "empty", "size": 0}]}))' "$NAME" "$SIZE")
-resp=$(curl -s --max-time 10 -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' \
-    -d "$body" "$BATCHUP_URL/api/v1/batches")
+resp=$(batch_create "$ALICE" "$body")
 FID=$(printf '%s' "$resp" | jget 'd["files"][0]["id"]')
 EID=$(printf '%s' "$resp" | jget 'd["files"][1]["id"]')
 BID=$(printf '%s' "$resp" | jget 'd["id"]')

@@ -26,18 +26,15 @@ ALICE=$(stack_user_add alice) || tap_bail "cannot add user alice"
 # One file of random bytes, uploaded three times under three names.
 head -c $((MIB << 20)) /dev/urandom >"$W/big.bin" || tap_bail "cannot write $MIB MiB"
 SIZE=$(stat -c %s "$W/big.bin")
-resp=$(curl -s --max-time 10 -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' \
-    -d "{\"files\":[{\"name\":\"big1.bin\",\"size\":$SIZE},{\"name\":\"big2.bin\",\"size\":$SIZE},{\"name\":\"big3.bin\",\"size\":$SIZE}]}" \
-    "$BATCHUP_URL/api/v1/batches")
+resp=$(batch_create "$ALICE" \
+    "{\"files\":[{\"name\":\"big1.bin\",\"size\":$SIZE},{\"name\":\"big2.bin\",\"size\":$SIZE},{\"name\":\"big3.bin\",\"size\":$SIZE}]}")
 BID=$(printf '%s' "$resp" | jget 'd["id"]')
 [ -n "$BID" ] || tap_bail "cannot create the batch: $resp"
 t0=$SECONDS
 bad=0
 for i in 0 1 2; do
     url=$(printf '%s' "$resp" | jget "d['files'][$i]['upload_url']")
-    code=$(curl -s --max-time 120 -o /dev/null -w '%{http_code}' -X PATCH \
-        -H "Authorization: Bearer $ALICE" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
-        -H 'Content-Type: application/offset+octet-stream' -T "$W/big.bin" "$BATCHUP_URL$url")
+    code=$(patch_stream "$ALICE" "$url" "$W/big.bin" 120)
     [ "$code" = 204 ] || bad=$((bad + 1))
 done
 tap_is "$bad" 0 "3 files of $MIB MiB are uploaded ($((SECONDS - t0)) s)"

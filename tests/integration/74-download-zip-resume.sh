@@ -28,8 +28,7 @@ upload_batch() {
     for spec in "$@"; do
         items="$items{\"name\":\"${spec%%:*}\",\"size\":${spec##*:}},"
     done
-    curl -s --max-time 20 -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' \
-        --data "{\"files\":[${items%,}]}" "$BATCHUP_URL/api/v1/batches" >"$T/batch.json"
+    batch_create "$ALICE" "{\"files\":[${items%,}]}" >"$T/batch.json"
     for spec in "$@"; do
         name=${spec%%:*} size=${spec##*:}
         id=$(jget "d['files'][$i]['id']" <"$T/batch.json")

@@ -43,18 +43,15 @@ truncate -s "${BIG_MIB}M" "$W/1"
 head -c 100003 /dev/urandom >"$W/2"
 BIG=$(stat -c %s "$W/1")
 tap_ok 0 "a sparse file of $BIG bytes ($(du -k "$W/1" | cut -f1) KiB on disk) and two small ones"
-resp=$(curl -s --max-time 10 -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' \
-    -d "{\"files\":[{\"name\":\"small-1.bin\",\"size\":1048577},{\"name\":\"zeros-4.4GiB.img\",\"size\":$BIG},{\"name\":\"small-2 — après.bin\",\"size\":100003}]}" \
-    "$BATCHUP_URL/api/v1/batches")
+resp=$(batch_create "$ALICE" \
+    "{\"files\":[{\"name\":\"small-1.bin\",\"size\":1048577},{\"name\":\"zeros-4.4GiB.img\",\"size\":$BIG},{\"name\":\"small-2 — après.bin\",\"size\":100003}]}")
 BID=$(printf '%s' "$resp" | jget 'd["id"]')
 [ -n "$BID" ] || tap_bail "cannot create the batch: $resp"
 t=$SECONDS
 bad=0
 for i in 0 1 2; do
     url=$(printf '%s' "$resp" | jget "d['files'][$i]['upload_url']")
-    code=$(curl -s --max-time 900 -o /dev/null -w '%{http_code}' -X PATCH \
-        -H "Authorization: Bearer $ALICE" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
-        -H 'Content-Type: application/offset+octet-stream' -T "$W/$i" "$BATCHUP_URL$url")
+    code=$(patch_stream "$ALICE" "$url" "$W/$i" 900)
     [ "$code" = 204 ] || { bad=$((bad + 1)); tap_diag "file $i: PATCH answered $code"; }
 done
 tap_is "$bad" 0 "the three files are uploaded through nginx ($((SECONDS - t)) s)"

@@ -15,6 +15,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
 T=$STACK_DIR/t85
@@ -37,7 +38,6 @@ stack_start workers=8 gc_interval_seconds=3600 "hook_command=$T/hook.sh" \
     hook_timeout_seconds=5 hook_retry_seconds=1 hook_max_attempts=3 ||
     tap_bail "the stack did not start"
 TOKEN=$(stack_user_add alice) || tap_bail "cannot add alice"
-sql() { psql -XAtq -c "$1"; }
 
 curl -s --max-time 20 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     --data '{"files": [{"name": "e.txt", "size": 0}]}' "$BATCHUP_URL/api/v1/batches" >"$T/b1.json"

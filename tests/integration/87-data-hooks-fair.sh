@@ -22,7 +22,6 @@ mkdir -p "$T"
 stack_start workers=6 gc_interval_seconds=3600 || tap_bail "the stack did not start"
 ANN=$(stack_user_add ann) || tap_bail "cannot add ann"
 BOB=$(stack_user_add bob) || tap_bail "cannot add bob"
-sql() { psql -XAtq -c "$1"; }
 empty_batch() { # TOKEN NAME: a batch of one empty file (complete at once); prints its id
     curl -s --max-time 20 -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
         --data "{\"files\": [{\"name\": \"$2\", \"size\": 0}]}" "$BATCHUP_URL/api/v1/batches" | jq -r .id

@@ -34,3 +34,66 @@ patch() {
         -H "Upload-Offset: ${4:-0}" -H 'Content-Type: application/offset+octet-stream' \
         --data-binary "@$3" "$BATCHUP_URL$2"
 }
+
+# auth TOKEN: the Authorization header line of TOKEN, for curl -H.
+auth() {
+    printf 'Authorization: Bearer %s' "$1"
+}
+
+# sql QUERY: QUERY against the stack's database (PG* from stack.sh),
+# unaligned and tuples only.
+sql() {
+    psql -XAtq -c "$1"
+}
+
+# code_of FILE: the error code of the JSON error body in FILE.
+code_of() {
+    jget 'd["error"]["code"]' <"$1"
+}
+
+# batch_create TOKEN JSON: POST JSON to /api/v1/batches; prints the answer's
+# body (the new batch, or an error).
+batch_create() {
+    curl -s --max-time 20 -H "$(auth "$1")" -H 'Content-Type: application/json' \
+        --data "$2" "$BATCHUP_URL/api/v1/batches"
+}
+
+# batch_ids TOKEN SIZE N: a batch of N files (f0, f1...) of SIZE bytes;
+# prints their ids, one a line.
+batch_ids() {
+    local items i
+    items=$(for ((i = 0; i < $3; i++)); do printf '{"name":"f%d","size":%d},' "$i" "$2"; done)
+    batch_create "$1" "{\"files\":[${items%,}]}" | jq -r '.files[].id'
+}
+
+# patch_stream TOKEN UPLOAD_URL FILE SECONDS: one tus PATCH of a large FILE
+# streamed from disk (curl -T), within SECONDS; prints the status.
+patch_stream() {
+    curl -s --max-time "$4" -o /dev/null -w '%{http_code}' -X PATCH \
+        -H "$(auth "$1")" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
+        -H 'Content-Type: application/offset+octet-stream' -T "$3" "$BATCHUP_URL$2"
+}
+
+# batch_link TOKEN: the download link of the user's newest batch (or null).
+batch_link() {
+    curl -s -H "$(auth "$1")" "$BATCHUP_URL/api/v1/batches" | jq -r '.batches[0].download_url'
+}
+
+# health_all_200 N: true when N health requests in a row (50 ms apart)
+# all answer 200; for stack_wait_until after an outage.
+health_all_200() {
+    local codes
+    codes=$(stack_health_codes "$1" 0.05)
+    [ -z "$(printf '%s\n' "$codes" | grep -v '^200$')" ]
+}
+
+# node_deps: node and npm, and the packages of tests/node (installed with
+# npm ci the first time, from its lock file); bails out without them.
+node_deps() {
+    command -v node >/dev/null && command -v npm >/dev/null || tap_bail "node and npm are needed (apt-get install nodejs npm)"
+    if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
+        echo "# installing tests/node dependencies (npm ci)"
+        (cd tests/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2 ||
+            tap_bail "npm ci in tests/node failed"
+    fi
+}

@@ -46,12 +46,7 @@ case $STACK_WEB in
     *) tap_bail "unknown web server $STACK_WEB" ;;
 esac
 
-command -v node >/dev/null && command -v npm >/dev/null || tap_bail "node and npm are needed (apt-get install nodejs npm)"
-if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
-    echo "# installing tests/node dependencies (npm ci)"
-    (cd tests/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2 ||
-        tap_bail "npm ci in tests/node failed"
-fi
+node_deps
 
 stack_init || tap_bail "cannot create the stack folder"
 CONF=(workers=8 slot_lease_seconds=5 queue_retry_seconds=1 gc_interval_seconds=0)

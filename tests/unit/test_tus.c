@@ -63,18 +63,20 @@ static void test_checksum(void **state)
 
     (void)state;
     /* sha1("") and sha256("") in base64. */
-    assert_int_equal(tus_parse_checksum("sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=", &ck), 0);
+    assert_int_equal(tus_parse_checksum("sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=", &ck), TUS_CHECKSUM_OK);
     assert_int_equal(ck.algo, TUS_ALGO_SHA1);
     assert_int_equal(ck.len, 20);
     assert_int_equal(ck.digest[0], 0xda);
     assert_int_equal(tus_parse_checksum("sha256 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", &ck),
-                     0);
+                     TUS_CHECKSUM_OK);
     assert_int_equal(ck.algo, TUS_ALGO_SHA256);
     assert_int_equal(ck.digest[0], 0xe3);
-    assert_int_equal(tus_parse_checksum("md5 1B2M2Y8AsgTpgAmY7PhCfg==", &ck), -2);
-    assert_int_equal(tus_parse_checksum("sha1", &ck), -1);
-    assert_int_equal(tus_parse_checksum("sha1 AAAA", &ck), -1); /* wrong length */
-    assert_int_equal(tus_parse_checksum("sha256 !!!", &ck), -1);
+    assert_int_equal(tus_parse_checksum("md5 1B2M2Y8AsgTpgAmY7PhCfg==", &ck),
+                     TUS_CHECKSUM_UNSUPPORTED);
+    assert_int_equal(tus_parse_checksum("sha1", &ck), TUS_CHECKSUM_MALFORMED);
+    assert_int_equal(tus_parse_checksum("sha1 AAAA", &ck),
+                     TUS_CHECKSUM_MALFORMED); /* wrong length */
+    assert_int_equal(tus_parse_checksum("sha256 !!!", &ck), TUS_CHECKSUM_MALFORMED);
 }
 
 static void test_u64(void **state)
