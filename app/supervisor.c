@@ -94,9 +94,12 @@ static const struct spawn_role master_role = SPAWN_ROLE("master", master_signals
 
 /* The maintenance pass's: the master's handlers are gone (spawn.c), so a
  * stop signal ends it at once (a pass is safe to cut anywhere: each step
- * is its own transaction); SIGUSR1 asks for a log reopen. */
+ * is its own transaction); SIGUSR1 asks for a log reopen; SIGHUP, the
+ * master's alone, is ignored as in every child (a hangup of the terminal
+ * reaches the whole process group). */
 static const struct spawn_signal gc_signals[] = {
     {SIGUSR1, SPAWN_HANDLE, log_reopen_handler, true},
+    {SIGHUP, SPAWN_IGNORE, NULL, false},
     {SIGPIPE, SPAWN_IGNORE, NULL, false},
 };
 
@@ -262,10 +265,12 @@ static int master_init(struct master *m, struct bu_error *err)
         return -1;
     if (storage_init(m->cfg, err) != 0)
         return -1;
-    if (install_signals() != 0 || metrics_init() != 0 || scoreboard_init() != 0)
-        return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));
+    /* libfcgi installs handlers of its own (SIGPIPE among them): the
+     * master's table comes after it, so the table is what holds. */
     if (FCGX_Init() != 0)
         return error_set(err, BU_E_INTERNAL, "FCGX_Init failed");
+    if (install_signals() != 0 || metrics_init() != 0 || scoreboard_init() != 0)
+        return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));
     if (listener_open(m->cfg, &m->listener, err) != 0)
         return -1;
     spawn_keep_out(m->listener.fd, true);
