@@ -163,6 +163,12 @@ static void head_append(struct http_request *req, const char *fmt, ...)
 
 void http_status(struct http_request *req, int status)
 {
+    if (status < 100 || status > 599) {
+        /* Status 0 marks the command line's own errors (error.h): one that
+         * reached a request is a bug, answered as one. */
+        log_error("status %d is not an HTTP status; answering 500", status);
+        status = 500;
+    }
     req->status = status;
     req->head_len = 0;
     req->head_overflow = 0;
@@ -389,7 +395,7 @@ void http_send_error(struct http_request *req, const struct bu_error *err)
         return;
     }
     len = strlen(text);
-    begin(req, err->status ? err->status : 500);
+    begin(req, err->status); /* a command-line error's 0 becomes 500 there */
     http_add_header(req, "Cache-Control", "no-store");
     if (err->status == 423 || err->status == 503)
         http_add_header(req, "Retry-After", "%d", req->cfg ? req->cfg->queue_retry_seconds : 2);
