@@ -35,7 +35,16 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+/* AddressSanitizer: gcc says so with __SANITIZE_ADDRESS__, clang with
+ * __has_feature. */
 #if defined(__SANITIZE_ADDRESS__)
+#define SPAWN_LEAK_CHECK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPAWN_LEAK_CHECK 1
+#endif
+#endif
+#ifdef SPAWN_LEAK_CHECK
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -135,7 +144,7 @@ static void child_life(const struct spawn_role *role, pid_t parent, int (*proc)(
     status = proc(data);
     fflush(stdout);
     fflush(stderr);
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef SPAWN_LEAK_CHECK
     __lsan_do_leak_check();
 #endif
     _exit(status & 0xff);

@@ -28,7 +28,8 @@
  * child (one gc pass) unless the previous one is still running, so a slow
  * pass never delays supervision.  When a hook is configured it also keeps
  * the hooks child (hooks.c) running, starting it again a second after it
- * ends.
+ * ends.  Every child is started by spawn_child (spawn.c) with its role's
+ * signal table, and exits from there: none comes back into this loop.
  */
 #include <errno.h>
 #include <fcntl.h>
