@@ -22,6 +22,14 @@ static const struct {
 #undef BU_ERROR_ROW
 };
 
+/* Every row's status is an HTTP error status, or 0 for the command line's
+ * own errors (error.h): checked when batchup is compiled. */
+#define BU_ERROR_CHECK(name, status, code, sqlstate)                                               \
+    _Static_assert((status) == 0 || ((status) >= 400 && (status) <= 599),                          \
+                   "error " #name ": status 0 or an HTTP error status");
+BU_ERRORS(BU_ERROR_CHECK)
+#undef BU_ERROR_CHECK
+
 /* A message cut by the buffer's size must not end inside a UTF-8 sequence:
  * it goes into JSON and headers.  Step back over continuation bytes and the
  * lead byte they belong to. */
@@ -86,5 +94,5 @@ int error_for_sqlstate(const char *sqlstate)
 
 int error_exit_status(const struct bu_error *err)
 {
-    return err->id == BU_E_BAD_CONFIG || err->id == BU_E_USAGE ? 2 : 1;
+    return (unsigned)err->id < BU_E_COUNT && table[err->id].status == 0 ? 2 : 1;
 }

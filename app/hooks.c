@@ -58,6 +58,7 @@
 #include "batchup/clock.h"
 #include "batchup/hooks.h"
 #include "batchup/log.h"
+#include "batchup/spawn.h"
 #include "batchup/store.h"
 
 extern char **environ;
@@ -74,23 +75,27 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-/* Stop signals set a flag (and interrupt the wait: no SA_RESTART). */
-static void install_signals(void)
-{
-    struct sigaction sa;
+/* The hooks child's signals (installed by spawn.c when it starts): stop
+ * signals set a flag and interrupt the wait for a NOTIFY (no SA_RESTART),
+ * SIGUSR1 asks for the log to be reopened, SIGHUP is the master's, a
+ * receiver that hangs up is an EPIPE, and the command's exit is collected
+ * by waitpid (SIGCHLD at its default). */
+static const struct spawn_signal hooks_signals[] = {
+    {SIGTERM, SPAWN_HANDLE, on_stop, false}, {SIGINT, SPAWN_HANDLE, on_stop, false},
+    {SIGQUIT, SPAWN_HANDLE, on_stop, false}, {SIGUSR1, SPAWN_HANDLE, log_reopen_handler, true},
+    {SIGHUP, SPAWN_IGNORE, NULL, false},     {SIGPIPE, SPAWN_IGNORE, NULL, false},
+    {SIGCHLD, SPAWN_DEFAULT, NULL, false},
+};
 
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGCHLD, &sa, NULL);
-}
+const struct spawn_role hooks_role = SPAWN_ROLE("hooks child", hooks_signals, false, 0);
+
+/* A hook command's: the handlers above are gone (spawn.c), SIGPIPE is back
+ * at its default for the shell and what it runs; SIGHUP stays ignored. */
+static const struct spawn_signal command_signals[] = {
+    {SIGPIPE, SPAWN_DEFAULT, NULL, false},
+};
+
+static const struct spawn_role command_role = SPAWN_ROLE("hook command", command_signals, false, 0);
 
 bool hooks_enabled(const struct bu_config *cfg)
 {
@@ -149,23 +154,31 @@ static void free_env(char **env)
     free(env);
 }
 
-/* In the forked child: stdin from the pipe, output discarded, and no
+/* What the command's child runs: the command, its standard input (the
+ * read end of the pipe) and its environment. */
+struct command_args {
+    const char *command;
+    int in_fd;
+    char **env;
+};
+
+/* In the spawned child: stdin from the pipe, output discarded, and no
  * other descriptor (libpq's and curl's sockets, anything a library left
  * open without close-on-exec): the command inherits nothing of batchup's.
- * Then exec. */
-static void command_exec(const char *command, int in_fd, char **env)
+ * Then exec; exit status 127 when that fails, as the shell's. */
+static int command_exec(void *data)
 {
+    const struct command_args *a = data;
     int null_fd = open("/dev/null", O_WRONLY);
 
     setpgid(0, 0);
-    dup2(in_fd, STDIN_FILENO);
+    dup2(a->in_fd, STDIN_FILENO);
     if (null_fd >= 0) {
         dup2(null_fd, STDOUT_FILENO);
         dup2(null_fd, STDERR_FILENO);
     }
     close_range(3, ~0U, 0);
-    signal(SIGPIPE, SIG_DFL);
-    execle("/bin/sh", "sh", "-c", command, (char *)NULL, env);
+    execle("/bin/sh", "sh", "-c", a->command, (char *)NULL, a->env);
     _exit(127);
 }
 
@@ -262,6 +275,7 @@ static struct hooks_outcome run_command(const struct bu_config *cfg,
 {
     int in[2];
     char **env = command_env(ev);
+    struct command_args args = {.command = cfg->hook_command};
     pid_t pid;
     size_t len = strlen(ev->payload);
 
@@ -270,9 +284,9 @@ static struct hooks_outcome run_command(const struct bu_config *cfg,
         free_env(env);
         return outcome(HOOKS_COMMAND_START, e);
     }
-    pid = fork();
-    if (pid == 0)
-        command_exec(cfg->hook_command, in[0], env);
+    args.in_fd = in[0];
+    args.env = env;
+    pid = spawn_child(&command_role, command_exec, &args);
     free_env(env);
     close(in[0]);
     if (pid < 0) {
@@ -443,7 +457,6 @@ int hooks_run(const struct bu_config *cfg)
     struct deliverer d = {.cfg = cfg};
     pid_t parent = getppid();
 
-    install_signals();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (d.curl = curl_easy_init()) == NULL) {
         log_error("hooks: cannot initialise libcurl");
         return 1;

@@ -267,7 +267,7 @@ static size_t render_head(struct http_request *req, char *buf, size_t cap)
     size_t len = 0;
     char path[sizeof req->path];
 
-    if (out->status != 0 && !out->overflow &&
+    if (out->status >= 100 && out->status <= 599 && !out->overflow &&
         head_append(buf, cap, &len, "Status: %d %s\r\n%.*s", out->status, http_reason(out->status),
                     (int)out->headers_len, out->headers) &&
         (req->route_header == NULL || head_append(buf, cap, &len, "%s\r\n", req->route_header)) &&
@@ -275,8 +275,8 @@ static size_t render_head(struct http_request *req, char *buf, size_t cap)
         return len;
     log_redact_path(req->path, path, sizeof path);
     log_error("%s for %s %s",
-              out->status == 0 ? "no response status set" : "response head too large", req->method,
-              path);
+              out->overflow ? "response head too large" : "no valid response status set",
+              req->method, path);
     out->status = 500;
     len = 0;
     head_append(buf, cap, &len, "Status: 500 %s\r\n\r\n", http_reason(500));
@@ -397,6 +397,10 @@ void http_send_error(struct http_request *req, const struct bu_error *err)
     }
     /* Headers added for another status belong to an answer that is not
      * given (a 201's Location before a later failure). */
+    if (err->status == 0)
+        /* Status 0 marks the command line's own errors (error.h): one that
+         * reached a request is a bug, answered as one. */
+        log_error("status %d is not an HTTP status; answering 500", err->status);
     status = text != NULL && err->status != 0 ? err->status : 500;
     if (req->out.status != status || text == NULL) {
         req->out.headers_len = 0;

@@ -115,21 +115,10 @@ void log_reopen(void)
         log_info("reopened log_file %s", log_path);
 }
 
-static void on_reopen(int sig)
+void log_reopen_handler(int sig)
 {
     (void)sig;
     reopen_asked = 1;
-}
-
-void log_reopen_signal(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sa.sa_handler = on_reopen;
-    sigaction(SIGUSR1, &sa, NULL);
 }
 
 void log_reopen_if_asked(void)

@@ -38,6 +38,7 @@
 #include "batchup/metrics.h"
 #include "batchup/pool.h"
 #include "batchup/scoreboard.h"
+#include "batchup/spawn.h"
 #include "batchup/worker.h"
 
 struct child {
@@ -53,12 +54,6 @@ static double hold_until;   /* no new worker before this */
 static double next_batch;   /* nor another batch before this */
 static double last_retired; /* idle workers are retired one a second */
 static int spawn_batch = 1;
-static void (*child_init)(void);
-
-void pool_set_child_init(void (*fn)(void))
-{
-    child_init = fn;
-}
 
 void pool_count(struct pool_counts *n)
 {
@@ -77,58 +72,57 @@ void pool_count(struct pool_counts *n)
     }
 }
 
-/* Fork one worker into a free slot.  1 in the child, 0 in the master, -1
- * when there is no slot or fork failed. */
-static int spawn(const struct bu_config *cfg, int listen_fd, int *child_status)
+/* What a worker's procedure needs, on the master's stack while the child
+ * runs it (spawn_child never returns in the child). */
+struct worker_args {
+    const struct bu_config *cfg;
+    int listen_fd;
+    int slot;
+};
+
+static int worker_proc(void *data)
 {
-    sigset_t all, old;
-    int slot = -1;
+    const struct worker_args *a = data;
+
+    return worker_run(a->cfg, a->listen_fd, a->slot);
+}
+
+/* Start one worker in a free slot.  0, or -1 when there is no slot or the
+ * fork failed. */
+static int spawn(const struct bu_config *cfg, int listen_fd)
+{
+    struct worker_args args = {.cfg = cfg, .listen_fd = listen_fd, .slot = -1};
     pid_t pid;
 
-    for (int i = 0; i < SCOREBOARD_SLOTS && slot < 0; i++)
+    for (int i = 0; i < SCOREBOARD_SLOTS && args.slot < 0; i++)
         if (children[i].pid == 0)
-            slot = i;
-    if (slot < 0)
+            args.slot = i;
+    if (args.slot < 0)
         return -1;
-    scoreboard_assign(slot);
-    /* No signal may reach the child before it has its own handlers: the
-     * master's would write into the master's self-pipe. */
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0) {
-        if (child_init != NULL)
-            child_init();
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        *child_status = worker_run(cfg, listen_fd, slot);
-        return 1;
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    scoreboard_assign(args.slot);
+    pid = spawn_child(&worker_role, worker_proc, &args);
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
-        scoreboard_clear(slot);
+        scoreboard_clear(args.slot);
         return -1;
     }
-    children[slot].pid = pid;
-    children[slot].retiring = false;
+    children[args.slot].pid = pid;
+    children[args.slot].retiring = false;
     return 0;
 }
 
 /* Start up to n workers (fewer when the pool is full or held back). */
-static int spawn_some(const struct bu_config *cfg, int listen_fd, int n, int *child_status)
+static void spawn_some(const struct bu_config *cfg, int listen_fd, int n)
 {
     struct pool_counts c;
 
     pool_count(&c);
     for (int i = 0; i < n && c.live + i < cfg->workers && clock_now() >= hold_until; i++) {
-        int rc = spawn(cfg, listen_fd, child_status);
-        if (rc != 0) {
-            if (rc < 0)
-                hold_until = clock_now() + 1;
-            return rc == 1;
+        if (spawn(cfg, listen_fd) != 0) {
+            hold_until = clock_now() + 1;
+            return;
         }
     }
-    return 0;
 }
 
 /* Retire the worker idle the longest, if it has been idle at least
@@ -182,7 +176,7 @@ static int wanted(const struct bu_config *cfg, const struct pool_counts *c, long
     return want;
 }
 
-int pool_adjust(const struct bu_config *cfg, int listen_fd, long queue, int *child_status)
+void pool_adjust(const struct bu_config *cfg, int listen_fd, long queue)
 {
     struct pool_counts c;
     int want;
@@ -191,13 +185,12 @@ int pool_adjust(const struct bu_config *cfg, int listen_fd, long queue, int *chi
     want = wanted(cfg, &c, queue);
     if (want > 0) {
         if (clock_now() < next_batch)
-            return 0;
-        if (spawn_some(cfg, listen_fd, want, child_status))
-            return 1;
+            return;
+        spawn_some(cfg, listen_fd, want);
         next_batch = clock_now() + GROWTH_STEP;
         if (queue > c.idle + c.starting)
             spawn_batch = spawn_batch < GROWTH_MAX ? spawn_batch * 2 : GROWTH_MAX;
-        return 0;
+        return;
     }
     if (queue <= 0)
         spawn_batch = 1;
@@ -206,7 +199,6 @@ int pool_adjust(const struct bu_config *cfg, int listen_fd, long queue, int *chi
         retire_idlest(0);
     else if (cfg->pm == CONFIG_PM_ONDEMAND)
         retire_idlest(cfg->pm_process_idle_timeout);
-    return 0;
 }
 
 double pool_wants_listen(const struct bu_config *cfg)

@@ -28,7 +28,8 @@
  * child (one gc pass) unless the previous one is still running, so a slow
  * pass never delays supervision.  When a hook is configured it also keeps
  * the hooks child (hooks.c) running, starting it again a second after it
- * ends.
+ * ends.  Every child is started by spawn_child (spawn.c) with its role's
+ * signal table, and exits from there: none comes back into this loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,10 +51,10 @@
 #include "batchup/metrics.h"
 #include "batchup/pool.h"
 #include "batchup/scoreboard.h"
+#include "batchup/spawn.h"
 #include "batchup/storage.h"
 #include "batchup/supervisor.h"
 
-static const int master_signals[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
 static int sig_pipe[2] = {-1, -1};
 static pid_t gc_pid;
 static pid_t hooks_pid;
@@ -81,35 +82,39 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+/* The master's signals: each one it acts on becomes a byte on the
+ * self-pipe, read by its loop; a web server that hangs up is an EPIPE. */
+static const struct spawn_signal master_signals[] = {
+    {SIGCHLD, SPAWN_HANDLE, on_signal, true}, {SIGHUP, SPAWN_HANDLE, on_signal, true},
+    {SIGTERM, SPAWN_HANDLE, on_signal, true}, {SIGINT, SPAWN_HANDLE, on_signal, true},
+    {SIGQUIT, SPAWN_HANDLE, on_signal, true}, {SIGUSR1, SPAWN_HANDLE, on_signal, true},
+    {SIGPIPE, SPAWN_IGNORE, NULL, false},
+};
+
+static const struct spawn_role master_role = SPAWN_ROLE("master", master_signals, true, 0);
+
+/* The maintenance pass's: the master's handlers are gone (spawn.c), so a
+ * stop signal ends it at once (a pass is safe to cut anywhere: each step
+ * is its own transaction); SIGUSR1 asks for a log reopen; SIGHUP, the
+ * master's alone, is ignored as in every child (a hangup of the terminal
+ * reaches the whole process group). */
+static const struct spawn_signal gc_signals[] = {
+    {SIGUSR1, SPAWN_HANDLE, log_reopen_handler, true},
+    {SIGHUP, SPAWN_IGNORE, NULL, false},
+    {SIGPIPE, SPAWN_IGNORE, NULL, false},
+};
+
+static const struct spawn_role gc_role = SPAWN_ROLE("maintenance pass", gc_signals, false, 0);
+
+/* The self-pipe, then the table.  The pipe and the listening socket stay
+ * out of every helper child, the pipe out of the workers too. */
 static int install_signals(void)
 {
-    struct sigaction sa;
-
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sa.sa_handler = on_signal;
-    for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++)
-        sigaction(master_signals[i], &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    return 0;
-}
-
-/* In a freshly forked child: forget the master's signal plumbing. */
-static void child_reset(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++)
-        sigaction(master_signals[i], &sa, NULL);
-    log_reopen_signal();
-    close(sig_pipe[0]);
-    close(sig_pipe[1]);
+    spawn_keep_out(sig_pipe[0], false);
+    spawn_keep_out(sig_pipe[1], false);
+    return spawn_signals(&master_role);
 }
 
 /* The master's other children: the maintenance pass and the hooks child. */
@@ -121,71 +126,45 @@ static void signal_helpers(int sig)
         kill(hooks_pid, sig);
 }
 
-/* In a freshly forked helper (maintenance pass, hooks child): it serves
- * no request, so it keeps no copy of the listening socket, which would
- * outlive a killed master and make a restart refuse to start. */
-static void helper_reset(struct master *m)
+static int gc_proc(void *data)
 {
-    int null_fd;
+    struct bu_error err;
 
-    child_reset();
-    if (m->listener.fd > 0) {
-        close(m->listener.fd);
-    } else if (m->listener.fd == 0 && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) > 0) {
-        dup2(null_fd, 0); /* spawned with the socket as standard input */
-        close(null_fd);
-    }
+    return gc_run(data, &err) == 0 ? 0 : 1;
 }
 
-static void start_gc(struct master *m, int *is_child, int *child_status)
+static int hooks_proc(void *data)
 {
-    pid_t pid = fork();
-
-    if (pid < 0) {
-        log_warn("cannot fork the maintenance pass: %s", strerror(errno));
-        return;
-    }
-    if (pid == 0) {
-        struct bu_error err;
-        helper_reset(m);
-        *is_child = 1;
-        *child_status = gc_run(m->cfg, &err) == 0 ? 0 : 1;
-        return;
-    }
-    gc_pid = pid;
+    return hooks_run(data);
 }
 
-/* Start a maintenance pass when one is due.  1 in the forked child. */
-static int maybe_gc(struct master *m, int *status)
+/* Start a maintenance pass when one is due. */
+static void maybe_gc(struct master *m)
 {
-    int is_child = 0;
+    pid_t pid;
 
     if (m->stopping || m->cfg->gc_interval_seconds <= 0 || gc_pid != 0 || clock_now() < m->next_gc)
-        return 0;
-    start_gc(m, &is_child, status);
+        return;
+    pid = spawn_child(&gc_role, gc_proc, m->cfg);
+    if (pid < 0)
+        log_warn("cannot fork the maintenance pass: %s", strerror(errno));
+    gc_pid = pid > 0 ? pid : 0;
     m->next_gc = clock_now() + m->cfg->gc_interval_seconds;
-    return is_child;
 }
 
 /* Start the hooks child when hooks are configured and it is not running
- * (again a second after it ended).  1 in the forked child. */
-static int maybe_hooks(struct master *m, int *status)
+ * (again a second after it ended). */
+static void maybe_hooks(struct master *m)
 {
     pid_t pid;
 
     if (m->stopping || !hooks_enabled(m->cfg) || hooks_pid != 0 || clock_now() < hooks_at)
-        return 0;
-    pid = fork();
-    if (pid == 0) {
-        helper_reset(m);
-        *status = hooks_run(m->cfg);
-        return 1;
-    }
+        return;
+    pid = spawn_child(&hooks_role, hooks_proc, m->cfg);
     if (pid < 0)
         log_warn("cannot fork the hooks child: %s", strerror(errno));
     hooks_pid = pid > 0 ? pid : 0;
     hooks_at = clock_now() + 1;
-    return 0;
 }
 
 /* SIGCHLD: reap every child that ended. */
@@ -287,12 +266,16 @@ static int master_init(struct master *m, struct bu_error *err)
         return -1;
     if (storage_init(m->cfg, err) != 0)
         return -1;
-    if (install_signals() != 0 || metrics_init() != 0 || scoreboard_init() != 0)
-        return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));
+    /* libfcgi installs handlers of its own (SIGPIPE among them): the
+     * master's table comes after it, so the table is what holds. */
     if (FCGX_Init() != 0)
         return error_set(err, BU_E_INTERNAL, "FCGX_Init failed");
-    pool_set_child_init(child_reset);
-    return listener_open(m->cfg, &m->listener, err);
+    if (install_signals() != 0 || metrics_init() != 0 || scoreboard_init() != 0)
+        return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));
+    if (listener_open(m->cfg, &m->listener, err) != 0)
+        return -1;
+    spawn_keep_out(m->listener.fd, true);
+    return 0;
 }
 
 /* The connections waiting on the listening socket (for the process
@@ -332,7 +315,6 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
 {
     struct master m = {.cfg = cfg, .cli_path = cli_path, .backoff = 0.1, .listener = {.fd = -1}};
     long queue = 0;
-    int status = 0;
 
     if (master_init(&m, err) != 0)
         return -1;
@@ -343,9 +325,10 @@ int supervisor_run(struct bu_config *cfg, const char *cli_path, struct bu_error 
              cfg->workers);
     m.next_gc = clock_now() + 1;
     for (;;) {
-        if ((!m.stopping && pool_adjust(cfg, m.listener.fd, queue, &status)) ||
-            maybe_gc(&m, &status) || maybe_hooks(&m, &status))
-            return status == 0 ? 0 : error_set(err, BU_E_INTERNAL, "the child process failed");
+        if (!m.stopping)
+            pool_adjust(cfg, m.listener.fd, queue);
+        maybe_gc(&m);
+        maybe_hooks(&m);
         if (m.stopping && !pool_any() && gc_pid == 0 && hooks_pid == 0)
             break;
         if (m.stopping && clock_now() >= m.stop_deadline) {

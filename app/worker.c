@@ -18,7 +18,8 @@
  * handling, receiving, sending), so the master can grow and shrink the pool
  * and the status page can show it.  It opens its database connection at
  * its first query (lazily: a pool of idle workers holds no connections) and
- * closes it when it leaves.  It dies with the master (PR_SET_PDEATHSIG).
+ * closes it when it leaves.  It dies with the master (its role's parent
+ * death signal, see spawn.c).
  *
  * A worker never waits for an upload slot: a file without a slot is answered
  * 423 at once and the client retries.  A pool of workers blocked on slots
@@ -30,7 +31,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +41,7 @@
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
 #include "batchup/scoreboard.h"
+#include "batchup/spawn.h"
 #include "batchup/worker.h"
 
 static volatile sig_atomic_t stopping;
@@ -73,29 +74,32 @@ static void on_release(int sig)
     errno = saved;
 }
 
-static int install_signals(void)
-{
-    struct sigaction sa;
+/* A worker's signals (installed by spawn.c when the worker starts): the
+ * stop signals and SIGUSR2 write to their self-pipes and resume whatever
+ * they interrupted (SA_RESTART), SIGUSR1 asks for the log to be reopened
+ * between two requests, SIGHUP is the master's business only, a client
+ * that leaves is an EPIPE and not a death, and a worker starts no child of
+ * its own.  It dies with its master (SIGTERM on the master's death). */
+static const struct spawn_signal worker_signals[] = {
+    {SIGTERM, SPAWN_HANDLE, on_stop, true},
+    {SIGINT, SPAWN_HANDLE, on_stop, true},
+    {SIGQUIT, SPAWN_HANDLE, on_stop, true},
+    {SIGUSR2, SPAWN_HANDLE, on_release, true},
+    {SIGUSR1, SPAWN_HANDLE, log_reopen_handler, true},
+    {SIGHUP, SPAWN_IGNORE, NULL, false},
+    {SIGPIPE, SPAWN_IGNORE, NULL, false},
+    {SIGCHLD, SPAWN_DEFAULT, NULL, false},
+};
 
+const struct spawn_role worker_role = SPAWN_ROLE("worker", worker_signals, true, SIGTERM);
+
+/* The self-pipes the handlers write to.  A stop signal that comes before
+ * they exist still sets `stopping`, which the loop reads first. */
+static int open_pipes(void)
+{
     if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
         pipe2(release_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
-    sa.sa_handler = on_release;
-    sigaction(SIGUSR2, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGCHLD, &sa, NULL);
-    /* A worker whose master died must not serve on alone. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     return 0;
 }
 
@@ -197,13 +201,9 @@ int worker_run(const struct bu_config *cfg, int listen_fd, int slot)
     long served = 0;
 
     scoreboard_attach(slot);
-    if (install_signals() != 0) {
+    if (open_pipes() != 0) {
         log_error("worker cannot set up signals: %s", strerror(errno));
         return 1;
-    }
-    if (getppid() == 1) {
-        log_warn("worker started after its master left; leaving");
-        return 0;
     }
     limits_init(&lim, cfg);
     /* Connected at the first query, after fork: a PGconn is never shared. */

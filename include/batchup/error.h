@@ -10,6 +10,11 @@
  * database raises it too, the SQLSTATE batchup's SQL functions use for the
  * same condition, so a condition has one name whichever layer finds it.
  *
+ * An error whose status is 0 belongs to the command line (a bad usage, a
+ * bad configuration): main turns it into exit status 2, and it has no HTTP
+ * meaning.  Should one ever reach a request, http_send_error answers 500 and
+ * logs it.
+ *
  * The SQLSTATEs are of the class "BU" followed by the HTTP status; each is
  * raised by sql/functions/ for exactly one condition (see the comment at the
  * top of sql/functions/10_common.sql).
@@ -66,9 +71,9 @@
     X(DATABASE_UNAVAILABLE, 503, "database_unavailable", NULL)                                     \
     X(SERVER_BUSY, 503, "server_busy", NULL)                                                       \
     X(STORAGE_FULL, 507, "storage_full", NULL)                                                     \
-    /* The command line's own: exit status 2, never an HTTP answer. */                             \
-    X(BAD_CONFIG, 500, "bad_config", NULL)                                                         \
-    X(USAGE, 500, "usage", NULL)
+    /* The command line's own: status 0, exit status 2, never an HTTP answer. */                   \
+    X(BAD_CONFIG, 0, "bad_config", NULL)                                                           \
+    X(USAGE, 0, "usage", NULL)
 
 enum bu_errcode {
 #define BU_ERROR_ENUM(name, status, code, sqlstate) BU_E_##name,
@@ -79,7 +84,7 @@ enum bu_errcode {
 
 struct bu_error {
     enum bu_errcode id;
-    int status;        /* HTTP status, from the table */
+    int status;        /* HTTP status, from the table; 0: the command line's own */
     const char *code;  /* from the table: stable across releases */
     char message[512]; /* one line for people: valid UTF-8, no control character */
 };

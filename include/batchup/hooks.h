@@ -10,13 +10,18 @@
 #include <stdbool.h>
 
 #include "batchup/config.h"
+#include "batchup/spawn.h"
+
+/* The delivery child's role: its signal table (see hooks.c). */
+extern const struct spawn_role hooks_role;
 
 /* Is a hook configured (hook_command or hook_url)?  The master runs the
  * delivery child only then. */
 bool hooks_enabled(const struct bu_config *cfg);
 
-/* The delivery child's life: deliver events until a stop signal or the
- * master's death.  Returns the process exit status. */
+/* The delivery child's life (spawned with hooks_role): deliver events
+ * until a stop signal or the master's death.  Returns the process exit
+ * status. */
 int hooks_run(const struct bu_config *cfg);
 
 #endif

@@ -28,9 +28,9 @@ int log_open(const char *path, struct bu_error *err);
 /* Open the remembered path again (after rotation); on failure the old file
  * stays and the failure is logged there. */
 void log_reopen(void);
-/* Install the SIGUSR1 handler that asks for a reopen (children of the
- * master; the master itself handles SIGUSR1 in its loop). */
-void log_reopen_signal(void);
+/* The SIGUSR1 handler of the master's children (their role tables name
+ * it; the master itself handles SIGUSR1 in its loop): asks for a reopen. */
+void log_reopen_handler(int sig);
 /* Reopen when SIGUSR1 asked for it since the last call. */
 void log_reopen_if_asked(void);
 

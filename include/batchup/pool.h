@@ -21,15 +21,11 @@ struct pool_counts {
 
 void pool_count(struct pool_counts *n);
 
-/* What a freshly forked worker runs first (the master's signal plumbing
- * undone), before its signals are unblocked. */
-void pool_set_child_init(void (*fn)(void));
-
 /* Start, stop or keep workers as the configuration's pm says, given the
  * counts and the connections waiting on the listening socket (`queue`).
- * Returns 1 in a forked worker, which must return to main with
- * *child_status. */
-int pool_adjust(const struct bu_config *cfg, int listen_fd, long queue, int *child_status);
+ * Each worker is spawned (spawn.c): it runs worker_run and exits, and
+ * never comes back here. */
+void pool_adjust(const struct bu_config *cfg, int listen_fd, long queue);
 /* Should the master watch the listening socket, to grow the pool when
  * connections wait and no worker is idle?  0: no; -1: yes; a positive
  * number: yes, but not before that many seconds (the next batch). */

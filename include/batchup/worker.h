@@ -8,6 +8,10 @@
 
 #include "batchup/config.h"
 #include "batchup/http.h"
+#include "batchup/spawn.h"
+
+/* A worker's role: its signal table (see worker.c). */
+extern const struct spawn_role worker_role;
 
 /* Serve on listen_fd until told to stop (SIGQUIT, SIGTERM or SIGINT) or
  * until max_requests were answered, keeping scoreboard slot `slot` up to

@@ -7,7 +7,8 @@
 #     documents it points to present;
 #   - docs/api.md names every route of the route table of app/routes.c
 #     (read strictly by tests/lib/route_table.py) and every error code of
-#     include/batchup/error.h;
+#     include/batchup/error.h that can answer a request, and none of the
+#     command line's own (status 0);
 #   - the SQLSTATEs the SQL raises (ERRCODE = 'BU...') are exactly those
 #     error.h maps to an error, so no database error reaches a client as a
 #     500 for want of a row.
@@ -64,16 +65,25 @@ while read -r p; do
         undocumented="$undocumented $p"
 done <<<"$routes"
 tap_is "$undocumented" "" "docs/api.md documents every route of app/routes.c"
-# The command line's own codes (bad_config, usage) close the table; they are
-# exit statuses, never HTTP answers.
-codes=$(sed '/command line.s own/q' include/batchup/error.h | grep -o 'X([A-Z_0-9]*, [0-9]*, "[a-z_]*"' |
-    sed 's/.*"\([a-z_]*\)"/\1/')
+# An error of status 0 is the command line's own (bad usage, bad
+# configuration: exit status 2), never an HTTP answer: docs/api.md names
+# every other code and none of these.
+rows=$(grep -o 'X([A-Z_0-9]*, [0-9]*, "[a-z_]*"' include/batchup/error.h |
+    sed 's/X([A-Z_0-9]*, \([0-9]*\), "\([a-z_]*\)"/\1 \2/')
+codes=$(awk '$1 != 0 { print $2 }' <<<"$rows")
+cli_codes=$(awk '$1 == 0 { print $2 }' <<<"$rows")
 tap_ok "$([ "$(wc -w <<<"$codes")" -ge 30 ]; echo $?)" "error.h's table reads ($(wc -w <<<"$codes") codes)"
 nodoc=
 for c in $codes; do
     grep -q "\`$c\`" docs/api.md || nodoc="$nodoc $c"
 done
 tap_is "$nodoc" "" "docs/api.md names every error code of include/batchup/error.h"
+tap_ok "$([ "$(wc -w <<<"$cli_codes")" -ge 1 ]; echo $?)" "error.h marks the command line's own codes with status 0 ($(echo $cli_codes))"
+asapi=
+for c in $cli_codes; do
+    grep -q "\`$c\`" docs/api.md && asapi="$asapi $c"
+done
+tap_is "$asapi" "" "docs/api.md names none of them as an answer"
 
 # --- the SQL's BU codes and error.h agree --------------------------------------
 sql_codes=$(grep -rhoE "ERRCODE = 'BU[0-9A-Z]+'" sql | grep -oE 'BU[0-9A-Z]+' | sort -u | tr '\n' ' ')
