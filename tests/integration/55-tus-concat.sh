@@ -10,7 +10,8 @@
 # a user with limit 5 is 423) but no batch of the listing; a final joining
 # a declared batch completes it with one link and a byte-exact ZIP; the
 # partials' rows and files are gone once the final commits; parked
-# partials count in max_user_bytes, the final in max_file_size.
+# partials count in max_user_bytes, the final in max_file_size; a partial
+# left alone expires and the maintenance pass removes its data.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -175,4 +176,19 @@ tap_like "$PARK" '^/api/v1/files/' "a parked partial of 8 MB"
 tap_is "$(tus "$ANN" POST /api/v1/files -H 'Upload-Length: 8000000')" 413 \
     "parked partials count in max_user_bytes: the next 8 MB creation is refused"
 tap_is "$(code_of)" quota_exceeded "... quota_exceeded"
+
+# --- a partial nobody finishes expires like any upload ---------------------
+OLD=$(partial "$ANN" 1000)
+head -c 1000 /dev/urandom >"$W/old"
+tap_is "$(patch "$ANN" "$OLD" "$W/old")" 204 "a partial is uploaded, and left alone"
+OID=$(idof "$OLD")
+tap_ok "$(test -f "$S/files/${OID:0:2}/$OID"; echo $?)" "... its bytes are in files/"
+psql -XAtqc "UPDATE batchup.files SET updated_at = now() - interval '2 days', last_seen_at = NULL,
+                    created_at = now() - interval '2 days' WHERE id = '$OID'"
+"$BATCHUP_BIN" gc -c "$BATCHUP_CONF" >/dev/null 2>&1
+tap_is "$(q "SELECT f.status || ' ' || b.status || ' ' || (b.download_token IS NULL) FROM batchup.files f
+             JOIN batchup.batches b ON b.id = f.batch_id WHERE f.id = '$OID'")" "expired expired true" \
+    "the maintenance pass expires it (and its hidden batch, without a link)"
+tap_ok "$(test ! -e "$S/files/${OID:0:2}/$OID" && test ! -e "$S/partial/$OID"; echo $?)" "... and removes its data"
+tap_is "$(final "$ANN" "$OLD")" 410 "a final of an expired partial: 410"
 tap_done
