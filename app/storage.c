@@ -15,7 +15,7 @@
  * and its own checksum, and rebuilt from the partial file when refused.
  *
  * A final upload of tus's concatenation extension is assembled here from
- * its partial uploads' files (storage_concat): with copy_file_range(2),
+ * its partial uploads' files (storage_concat_part): with copy_file_range(2),
  * which moves the bytes inside the kernel (and on a file system that
  * shares extents, such as XFS or btrfs, does not copy them at all), and
  * read/write through the caller's buffer where the kernel refuses it.
@@ -304,31 +304,34 @@ static int copy_part(int in, int out, uint64_t *at, void *buf, size_t cap)
     }
 }
 
-int storage_concat(const struct bu_config *cfg, const char *file_id, const char *const *parts,
-                   size_t n, void *buf, size_t cap, struct bu_error *err)
+int storage_concat_open(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
     char path[STORAGE_PATH_SIZE];
-    uint64_t at = 0;
-    int out, in = -1, saved;
+    int fd;
 
     storage_partial_path(cfg, file_id, path, sizeof path);
-    out = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (out < 0)
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
         return write_failed(errno, err, "the final upload cannot be created");
-    for (size_t i = 0; i < n; i++) {
-        storage_final_path(cfg, parts[i], path, sizeof path);
-        in = open(path, O_RDONLY | O_CLOEXEC);
-        if (in < 0 || copy_part(in, out, &at, buf, cap) != 0)
-            goto failed;
+    return fd;
+}
+
+int storage_concat_part(const struct bu_config *cfg, int fd, const char *part, uint64_t *at,
+                        void *buf, size_t cap, struct bu_error *err)
+{
+    char path[STORAGE_PATH_SIZE];
+    int in, saved;
+
+    storage_final_path(cfg, part, path, sizeof path);
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in >= 0 && copy_part(in, fd, at, buf, cap) == 0) {
         close(in);
+        return 0;
     }
-    return out;
-failed:
     saved = errno;
-    log_error("cannot assemble %s from %s: %s", file_id, path, strerror(saved));
+    log_error("cannot append %s to a final upload: %s", path, strerror(saved));
     if (in >= 0)
         close(in);
-    close(out);
     return write_failed(saved, err,
                         "the final upload cannot be assembled from its partial uploads");
 }

@@ -993,8 +993,25 @@ int upload_receive(struct http_request *req, const struct upload_request *in,
 
 /* ---- assemble: a final upload of tus concatenation ---------------------- */
 
+/* Between the parts of a final, its slot and lock are renewed (at offset
+ * 0: nothing of it is recorded before its commit), so that a long
+ * assembly keeps them as a long stream does; a lock taken over meanwhile
+ * ends it.  0, or -1 (err). */
+static int renew_final(struct upload *up, struct bu_error *err)
+{
+    struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
+
+    if (store_renew_upload(up->req->db, err, up->in->file_id, 0, up->req->cfg->slot_lease_seconds,
+                           up->writer, &r) != 0)
+        return -1;
+    if (r.release == STORE_RELEASE_LOST)
+        return error_set(err, BU_E_UPLOAD_LOCKED,
+                         "another request took this final upload over; retry its creation");
+    return 0;
+}
+
 /* The final's bytes are its partials', in order: copied into its partial
- * file (storage_concat: copy_file_range where the file system allows), then
+ * file (storage_concat_part: copy_file_range where the file system allows), then
  * read once for the SHA-256 and CRC-32.  Reading the copy, rather than the
  * parts while writing it by hand, keeps the copy in the kernel (no byte
  * through user space; a file system that shares extents copies nothing),
@@ -1014,9 +1031,14 @@ static int assemble(struct upload *up, const char *const *parts, size_t n, struc
         if (left != 0)
             return left < 0 ? -1 : 0;
     }
-    up->fd = storage_concat(cfg, up->in->file_id, parts, n, stream_buf, UPLOAD_BUFFER, err);
+    up->fd = storage_concat_open(cfg, up->in->file_id, err);
     if (up->fd < 0)
         return -1;
+    for (size_t i = 0; i < n; i++)
+        if (storage_concat_part(cfg, up->fd, parts[i], &up->written, stream_buf, UPLOAD_BUFFER,
+                                err) != 0 ||
+            renew_final(up, err) != 0)
+            return -1;
     if (fstat(up->fd, &st) != 0 || (uint64_t)st.st_size != up->claim.size)
         return error_set(err, BU_E_UPLOAD_DAMAGED,
                          "the partial uploads hold %lld bytes, not the %llu recorded for them",
