@@ -11,14 +11,17 @@
 # a declared batch completes it with one link and a byte-exact ZIP; the
 # partials' rows and files are gone once the final commits; parked
 # partials count in max_user_bytes, the final in max_file_size; a partial
-# left alone expires and the maintenance pass removes its data.
+# left alone expires and the maintenance pass removes its data; parts left
+# on disk after the final's commit (a worker killed in between) are the
+# orphan sweep's.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
 . tests/lib/api.sh
 
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=10 max_file_size=8388608 max_user_bytes=30000000 ||
+stack_start workers=10 max_file_size=8388608 max_user_bytes=30000000 gc_interval_seconds=0 \
+    orphan_grace_seconds=2 ||
     tap_bail "the stack did not start"
 W=$STACK_DIR/t55
 S=$STACK_DIR/storage
@@ -191,4 +194,16 @@ tap_is "$(q "SELECT f.status || ' ' || b.status || ' ' || (b.download_token IS N
     "the maintenance pass expires it (and its hidden batch, without a link)"
 tap_ok "$(test ! -e "$S/files/${OID:0:2}/$OID" && test ! -e "$S/partial/$OID"; echo $?)" "... and removes its data"
 tap_is "$(final "$ANN" "$OLD")" 410 "a final of an expired partial: 410"
+
+# --- a worker dead between the final's commit and the parts' removal ------
+# The commit deleted the parts' rows; their data, left behind as such a
+# worker leaves it, is the orphan sweep's.
+I1=$(idof "$P1")
+mkdir -p "$S/files/${I1:0:2}" && cp "$W/p1" "$S/files/${I1:0:2}/$I1" && cp "$W/p2" "$S/partial/$I1"
+touch -d '1 hour ago' "$S/files/${I1:0:2}/$I1" "$S/partial/$I1"
+rm -f "$S/.swept"
+"$BATCHUP_BIN" gc -c "$BATCHUP_CONF" >"$W/gc.out" 2>&1
+tap_ok "$(test ! -e "$S/files/${I1:0:2}/$I1" && test ! -e "$S/partial/$I1"; echo $?)" \
+    "a committed final's parts left on disk are removed by the orphan sweep"
+tap_is "$(sha "$S/files/${FID:0:2}/$FID")" "$(sha "$W/src.bin")" "... and the final is kept"
 tap_done
