@@ -13,6 +13,12 @@
  * upload.c).  It is a cache, never a source of truth: written after the
  * offset it describes is recorded, refused unless it matches that offset
  * and its own checksum, and rebuilt from the partial file when refused.
+ *
+ * A final upload of tus's concatenation extension is assembled here from
+ * its partial uploads' files (storage_concat_part): with copy_file_range(2),
+ * which moves the bytes inside the kernel (and on a file system that
+ * shares extents, such as XFS or btrfs, does not copy them at all), and
+ * read/write through the caller's buffer where the kernel refuses it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -253,4 +259,79 @@ void storage_remove(const struct bu_config *cfg, const char *file_id)
     storage_final_path(cfg, file_id, path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", path, strerror(errno));
+}
+
+/* Copy what is left of in (from its current position) to out at *at,
+ * through buf: the fallback of copy_part.  0, or -1 (errno). */
+static int copy_by_hand(int in, int out, uint64_t *at, void *buf, size_t cap)
+{
+    for (;;) {
+        ssize_t n = read(in, buf, cap), w = 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return (int)n;
+        while (w < n) {
+            ssize_t k = pwrite(out, (char *)buf + w, (size_t)(n - w), (off_t)(*at + (uint64_t)w));
+            if (k < 0 && errno != EINTR)
+                return -1;
+            w += k > 0 ? k : 0;
+        }
+        *at += (uint64_t)n;
+    }
+}
+
+/* Append all of in to out at *at: copy_file_range while the kernel takes
+ * it, else (EXDEV across file systems on older kernels, ENOSYS, EINVAL or
+ * EOPNOTSUPP where the file system has no such copy) by hand, from where
+ * the kernel stopped.  0, or -1 (errno). */
+static int copy_part(int in, int out, uint64_t *at, void *buf, size_t cap)
+{
+    for (;;) {
+        loff_t to = (loff_t)*at;
+        ssize_t n = copy_file_range(in, NULL, out, &to, (size_t)1 << 30, 0);
+        if (n > 0) {
+            *at += (uint64_t)n;
+            continue;
+        }
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+            return -1;
+        return copy_by_hand(in, out, at, buf, cap);
+    }
+}
+
+int storage_concat_open(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+{
+    char path[STORAGE_PATH_SIZE];
+    int fd;
+
+    storage_partial_path(cfg, file_id, path, sizeof path);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return write_failed(errno, err, "the final upload cannot be created");
+    return fd;
+}
+
+int storage_concat_part(const struct bu_config *cfg, int fd, const char *part, uint64_t *at,
+                        void *buf, size_t cap, struct bu_error *err)
+{
+    char path[STORAGE_PATH_SIZE];
+    int in, saved;
+
+    storage_final_path(cfg, part, path, sizeof path);
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in >= 0 && copy_part(in, fd, at, buf, cap) == 0) {
+        close(in);
+        return 0;
+    }
+    saved = errno;
+    log_error("cannot append %s to a final upload: %s", path, strerror(saved));
+    if (in >= 0)
+        close(in);
+    return write_failed(saved, err,
+                        "the final upload cannot be assembled from its partial uploads");
 }

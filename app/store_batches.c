@@ -4,6 +4,7 @@
  * three forms, tus joins and deferred lengths, closing, the JSON views,
  * deletion and the download link.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,90 @@ int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config
         store_copy(file_id, STORE_ID_SIZE, res, 0, "file_id");
         *offset = (uint64_t)store_int(res, 0, "upload_offset");
     }
+    db_free(res);
+    return 0;
+}
+
+int store_create_partial_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                int user_id, uint64_t size, char file_id[STORE_ID_SIZE])
+{
+    struct db_args a;
+    struct pg_result *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_int(&a, (long long)size);
+    db_args_int(&a, cfg->link_ttl_seconds);
+    db_args_int(&a, (long long)cfg->max_user_bytes);
+    db_args_int(&a, cfg->max_open_batches);
+    db_args_int(&a, cfg->max_user_files);
+    if (store_call(db, err,
+                   "SELECT file_id FROM batchup.create_partial_upload($1::int, $2::bigint, $3::int,"
+                   " $4::bigint, $5::int, $6::int)",
+                   &a, STORE_ROW_ONE, &res) < 0)
+        return -1;
+    store_copy(file_id, STORE_ID_SIZE, res, 0, "file_id");
+    db_free(res);
+    return 0;
+}
+
+/* The words of batchup.create_final's result that are not join_batch's. */
+static const struct store_word final_words[] = {
+    {"created", STORE_FINAL_NEW},
+    {"matched", STORE_FINAL_NEW},
+    {"added", STORE_FINAL_NEW},
+    {"existing", STORE_FINAL_EXISTING},
+    {"not_found", STORE_FINAL_PART_NOT_FOUND},
+    {"gone", STORE_FINAL_PART_GONE},
+    {"incomplete", STORE_FINAL_INCOMPLETE},
+    {"too_large", STORE_FINAL_TOO_LARGE},
+    {"taken", STORE_FINAL_TAKEN},
+};
+
+/* create_final's row into out: a join_batch refusal is any word of
+ * join_words that final_words does not know. */
+static void store_final_read(const struct pg_result *res, struct store_final *out)
+{
+    const char *word = store_text(res, 0, "result");
+
+    out->result = STORE_WORD(word, final_words, STORE_FINAL_JOIN_REFUSED);
+    out->join = STORE_WORD(word, join_words, STORE_JOIN_NOT_FOUND);
+    out->size = (uint64_t)store_int(res, 0, "size");
+    if (!store_null(res, 0, "file_id")) {
+        store_copy(out->file_id, STORE_ID_SIZE, res, 0, "file_id");
+        out->offset = (uint64_t)store_int(res, 0, "upload_offset");
+    }
+}
+
+int store_create_final(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                       int user_id, const char *parts, const char *name, const char *media_type,
+                       const char *batch_id, struct store_final *out)
+{
+    struct db_args a;
+    struct pg_result *res;
+    char limits[160];
+
+    memset(out, 0, sizeof *out);
+    /* Six limits in one argument: a call takes at most DB_MAX_ARGS. */
+    snprintf(limits, sizeof limits, "{%llu,%d,%llu,%d,%d,%d}",
+             (unsigned long long)cfg->max_file_size, cfg->link_ttl_seconds,
+             (unsigned long long)cfg->max_user_bytes, cfg->max_open_batches, cfg->max_user_files,
+             cfg->max_batch_files);
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    db_args_text(&a, parts);
+    db_args_text(&a, name);
+    db_args_text(&a, media_type);
+    db_args_text(&a, batch_id);
+    db_args_text(&a, limits);
+    if (store_call(db, err,
+                   "SELECT result, file_id, upload_offset, size FROM batchup.create_final($1::int,"
+                   " $2::uuid[], $3, $4, $5::uuid, ($6::bigint[])[1], ($6::bigint[])[2]::int,"
+                   " ($6::bigint[])[3], ($6::bigint[])[4]::int, ($6::bigint[])[5]::int,"
+                   " ($6::bigint[])[6]::int)",
+                   &a, STORE_ROW_ONE, &res) < 0)
+        return -1;
+    store_final_read(res, out);
     db_free(res);
     return 0;
 }

@@ -28,6 +28,7 @@ static void store_claim_read(const struct pg_result *res, struct store_claim *cl
     claim->size = (uint64_t)store_int(res, 0, "size");
     store_copy(claim->expected_sha256, sizeof claim->expected_sha256, res, 0, "expected_sha256");
     store_copy(claim->holder, sizeof claim->holder, res, 0, "holder");
+    claim->final = store_bool(res, 0, "final");
 }
 
 int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
@@ -37,7 +38,9 @@ int store_claim_upload(struct db *db, struct bu_error *err, const struct bu_conf
 #define CLAIM_COLUMNS                                                                              \
     "c.result, coalesce(c.queue_position, 0) AS queue_position,"                                   \
     " coalesce(c.upload_offset, 0) AS upload_offset, coalesce(c.size, 0) AS size,"                 \
-    " coalesce(c.expected_sha256, '') AS expected_sha256, coalesce(c.holder, '') AS holder"
+    " coalesce(c.expected_sha256, '') AS expected_sha256, coalesce(c.holder, '') AS holder,"       \
+    " EXISTS (SELECT 1 FROM batchup.files f WHERE f.id = $1::uuid"                                 \
+    " AND f.concat_parts IS NOT NULL) AS final"
     static const char by_id[] =
         "SELECT " CLAIM_COLUMNS ", $2::int AS user_id, ''::text AS user_name"
         " FROM batchup.claim_upload($1::uuid, $2::int, $3::int, $4::int, $5::int, $6::int,"
@@ -190,7 +193,8 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         "SELECT status, upload_offset, size, coalesce(queue_position, 0) AS queue_position,"
         " coalesce(expected_sha256, '') AS expected_sha256,"
         " extract(epoch FROM updated_at)::bigint AS updated_at,"
-        " (SELECT f.length_deferred FROM batchup.files f WHERE f.id = $1::uuid) AS length_deferred"
+        " (SELECT f.length_deferred FROM batchup.files f WHERE f.id = $1::uuid) AS length_deferred,"
+        " coalesce(batchup.upload_concat($1::uuid), '') AS concat"
         " FROM batchup.file_state($1::uuid, $2::int)",
         &a, STORE_ROWS_ANY, &res);
     if (rows < 0)
@@ -205,6 +209,7 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
         store_copy(state->expected_sha256, sizeof state->expected_sha256, res, 0,
                    "expected_sha256");
         state->length_deferred = store_bool(res, 0, "length_deferred");
+        store_copy(state->concat, sizeof state->concat, res, 0, "concat");
     }
     db_free(res);
     return found;
@@ -231,6 +236,7 @@ int store_complete_file(struct db *db, struct bu_error *err, const char *file_id
     if (rows < 0)
         return -1;
     done->completed = rows == 1 && strcmp(store_text(res, 0, "file_status"), "completed") == 0;
+    done->partial = rows == 1 && strcmp(store_text(res, 0, "file_status"), "partial") == 0;
     done->batch_complete = done->completed && store_bool(res, 0, "batch_complete");
     db_free(res);
     return 0;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tus.c - the tus 1.0.0 protocol on /api/v1/files: core, creation,
- * creation-with-upload, creation-defer-length, termination, checksum and
- * expiration.
+ * creation-with-upload, creation-defer-length, termination, checksum,
+ * expiration and concatenation.
  *
  * This file is the protocol layer: it parses and checks the tus headers
  * (Tus-Resumable, Upload-Offset, Upload-Length, Upload-Metadata,
@@ -17,6 +17,15 @@
  * that batch's file (batchup.join_batch decides which), so a stock tus
  * client such as Uppy uploads many files into one batch with one link;
  * without it, a creation is a batch of its own.
+ *
+ * Concatenation (tus-js-client's parallelUploads): a creation with
+ * "Upload-Concat: partial" is a partial upload, an upload stream like any
+ * other (a slot while it receives, the quotas, expiry) that belongs to no
+ * batch the user sees; one with "Upload-Concat: final;<url> <url>..." is
+ * the file made of those partials, in order, created (or joined to its
+ * batch by name and summed length) and assembled in the same request
+ * (upload_assemble), which then answers 201 with the file's URL.  The same
+ * list again finds the same final.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,7 +257,7 @@ int tus_options(struct http_request *req, struct bu_error *err)
     http_add_header(req, "Tus-Version", "1.0.0");
     http_add_header(req, "Tus-Extension",
                     "creation,creation-with-upload,creation-defer-length,termination,checksum,"
-                    "expiration");
+                    "expiration,concatenation");
     http_add_header(req, "Tus-Checksum-Algorithm", "sha1,sha256");
     if (req->cfg->max_file_size > 0)
         http_add_header(req, "Tus-Max-Size", "%llu", (unsigned long long)req->cfg->max_file_size);
@@ -345,6 +354,9 @@ static int creation_batch(struct http_request *req, char batch_id[STORE_ID_SIZE]
     return 0;
 }
 
+static int creation_join_refused(struct http_request *req, enum store_join_result result,
+                                 const char *name, uint64_t length, struct bu_error *err);
+
 /* The file of batch batch_id this creation is for (batchup.join_batch):
  * a declared file of its name and length with no upload yet, the one an
  * earlier creation took (a retry gets the same URL), or a new file of an
@@ -358,6 +370,14 @@ static int creation_join(struct http_request *req, const char *batch_id, const c
     if (store_join_batch(req->db, err, req->cfg, req->user_id, batch_id, name, type, length,
                          &result, file_id, offset) != 0)
         return -1;
+    return creation_join_refused(req, result, name, length, err);
+}
+
+/* The answer to join_batch's result: 0 when the creation has its file,
+ * else -1 with the batch's refusal (a final's join too). */
+static int creation_join_refused(struct http_request *req, enum store_join_result result,
+                                 const char *name, uint64_t length, struct bu_error *err)
+{
     switch (result) {
     case STORE_JOIN_MATCHED:
     case STORE_JOIN_EXISTING:
@@ -398,6 +418,162 @@ static int chunk_too_large(const struct http_request *req, struct bu_error *err)
                      (unsigned long long)cap);
 }
 
+/* ---- POST with Upload-Concat: concatenation ------------------------------ */
+
+/* The most partial uploads a final names: tus-js-client's parallelUploads
+ * is a handful; the HEAD of a final lists them all in one header. */
+#define TUS_CONCAT_PARTS 16
+#define TUS_FILES_PATH "/api/v1/files/"
+
+/* One URL of a final's list (len bytes at url) into id: a path
+ * /api/v1/files/<id>, or an absolute http(s) URL of this host (the request's
+ * Host) with that path, as tus-js-client sends its upload URLs.  0, or -1. */
+static int concat_url(struct http_request *req, const char *url, size_t len, char id[STORE_ID_SIZE])
+{
+    const char *host = http_header(req, "Host"), *path = url;
+    size_t skip = len > 8 && strncmp(url, "https://", 8) == 0  ? 8
+                  : len > 7 && strncmp(url, "http://", 7) == 0 ? 7
+                                                               : 0;
+    size_t prefix = strlen(TUS_FILES_PATH);
+
+    if (skip > 0) {
+        const char *slash = memchr(url + skip, '/', len - skip);
+        if (slash == NULL || host == NULL || strlen(host) != (size_t)(slash - url - skip) ||
+            strncasecmp(host, url + skip, strlen(host)) != 0)
+            return -1;
+        path = slash;
+    }
+    len -= (size_t)(path - url);
+    if (len != prefix + STORE_ID_SIZE - 1 || strncmp(path, TUS_FILES_PATH, prefix) != 0)
+        return -1;
+    memcpy(id, path + prefix, STORE_ID_SIZE - 1);
+    id[STORE_ID_SIZE - 1] = '\0';
+    return check_uuid(id) ? 0 : -1;
+}
+
+/* The list after "final;" into ids (and *n), and the PostgreSQL array of
+ * them into array.  Every element must be one of this service's upload
+ * URLs, separated by spaces. */
+static int concat_list(struct http_request *req, const char *list,
+                       char ids[TUS_CONCAT_PARTS][STORE_ID_SIZE], size_t *n, char *array,
+                       size_t cap, struct bu_error *err)
+{
+    size_t used = 0;
+
+    *n = 0;
+    while (*list != '\0') {
+        size_t len = strcspn(list, " ");
+        if (len > 0) {
+            if (*n == TUS_CONCAT_PARTS || concat_url(req, list, len, ids[*n]) != 0)
+                return error_set(err, BU_E_BAD_CONCAT,
+                                 "Upload-Concat must be 'final;' and 1 to %d URLs of partial "
+                                 "uploads of this server, separated by spaces",
+                                 TUS_CONCAT_PARTS);
+            used += (size_t)snprintf(array + used, cap - used, "%s%s", *n ? "," : "{", ids[*n]);
+            (*n)++;
+        }
+        list += len + (list[len] == ' ');
+    }
+    if (*n == 0)
+        return error_set(err, BU_E_BAD_CONCAT, "Upload-Concat 'final;' names no partial upload");
+    snprintf(array + used, cap - used, "}");
+    return 0;
+}
+
+/* What create_final answered, as the client is told it.  0 for a final
+ * to assemble (or already assembled), else -1 (err). */
+static int final_outcome(struct http_request *req, const struct store_final *f,
+                         struct bu_error *err)
+{
+    switch (f->result) {
+    case STORE_FINAL_NEW:
+    case STORE_FINAL_EXISTING:
+        return 0;
+    case STORE_FINAL_PART_NOT_FOUND:
+        return error_set(err, BU_E_NOT_FOUND, "a partial upload of the list does not exist");
+    case STORE_FINAL_PART_GONE:
+        return error_set(err, BU_E_UPLOAD_GONE,
+                         "a partial upload of the list was aborted or expired");
+    case STORE_FINAL_INCOMPLETE:
+        return error_set(err, BU_E_CONCAT_INCOMPLETE,
+                         "a partial upload of the list has not received all its bytes yet");
+    case STORE_FINAL_TOO_LARGE:
+        return error_set(err, BU_E_FILE_TOO_LARGE,
+                         "the partial uploads sum to %llu bytes, over the maximum of %llu",
+                         (unsigned long long)f->size, (unsigned long long)req->cfg->max_file_size);
+    case STORE_FINAL_TAKEN:
+        return error_set(err, BU_E_CONCAT_PART_TAKEN,
+                         "a partial upload of the list belongs to another final upload");
+    case STORE_FINAL_JOIN_REFUSED:
+        break;
+    }
+    return -2; /* the batch's refusal: creation_join_refused */
+}
+
+/* POST with "Upload-Concat: final;<url> <url>...": the final upload, its
+ * length the sum of its partials' (an Upload-Length must agree), created
+ * or found again, assembled, and answered 201 with its URL. */
+static int create_final(struct http_request *req, const char *list, struct bu_error *err)
+{
+    char ids[TUS_CONCAT_PARTS][STORE_ID_SIZE], array[TUS_CONCAT_PARTS * STORE_ID_SIZE + 3];
+    char name[CHECK_FILE_NAME_MAX + 2], type[CHECK_MEDIA_TYPE_MAX + 2], batch_id[STORE_ID_SIZE];
+    const char *parts[TUS_CONCAT_PARTS], *length = http_header(req, "Upload-Length");
+    struct store_final f;
+    struct upload_request in = {.file_id = f.file_id};
+    struct upload_result res;
+    size_t n;
+    int joins, rc;
+    uint64_t declared = 0;
+
+    if (concat_list(req, list, ids, &n, array, sizeof array, err) != 0 ||
+        creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0 ||
+        (joins = creation_batch(req, batch_id, err)) < 0)
+        return -1;
+    if (http_header(req, "Upload-Defer-Length") != NULL ||
+        (length != NULL && tus_parse_u64(length, &declared) != 0))
+        return error_set(err, BU_E_BAD_LENGTH, "a final upload's length is its partials' sum");
+    if (req->content_length > 0)
+        return error_set(err, BU_E_BAD_CONCAT, "a final upload takes no body");
+    if (auth_request(req, err) != 0 ||
+        store_create_final(req->db, err, req->cfg, req->user_id, array, name, type,
+                           joins == 0 ? batch_id : NULL, &f) != 0)
+        return -1;
+    rc = final_outcome(req, &f, err);
+    if (rc == -2)
+        return creation_join_refused(req, f.join, name, f.size, err);
+    if (rc != 0)
+        return -1;
+    if (length != NULL && declared != f.size)
+        return error_set(err, BU_E_BAD_LENGTH,
+                         "Upload-Length is %llu, the partial uploads sum to %llu",
+                         (unsigned long long)declared, (unsigned long long)f.size);
+    for (size_t i = 0; i < n; i++)
+        parts[i] = ids[i];
+    in.offset = f.offset;
+    if (upload_assemble(req, &in, parts, n, &res, err) != 0)
+        return -1;
+    req->out.status = 201;
+    http_add_header(req, "Location", TUS_FILES_PATH "%s", f.file_id);
+    http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
+    http_send_empty(req, 201);
+    return 0;
+}
+
+/* A partial upload ("Upload-Concat: partial") has its length, and belongs
+ * to no batch: its final does.  0, or -1 (err). */
+static int partial_allowed(bool deferred, int joins, struct bu_error *err)
+{
+    if (deferred)
+        return error_set(err, BU_E_DEFER_LENGTH_UNSUPPORTED,
+                         "a partial upload needs its Upload-Length");
+    if (joins == 0)
+        return error_set(err, BU_E_BAD_CONCAT,
+                         "a partial upload joins no batch; name the batch in its final upload");
+    return 0;
+}
+
+/* ---- POST: the creation itself ------------------------------------------- */
+
 int tus_create(struct http_request *req, struct bu_error *err)
 {
     char name[CHECK_FILE_NAME_MAX + 2], type[CHECK_MEDIA_TYPE_MAX + 2];
@@ -406,12 +582,21 @@ int tus_create(struct http_request *req, struct bu_error *err)
     struct upload_result res = {0};
     struct tus_checksum ck;
     uint64_t length = 0;
-    bool deferred;
+    const char *concat = http_header(req, "Upload-Concat");
+    bool deferred, partial = concat != NULL && strcmp(concat, "partial") == 0;
     int has_body, joins;
 
-    if (check_resumable(req, err) != 0 || creation_length(req, &length, &deferred, err) != 0 ||
+    if (check_resumable(req, err) != 0)
+        return -1;
+    if (concat != NULL && !partial)
+        return strncmp(concat, "final;", 6) == 0
+                   ? create_final(req, concat + 6, err)
+                   : error_set(err, BU_E_BAD_CONCAT,
+                               "Upload-Concat is 'partial' or 'final;<urls>'");
+    if (creation_length(req, &length, &deferred, err) != 0 ||
         creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0 ||
-        (joins = creation_batch(req, batch_id, err)) < 0)
+        (joins = creation_batch(req, batch_id, err)) < 0 ||
+        (partial && partial_allowed(deferred, joins, err) != 0))
         return -1;
     has_body = is_offset_stream(req) && req->content_length != 0;
     if (has_body && chunk_too_large(req, err) != 0)
@@ -429,6 +614,9 @@ int tus_create(struct http_request *req, struct bu_error *err)
             return -1;
     } else if (joins == 0) {
         if (creation_join(req, batch_id, name, type, length, file_id, &res.offset, err) != 0)
+            return -1;
+    } else if (partial) {
+        if (store_create_partial_upload(req->db, err, req->cfg, req->user_id, length, file_id) != 0)
             return -1;
     } else if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length,
                                    batch_id, file_id) != 0) {
@@ -474,6 +662,8 @@ int tus_head(struct http_request *req, struct bu_error *err)
         http_add_header(req, "Upload-Length", "%llu", (unsigned long long)st.size);
     if (st.status == STORE_QUEUED)
         http_add_header(req, "Upload-Queue-Position", "%d", st.queue_position);
+    if (st.concat[0] != '\0')
+        http_add_header(req, "Upload-Concat", "%s", st.concat);
     if (st.status != STORE_COMPLETED)
         expires_header(req, st.updated_at);
     http_send_empty(req, 200);

@@ -406,6 +406,13 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
         return -1;
     }
     up->locked = false;
+    if (done.partial) {
+        /* A partial upload's last byte (tus concatenation): its bytes are
+         * durable in files/, its slot is free; its final takes them. */
+        up->res->offset = up->claim.size;
+        up->res->completed = true;
+        return 0;
+    }
     if (!done.completed) {
         /* The file was aborted or expired while its last bytes arrived: the
          * completion lost, and the data goes the way of the file. */
@@ -983,6 +990,12 @@ int upload_receive(struct http_request *req, const struct upload_request *in,
 
     memset(res, 0, sizeof *res);
     stage = admit(&up, err);
+    /* A final upload's bytes are its partials' (tus concatenation): tus
+     * answers a PATCH of it 403. */
+    if (up.claim.final)
+        stage = stage_error(error_set(err, BU_E_UPLOAD_IS_FINAL,
+                                      "this is a final upload (Upload-Concat: final): its bytes "
+                                      "come from its partial uploads, not from a PATCH"));
     /* The slot is granted: a body may hold the worker from here, within
      * the uploads' share of the pool (a claim, with no body, is short). */
     if (stage == STAGE_GO && req->content_length != 0 &&
@@ -993,5 +1006,87 @@ int upload_receive(struct http_request *req, const struct upload_request *in,
     if (stage == STAGE_GO && (stream(&up, err) != 0 || settle(&up, err) != 0))
         stage = STAGE_ERROR;
     close_upload(&up);
+    return stage == STAGE_ERROR ? -1 : 0;
+}
+
+/* ---- assemble: a final upload of tus concatenation ---------------------- */
+
+/* Between the parts of a final, its slot and lock are renewed (at offset
+ * 0: nothing of it is recorded before its commit), so that a long
+ * assembly keeps them as a long stream does; a lock taken over meanwhile
+ * ends it.  0, or -1 (err). */
+static int renew_final(struct upload *up, struct bu_error *err)
+{
+    struct store_renewal r = {.slot_held = true, .release = STORE_RELEASE_NONE};
+
+    if (store_renew_upload(up->req->db, err, up->in->file_id, 0, up->req->cfg->slot_lease_seconds,
+                           up->writer, &r) != 0)
+        return -1;
+    if (r.release == STORE_RELEASE_LOST)
+        return error_set(err, BU_E_UPLOAD_LOCKED,
+                         "another request took this final upload over; retry its creation");
+    return 0;
+}
+
+/* The final's bytes are its partials', in order: copied into its partial
+ * file (storage_concat_part: copy_file_range where the file system allows), then
+ * read once for the SHA-256 and CRC-32.  Reading the copy, rather than the
+ * parts while writing it by hand, keeps the copy in the kernel (no byte
+ * through user space; a file system that shares extents copies nothing),
+ * and the one read that hashing needs is a read either way.  Then the
+ * same commit as a streamed file: fsync, rename into files/, fsync of the
+ * directory, batchup.complete_file (which deletes the partials' rows in
+ * its transaction).  0, or -1 (err). */
+static int assemble(struct upload *up, const char *const *parts, size_t n, struct bu_error *err)
+{
+    const struct bu_config *cfg = up->req->cfg;
+    char sha256[DIGEST_SHA256_HEX + 1];
+    uint32_t crc32 = 0;
+    struct stat st;
+
+    if (storage_final_exists(cfg, up->in->file_id)) {
+        enum upload_stage left = finish_left_over(up, err);
+        if (left != STAGE_GO)
+            return left == STAGE_ERROR ? -1 : 0;
+    }
+    up->fd = storage_concat_open(cfg, up->in->file_id, err);
+    if (up->fd < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (storage_concat_part(cfg, up->fd, parts[i], &up->written, stream_buf, UPLOAD_BUFFER,
+                                err) != 0 ||
+            renew_final(up, err) != 0)
+            return -1;
+    if (fstat(up->fd, &st) != 0 || (uint64_t)st.st_size != up->claim.size)
+        return error_set(err, BU_E_UPLOAD_DAMAGED,
+                         "the partial uploads hold %lld bytes, not the %llu recorded for them",
+                         (long long)st.st_size, (unsigned long long)up->claim.size);
+    up->written = up->claim.size;
+    if (hash_file(up->fd, up->claim.size, sha256, &crc32, err) != 0)
+        return -1;
+    return commit(up, sha256, crc32, err);
+}
+
+int upload_assemble(struct http_request *req, const struct upload_request *in,
+                    const char *const *parts, size_t n, struct upload_result *res,
+                    struct bu_error *err)
+{
+    struct upload up = {.req = req, .in = in, .res = res, .fd = -1, .direct_fd = -1};
+    enum upload_stage stage;
+
+    memset(res, 0, sizeof *res);
+    stage = admit(&up, err);
+    /* Assembling is a stream's work on the disk: within the uploads'
+     * share of the pool, as a body is. */
+    if (stage == STAGE_GO &&
+        (routes_admit(req, SB_CLASS_UPLOAD, err) != 0 || assemble(&up, parts, n, err) != 0))
+        stage = STAGE_ERROR;
+    close_upload(&up);
+    if (stage != STAGE_ERROR && res->completed) {
+        /* The final committed, and its partials' rows with it: their data
+         * goes now (after a crash here, the orphan sweep removes it). */
+        for (size_t i = 0; i < n; i++)
+            storage_remove(req->cfg, parts[i]);
+    }
     return stage == STAGE_ERROR ? -1 : 0;
 }

@@ -37,8 +37,11 @@
     X(UNSUPPORTED_CHECKSUM, 400, "unsupported_checksum", NULL)                                     \
     X(DEFER_LENGTH_UNSUPPORTED, 400, "defer_length_unsupported", NULL)                             \
     X(BODY_INCOMPLETE, 400, "body_incomplete", NULL)                                               \
+    X(BAD_CONCAT, 400, "bad_concat", NULL)                                                         \
+    X(CONCAT_INCOMPLETE, 400, "concat_incomplete", NULL)                                           \
     X(INVALID_INPUT, 400, "invalid_input", NULL)                                                   \
     X(UNAUTHORIZED, 401, "unauthorized", NULL)                                                     \
+    X(UPLOAD_IS_FINAL, 403, "upload_is_final", NULL)                                               \
     X(NOT_FOUND, 404, "not_found", "BU404")                                                        \
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed", NULL)                                         \
     X(OFFSET_MISMATCH, 409, "offset_mismatch", "BU409")                                            \
@@ -49,6 +52,7 @@
     X(BATCH_FINISHED, 409, "batch_finished", NULL)                                                 \
     X(BATCH_NOT_OPEN, 409, "batch_not_open", NULL)                                                 \
     X(BATCH_EMPTY, 409, "batch_empty", NULL)                                                       \
+    X(CONCAT_PART_TAKEN, 409, "concat_part_taken", NULL)                                           \
     X(UPLOAD_GONE, 410, "upload_gone", "BU410")                                                    \
     X(FILE_EXPIRED, 410, "file_expired", NULL)                                                     \
     X(LINK_EXPIRED, 410, "link_expired", NULL)                                                     \

@@ -13,6 +13,7 @@
 #define BATCHUP_STORAGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "batchup/config.h"
 #include "batchup/error.h"
@@ -57,6 +58,15 @@ int storage_save_state(const struct bu_config *cfg, const char *file_id, const v
 long storage_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap);
 /* Remove partial/<id>.sha (and a temporary one); missing is fine. */
 void storage_drop_state(const struct bu_config *cfg, const char *file_id);
+/* tus concatenation: partial/<file_id> created anew (empty) for a final
+ * upload; its descriptor (read-write), or -1 with err. */
+int storage_concat_open(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* Append the completed partial upload part (files/<part>) to fd at *at
+ * (advanced), with copy_file_range(2) where the kernel allows it, else
+ * through buf (cap bytes).  0, or -1 with err (507 storage_full when the
+ * disk is). */
+int storage_concat_part(const struct bu_config *cfg, int fd, const char *part, uint64_t *at,
+                        void *buf, size_t cap, struct bu_error *err);
 /* Remove the data of one file, partial or complete; missing is fine. */
 void storage_remove(const struct bu_config *cfg, const char *file_id);
 

@@ -107,6 +107,38 @@ int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config
                      const char *batch_id, const char *name, const char *media_type, uint64_t size,
                      enum store_join_result *result, char file_id[STORE_ID_SIZE], uint64_t *offset);
 
+/* tus concatenation (013): a partial upload of size bytes (at least 1),
+ * in a batch of its own that is never listed nor completed, under the
+ * quotas of a creation (batchup.create_partial_upload). */
+int store_create_partial_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                int user_id, uint64_t size, char file_id[STORE_ID_SIZE]);
+
+enum store_final_result {
+    STORE_FINAL_NEW,            /* a new final file (a batch of its own, or joined) */
+    STORE_FINAL_EXISTING,       /* the final of the same parts: a retry */
+    STORE_FINAL_PART_NOT_FOUND, /* a part is no partial upload of this user */
+    STORE_FINAL_PART_GONE,      /* a part was aborted or has expired */
+    STORE_FINAL_INCOMPLETE,     /* a part is short of its length */
+    STORE_FINAL_TOO_LARGE,      /* the parts sum past max_file_size */
+    STORE_FINAL_TAKEN,          /* a part belongs to another final */
+    STORE_FINAL_JOIN_REFUSED,   /* the batch refused it: join says why */
+};
+
+struct store_final {
+    enum store_final_result result;
+    enum store_join_result join; /* for STORE_FINAL_JOIN_REFUSED */
+    char file_id[STORE_ID_SIZE]; /* for NEW and EXISTING */
+    uint64_t offset;             /* where the final stands */
+    uint64_t size;               /* the parts' sum */
+};
+
+/* tus creation with Upload-Concat: final (batchup.create_final): parts is
+ * a PostgreSQL array of the partial uploads' ids ("{id,id}"), batch_id the
+ * batch it joins or NULL for a batch of its own. */
+int store_create_final(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                       int user_id, const char *parts, const char *name, const char *media_type,
+                       const char *batch_id, struct store_final *out);
+
 /* tus creation with Upload-Defer-Length: a batch of one file whose length
  * is not known yet; max_size is the most it may take
  * (batchup.create_deferred_upload). */
@@ -197,6 +229,7 @@ struct store_claim {
     char holder[STORE_WRITER_MAX + 1];           /* the writer holding it, when locked */
     int user_id;                                 /* the token's user (token_hash given): 0 none */
     char user_name[CHECK_USER_NAME_MAX + 1];
+    bool final; /* a final upload (tus concatenation): no PATCH writes it */
 };
 
 /* batchup.claim_upload with the configuration's limits: the slot and the
@@ -245,6 +278,10 @@ enum store_file_status {
 };
 
 /* A file as the API reports it (batchup.file_state). */
+/* The longest Upload-Concat a HEAD reports: "final;" and 16 URLs of
+ * /api/v1/files/<id> (tus.c takes at most TUS_CONCAT_PARTS parts). */
+#define STORE_CONCAT_MAX 1024
+
 struct store_file_state {
     enum store_file_status status;
     uint64_t offset;
@@ -253,6 +290,8 @@ struct store_file_state {
     time_t updated_at;
     char expected_sha256[DIGEST_SHA256_HEX + 1]; /* "" when none was announced */
     bool length_deferred; /* created without its length: size is its maximum */
+    /* tus Upload-Concat: "partial", "final;<url> <url>...", or "". */
+    char concat[STORE_CONCAT_MAX + 1];
 };
 
 /* user_id 0: any user's file (the completion checks its own upload). */
@@ -262,6 +301,7 @@ int store_file_state(struct db *db, struct bu_error *err, const char *file_id, i
 struct store_completion {
     bool completed;      /* false: the file was aborted or expired meanwhile */
     bool batch_complete; /* this completion issued the batch's link */
+    bool partial;        /* a partial upload's last byte: recorded, its slot freed */
 };
 
 /* batchup.complete_file: the file's bytes are durable in files/, and

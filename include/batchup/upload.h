@@ -43,6 +43,16 @@ struct upload_result {
 int upload_receive(struct http_request *req, const struct upload_request *in,
                    struct upload_result *res, struct bu_error *err);
 
+/* Assemble the final upload in->file_id (tus concatenation) from the n
+ * completed partial uploads parts, in order: its slot and lock taken as a
+ * PATCH takes them (queued: 423 slot_unavailable), the bytes copied and
+ * hashed, the file committed as a streamed one is, and the partials'
+ * data removed.  A final already complete (a retry) is left as it is.
+ * 0 with res->completed, or -1 with err. */
+int upload_assemble(struct http_request *req, const struct upload_request *in,
+                    const char *const *parts, size_t n, struct upload_result *res,
+                    struct bu_error *err);
+
 /* Before an offset is reported (HEAD): the writer of this pool receiving
  * the upload, if any, is asked to record what arrived, and given a moment,
  * so that the offset includes it.  The writer goes on receiving. */

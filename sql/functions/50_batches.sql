@@ -93,12 +93,19 @@ DECLARE
     v_batch   uuid;
     v_status  text := 'completed';
     v_file    record;
+    v_final   boolean;
 BEGIN
     IF p_sha256 IS NULL OR p_sha256 !~ '^[0-9a-fA-F]{64}$' THEN
         RAISE EXCEPTION 'sha256 must be 64 hex digits' USING ERRCODE = 'BU400';
     END IF;
     IF p_link_ttl_seconds IS NULL OR p_link_ttl_seconds <= 0 THEN
         PERFORM batchup.check_positive(p_link_ttl_seconds, 'p_link_ttl_seconds');
+    END IF;
+    -- A partial upload (013) never completes: its final takes its bytes.
+    IF EXISTS (SELECT 1 FROM batchup.files f JOIN batchup.batches b ON b.id = f.batch_id
+                WHERE f.id = p_file AND b.concat_partial) THEN
+        RETURN QUERY SELECT * FROM batchup.commit_partial(p_file, p_writer);
+        RETURN;
     END IF;
 
     UPDATE batchup.files f
@@ -108,9 +115,13 @@ BEGIN
      WHERE f.id = p_file AND f.status IN ('pending', 'queued', 'uploading')
        AND (f.expected_sha256 IS NULL OR f.expected_sha256 = lower(p_sha256))
        AND (p_writer IS NULL OR f.writer = p_writer)
-    RETURNING f.batch_id INTO v_batch;
+    RETURNING f.batch_id, f.concat_parts IS NOT NULL INTO v_batch, v_final;
 
     IF FOUND THEN
+        -- A final's partials go in its commit (013).
+        IF v_final THEN
+            PERFORM batchup.drop_partials(p_file);
+        END IF;
         IF NOT batchup.count_finished(v_batch, 1, p_link_ttl_seconds) THEN
             RETURN QUERY SELECT v_batch, false, NULL::text, 'completed'::text;
             RETURN;
@@ -592,7 +603,7 @@ BEGIN
         SELECT row_number() OVER w AS n, b.id,
                sum(b.files_total) OVER w - b.files_total AS rows_before
           FROM batchup.batches b
-         WHERE b.user_id = p_user
+         WHERE b.user_id = p_user AND NOT b.concat_partial
            AND (p_cursor IS NULL OR (b.created_at, b.id) < (v_after_at, v_after_id))
         WINDOW w AS (ORDER BY b.created_at DESC, b.id DESC)
          ORDER BY b.created_at DESC, b.id DESC
@@ -629,7 +640,8 @@ BEGIN
         'batches', v_page,
         'next', CASE WHEN v_last_id IS NOT NULL
                       AND EXISTS (SELECT 1 FROM batchup.batches b
-                                   WHERE b.user_id = p_user AND (b.created_at, b.id) < (v_last_at, v_last_id))
+                                   WHERE b.user_id = p_user AND NOT b.concat_partial
+                                     AND (b.created_at, b.id) < (v_last_at, v_last_id))
                      THEN '/api/v1/batches?limit=' || p_limit
                           || CASE WHEN p_files THEN '&files=1' ELSE '' END
                           || '&cursor=' || batchup.batch_cursor(v_last_at, v_last_id) END);

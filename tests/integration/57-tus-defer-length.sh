@@ -34,7 +34,7 @@ patch_at() { # URL OFFSET FILE [headers...]: prints the status, headers in $W/p.
 }
 
 get "$W/o" "" /api/v1/files -X OPTIONS >/dev/null
-tap_is "$(hval Tus-Extension "$W/o.h")" "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration" \
+tap_is "$(hval Tus-Extension "$W/o.h")" "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration,concatenation" \
     "OPTIONS advertises creation-defer-length"
 tap_is "$(create -H 'Upload-Defer-Length: 2')" 400 "Upload-Defer-Length other than 1: 400"
 tap_is "$(create -H 'Upload-Defer-Length: 1' -H 'Upload-Length: 5')" 400 "both Upload-Defer-Length and Upload-Length: 400"
