@@ -63,7 +63,7 @@
  * in every request.  A file sent over several requests carries them from
  * one to the next: each checkpoint (keep: fdatasync, then the offset
  * recorded) saves their state at that offset beside the partial file
- * (partial/<id>.sha, storage.c), and the next request restores it when it
+ * (partial/<id>.sha, disk.c), and the next request restores it when it
  * is exactly the state at the recorded offset it resumes from.  Anything
  * else is refused and the state rebuilt by hashing the partial file from
  * disk up to that offset: a state of another offset (a crash between the
@@ -103,7 +103,7 @@
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
 #include "batchup/scoreboard.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 #include "batchup/store.h"
 #include "batchup/upload.h"
 
@@ -207,7 +207,7 @@ static void save_state(struct upload *up)
     if (st.len == 0)
         return;
     state_check(&st, st.check);
-    storage_save_state(up->req->cfg, up->in->file_id, &st, sizeof st);
+    disk_save_state(up->req->cfg, up->in->file_id, &st, sizeof st);
 }
 
 /* Continue up->whole from the saved state when it is exactly the state at
@@ -216,7 +216,7 @@ static bool restore_state(struct upload *up)
 {
     struct hash_state st;
     char check[DIGEST_SHA256_HEX + 1];
-    long n = storage_load_state(up->req->cfg, up->in->file_id, &st, sizeof st);
+    long n = disk_load_state(up->req->cfg, up->in->file_id, &st, sizeof st);
 
     if (n < 0) {
         log_info("upload %s: no saved hash state; hashing its first %llu bytes from disk",
@@ -257,7 +257,7 @@ static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
         return -1;
     if (advance && !up->verifying && up->written != up->durable) {
         if (fdatasync(up->fd) != 0)
-            return storage_error(errno, err);
+            return disk_error(errno, err);
         up->durable = up->written;
         advanced = true;
     }
@@ -346,7 +346,7 @@ static int flush(struct upload *up, bool all, struct bu_error *err)
     return 0;
 failed:
     log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
-    return storage_error(errno, err);
+    return disk_error(errno, err);
 }
 
 /* Feed d the first size bytes of fd, read back through the stream buffer
@@ -396,7 +396,7 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
     if (expected[0] != '\0' && strcmp(expected, sha256) != 0)
         return error_set(err, BU_E_CHECKSUM_MISMATCH,
                          "the file's SHA-256 (%s) is not the one declared for it", sha256);
-    if (storage_commit(cfg, up->in->file_id, err) != 0 ||
+    if (disk_commit(cfg, up->in->file_id, err) != 0 ||
         store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32, cfg->link_ttl_seconds,
                             up->writer, &done) != 0) {
         /* upload_locked: another request holds the lock now (a takeover
@@ -409,7 +409,7 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
     if (!done.completed) {
         /* The file was aborted or expired while its last bytes arrived: the
          * completion lost, and the data goes the way of the file. */
-        storage_remove(cfg, up->in->file_id);
+        disk_remove(cfg, up->in->file_id);
         return error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired");
     }
     assert(up->written == up->claim.size || up->fd < 0);
@@ -549,12 +549,12 @@ static int admit(struct upload *up, struct bu_error *err)
  * error. */
 static int finish_left_over(struct upload *up, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE], partial[STORAGE_PATH_SIZE], sha256[DIGEST_SHA256_HEX + 1];
+    char path[DISK_PATH_SIZE], partial[DISK_PATH_SIZE], sha256[DIGEST_SHA256_HEX + 1];
     uint32_t crc32 = 0;
     struct stat st;
     int fd, rc;
 
-    storage_final_path(up->req->cfg, up->in->file_id, path, sizeof path);
+    disk_final_path(up->req->cfg, up->in->file_id, path, sizeof path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {
         if (fd >= 0)
@@ -563,7 +563,7 @@ static int finish_left_over(struct upload *up, struct bu_error *err)
     }
     if ((uint64_t)st.st_size < up->claim.size) {
         close(fd);
-        storage_partial_path(up->req->cfg, up->in->file_id, partial, sizeof partial);
+        disk_partial_path(up->req->cfg, up->in->file_id, partial, sizeof partial);
         if (renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE) != 0)
             return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
         log_warn("upload %s: an unfinished file was in files/ (a writer that lost the lock moved "
@@ -602,15 +602,15 @@ static int open_upload(struct upload *up, struct bu_error *err)
     const struct upload_request *in = up->in;
     const struct bu_config *cfg = up->req->cfg;
 
-    if (storage_final_exists(cfg, in->file_id)) {
+    if (disk_final_exists(cfg, in->file_id)) {
         int left = finish_left_over(up, err);
         if (left != 0)
             return left;
     }
-    up->fd = storage_open_partial(cfg, in->file_id, err);
+    up->fd = disk_open_partial(cfg, in->file_id, err);
     if (up->fd < 0 || check_partial(up, err) != 0)
         return -1;
-    up->direct_fd = storage_open_direct(cfg, in->file_id);
+    up->direct_fd = disk_open_direct(cfg, in->file_id);
     up->durable = in->offset;
     if (ftruncate(up->fd, (off_t)in->offset) != 0)
         return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * storage.h - where file data lives under storage_dir, and how it is made
+ * disk.h - where file data lives under storage_dir, and how it is made
  * durable.
  *
  *   partial/<file id>                 an upload in progress
@@ -9,8 +9,8 @@
  *   files/<first 2 chars>/<file id>   a completed file (the shard keeps
  *                                     directories small)
  */
-#ifndef BATCHUP_STORAGE_H
-#define BATCHUP_STORAGE_H
+#ifndef BATCHUP_DISK_H
+#define BATCHUP_DISK_H
 
 #include <stddef.h>
 
@@ -19,45 +19,45 @@
 
 /* Room for a path below storage_dir: the directory (at most 1023 bytes, as
  * struct bu_config holds it) and a file's place under it. */
-#define STORAGE_PATH_SIZE 1100
+#define DISK_PATH_SIZE 1100
 
 /* Create storage_dir/partial and storage_dir/files if missing. */
-int storage_init(const struct bu_config *cfg, struct bu_error *err);
-void storage_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
-void storage_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
+int disk_init(const struct bu_config *cfg, struct bu_error *err);
+void disk_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
+void disk_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
 /* The completed file's path relative to storage_dir (for X-Accel-Redirect). */
-void storage_final_relpath(const char *file_id, char *buf, size_t cap);
+void disk_final_relpath(const char *file_id, char *buf, size_t cap);
 /* Make a partial file complete: fsync it, rename it into files/, fsync the
  * directories involved.  Idempotent when it was already moved.  A full disk
  * is 507 storage_full. */
-int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
 /* The error for a failed write of file data with errno errnum: 507
  * storage_full for ENOSPC and EDQUOT, else 500 storage_error.  Returns -1. */
-int storage_error(int errnum, struct bu_error *err);
+int disk_error(int errnum, struct bu_error *err);
 /* Take the per-upload lock (partial/<id>.lock, flock): returns its fd, or -1
  * with err 423 upload_locked when another request holds it.  The lock file
  * outlives the rename at completion, so two requests can never both write
  * one upload.  Released by closing the fd (or by the process dying). */
-int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+int disk_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
 /* Open (creating) the partial file for writing. */
-int storage_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+int disk_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
 /* The partial file again, write-only with O_DIRECT (upload.c writes whole
  * aligned blocks through it); -1 where the file system refuses O_DIRECT. */
-int storage_open_direct(const struct bu_config *cfg, const char *file_id);
+int disk_open_direct(const struct bu_config *cfg, const char *file_id);
 /* Does the completed file exist (moved, possibly before a crash)? */
-int storage_final_exists(const struct bu_config *cfg, const char *file_id);
+int disk_final_exists(const struct bu_config *cfg, const char *file_id);
 /* Replace partial/<id>.sha with the n bytes at buf: written to a temporary
  * name, fdatasync'd, renamed over it (the directory is not fsync'd: a
  * rename lost in a power cut leaves the older state, which its reader
  * refuses for its offset).  0, or -1 (logged; the caller goes on without
  * it). */
-int storage_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n);
+int disk_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n);
 /* Read partial/<id>.sha into buf: its length (at most cap; a longer file is
  * -1), or -1 when it is missing or unreadable. */
-long storage_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap);
+long disk_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap);
 /* Remove partial/<id>.sha (and a temporary one); missing is fine. */
-void storage_drop_state(const struct bu_config *cfg, const char *file_id);
+void disk_drop_state(const struct bu_config *cfg, const char *file_id);
 /* Remove the data of one file, partial or complete; missing is fine. */
-void storage_remove(const struct bu_config *cfg, const char *file_id);
+void disk_remove(const struct bu_config *cfg, const char *file_id);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * storage.c - file data on disk, and its durability.
+ * disk.c - file data on disk, and its durability.
  *
  * The order of operations is the contract with the database: bytes are
  * written and fdatasync'd before the offset that covers them is recorded, and
@@ -23,11 +23,11 @@
 #include <unistd.h>
 
 #include "batchup/log.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 
 static int mkdir_p(const char *path)
 {
-    char tmp[STORAGE_PATH_SIZE];
+    char tmp[DISK_PATH_SIZE];
     size_t len = strlen(path);
 
     if (len >= sizeof tmp)
@@ -46,10 +46,10 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-int storage_init(const struct bu_config *cfg, struct bu_error *err)
+int disk_init(const struct bu_config *cfg, struct bu_error *err)
 {
     static const char *const dirs[] = {"partial", "files"};
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", cfg->storage_dir, dirs[i]);
@@ -60,21 +60,21 @@ int storage_init(const struct bu_config *cfg, struct bu_error *err)
     return 0;
 }
 
-void storage_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
+void disk_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/partial/%s", cfg->storage_dir, file_id);
 }
 
-void storage_final_relpath(const char *file_id, char *buf, size_t cap)
+void disk_final_relpath(const char *file_id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "files/%.2s/%s", file_id, file_id);
 }
 
-void storage_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
+void disk_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
 {
     char rel[256];
 
-    storage_final_relpath(file_id, rel, sizeof rel);
+    disk_final_relpath(file_id, rel, sizeof rel);
     snprintf(buf, cap, "%s/%s", cfg->storage_dir, rel);
 }
 
@@ -87,7 +87,7 @@ static int write_failed(int errnum, struct bu_error *err, const char *what)
     return error_set(err, BU_E_STORAGE_ERROR, "%s", what);
 }
 
-int storage_error(int errnum, struct bu_error *err)
+int disk_error(int errnum, struct bu_error *err)
 {
     return write_failed(errnum, err, "the file could not be stored");
 }
@@ -104,13 +104,13 @@ static int fsync_path(const char *path, int flags)
     return rc;
 }
 
-int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char partial[STORAGE_PATH_SIZE], final[STORAGE_PATH_SIZE], dir[STORAGE_PATH_SIZE];
+    char partial[DISK_PATH_SIZE], final[DISK_PATH_SIZE], dir[DISK_PATH_SIZE];
     struct stat st;
 
-    storage_partial_path(cfg, file_id, partial, sizeof partial);
-    storage_final_path(cfg, file_id, final, sizeof final);
+    disk_partial_path(cfg, file_id, partial, sizeof partial);
+    disk_final_path(cfg, file_id, final, sizeof final);
     if (stat(partial, &st) != 0 && stat(final, &st) == 0)
         return 0; /* an earlier attempt moved it already */
     snprintf(dir, sizeof dir, "%s/files/%.2s", cfg->storage_dir, file_id);
@@ -118,18 +118,18 @@ int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_e
         fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
         int saved = errno;
         log_error("cannot commit %s: %s", file_id, strerror(saved));
-        return storage_error(saved, err);
+        return disk_error(saved, err);
     }
     snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
     fsync_path(dir, O_RDONLY | O_DIRECTORY);
     /* The hash state is of no use once the file is complete. */
-    storage_drop_state(cfg, file_id);
+    disk_drop_state(cfg, file_id);
     return 0;
 }
 
-int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+int disk_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     int fd;
 
     snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
@@ -146,12 +146,12 @@ int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct
     return fd;
 }
 
-int storage_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+int disk_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     int fd;
 
-    storage_partial_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, path, sizeof path);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         int saved = errno;
@@ -161,20 +161,20 @@ int storage_open_partial(const struct bu_config *cfg, const char *file_id, struc
     return fd;
 }
 
-int storage_open_direct(const struct bu_config *cfg, const char *file_id)
+int disk_open_direct(const struct bu_config *cfg, const char *file_id)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
-    storage_partial_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, path, sizeof path);
     return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 }
 
-int storage_final_exists(const struct bu_config *cfg, const char *file_id)
+int disk_final_exists(const struct bu_config *cfg, const char *file_id)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     struct stat st;
 
-    storage_final_path(cfg, file_id, path, sizeof path);
+    disk_final_path(cfg, file_id, path, sizeof path);
     return stat(path, &st) == 0;
 }
 
@@ -184,9 +184,9 @@ static void state_path(const struct bu_config *cfg, const char *file_id, const c
     snprintf(buf, cap, "%s/partial/%s.sha%s", cfg->storage_dir, file_id, suffix);
 }
 
-int storage_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n)
+int disk_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n)
 {
-    char tmp[STORAGE_PATH_SIZE], path[STORAGE_PATH_SIZE];
+    char tmp[DISK_PATH_SIZE], path[DISK_PATH_SIZE];
     int fd, rc = -1;
 
     state_path(cfg, file_id, ".tmp", tmp, sizeof tmp);
@@ -205,9 +205,9 @@ int storage_save_state(const struct bu_config *cfg, const char *file_id, const v
     return -1;
 }
 
-long storage_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap)
+long disk_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     ssize_t n;
     int fd;
 
@@ -226,9 +226,9 @@ long storage_load_state(const struct bu_config *cfg, const char *file_id, void *
     return n;
 }
 
-void storage_drop_state(const struct bu_config *cfg, const char *file_id)
+void disk_drop_state(const struct bu_config *cfg, const char *file_id)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
     state_path(cfg, file_id, "", path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
@@ -238,19 +238,19 @@ void storage_drop_state(const struct bu_config *cfg, const char *file_id)
     unlink(path);
 }
 
-void storage_remove(const struct bu_config *cfg, const char *file_id)
+void disk_remove(const struct bu_config *cfg, const char *file_id)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
-    storage_drop_state(cfg, file_id);
+    disk_drop_state(cfg, file_id);
 
     snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
     unlink(path);
 
-    storage_partial_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", path, strerror(errno));
-    storage_final_path(cfg, file_id, path, sizeof path);
+    disk_final_path(cfg, file_id, path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", path, strerror(errno));
 }
