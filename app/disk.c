@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,25 +126,6 @@ int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_erro
     return 0;
 }
 
-int disk_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
-{
-    char path[DISK_PATH_SIZE];
-    int fd;
-
-    snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        log_error("cannot open %s: %s", path, strerror(errno));
-        return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        return error_set(err, BU_E_UPLOAD_LOCKED,
-                         "another request is writing this upload; retry when it has finished");
-    }
-    return fd;
-}
-
 int disk_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
     char path[DISK_PATH_SIZE];
@@ -244,6 +224,8 @@ void disk_remove(const struct bu_config *cfg, const char *file_id)
 
     disk_drop_state(cfg, file_id);
 
+    /* A lock file of an older release (the writer lock lives in the
+     * database now); none is made any more. */
     snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
     unlink(path);
 

@@ -34,11 +34,6 @@ int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_erro
 /* The error for a failed write of file data with errno errnum: 507
  * storage_full for ENOSPC and EDQUOT, else 500 storage_error.  Returns -1. */
 int disk_error(int errnum, struct bu_error *err);
-/* Take the per-upload lock (partial/<id>.lock, flock): returns its fd, or -1
- * with err 423 upload_locked when another request holds it.  The lock file
- * outlives the rename at completion, so two requests can never both write
- * one upload.  Released by closing the fd (or by the process dying). */
-int disk_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
 /* Open (creating) the partial file for writing. */
 int disk_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
 /* The partial file again, write-only with O_DIRECT (upload.c writes whole
