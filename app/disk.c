@@ -2,6 +2,13 @@
 /*
  * disk.c - file data on disk, and its durability.
  *
+ * Every file system call of the byte path lives here, beside the layout
+ * it works on (disk.h): upload.c streams a body with pwrite into the
+ * descriptors this file opens, and calls these functions for the rest
+ * (cut back, make durable, measure, finish a completion a killed worker
+ * left); gc.c's orphan sweep walks the layout through disk_walk.  So the
+ * layout and the order of durable steps are written in one place.
+ *
  * The order of operations is the contract with the database: bytes are
  * written and fdatasync'd before the offset that covers them is recorded, and
  * a completed file is fsync'd, renamed into files/ and its directory fsync'd
@@ -14,6 +21,7 @@
  * offset it describes is recorded, refused unless it matches that offset
  * and its own checksum, and rebuilt from the partial file when refused.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -216,6 +224,86 @@ void disk_drop_state(const struct bu_config *cfg, const char *file_id)
     /* A temporary one a killed worker left behind. */
     state_path(cfg, file_id, ".tmp", path, sizeof path);
     unlink(path);
+}
+
+int disk_truncate(int fd, uint64_t size)
+{
+    return ftruncate(fd, (off_t)size);
+}
+
+int disk_sync(int fd)
+{
+    return fdatasync(fd);
+}
+
+int disk_size(int fd, uint64_t *size)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int disk_open_final(const struct bu_config *cfg, const char *file_id, uint64_t *size)
+{
+    char path[DISK_PATH_SIZE];
+    int fd;
+
+    disk_final_path(cfg, file_id, path, sizeof path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && disk_size(fd, size) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+int disk_move_back(const struct bu_config *cfg, const char *file_id)
+{
+    char path[DISK_PATH_SIZE], partial[DISK_PATH_SIZE];
+
+    disk_final_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, partial, sizeof partial);
+    return renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE);
+}
+
+/* Visit every entry of one folder; false when the visitor stopped. */
+static bool walk_dir(const char *dir, disk_visit_fn *visit, void *ctx)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool go = true;
+
+    if (d == NULL)
+        return true;
+    while (go && (e = readdir(d)) != NULL)
+        go = visit(ctx, dir, e->d_name);
+    closedir(d);
+    return go;
+}
+
+void disk_walk(const struct bu_config *cfg, disk_visit_fn *visit, void *ctx)
+{
+    char dir[DISK_PATH_SIZE];
+    DIR *files;
+    struct dirent *e;
+    bool go;
+
+    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
+    go = walk_dir(dir, visit, ctx);
+    snprintf(dir, sizeof dir, "%s/files", cfg->storage_dir);
+    files = opendir(dir);
+    while (go && files != NULL && (e = readdir(files)) != NULL) {
+        char shard[DISK_PATH_SIZE];
+        if (strlen(e->d_name) != 2 || e->d_name[0] == '.')
+            continue;
+        snprintf(shard, sizeof shard, "%s/%s", dir, e->d_name);
+        go = walk_dir(shard, visit, ctx);
+    }
+    if (files != NULL)
+        closedir(files);
 }
 
 void disk_remove(const struct bu_config *cfg, const char *file_id)

@@ -29,7 +29,6 @@
  * and at least GC_SWEEP_REFUSE_MIN), it deletes nothing and says so, since
  * that is what a wrong database, or a restored store, looks like.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -144,16 +143,13 @@ static void sweep_entry(struct sweep *sw, const char *dir, const char *name)
         sweep_flush(sw);
 }
 
-static void sweep_dir(struct sweep *sw, const char *dir)
+/* disk_walk's visitor: each entry of the layout, while nothing failed. */
+static bool sweep_visit(void *ctx, const char *dir, const char *name)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
+    struct sweep *sw = ctx;
 
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL && !sw->failed)
-        sweep_entry(sw, dir, e->d_name);
-    closedir(d);
+    sweep_entry(sw, dir, name);
+    return !sw->failed;
 }
 
 /* Is a sweep due?  Then mark it as done now (storage_dir/.swept). */
@@ -177,25 +173,9 @@ static bool sweep_due(const struct bu_config *cfg)
 /* One walk of partial/ and files/<shard>/. */
 static void sweep_walk(struct sweep *sw, const struct bu_config *cfg)
 {
-    char dir[DISK_PATH_SIZE];
-    DIR *files;
-    struct dirent *e;
-
     sw->n = 0;
     sw->old = sw->orphans = sw->present = 0;
-    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
-    sweep_dir(sw, dir);
-    snprintf(dir, sizeof dir, "%s/files", cfg->storage_dir);
-    files = opendir(dir);
-    while (files != NULL && (e = readdir(files)) != NULL && !sw->failed) {
-        char shard[DISK_PATH_SIZE];
-        if (strlen(e->d_name) != 2 || e->d_name[0] == '.')
-            continue;
-        snprintf(shard, sizeof shard, "%s/%s", dir, e->d_name);
-        sweep_dir(sw, shard);
-    }
-    if (files != NULL)
-        closedir(files);
+    disk_walk(cfg, sweep_visit, sw);
     sweep_flush(sw);
 }
 

@@ -87,12 +87,10 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,7 +157,7 @@ struct upload {
 
 static void cut_back(struct upload *up, uint64_t to)
 {
-    if (ftruncate(up->fd, (off_t)to) != 0)
+    if (disk_truncate(up->fd, to) != 0)
         log_warn("cannot cut upload %s back to %llu: %s", up->in->file_id, (unsigned long long)to,
                  strerror(errno));
     up->written = to;
@@ -256,7 +254,7 @@ static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
     if (flush(up, true, err) != 0)
         return -1;
     if (advance && !up->verifying && up->written != up->durable) {
-        if (fdatasync(up->fd) != 0)
+        if (disk_sync(up->fd) != 0)
             return disk_error(errno, err);
         up->durable = up->written;
         advanced = true;
@@ -549,22 +547,17 @@ static int admit(struct upload *up, struct bu_error *err)
  * error. */
 static int finish_left_over(struct upload *up, struct bu_error *err)
 {
-    char path[DISK_PATH_SIZE], partial[DISK_PATH_SIZE], sha256[DIGEST_SHA256_HEX + 1];
+    char sha256[DIGEST_SHA256_HEX + 1];
     uint32_t crc32 = 0;
-    struct stat st;
+    uint64_t size;
     int fd, rc;
 
-    disk_final_path(up->req->cfg, up->in->file_id, path, sizeof path);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
+    fd = disk_open_final(up->req->cfg, up->in->file_id, &size);
+    if (fd < 0)
         return error_set(err, BU_E_STORAGE_ERROR, "the stored file cannot be read");
-    }
-    if ((uint64_t)st.st_size < up->claim.size) {
+    if (size < up->claim.size) {
         close(fd);
-        disk_partial_path(up->req->cfg, up->in->file_id, partial, sizeof partial);
-        if (renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE) != 0)
+        if (disk_move_back(up->req->cfg, up->in->file_id) != 0)
             return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
         log_warn("upload %s: an unfinished file was in files/ (a writer that lost the lock moved "
                  "it); it is resumed",
@@ -581,18 +574,18 @@ static int finish_left_over(struct upload *up, struct bu_error *err)
  * from it would fill the hole with zeros. */
 static int check_partial(struct upload *up, struct bu_error *err)
 {
-    struct stat st;
+    uint64_t size;
 
-    if (fstat(up->fd, &st) != 0)
+    if (disk_size(up->fd, &size) != 0)
         return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
-    if ((uint64_t)st.st_size >= up->in->offset)
+    if (size >= up->in->offset)
         return 0;
     log_error("upload %s is damaged: its partial file has %lld bytes, the database counts %llu",
-              up->in->file_id, (long long)st.st_size, (unsigned long long)up->in->offset);
+              up->in->file_id, (long long)size, (unsigned long long)up->in->offset);
     return error_set(err, BU_E_UPLOAD_DAMAGED,
                      "the stored part of this upload is shorter than its recorded offset "
                      "(%lld < %llu bytes): it cannot be resumed",
-                     (long long)st.st_size, (unsigned long long)up->in->offset);
+                     (long long)size, (unsigned long long)up->in->offset);
 }
 
 /* Open the partial file at the recorded offset.  0 go on, 1 done (a
@@ -612,7 +605,7 @@ static int open_upload(struct upload *up, struct bu_error *err)
         return -1;
     up->direct_fd = disk_open_direct(cfg, in->file_id);
     up->durable = in->offset;
-    if (ftruncate(up->fd, (off_t)in->offset) != 0)
+    if (disk_truncate(up->fd, in->offset) != 0)
         return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed");
     up->written = in->offset;
     if (digest_begin(&up->whole, DIGEST_SHA256, true) != 0 ||

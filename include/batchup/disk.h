@@ -12,7 +12,9 @@
 #ifndef BATCHUP_DISK_H
 #define BATCHUP_DISK_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "batchup/config.h"
 #include "batchup/error.h"
@@ -52,6 +54,26 @@ int disk_save_state(const struct bu_config *cfg, const char *file_id, const void
 long disk_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap);
 /* Remove partial/<id>.sha (and a temporary one); missing is fine. */
 void disk_drop_state(const struct bu_config *cfg, const char *file_id);
+/* Cut an open data file to size bytes.  0, or -1 (errno). */
+int disk_truncate(int fd, uint64_t size);
+/* Make what was written to an open data file durable (fdatasync).  0, or
+ * -1 (errno). */
+int disk_sync(int fd);
+/* The size of an open data file into *size.  0, or -1 (errno). */
+int disk_size(int fd, uint64_t *size);
+/* Open the completed file read-only, its size into *size: its fd, or -1
+ * when it is missing or unreadable. */
+int disk_open_final(const struct bu_config *cfg, const char *file_id, uint64_t *size);
+/* Move a completed file back to partial/, never over a partial file that
+ * is there (a file a writer moved before its commit was refused).  0, or
+ * -1 (errno). */
+int disk_move_back(const struct bu_config *cfg, const char *file_id);
+/* What disk_walk calls for each entry of a data folder: dir is the
+ * folder's path, name the entry's.  false stops the walk. */
+typedef bool disk_visit_fn(void *ctx, const char *dir, const char *name);
+/* Call visit for every entry of partial/ and of each files/<shard>/ (the
+ * orphan sweep's walk of the layout); entries are not filtered. */
+void disk_walk(const struct bu_config *cfg, disk_visit_fn *visit, void *ctx);
 /* Remove the data of one file, partial or complete; missing is fine. */
 void disk_remove(const struct bu_config *cfg, const char *file_id);
 
