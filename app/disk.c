@@ -10,10 +10,21 @@
  * layout and the order of durable steps are written in one place.
  *
  * The order of operations is the contract with the database: bytes are
- * written and fdatasync'd before the offset that covers them is recorded, and
- * a completed file is fsync'd, renamed into files/ and its directory fsync'd
+ * written and fdatasync'd before the offset that covers them is recorded
+ * (and before the first offset of a file is recorded, partial/ is fsync'd
+ * once, so that the file's name survives too), and a completed file is
+ * fdatasync'd, renamed into files/<shard>/ and that directory fsync'd
  * before the database calls it completed.  So after a crash the database
- * never claims bytes the disk does not have.
+ * never claims bytes the disk does not have.  Each fsync covers this:
+ *
+ *   fdatasync of the data file   its bytes and its length
+ *   fsync of partial/            the partial file's name, once per file,
+ *                                with its first recorded offset
+ *   fsync of files/<shard>/      the completed file's name there
+ *
+ * A file sent in one PATCH pays the first and the last, as the app floor
+ * pays its one fdatasync: the rename's removal from partial/ needs no
+ * fsync (disk_commit says why).
  *
  * Beside a partial file lies, between the PATCH requests of a file sent in
  * several, the SHA-256 state at its recorded offset (partial/<id>.sha,
@@ -115,23 +126,40 @@ int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_erro
 {
     char partial[DISK_PATH_SIZE], final[DISK_PATH_SIZE], dir[DISK_PATH_SIZE];
     struct stat st;
+    int fd;
 
     disk_partial_path(cfg, file_id, partial, sizeof partial);
     disk_final_path(cfg, file_id, final, sizeof final);
     if (stat(partial, &st) != 0 && stat(final, &st) == 0)
         return 0; /* an earlier attempt moved it already */
     snprintf(dir, sizeof dir, "%s/files/%.2s", cfg->storage_dir, file_id);
-    if (mkdir_p(dir) != 0 || fsync_path(partial, O_RDONLY) != 0 || rename(partial, final) != 0 ||
-        fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+    /* files/ itself exists (disk_init); only the shard may be missing.
+     * fdatasync, not fsync: the file's length, all a reader needs besides
+     * its bytes, is data in fdatasync's sense; its times are not. */
+    fd = open(partial, O_RDONLY | O_CLOEXEC);
+    if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || fd < 0 || fdatasync(fd) != 0 ||
+        rename(partial, final) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
         int saved = errno;
+        if (fd >= 0)
+            close(fd);
         log_error("cannot commit %s: %s", file_id, strerror(saved));
         return disk_error(saved, err);
     }
-    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
-    fsync_path(dir, O_RDONLY | O_DIRECTORY);
-    /* The hash state is of no use once the file is complete. */
+    close(fd);
+    /* No fsync of partial/: should the old name's removal be lost in a
+     * power cut, the file is complete under both names, and every reader
+     * looks in files/ first (upload.c's open, disk_remove removes both).
+     * The hash state is of no use once the file is complete. */
     disk_drop_state(cfg, file_id);
     return 0;
+}
+
+int disk_sync_partial_dir(const struct bu_config *cfg)
+{
+    char dir[DISK_PATH_SIZE];
+
+    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
+    return fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
 int disk_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)

@@ -256,6 +256,10 @@ static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
     if (advance && !up->verifying && up->written != up->durable) {
         if (disk_sync(up->fd) != 0)
             return disk_error(errno, err);
+        /* A file's first recorded offset: its name in partial/ must
+         * survive a power cut as its bytes do (disk.c's contract). */
+        if (up->durable == 0 && disk_sync_partial_dir(up->req->cfg) != 0)
+            return disk_error(errno, err);
         up->durable = up->written;
         advanced = true;
     }

@@ -29,10 +29,13 @@ void disk_partial_path(const struct bu_config *cfg, const char *file_id, char *b
 void disk_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
 /* The completed file's path relative to storage_dir (for X-Accel-Redirect). */
 void disk_final_relpath(const char *file_id, char *buf, size_t cap);
-/* Make a partial file complete: fsync it, rename it into files/, fsync the
- * directories involved.  Idempotent when it was already moved.  A full disk
- * is 507 storage_full. */
+/* Make a partial file complete: fdatasync it, rename it into
+ * files/<shard>/, fsync that directory.  Idempotent when it was already
+ * moved.  A full disk is 507 storage_full. */
 int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* fsync partial/: the names of the partial files created in it.  0, or -1
+ * (errno). */
+int disk_sync_partial_dir(const struct bu_config *cfg);
 /* The error for a failed write of file data with errno errnum: 507
  * storage_full for ENOSPC and EDQUOT, else 500 storage_error.  Returns -1. */
 int disk_error(int errnum, struct bu_error *err);
