@@ -37,7 +37,7 @@
 #include "batchup/batches.h"
 #include "batchup/check.h"
 #include "batchup/routes.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 #include "batchup/store.h"
 
 /* Batches in one page of the list: by default, and at most. */
@@ -406,7 +406,7 @@ int batches_get(struct http_request *req, struct bu_error *err)
 
 static void remove_data(const char *file_id, void *ctx)
 {
-    storage_remove(ctx, file_id);
+    disk_remove(ctx, file_id);
 }
 
 int batches_delete(struct http_request *req, struct bu_error *err)

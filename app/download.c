@@ -33,7 +33,7 @@
 #include "batchup/download.h"
 #include "batchup/headers.h"
 #include "batchup/log.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 #include "batchup/store.h"
 #include "batchup/zip.h"
 
@@ -89,7 +89,7 @@ static int not_modified(struct http_request *req, const struct store_file *f,
 static void redirect_to_server(struct http_request *req, const struct store_file *f,
                                const struct file_headers *h)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
     req->out.status = 200;
     add_representation(req, f, h);
@@ -99,10 +99,10 @@ static void redirect_to_server(struct http_request *req, const struct store_file
     add_validators(req, h);
     http_add_header(req, "Accept-Ranges", "bytes");
     if (req->cfg->sendfile == CONFIG_SENDFILE_X_ACCEL) {
-        storage_final_relpath(f->id, path, sizeof path);
+        disk_final_relpath(f->id, path, sizeof path);
         http_add_header(req, "X-Accel-Redirect", "/_batchup_files/%s", path);
     } else {
-        storage_final_path(req->cfg, f->id, path, sizeof path);
+        disk_final_path(req->cfg, f->id, path, sizeof path);
         http_add_header(req, "X-Sendfile", "%s", path);
     }
     /* No body and no Content-Length: the web server supplies both. */
@@ -114,11 +114,11 @@ static int send_body(struct http_request *req, const struct store_file *f,
                      const struct file_headers *h, enum headers_range range, uint64_t first,
                      uint64_t last, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     int fd = -1;
 
     if (f->size > 0) {
-        storage_final_path(req->cfg, f->id, path, sizeof path);
+        disk_final_path(req->cfg, f->id, path, sizeof path);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             log_error("completed file %s is missing: %s", f->id, strerror(errno));
@@ -226,12 +226,12 @@ struct zip_ctx {
 /* Make entry index the open file of ctx. */
 static int open_entry(struct zip_ctx *ctx, size_t index)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
     if (ctx->current != index || ctx->fd < 0) {
         if (ctx->fd >= 0)
             close(ctx->fd);
-        storage_final_path(ctx->req->cfg, ctx->files[index].id, path, sizeof path);
+        disk_final_path(ctx->req->cfg, ctx->files[index].id, path, sizeof path);
         ctx->fd = open(path, O_RDONLY | O_CLOEXEC);
         ctx->current = index;
         if (ctx->fd < 0) {

@@ -29,7 +29,6 @@
  * and at least GC_SWEEP_REFUSE_MIN), it deletes nothing and says so, since
  * that is what a wrong database, or a restored store, looks like.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -44,7 +43,7 @@
 #include "batchup/db.h"
 #include "batchup/gc.h"
 #include "batchup/log.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 #include "batchup/store.h"
 
 /* Ids asked about in one round trip. */
@@ -57,7 +56,7 @@
 
 struct orphan {
     char id[STORE_ID_SIZE];
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     bool live;
 };
 
@@ -76,7 +75,7 @@ struct sweep {
 
 static void remove_data(const char *file_id, void *ctx)
 {
-    storage_remove(ctx, file_id);
+    disk_remove(ctx, file_id);
 }
 
 static void mark_live(const char *file_id, void *ctx)
@@ -144,22 +143,19 @@ static void sweep_entry(struct sweep *sw, const char *dir, const char *name)
         sweep_flush(sw);
 }
 
-static void sweep_dir(struct sweep *sw, const char *dir)
+/* disk_walk's visitor: each entry of the layout, while nothing failed. */
+static bool sweep_visit(void *ctx, const char *dir, const char *name)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
+    struct sweep *sw = ctx;
 
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL && !sw->failed)
-        sweep_entry(sw, dir, e->d_name);
-    closedir(d);
+    sweep_entry(sw, dir, name);
+    return !sw->failed;
 }
 
 /* Is a sweep due?  Then mark it as done now (storage_dir/.swept). */
 static bool sweep_due(const struct bu_config *cfg)
 {
-    char stamp[STORAGE_PATH_SIZE];
+    char stamp[DISK_PATH_SIZE];
     struct stat st;
     int fd;
 
@@ -177,25 +173,9 @@ static bool sweep_due(const struct bu_config *cfg)
 /* One walk of partial/ and files/<shard>/. */
 static void sweep_walk(struct sweep *sw, const struct bu_config *cfg)
 {
-    char dir[STORAGE_PATH_SIZE];
-    DIR *files;
-    struct dirent *e;
-
     sw->n = 0;
     sw->old = sw->orphans = sw->present = 0;
-    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
-    sweep_dir(sw, dir);
-    snprintf(dir, sizeof dir, "%s/files", cfg->storage_dir);
-    files = opendir(dir);
-    while (files != NULL && (e = readdir(files)) != NULL && !sw->failed) {
-        char shard[STORAGE_PATH_SIZE];
-        if (strlen(e->d_name) != 2 || e->d_name[0] == '.')
-            continue;
-        snprintf(shard, sizeof shard, "%s/%s", dir, e->d_name);
-        sweep_dir(sw, shard);
-    }
-    if (files != NULL)
-        closedir(files);
+    disk_walk(cfg, sweep_visit, sw);
     sweep_flush(sw);
 }
 
@@ -203,7 +183,7 @@ static void sweep_walk(struct sweep *sw, const struct bu_config *cfg)
  * unreadable or malformed. */
 static int marker_read(const struct bu_config *cfg, char id[STORE_ID_SIZE])
 {
-    char path[STORAGE_PATH_SIZE], line[64] = "";
+    char path[DISK_PATH_SIZE], line[64] = "";
     FILE *f;
 
     snprintf(path, sizeof path, "%s/" GC_MARKER, cfg->storage_dir);
@@ -223,7 +203,7 @@ static int marker_read(const struct bu_config *cfg, char id[STORE_ID_SIZE])
 /* Write the marker (atomically: a temporary file renamed over it). */
 static int marker_write(const struct bu_config *cfg, const char *id)
 {
-    char path[STORAGE_PATH_SIZE], tmp[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE], tmp[DISK_PATH_SIZE];
     FILE *f;
     int rc;
 

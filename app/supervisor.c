@@ -51,8 +51,8 @@
 #include "batchup/metrics.h"
 #include "batchup/pool.h"
 #include "batchup/scoreboard.h"
+#include "batchup/disk.h"
 #include "batchup/spawn.h"
-#include "batchup/storage.h"
 #include "batchup/supervisor.h"
 
 static int sig_pipe[2] = {-1, -1};
@@ -264,7 +264,7 @@ static int master_init(struct master *m, struct bu_error *err)
 {
     if (config_check_pool(m->cfg, listener_on_stdin(), err) != 0)
         return -1;
-    if (storage_init(m->cfg, err) != 0)
+    if (disk_init(m->cfg, err) != 0)
         return -1;
     /* libfcgi installs handlers of its own (SIGPIPE among them): the
      * master's table comes after it, so the table is what holds. */

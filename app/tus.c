@@ -36,7 +36,7 @@
 #include "batchup/check.h"
 #include "batchup/headers.h"
 #include "batchup/log.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 #include "batchup/store.h"
 #include "batchup/tus.h"
 #include "batchup/upload.h"
@@ -768,7 +768,7 @@ int tus_delete(struct http_request *req, struct bu_error *err)
     case STORE_ABORTED_NOW:
         break;
     }
-    storage_remove(req->cfg, req->param[0]);
+    disk_remove(req->cfg, req->param[0]);
     http_send_empty(req, 204);
     return 0;
 }

@@ -63,7 +63,7 @@
  * in every request.  A file sent over several requests carries them from
  * one to the next: each checkpoint (keep: fdatasync, then the offset
  * recorded) saves their state at that offset beside the partial file
- * (partial/<id>.sha, storage.c), and the next request restores it when it
+ * (partial/<id>.sha, disk.c), and the next request restores it when it
  * is exactly the state at the recorded offset it resumes from.  Anything
  * else is refused and the state rebuilt by hashing the partial file from
  * disk up to that offset: a state of another offset (a crash between the
@@ -87,12 +87,10 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,7 +101,7 @@
 #include "batchup/metrics.h"
 #include "batchup/routes.h"
 #include "batchup/scoreboard.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 #include "batchup/store.h"
 #include "batchup/upload.h"
 
@@ -159,7 +157,7 @@ struct upload {
 
 static void cut_back(struct upload *up, uint64_t to)
 {
-    if (ftruncate(up->fd, (off_t)to) != 0)
+    if (disk_truncate(up->fd, to) != 0)
         log_warn("cannot cut upload %s back to %llu: %s", up->in->file_id, (unsigned long long)to,
                  strerror(errno));
     up->written = to;
@@ -207,7 +205,7 @@ static void save_state(struct upload *up)
     if (st.len == 0)
         return;
     state_check(&st, st.check);
-    storage_save_state(up->req->cfg, up->in->file_id, &st, sizeof st);
+    disk_save_state(up->req->cfg, up->in->file_id, &st, sizeof st);
 }
 
 /* Continue up->whole from the saved state when it is exactly the state at
@@ -216,7 +214,7 @@ static bool restore_state(struct upload *up)
 {
     struct hash_state st;
     char check[DIGEST_SHA256_HEX + 1];
-    long n = storage_load_state(up->req->cfg, up->in->file_id, &st, sizeof st);
+    long n = disk_load_state(up->req->cfg, up->in->file_id, &st, sizeof st);
 
     if (n < 0) {
         log_info("upload %s: no saved hash state; hashing its first %llu bytes from disk",
@@ -256,8 +254,12 @@ static int keep(struct upload *up, struct store_renewal *renewal, bool advance,
     if (flush(up, true, err) != 0)
         return -1;
     if (advance && !up->verifying && up->written != up->durable) {
-        if (fdatasync(up->fd) != 0)
-            return storage_error(errno, err);
+        if (disk_sync(up->fd) != 0)
+            return disk_error(errno, err);
+        /* A file's first recorded offset: its name in partial/ must
+         * survive a power cut as its bytes do (disk.c's contract). */
+        if (up->durable == 0 && disk_sync_partial_dir(up->req->cfg) != 0)
+            return disk_error(errno, err);
         up->durable = up->written;
         advanced = true;
     }
@@ -346,7 +348,7 @@ static int flush(struct upload *up, bool all, struct bu_error *err)
     return 0;
 failed:
     log_error("write to upload %s failed: %s", up->in->file_id, strerror(errno));
-    return storage_error(errno, err);
+    return disk_error(errno, err);
 }
 
 /* Feed d the first size bytes of fd, read back through the stream buffer
@@ -385,7 +387,7 @@ static int hash_file(int fd, uint64_t size, char sha256[DIGEST_SHA256_HEX + 1], 
 }
 
 /* Commit a file whose bytes are all in storage: check the announced
- * SHA-256, make the file durable and move it (storage_commit), and complete
+ * SHA-256, make the file durable and move it (disk_commit), and complete
  * it in the database (which also frees the slot and the lock). */
 static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct bu_error *err)
 {
@@ -396,7 +398,7 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
     if (expected[0] != '\0' && strcmp(expected, sha256) != 0)
         return error_set(err, BU_E_CHECKSUM_MISMATCH,
                          "the file's SHA-256 (%s) is not the one declared for it", sha256);
-    if (storage_commit(cfg, up->in->file_id, err) != 0 ||
+    if (disk_commit(cfg, up->in->file_id, err) != 0 ||
         store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32, cfg->link_ttl_seconds,
                             up->writer, &done) != 0) {
         /* upload_locked: another request holds the lock now (a takeover
@@ -416,7 +418,7 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
     if (!done.completed) {
         /* The file was aborted or expired while its last bytes arrived: the
          * completion lost, and the data goes the way of the file. */
-        storage_remove(cfg, up->in->file_id);
+        disk_remove(cfg, up->in->file_id);
         return error_set(err, BU_E_UPLOAD_GONE, "this upload was aborted or has expired");
     }
     assert(up->written == up->claim.size || up->fd < 0);
@@ -572,22 +574,17 @@ static enum upload_stage admit(struct upload *up, struct bu_error *err)
  * partial/ and the upload resumes (STAGE_GO). */
 static enum upload_stage finish_left_over(struct upload *up, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE], partial[STORAGE_PATH_SIZE], sha256[DIGEST_SHA256_HEX + 1];
+    char sha256[DIGEST_SHA256_HEX + 1];
     uint32_t crc32 = 0;
-    struct stat st;
+    uint64_t size;
     int fd, rc;
 
-    storage_final_path(up->req->cfg, up->in->file_id, path, sizeof path);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
+    fd = disk_open_final(up->req->cfg, up->in->file_id, &size);
+    if (fd < 0)
         return stage_error(error_set(err, BU_E_STORAGE_ERROR, "the stored file cannot be read"));
-    }
-    if ((uint64_t)st.st_size < up->claim.size) {
+    if (size < up->claim.size) {
         close(fd);
-        storage_partial_path(up->req->cfg, up->in->file_id, partial, sizeof partial);
-        if (renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE) != 0)
+        if (disk_move_back(up->req->cfg, up->in->file_id) != 0)
             return stage_error(error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed"));
         log_warn("upload %s: an unfinished file was in files/ (a writer that lost the lock moved "
                  "it); it is resumed",
@@ -604,18 +601,18 @@ static enum upload_stage finish_left_over(struct upload *up, struct bu_error *er
  * from it would fill the hole with zeros. */
 static int check_partial(struct upload *up, struct bu_error *err)
 {
-    struct stat st;
+    uint64_t size;
 
-    if (fstat(up->fd, &st) != 0)
+    if (disk_size(up->fd, &size) != 0)
         return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
-    if ((uint64_t)st.st_size >= up->in->offset)
+    if (size >= up->in->offset)
         return 0;
     log_error("upload %s is damaged: its partial file has %lld bytes, the database counts %llu",
-              up->in->file_id, (long long)st.st_size, (unsigned long long)up->in->offset);
+              up->in->file_id, (long long)size, (unsigned long long)up->in->offset);
     return error_set(err, BU_E_UPLOAD_DAMAGED,
                      "the stored part of this upload is shorter than its recorded offset "
                      "(%lld < %llu bytes): it cannot be resumed",
-                     (long long)st.st_size, (unsigned long long)up->in->offset);
+                     (long long)size, (unsigned long long)up->in->offset);
 }
 
 /* Open the partial file at the recorded offset; STAGE_DONE when a
@@ -625,17 +622,17 @@ static enum upload_stage open_upload(struct upload *up, struct bu_error *err)
     const struct upload_request *in = up->in;
     const struct bu_config *cfg = up->req->cfg;
 
-    if (storage_final_exists(cfg, in->file_id)) {
+    if (disk_final_exists(cfg, in->file_id)) {
         enum upload_stage left = finish_left_over(up, err);
         if (left != STAGE_GO)
             return left;
     }
-    up->fd = storage_open_partial(cfg, in->file_id, err);
+    up->fd = disk_open_partial(cfg, in->file_id, err);
     if (up->fd < 0 || check_partial(up, err) != 0)
         return STAGE_ERROR;
-    up->direct_fd = storage_open_direct(cfg, in->file_id);
+    up->direct_fd = disk_open_direct(cfg, in->file_id);
     up->durable = in->offset;
-    if (ftruncate(up->fd, (off_t)in->offset) != 0)
+    if (disk_truncate(up->fd, in->offset) != 0)
         return stage_error(error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be resumed"));
     up->written = in->offset;
     if (digest_begin(&up->whole, DIGEST_SHA256, true) != 0 ||
@@ -1029,7 +1026,7 @@ static int renew_final(struct upload *up, struct bu_error *err)
 }
 
 /* The final's bytes are its partials', in order: copied into its partial
- * file (storage_concat_part: copy_file_range where the file system allows), then
+ * file (disk_concat_part: copy_file_range where the file system allows), then
  * read once for the SHA-256 and CRC-32.  Reading the copy, rather than the
  * parts while writing it by hand, keeps the copy in the kernel (no byte
  * through user space; a file system that shares extents copies nothing),
@@ -1042,25 +1039,25 @@ static int assemble(struct upload *up, const char *const *parts, size_t n, struc
     const struct bu_config *cfg = up->req->cfg;
     char sha256[DIGEST_SHA256_HEX + 1];
     uint32_t crc32 = 0;
-    struct stat st;
+    uint64_t size = 0;
 
-    if (storage_final_exists(cfg, up->in->file_id)) {
+    if (disk_final_exists(cfg, up->in->file_id)) {
         enum upload_stage left = finish_left_over(up, err);
         if (left != STAGE_GO)
             return left == STAGE_ERROR ? -1 : 0;
     }
-    up->fd = storage_concat_open(cfg, up->in->file_id, err);
+    up->fd = disk_concat_open(cfg, up->in->file_id, err);
     if (up->fd < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (storage_concat_part(cfg, up->fd, parts[i], &up->written, stream_buf, UPLOAD_BUFFER,
-                                err) != 0 ||
+        if (disk_concat_part(cfg, up->fd, parts[i], &up->written, stream_buf, UPLOAD_BUFFER, err) !=
+                0 ||
             renew_final(up, err) != 0)
             return -1;
-    if (fstat(up->fd, &st) != 0 || (uint64_t)st.st_size != up->claim.size)
+    if (disk_size(up->fd, &size) != 0 || size != up->claim.size)
         return error_set(err, BU_E_UPLOAD_DAMAGED,
-                         "the partial uploads hold %lld bytes, not the %llu recorded for them",
-                         (long long)st.st_size, (unsigned long long)up->claim.size);
+                         "the partial uploads hold %llu bytes, not the %llu recorded for them",
+                         (unsigned long long)size, (unsigned long long)up->claim.size);
     up->written = up->claim.size;
     if (hash_file(up->fd, up->claim.size, sha256, &crc32, err) != 0)
         return -1;
@@ -1086,7 +1083,7 @@ int upload_assemble(struct http_request *req, const struct upload_request *in,
         /* The final committed, and its partials' rows with it: their data
          * goes now (after a crash here, the orphan sweep removes it). */
         for (size_t i = 0; i < n; i++)
-            storage_remove(req->cfg, parts[i]);
+            disk_remove(req->cfg, parts[i]);
     }
     return stage == STAGE_ERROR ? -1 : 0;
 }

@@ -8,7 +8,7 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DBATCHUP_VERSION='"fuzz"' \
  *       -D_GNU_SOURCE -Iinclude -I/usr/include/postgresql -o build/fuzz_tus \
  *       tests/fuzz/fuzz_tus.c app/tus.c app/batches.c app/config.c app/error.c \
- *       app/auth.c app/http.c app/db.c app/log.c app/headers.c app/storage.c \
+ *       app/auth.c app/http.c app/db.c app/log.c app/headers.c app/disk.c \
  *       app/metrics.c -lfcgi -lpq -ljansson -lcrypto
  *   build/fuzz_tus -max_total_time=30
  *

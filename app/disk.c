@@ -1,12 +1,30 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * storage.c - file data on disk, and its durability.
+ * disk.c - file data on disk, and its durability.
+ *
+ * Every file system call of the byte path lives here, beside the layout
+ * it works on (disk.h): upload.c streams a body with pwrite into the
+ * descriptors this file opens, and calls these functions for the rest
+ * (cut back, make durable, measure, finish a completion a killed worker
+ * left); gc.c's orphan sweep walks the layout through disk_walk.  So the
+ * layout and the order of durable steps are written in one place.
  *
  * The order of operations is the contract with the database: bytes are
- * written and fdatasync'd before the offset that covers them is recorded, and
- * a completed file is fsync'd, renamed into files/ and its directory fsync'd
+ * written and fdatasync'd before the offset that covers them is recorded
+ * (and before the first offset of a file is recorded, partial/ is fsync'd
+ * once, so that the file's name survives too), and a completed file is
+ * fdatasync'd, renamed into files/<shard>/ and that directory fsync'd
  * before the database calls it completed.  So after a crash the database
- * never claims bytes the disk does not have.
+ * never claims bytes the disk does not have.  Each fsync covers this:
+ *
+ *   fdatasync of the data file   its bytes and its length
+ *   fsync of partial/            the partial file's name, once per file,
+ *                                with its first recorded offset
+ *   fsync of files/<shard>/      the completed file's name there
+ *
+ * A file sent in one PATCH pays the first and the last, as the app floor
+ * pays its one fdatasync: the rename's removal from partial/ needs no
+ * fsync (disk_commit says why).
  *
  * Beside a partial file lies, between the PATCH requests of a file sent in
  * several, the SHA-256 state at its recorded offset (partial/<id>.sha,
@@ -15,25 +33,25 @@
  * and its own checksum, and rebuilt from the partial file when refused.
  *
  * A final upload of tus's concatenation extension is assembled here from
- * its partial uploads' files (storage_concat_part): with copy_file_range(2),
+ * its partial uploads' files (disk_concat_part): with copy_file_range(2),
  * which moves the bytes inside the kernel (and on a file system that
  * shares extents, such as XFS or btrfs, does not copy them at all), and
  * read/write through the caller's buffer where the kernel refuses it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "batchup/log.h"
-#include "batchup/storage.h"
+#include "batchup/disk.h"
 
 static int mkdir_p(const char *path)
 {
-    char tmp[STORAGE_PATH_SIZE];
+    char tmp[DISK_PATH_SIZE];
     size_t len = strlen(path);
 
     if (len >= sizeof tmp)
@@ -52,10 +70,10 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-int storage_init(const struct bu_config *cfg, struct bu_error *err)
+int disk_init(const struct bu_config *cfg, struct bu_error *err)
 {
     static const char *const dirs[] = {"partial", "files"};
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", cfg->storage_dir, dirs[i]);
@@ -66,21 +84,21 @@ int storage_init(const struct bu_config *cfg, struct bu_error *err)
     return 0;
 }
 
-void storage_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
+void disk_partial_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/partial/%s", cfg->storage_dir, file_id);
 }
 
-void storage_final_relpath(const char *file_id, char *buf, size_t cap)
+void disk_final_relpath(const char *file_id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "files/%.2s/%s", file_id, file_id);
 }
 
-void storage_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
+void disk_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap)
 {
     char rel[256];
 
-    storage_final_relpath(file_id, rel, sizeof rel);
+    disk_final_relpath(file_id, rel, sizeof rel);
     snprintf(buf, cap, "%s/%s", cfg->storage_dir, rel);
 }
 
@@ -93,7 +111,7 @@ static int write_failed(int errnum, struct bu_error *err, const char *what)
     return error_set(err, BU_E_STORAGE_ERROR, "%s", what);
 }
 
-int storage_error(int errnum, struct bu_error *err)
+int disk_error(int errnum, struct bu_error *err)
 {
     return write_failed(errnum, err, "the file could not be stored");
 }
@@ -110,54 +128,52 @@ static int fsync_path(const char *path, int flags)
     return rc;
 }
 
-int storage_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char partial[STORAGE_PATH_SIZE], final[STORAGE_PATH_SIZE], dir[STORAGE_PATH_SIZE];
+    char partial[DISK_PATH_SIZE], final[DISK_PATH_SIZE], dir[DISK_PATH_SIZE];
     struct stat st;
+    int fd;
 
-    storage_partial_path(cfg, file_id, partial, sizeof partial);
-    storage_final_path(cfg, file_id, final, sizeof final);
+    disk_partial_path(cfg, file_id, partial, sizeof partial);
+    disk_final_path(cfg, file_id, final, sizeof final);
     if (stat(partial, &st) != 0 && stat(final, &st) == 0)
         return 0; /* an earlier attempt moved it already */
     snprintf(dir, sizeof dir, "%s/files/%.2s", cfg->storage_dir, file_id);
-    if (mkdir_p(dir) != 0 || fsync_path(partial, O_RDONLY) != 0 || rename(partial, final) != 0 ||
-        fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+    /* files/ itself exists (disk_init); only the shard may be missing.
+     * fdatasync, not fsync: the file's length, all a reader needs besides
+     * its bytes, is data in fdatasync's sense; its times are not. */
+    fd = open(partial, O_RDONLY | O_CLOEXEC);
+    if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || fd < 0 || fdatasync(fd) != 0 ||
+        rename(partial, final) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
         int saved = errno;
+        if (fd >= 0)
+            close(fd);
         log_error("cannot commit %s: %s", file_id, strerror(saved));
-        return storage_error(saved, err);
+        return disk_error(saved, err);
     }
-    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
-    fsync_path(dir, O_RDONLY | O_DIRECTORY);
-    /* The hash state is of no use once the file is complete. */
-    storage_drop_state(cfg, file_id);
+    close(fd);
+    /* No fsync of partial/: should the old name's removal be lost in a
+     * power cut, the file is complete under both names, and every reader
+     * looks in files/ first (upload.c's open, disk_remove removes both).
+     * The hash state is of no use once the file is complete. */
+    disk_drop_state(cfg, file_id);
     return 0;
 }
 
-int storage_lock_upload(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+int disk_sync_partial_dir(const struct bu_config *cfg)
 {
-    char path[STORAGE_PATH_SIZE];
-    int fd;
+    char dir[DISK_PATH_SIZE];
 
-    snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        log_error("cannot open %s: %s", path, strerror(errno));
-        return error_set(err, BU_E_STORAGE_ERROR, "the upload cannot be opened");
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        return error_set(err, BU_E_UPLOAD_LOCKED,
-                         "another request is writing this upload; retry when it has finished");
-    }
-    return fd;
+    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
+    return fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
-int storage_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+int disk_open_partial(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     int fd;
 
-    storage_partial_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, path, sizeof path);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         int saved = errno;
@@ -167,20 +183,20 @@ int storage_open_partial(const struct bu_config *cfg, const char *file_id, struc
     return fd;
 }
 
-int storage_open_direct(const struct bu_config *cfg, const char *file_id)
+int disk_open_direct(const struct bu_config *cfg, const char *file_id)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
-    storage_partial_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, path, sizeof path);
     return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 }
 
-int storage_final_exists(const struct bu_config *cfg, const char *file_id)
+int disk_final_exists(const struct bu_config *cfg, const char *file_id)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     struct stat st;
 
-    storage_final_path(cfg, file_id, path, sizeof path);
+    disk_final_path(cfg, file_id, path, sizeof path);
     return stat(path, &st) == 0;
 }
 
@@ -190,9 +206,9 @@ static void state_path(const struct bu_config *cfg, const char *file_id, const c
     snprintf(buf, cap, "%s/partial/%s.sha%s", cfg->storage_dir, file_id, suffix);
 }
 
-int storage_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n)
+int disk_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n)
 {
-    char tmp[STORAGE_PATH_SIZE], path[STORAGE_PATH_SIZE];
+    char tmp[DISK_PATH_SIZE], path[DISK_PATH_SIZE];
     int fd, rc = -1;
 
     state_path(cfg, file_id, ".tmp", tmp, sizeof tmp);
@@ -211,9 +227,9 @@ int storage_save_state(const struct bu_config *cfg, const char *file_id, const v
     return -1;
 }
 
-long storage_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap)
+long disk_load_state(const struct bu_config *cfg, const char *file_id, void *buf, size_t cap)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     ssize_t n;
     int fd;
 
@@ -232,9 +248,9 @@ long storage_load_state(const struct bu_config *cfg, const char *file_id, void *
     return n;
 }
 
-void storage_drop_state(const struct bu_config *cfg, const char *file_id)
+void disk_drop_state(const struct bu_config *cfg, const char *file_id)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
 
     state_path(cfg, file_id, "", path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
@@ -244,19 +260,101 @@ void storage_drop_state(const struct bu_config *cfg, const char *file_id)
     unlink(path);
 }
 
-void storage_remove(const struct bu_config *cfg, const char *file_id)
+int disk_truncate(int fd, uint64_t size)
 {
-    char path[STORAGE_PATH_SIZE];
+    return ftruncate(fd, (off_t)size);
+}
 
-    storage_drop_state(cfg, file_id);
+int disk_sync(int fd)
+{
+    return fdatasync(fd);
+}
 
+int disk_size(int fd, uint64_t *size)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int disk_open_final(const struct bu_config *cfg, const char *file_id, uint64_t *size)
+{
+    char path[DISK_PATH_SIZE];
+    int fd;
+
+    disk_final_path(cfg, file_id, path, sizeof path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && disk_size(fd, size) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+int disk_move_back(const struct bu_config *cfg, const char *file_id)
+{
+    char path[DISK_PATH_SIZE], partial[DISK_PATH_SIZE];
+
+    disk_final_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, partial, sizeof partial);
+    return renameat2(AT_FDCWD, path, AT_FDCWD, partial, RENAME_NOREPLACE);
+}
+
+/* Visit every entry of one folder; false when the visitor stopped. */
+static bool walk_dir(const char *dir, disk_visit_fn *visit, void *ctx)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool go = true;
+
+    if (d == NULL)
+        return true;
+    while (go && (e = readdir(d)) != NULL)
+        go = visit(ctx, dir, e->d_name);
+    closedir(d);
+    return go;
+}
+
+void disk_walk(const struct bu_config *cfg, disk_visit_fn *visit, void *ctx)
+{
+    char dir[DISK_PATH_SIZE];
+    DIR *files;
+    struct dirent *e;
+    bool go;
+
+    snprintf(dir, sizeof dir, "%s/partial", cfg->storage_dir);
+    go = walk_dir(dir, visit, ctx);
+    snprintf(dir, sizeof dir, "%s/files", cfg->storage_dir);
+    files = opendir(dir);
+    while (go && files != NULL && (e = readdir(files)) != NULL) {
+        char shard[DISK_PATH_SIZE];
+        if (strlen(e->d_name) != 2 || e->d_name[0] == '.')
+            continue;
+        snprintf(shard, sizeof shard, "%s/%s", dir, e->d_name);
+        go = walk_dir(shard, visit, ctx);
+    }
+    if (files != NULL)
+        closedir(files);
+}
+
+void disk_remove(const struct bu_config *cfg, const char *file_id)
+{
+    char path[DISK_PATH_SIZE];
+
+    disk_drop_state(cfg, file_id);
+
+    /* A lock file of an older release (the writer lock lives in the
+     * database now); none is made any more. */
     snprintf(path, sizeof path, "%s/partial/%s.lock", cfg->storage_dir, file_id);
     unlink(path);
 
-    storage_partial_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", path, strerror(errno));
-    storage_final_path(cfg, file_id, path, sizeof path);
+    disk_final_path(cfg, file_id, path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", path, strerror(errno));
 }
@@ -304,25 +402,25 @@ static int copy_part(int in, int out, uint64_t *at, void *buf, size_t cap)
     }
 }
 
-int storage_concat_open(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+int disk_concat_open(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     int fd;
 
-    storage_partial_path(cfg, file_id, path, sizeof path);
+    disk_partial_path(cfg, file_id, path, sizeof path);
     fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return write_failed(errno, err, "the final upload cannot be created");
     return fd;
 }
 
-int storage_concat_part(const struct bu_config *cfg, int fd, const char *part, uint64_t *at,
-                        void *buf, size_t cap, struct bu_error *err)
+int disk_concat_part(const struct bu_config *cfg, int fd, const char *part, uint64_t *at, void *buf,
+                     size_t cap, struct bu_error *err)
 {
-    char path[STORAGE_PATH_SIZE];
+    char path[DISK_PATH_SIZE];
     int in, saved;
 
-    storage_final_path(cfg, part, path, sizeof path);
+    disk_final_path(cfg, part, path, sizeof path);
     in = open(path, O_RDONLY | O_CLOEXEC);
     if (in >= 0 && copy_part(in, fd, at, buf, cap) == 0) {
         close(in);
