@@ -107,6 +107,7 @@ static const struct key keys[] = {
     {"max_active_users", NUM(max_active_users, 0, 10000000)},
     {"slot_lease_seconds", NUM(slot_lease_seconds, 1, 86400)},
     {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600)},
+    {"queue_hold_seconds", NUM(queue_hold_seconds, 0, 3600)},
     {"max_file_size", U64(max_file_size)},
     {"max_chunk_size", U64(max_chunk_size)},
     {"max_user_bytes", U64(max_user_bytes)},
@@ -175,6 +176,11 @@ void config_defaults(struct bu_config *cfg)
     cfg->max_active_users = 5;
     cfg->slot_lease_seconds = 30;
     cfg->queue_retry_seconds = 2;
+    /* A queued PATCH waits this long for its slot before it is answered
+     * 423: a third of the 60 s that nginx (fastcgi_send_timeout), Apache
+     * (Timeout) and lighttpd (write-timeout) give a backend that does not
+     * read, and below body_timeout (docs/operations.md, "Timeouts"). */
+    cfg->queue_hold_seconds = 20;
     cfg->max_file_size = 16ull << 30;
     cfg->max_user_bytes = 256ull << 30;
     cfg->max_open_batches = 200;
