@@ -10,6 +10,9 @@
 #   - the limit is exact throughout (batchup.slots sampled: never 2);
 #   - C, queued behind a 9 s upload, is answered 423 after the 4 s hold,
 #     and after 2 s with "Prefer: wait=2";
+#   - a granted upload takes a held one's place when the uploads' share
+#     (pool_upload_share) is full: the held one is answered 423 at once, and
+#     a queued PATCH finding the share full is not held;
 #   - a graceful stop ends a hold at once with the 423.
 # Before the hold, B without Prefer was answered 423 at once and never 204.
 cd "$(dirname "$0")/../.." || exit 1
@@ -18,9 +21,11 @@ cd "$(dirname "$0")/../.." || exit 1
 
 export STACK_QUEUE_HOLD_SECONDS=4
 stack_init || tap_bail "cannot create the stack folder"
-stack_start workers=4 pm=static per_user_limit=1 gc_interval_seconds=3600 status_path=/st ||
+stack_start workers=4 pm=static per_user_limit=1 gc_interval_seconds=3600 status_path=/st \
+    pool_upload_share=50 ||
     tap_bail "the stack did not start"
 TA=$(stack_user_add alice) || tap_bail "cannot add alice"
+TB=$(stack_user_add bob) || tap_bail "cannot add bob"
 B=$BATCHUP_URL
 T=$STACK_DIR/t61
 mkdir -p "$T"
@@ -29,14 +34,14 @@ body=$(head -c 3000 /dev/urandom | base64 -w0 | head -c 4000)
 printf '%s' "$body" >"$T/body"
 
 mkfile() {
-    curl -s --max-time 20 -H "Authorization: Bearer $TA" -H 'Content-Type: application/json' \
+    curl -s --max-time 20 -H "Authorization: Bearer ${2:-$TA}" -H 'Content-Type: application/json' \
         --data "{\"files\": [{\"name\": \"$1\", \"size\": 4000}]}" "$B/api/v1/batches" |
         jq -r '.files[0].id'
 }
-# slow FILE SECONDS: a PATCH of the whole body, trickled over SECONDS.
+# slow FILE SECONDS [TOKEN]: a PATCH of the whole body, trickled over SECONDS.
 slow() {
     "$py" tests/lib/slowreq.py PATCH "$B/api/v1/files/$1" "$body" "$2" 4 \
-        -H "Authorization: Bearer $TA" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
+        -H "Authorization: Bearer ${3:-$TA}" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
         -H 'Content-Type: application/offset+octet-stream' >"$T/$1.out"
     date +%s.%N >"$T/$1.end"
 }
@@ -116,7 +121,43 @@ tap_is "$code" 423 "C with Prefer: wait=2 is answered 423"
 lt 1.8 "$secs" && lt "$secs" 3.5 && tap_ok 0 "... after 2 s (${secs} s)" ||
     tap_ok 1 "... after 2 s (took ${secs} s)"
 
+wait "$a"
+
+# Held requests share the uploads' places (pool_upload_share 50: 2 of the 4
+# workers): alice's A3 streams and her B3 is held (both places taken); bob's
+# PATCH, granted, takes B3's place (B3 is answered 423 at once, not after
+# the 4 s hold) and streams; with both places streaming, alice's C3 is not
+# held at all.
+A3=$(mkfile a3.bin)
+B3=$(mkfile b3.bin)
+C3=$(mkfile c3.bin)
+BOB=$(mkfile bob.bin "$TB")
+slow "$A3" 6 &
+a=$!
+stack_wait_until 10 holds_slot "$A3" || tap_bail "A3 never took its slot"
+patch "$B3" >"$T/b3.res" &
+b=$!
+sleep 1
+slow "$BOB" 3 "$TB" &
+bob=$!
+wait "$b"
+read -r code secs <"$T/b3.res"
+tap_is "$code" 423 "a held PATCH whose place a granted upload takes is answered 423"
+lt "$secs" 3.2 && tap_ok 0 "... at once, not at the hold's end (${secs} s)" ||
+    tap_ok 1 "... at once, not at the hold's end (took ${secs} s)"
+read -r code secs < <(patch "$C3")
+tap_is "$code" 423 "with the uploads' places all streaming, a queued PATCH is answered 423"
+lt "$secs" 1 && tap_ok 0 "... at once, without a hold (${secs} s)" ||
+    tap_ok 1 "... at once, without a hold (took ${secs} s)"
+wait "$bob"
+tap_is "$(head -n 1 "$T/$BOB.out")" 204 "bob's granted upload, which took the held place, completes (204)"
+wait "$a"
+
 # A graceful stop (SIGQUIT to the master) ends a hold at once.
+A2=$(mkfile a4.bin)
+slow "$A2" 6 &
+a=$!
+stack_wait_until 10 holds_slot "$A2" || tap_bail "A4 never took its slot"
 patch "$C" >"$T/c.res" &
 c=$!
 sleep 1
