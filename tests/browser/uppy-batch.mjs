@@ -95,12 +95,12 @@ try {
   // Per upload URL: when its first PATCH went out, its first 423, its 204.
   // And how long each PATCH answered 423 had waited for its answer.
   const firstPatch = {}, first423 = {}, done204 = {}, sentAt = new WeakMap(), heldFor = [];
-  page.on("request", (r) => {
+  if (queueSeconds > 0) page.on("request", (r) => {
     if (r.method() !== "PATCH" || !r.url().startsWith(base)) return;
     firstPatch[r.url()] ??= Date.now();
     sentAt.set(r, Date.now());
   });
-  page.on("response", (r) => {
+  if (queueSeconds > 0) page.on("response", (r) => {
     if (r.request().method() !== "PATCH" || !r.url().startsWith(base)) return;
     if (r.status() === 423) heldFor.push((Date.now() - sentAt.get(r.request())) / 1000);
     if (r.status() === 423) first423[r.url()] ??= Date.now();
