@@ -15,9 +15,9 @@
 //
 // With QUEUE_SECONDS set (tests/integration/87-uppy-queue-hold.sh), the
 // upload is throttled so hard that the three files beyond the limit wait
-// about that long for a slot, far longer than Uppy's own retries of a 423
-// last (about 9 s): the server holds their PATCHes (queue_hold_seconds), and
-// all must still succeed with Uppy's defaults.
+// about that long for a slot, far longer than tus-js-client's default
+// retries of a 423 last (about 9 s): the server holds their PATCHes
+// (queue_hold_seconds), and all must still succeed with Uppy's defaults.
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -93,16 +93,13 @@ try {
   const statuses = {};
   page.on("response", (r) => { if (r.url().startsWith(base)) statuses[r.status()] = (statuses[r.status()] || 0) + 1; });
   // Per upload URL: when its first PATCH went out, its first 423, its 204.
-  // And how long each PATCH answered 423 had waited for its answer.
-  const firstPatch = {}, first423 = {}, done204 = {}, sentAt = new WeakMap(), heldFor = [];
+  const firstPatch = {}, first423 = {}, done204 = {};
   if (queueSeconds > 0) page.on("request", (r) => {
     if (r.method() !== "PATCH" || !r.url().startsWith(base)) return;
     firstPatch[r.url()] ??= Date.now();
-    sentAt.set(r, Date.now());
   });
   if (queueSeconds > 0) page.on("response", (r) => {
     if (r.request().method() !== "PATCH" || !r.url().startsWith(base)) return;
-    if (r.status() === 423) heldFor.push((Date.now() - sentAt.get(r.request())) / 1000);
     if (r.status() === 423) first423[r.url()] ??= Date.now();
     if (r.status() === 204) done204[r.url()] = Date.now();
   });
@@ -144,15 +141,11 @@ try {
     const longest = Math.max(0, ...queued), longest423 = Math.max(0, ...after423);
     ok(longest >= Math.min(queueSeconds * 0.7, queueSeconds - 5),
        `a file waited ${longest.toFixed(1)} s from its first PATCH to its 204 (a queue of about ${queueSeconds} s asked)`);
-    ok(longest423 > 9, `a file succeeded ${longest423.toFixed(1)} s after its first 423: longer than Uppy's retries of a 423 last (about 9 s)`);
+    ok(longest423 > 9, `a file succeeded ${longest423.toFixed(1)} s after its first 423: longer than tus-js-client's default retries of a 423 last (about 9 s)`);
     // Uppy 6 re-queues a 423 for as long as it comes, so its files survive
-    // a long queue either way; what the hold changes is that a queued
-    // PATCH is answered only after waiting for its slot (queue_hold_seconds,
-    // 20), not at once, so the browser neither re-sends the body every few
-    // seconds nor starts late when the slot frees.
-    diag(`seconds each PATCH answered 423 had waited: ${heldFor.map((w) => w.toFixed(1)).join(" ")}`);
-    ok(heldFor.length > 0 && Math.min(...heldFor) >= 15,
-       `every 423 came after the PATCH was held for its slot (${heldFor.length}, the shortest after ${Math.min(...heldFor).toFixed(1)} s)`);
+    // a long queue without the hold too; what the hold changes there is
+    // fewer 423s and bodies sent again, and a queued file starting as soon
+    // as its slot frees (tests/integration/87-uppy-queue-hold.sh).
   }
   const done = await page.evaluate(() => window.done);
   ok(done && done.ok === 8 && done.failed === 0, `all eight files succeeded (${JSON.stringify(done)})`);
