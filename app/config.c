@@ -184,6 +184,12 @@ static const struct key keys[] = {
     {"queue_retry_seconds", NUM(queue_retry_seconds, 1, 3600), "2", NULL,
      "`Retry-After` given to a queued file; a waiter silent for 3 times this stops blocking the "
      "queue"},
+    {"queue_hold_seconds", NUM(queue_hold_seconds, 0, 3600), "20", NULL,
+     "seconds a PATCH that finds its file queued waits for the slot, reading none of its body, "
+     "before it is answered 423 (0: at once); `Prefer: wait=N` asks for less. Keep it well below "
+     "the web server's timeouts for a backend that does not read (60 s in conf/: "
+     "docs/operations.md, "
+     "\"Timeouts and the hold\")"},
     {"max_file_size", U64(max_file_size), "17179869184", NULL,
      "the largest file accepted, in bytes (16 GiB by default; 0 = no cap); larger: 413 "
      "`file_too_large`"},

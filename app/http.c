@@ -196,7 +196,7 @@ void http_add_header(struct http_request *req, const char *name, const char *fmt
 #define CORS_METHODS "POST, GET, HEAD, PATCH, DELETE, OPTIONS"
 #define CORS_REQUEST_HEADERS                                                                       \
     "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "  \
-    "Upload-Checksum, Upload-Defer-Length, Upload-Concat, X-Requested-With"
+    "Upload-Checksum, Upload-Defer-Length, Upload-Concat, X-Requested-With, Prefer"
 #define CORS_EXPOSED_HEADERS                                                                       \
     "Upload-Offset, Upload-Length, Location, Tus-Version, Tus-Resumable, Tus-Max-Size, "           \
     "Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, Upload-Expires, "                     \

@@ -19,8 +19,10 @@
  *
  * --zip keeps the ZIP instead: written to DIR/batch-<token prefix>.zip.part
  * and renamed when complete; a second run asks for the rest with Range and
- * If-Range (the ETag of the first answer, kept beside the part) and starts
- * over when the server answers 200 (it does not serve ranges of a ZIP).
+ * If-Range (the ETag of the first answer, kept beside the part before its
+ * first byte is written, so a run killed at any moment resumes) and starts
+ * over when the server answers 200 (the ZIP changed, or a server that does
+ * not serve ranges of it).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -52,6 +54,11 @@ struct pull_sink {
     bool failed;  /* a write failed */
     char etag[128];
     uint64_t bytes; /* written into fd */
+    /* Where the ETag of a ZIP's answer is kept (pull_zip), or etag_dir < 0:
+     * saved before the first body byte is written, so that a pull killed
+     * at any moment can resume with If-Range. */
+    int etag_dir;
+    const char *etag_name;
 };
 
 static size_t pull_header_cb(char *buf, size_t size, size_t nitems, void *ud)
@@ -70,6 +77,24 @@ static size_t pull_header_cb(char *buf, size_t size, size_t nitems, void *ud)
     return len;
 }
 
+/* Keep the answer's ETag for the part being written (none: remove the
+ * old one, the part then cannot be resumed).  false when it cannot be
+ * written: a part without its ETag would start over anyway. */
+static bool pull_keep_etag(const struct pull_sink *s)
+{
+    int fd;
+    bool ok;
+
+    if (s->etag[0] == '\0')
+        return unlinkat(s->etag_dir, s->etag_name, 0) == 0 || errno == ENOENT;
+    fd = openat(s->etag_dir, s->etag_name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                0644);
+    if (fd < 0)
+        return false;
+    ok = write(fd, s->etag, strlen(s->etag)) == (ssize_t)strlen(s->etag);
+    return close(fd) == 0 && ok;
+}
+
 static size_t pull_write_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct pull_sink *s = ud;
@@ -82,6 +107,10 @@ static size_t pull_write_cb(char *buf, size_t size, size_t nitems, void *ud)
         s->discard = status != 200 && status != 206;
         /* A 200 to a Range request is the whole entity: start over. */
         if (status == 200 && (ftruncate(s->fd, 0) != 0 || lseek(s->fd, 0, SEEK_SET) != 0)) {
+            s->failed = true;
+            return 0;
+        }
+        if (!s->discard && s->etag_dir >= 0 && !pull_keep_etag(s)) {
             s->failed = true;
             return 0;
         }
@@ -229,7 +258,7 @@ static int pull_file(CURL *c, int dirfd, const char *origin, json_t *file, uint6
     uint64_t size = (uint64_t)json_integer_value(json_object_get(file, "size"));
     char full[2048], part[NAME_MAX + sizeof PULL_PART_SUFFIX], hex[DIGEST_HEX_SIZE];
     const char *base = NULL;
-    struct pull_sink s = {.fd = -1};
+    struct pull_sink s = {.fd = -1, .etag_dir = -1};
     struct stat st;
     int pfd, fd, rc = 0;
 
@@ -302,7 +331,7 @@ static int pull_zip(CURL *c, int dirfd, const char *link, const char *token, uin
                     struct bu_error *err)
 {
     char name[64], part[96], etag_name[112], etag[128] = "";
-    struct pull_sink s = {.fd = -1};
+    struct pull_sink s = {.fd = -1, .etag_dir = dirfd, .etag_name = etag_name};
     struct stat st;
     int fd, efd, rc = 0;
     long status;
@@ -325,6 +354,13 @@ static int pull_zip(CURL *c, int dirfd, const char *link, const char *token, uin
     s.fd = fd;
     if (rc == 0) {
         status = pull_get(c, link, etag[0] ? (uint64_t)st.st_size : 0, etag, &s, err);
+        /* 416: the part is no shorter than the ZIP (a run killed before its
+         * rename): fetched again whole rather than trusted. */
+        if (status == 416 && ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0) {
+            free(s.mem);
+            s = (struct pull_sink){.fd = fd, .etag_dir = dirfd, .etag_name = etag_name};
+            status = pull_get(c, link, 0, NULL, &s, err);
+        }
         if (status >= 0 && status != 200 && status != 206)
             rc = error_set(err, status == 410 ? BU_E_LINK_EXPIRED : BU_E_NOT_FOUND, "%s: HTTP %ld",
                            link, status);
@@ -332,13 +368,6 @@ static int pull_zip(CURL *c, int dirfd, const char *link, const char *token, uin
             rc = -1;
     }
     *got += s.bytes;
-    if (s.etag[0] &&
-        (efd = openat(dirfd, etag_name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                      0644)) >= 0) {
-        if (write(efd, s.etag, strlen(s.etag)) < 0)
-            rc = rc ? rc : error_set(err, BU_E_INTERNAL, "%s: %s", etag_name, strerror(errno));
-        close(efd);
-    }
     if (rc == 0 && (fsync(fd) != 0 || renameat(dirfd, part, dirfd, name) != 0))
         rc = error_set(err, BU_E_INTERNAL, "%s: %s", name, strerror(errno));
     if (rc == 0) {
@@ -397,7 +426,7 @@ int pull_command(int argc, char **argv, struct bu_error *err)
     if (zip) {
         rc = pull_zip(c, dirfd, link, token, &got, err);
     } else {
-        struct pull_sink s = {.fd = -1};
+        struct pull_sink s = {.fd = -1, .etag_dir = -1};
         long status;
         json_t *root = NULL, *files = NULL, *it;
         size_t i;

@@ -233,6 +233,8 @@ static int push_request(const struct push_run *run, CURL *c, const char *method,
     curl_easy_reset(c);
     h = curl_slist_append(h, run->auth);
     h = curl_slist_append(h, "Tus-Resumable: 1.0.0");
+    /* push shows the queue itself: a queued file's 423 at once, not held. */
+    h = curl_slist_append(h, "Prefer: wait=0");
     h = curl_slist_append(h, "Expect:");
     if (content_type) {
         snprintf(h_ct, sizeof h_ct, "Content-Type: %s", content_type);
@@ -733,6 +735,7 @@ static int push_send(struct push_run *run, CURL *c, struct push_file *f, int fd,
     h = curl_slist_append(h, run->auth);
     h = curl_slist_append(h, "Tus-Resumable: 1.0.0");
     h = curl_slist_append(h, "Content-Type: application/offset+octet-stream");
+    h = curl_slist_append(h, "Prefer: wait=0");
     h = curl_slist_append(h, "Expect:");
     h = curl_slist_append(h, h_off);
     curl_easy_setopt(c, CURLOPT_URL, url);

@@ -19,7 +19,9 @@
  * Before a handler that may hold its worker for as long as the client
  * likes runs (a download), the request takes a place in its class on the
  * scoreboard (admission; an upload body and a batch body take theirs in
- * upload.c and batches.c, once the slot is granted or the user is known):
+ * upload.c and batches.c, once the slot is granted or the user is known,
+ * and a queued upload held for its slot a held place, which a granted one
+ * may take over: routes_admit_hold):
  * each class may hold a share of the pool, so short requests always find a
  * worker, and a request beyond its class's share is answered 503 with
  * Retry-After at once, never made to wait.
@@ -232,6 +234,17 @@ int routes_admit(struct http_request *req, enum scoreboard_class cls, struct bu_
               "retry in a moment",
               names[a.cls]);
     return -1; /* http_send_error adds Retry-After to every 503 */
+}
+
+bool routes_admit_hold(struct http_request *req)
+{
+    struct scoreboard_admission a = {.cls = SB_CLASS_UPLOAD, .held = true};
+    struct config_caps caps;
+
+    config_class_caps(req->cfg, &caps);
+    a.cap = caps.upload;
+    a.long_cap = caps.long_total;
+    return scoreboard_admit(&a);
 }
 
 void routes_dispatch(struct http_request *req)

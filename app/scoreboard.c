@@ -13,8 +13,11 @@
  * no worker owns it (before the fork, after the reap, which clears the
  * slot of a dead worker whatever state it was left in).  The one field others write, a takeover
  * request, is a single atomic integer beside the seqlock, and so are the
- * fields of admission control (the request's class and keys), which other
- * workers count.
+ * fields of admission control (the request's class, keys and whether it is
+ * a held upload), which other workers count.  A held upload's place is the
+ * one field of admission another worker writes: a granted upload that finds
+ * the uploads' share full takes it (compare-and-swap, then SIGUSR2), and the
+ * held worker leaves at once.
  */
 #include <sched.h>
 #include <signal.h>
@@ -34,6 +37,10 @@
 #define READ_TRIES 1000
 #define READ_SPINS 100 /* tries before the reader starts yielding */
 
+/* A held upload's place (slot.held): none, held, or asked to end its hold
+ * by a granted upload that took the place. */
+enum { HOLD_NONE, HOLD_ON, HOLD_ENDED };
+
 struct slot {
     unsigned seq;
     int release;       /* enum scoreboard_release, written by other workers */
@@ -43,6 +50,7 @@ struct slot {
      * worker. */
     int cls;
     uint64_t client_key, link_key;
+    int held; /* HOLD_*: a queued upload held in the upload class */
     struct scoreboard_worker w;
 };
 
@@ -329,6 +337,42 @@ void scoreboard_leave(void)
     __atomic_store_n(&self->link_key, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->client_key, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->cls, SB_CLASS_SHORT, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&self->held, HOLD_NONE, __ATOMIC_SEQ_CST);
+}
+
+bool scoreboard_hold_ended(void)
+{
+    return self != NULL && __atomic_load_n(&self->held, __ATOMIC_SEQ_CST) == HOLD_ENDED;
+}
+
+bool scoreboard_unhold(void)
+{
+    int was = HOLD_ON;
+
+    return self == NULL || __atomic_compare_exchange_n(&self->held, &was, HOLD_NONE, false,
+                                                       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* A granted upload needs `want` places that held uploads occupy: ask that
+ * many to end their holds (each place is taken by one asker only, by the
+ * compare-and-swap), and wake them.  true when it got them all; a place
+ * asked for stays counted until its worker leaves it, at once. */
+static bool take_held_places(int want)
+{
+    for (int i = 0; i < SCOREBOARD_SLOTS && want > 0; i++) {
+        struct slot *s = &board->slot[i];
+        int was = HOLD_ON;
+        pid_t pid;
+        if (s == self || __atomic_load_n(&s->cls, __ATOMIC_SEQ_CST) != SB_CLASS_UPLOAD ||
+            !__atomic_compare_exchange_n(&s->held, &was, HOLD_ENDED, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST))
+            continue;
+        pid = __atomic_load_n(&s->w.pid, __ATOMIC_RELAXED);
+        if (pid > 0)
+            kill(pid, SIGUSR2);
+        want--;
+    }
+    return want == 0;
 }
 
 /* The place is taken first and the pool counted after, every access
@@ -337,10 +381,11 @@ void scoreboard_leave(void)
  * errs on the side of the short requests). */
 bool scoreboard_admit(const struct scoreboard_admission *a)
 {
-    int same = 0, any = 0, client = 0, link = 0;
+    int same = 0, any = 0, client = 0, link = 0, held = 0, over;
 
     if (self == NULL || a->cls == SB_CLASS_SHORT)
         return true;
+    __atomic_store_n(&self->held, a->held ? HOLD_ON : HOLD_NONE, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->client_key, a->client_key, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->link_key, a->link_key, __ATOMIC_SEQ_CST);
     __atomic_store_n(&self->cls, (int)a->cls, __ATOMIC_SEQ_CST);
@@ -353,14 +398,16 @@ bool scoreboard_admit(const struct scoreboard_admission *a)
         if (cls != (int)a->cls)
             continue;
         same++;
+        held += s != self && __atomic_load_n(&s->held, __ATOMIC_SEQ_CST) == HOLD_ON;
         if (a->client_key != 0 &&
             __atomic_load_n(&s->client_key, __ATOMIC_SEQ_CST) == a->client_key)
             client++;
         if (a->link_key != 0 && __atomic_load_n(&s->link_key, __ATOMIC_SEQ_CST) == a->link_key)
             link++;
     }
-    if (same > a->cap || any > a->long_cap || (a->per_client > 0 && client > a->per_client) ||
-        (a->per_link > 0 && link > a->per_link)) {
+    over = same - a->cap > any - a->long_cap ? same - a->cap : any - a->long_cap;
+    if ((a->per_client > 0 && client > a->per_client) || (a->per_link > 0 && link > a->per_link) ||
+        (over > 0 && (a->held || over > held || !take_held_places(over)))) {
         scoreboard_leave();
         return false;
     }

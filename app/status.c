@@ -39,7 +39,7 @@
 static const char *const state_names[] = {
     [SB_FREE] = "free",       [SB_STARTING] = "starting", [SB_IDLE] = "idle",
     [SB_READING] = "reading", [SB_HANDLING] = "handling", [SB_RECEIVING] = "receiving",
-    [SB_SENDING] = "sending",
+    [SB_SENDING] = "sending", [SB_QUEUED] = "queued",
 };
 
 static const char *const pm_names[] = {"static", "dynamic", "ondemand"};

@@ -7,11 +7,11 @@
  *
  *   admit   one round trip to batchup.claim_upload: the slot is granted (or
  *           its lease renewed) together with the upload's writer lock, or
- *           the file is queued and the answer is 423 with
- *           Upload-Queue-Position before a byte of the body is read (the
- *           worker never waits for a slot).  When another request holds the
- *           lock, it is asked to let go (takeover, below) and the claim is
- *           tried again for a moment.
+ *           the file is queued.  A queued file's request is held (hold,
+ *           below), and still queued when the hold ends it is answered 423
+ *           with Upload-Queue-Position, before a byte of the body is read.
+ *           When another request holds the lock, it is asked to let go
+ *           (takeover, below) and the claim is tried again for a moment.
  *   open    the partial file, checked against the recorded offset (never
  *           shorter: bytes the database counts must exist) and cut back to
  *           it, dropping bytes a killed worker wrote but never recorded.
@@ -53,6 +53,20 @@
  * (its renewals failing), so a lock taken over after its lease never has
  * two writers.
  *
+ * Hold.  Stock tus clients retry a 423 only a few times (tus-js-client:
+ * four retries over about 9 s), so a file queued longer would fail there.
+ * A queued request therefore waits in the worker for its slot, for at most
+ * queue_hold_seconds (less when the client says "Prefer: wait=N"; the
+ * upload page and batchup push say wait=0 and show the queue themselves),
+ * claiming again every HOLD_TICK: the same claim as a retry, so the
+ * database's fair order decides, the place in the queue stays alive, and
+ * the limit stays exact (no byte is read before the slot is granted).
+ * Granted, the request streams its body as if granted at once.  The hold
+ * is bounded on every side: it takes a place in the uploads' share of the
+ * pool (none left: the 423 at once), gives that place to any upload whose
+ * slot is granted, ends at once on a graceful stop or a reload, and a
+ * database error ends it as any claim's would (503).
+ *
  * A HEAD (the client looking for its offset, before it resumes) asks the
  * writer of this pool to record what it received and waits a moment for
  * it: the offset reported is then exactly the bytes the server holds, and
@@ -87,9 +101,12 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +121,7 @@
 #include "batchup/disk.h"
 #include "batchup/store.h"
 #include "batchup/upload.h"
+#include "batchup/worker.h"
 
 /* 1 MiB: each O_DIRECT write is one request to the disk, with its
  * submission, its wait and its interrupt.  With 256 KiB a worker spent
@@ -117,6 +135,9 @@
 #define TAKEOVER_WAIT 2.0           /* seconds a request waits for a writer to let go */
 #define TICK 1.0        /* seconds of silence between a writer's looks at the database */
 #define FLUSH_AFTER 0.1 /* seconds bytes may wait in the buffer for more */
+/* Seconds between a held request's claims: how late it may learn of its
+ * slot, and twice a second a claim (one round trip) per held request. */
+#define HOLD_TICK 0.5
 
 /* One buffer per worker process: memory stays constant whatever the size.
  * Aligned, and one block longer than a fill, for O_DIRECT (see flush). */
@@ -150,6 +171,7 @@ struct upload {
     double last_record;
     double lock_valid_until; /* our lease, as far as we can know it */
     bool overruled;          /* the lock was taken from a holder believed gone */
+    bool admitted;           /* a place among the uploads taken by the hold */
     enum upload_end end;
 };
 
@@ -518,6 +540,81 @@ static enum upload_stage stage_error(int rc)
     return STAGE_ERROR;
 }
 
+/* How long this request may be held for its slot: queue_hold_seconds, or
+ * less when the client asks (RFC 7240 "Prefer: wait=N"; wait=0 for a
+ * client that shows the queue itself and wants its 423 at once). */
+static int hold_seconds(const struct http_request *req)
+{
+    const char *p = http_header(req, "Prefer");
+    int most = req->cfg->queue_hold_seconds;
+
+    for (; p != NULL && *p != '\0'; p += strcspn(p, ","), p += *p == ',') {
+        long wait;
+        char *end;
+        p += strspn(p, " \t");
+        if (strncasecmp(p, "wait", 4) != 0 || p[4 + strspn(p + 4, " \t")] != '=')
+            continue;
+        p += 4 + strspn(p + 4, " \t") + 1;
+        p += strspn(p, " \t\"");
+        wait = strtol(p, &end, 10);
+        if (end != p && wait >= 0 && wait < most)
+            most = (int)wait;
+    }
+    return most;
+}
+
+/* Sleep until the next look at the queue: HOLD_TICK, the end of the hold,
+ * a stop signal or a granted upload taking our place, whichever is first. */
+static void hold_pause(struct upload *up, double until)
+{
+    struct pollfd pfd[2] = {
+        {.fd = worker_stop_fd(), .events = POLLIN},
+        {.fd = up->req->conn != NULL ? up->req->conn->wake_fd : -1, .events = POLLIN}};
+    double left = until - clock_now();
+    char drain[64];
+
+    if (left > HOLD_TICK)
+        left = HOLD_TICK;
+    if (left > 0 && poll(pfd, 2, (int)(left * 1000) + 1) > 0 && (pfd[1].revents & POLLIN) &&
+        read(pfd[1].fd, drain, sizeof drain) < 0) {
+        /* Nothing to drain: another request's wake-up was taken already. */
+    }
+}
+
+/* The file is queued: hold the request, reading nothing of its body, and
+ * claim again every HOLD_TICK (which keeps its place in the queue alive)
+ * until the slot is granted, for at most `seconds`.  The hold ends early,
+ * with the same 423, when the worker is asked to stop or a granted upload
+ * needs its place; the hold needs a place among the uploads' share to
+ * begin with.  A client that goes away meanwhile is not seen (that would
+ * take reading the body): the hold bounds what it costs.  0, or -1 (a
+ * database error: the claim's answer). */
+static int hold(struct upload *up, int seconds, struct bu_error *err)
+{
+    double until = clock_now() + seconds;
+
+    if (!routes_admit_hold(up->req))
+        return 0;
+    up->admitted = true;
+    scoreboard_state(SB_QUEUED);
+    while (!worker_stopping() && !scoreboard_hold_ended() && clock_now() < until) {
+        hold_pause(up, until);
+        if (worker_stopping() || scoreboard_hold_ended())
+            break;
+        if (claim(up, err) != 0)
+            return -1;
+        if (up->claim.result != STORE_CLAIM_QUEUED)
+            break;
+        scoreboard_state(SB_QUEUED);
+    }
+    if (up->claim.result == STORE_CLAIM_GRANTED && !scoreboard_unhold())
+        return error_set(err, BU_E_SERVER_BUSY,
+                         "the server is busy with other uploads: retry in a moment");
+    if (up->claim.result == STORE_CLAIM_QUEUED)
+        scoreboard_leave(); /* answered at once from here: no place needed */
+    return 0;
+}
+
 /* Take or renew the slot and the lock; STAGE_DONE when there is nothing
  * to receive (the file is complete at the client's offset). */
 static enum upload_stage admit(struct upload *up, struct bu_error *err)
@@ -528,6 +625,11 @@ static enum upload_stage admit(struct upload *up, struct bu_error *err)
 
     if (claim(up, err) != 0)
         return STAGE_ERROR;
+    if (c->result == STORE_CLAIM_QUEUED && up->req->cfg->queue_hold_seconds > 0) {
+        int seconds = hold_seconds(up->req);
+        if (seconds > 0 && hold(up, seconds, err) != 0)
+            return STAGE_ERROR;
+    }
     up->res->offset = c->offset;
     switch (c->result) {
     case STORE_CLAIM_NOT_FOUND:
@@ -995,7 +1097,7 @@ int upload_receive(struct http_request *req, const struct upload_request *in,
                                       "come from its partial uploads, not from a PATCH"));
     /* The slot is granted: a body may hold the worker from here, within
      * the uploads' share of the pool (a claim, with no body, is short). */
-    if (stage == STAGE_GO && req->content_length != 0 &&
+    if (stage == STAGE_GO && req->content_length != 0 && !up.admitted &&
         routes_admit(req, SB_CLASS_UPLOAD, err) != 0)
         stage = STAGE_ERROR;
     if (stage == STAGE_GO)
@@ -1075,8 +1177,8 @@ int upload_assemble(struct http_request *req, const struct upload_request *in,
     stage = admit(&up, err);
     /* Assembling is a stream's work on the disk: within the uploads'
      * share of the pool, as a body is. */
-    if (stage == STAGE_GO &&
-        (routes_admit(req, SB_CLASS_UPLOAD, err) != 0 || assemble(&up, parts, n, err) != 0))
+    if (stage == STAGE_GO && ((!up.admitted && routes_admit(req, SB_CLASS_UPLOAD, err) != 0) ||
+                              assemble(&up, parts, n, err) != 0))
         stage = STAGE_ERROR;
     close_upload(&up);
     if (stage != STAGE_ERROR && res->completed) {

@@ -21,9 +21,12 @@
  * closes it when it leaves.  It dies with the master (its role's parent
  * death signal, see spawn.c).
  *
- * A worker never waits for an upload slot: a file without a slot is answered
- * 423 at once and the client retries.  A pool of workers blocked on slots
- * would let one user's queue starve everyone else.
+ * A worker waits for an upload slot only within bounds (upload.c, "hold"):
+ * for at most queue_hold_seconds, as one of the uploads' share of the pool,
+ * and giving its place up to any upload whose slot is granted; beyond that
+ * a file without a slot is answered 423 at once and the client retries.  A
+ * pool of workers blocked on slots would let one user's queue starve
+ * everyone else.  A stop signal ends a hold at once (worker_stop_fd).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +67,16 @@ static void on_stop(int sig)
     stopping = 1;
     wake(stop_pipe[1], sig);
     errno = saved;
+}
+
+int worker_stop_fd(void)
+{
+    return stop_pipe[0];
+}
+
+bool worker_stopping(void)
+{
+    return stopping != 0;
 }
 
 static void on_release(int sig)

@@ -54,6 +54,7 @@ struct bu_config {
     int max_active_users;
     int slot_lease_seconds;
     int queue_retry_seconds;
+    int queue_hold_seconds; /* a queued PATCH waits this long for its slot; 0 = answer at once */
     uint64_t max_file_size;
     uint64_t max_chunk_size; /* the largest body of one PATCH, announced to clients; 0: none */
     uint64_t max_user_bytes; /* declared bytes a user may hold in live files; 0: no cap */

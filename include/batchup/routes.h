@@ -23,5 +23,10 @@ void routes_dispatch(struct http_request *req);
  * slot is granted (upload.c), so a queued file still gets its 423 at once;
  * a batch body once its user is known (batches.c), to cap it per user. */
 int routes_admit(struct http_request *req, enum scoreboard_class cls, struct bu_error *err);
+/* A queued upload's PATCH that is about to be held until its slot is
+ * granted (upload.c): a place among the uploads, marked held, so that a
+ * granted upload may take it over.  false when the uploads' share is full
+ * (the file is answered 423 at once, as it would be without a hold). */
+bool routes_admit_hold(struct http_request *req);
 
 #endif

@@ -25,6 +25,7 @@ enum scoreboard_state {
     SB_HANDLING,  /* working on a request */
     SB_RECEIVING, /* receiving an upload's body */
     SB_SENDING,   /* sending a response */
+    SB_QUEUED,    /* holding a queued upload's PATCH until its slot is granted */
 };
 
 /* What another request asks of a worker writing an upload (scoreboard_ask). */
@@ -119,6 +120,11 @@ struct scoreboard_admission {
     int long_cap; /* workers every long class together may hold */
     uint64_t client_key, link_key;
     int per_client, per_link; /* 0: no cap */
+    /* An upload held while its file waits in the queue (upload.c): it
+     * counts in the class like any upload, but an upload whose slot is
+     * granted that finds the class full takes the place of a held one,
+     * which is asked to end its hold (see scoreboard_hold_ended). */
+    bool held;
 };
 
 /* The worker: take a place for its request in the class, or refuse (the
@@ -128,6 +134,12 @@ struct scoreboard_admission {
  * worker's slot. */
 bool scoreboard_admit(const struct scoreboard_admission *a);
 void scoreboard_leave(void);
+/* The worker holding a queued upload: has a granted upload taken its place
+ * (end the hold now)? */
+bool scoreboard_hold_ended(void);
+/* The held upload's slot was granted: it is an upload like any other from
+ * here.  false when its place was taken meanwhile (answer 503). */
+bool scoreboard_unhold(void);
 
 /* Another worker: ask the worker of this pool holding lock_token to record
  * or let go (SIGUSR2 wakes it).  1 asked, 0 no live worker holds it;

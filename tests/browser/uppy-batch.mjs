@@ -6,12 +6,18 @@
 // Environment: BATCHUP_URL (nginx in front of batchup, whose cors_origins
 // lists http://127.0.0.1:PAGE_PORT), PAGE_PORT (the second loopback port,
 // where this script serves uppy-page.html and Uppy's bundle), TOKEN (a user
-// whose limit is 5), STACK_DIR (scratch).
+// whose limit is LIMIT, default 5), STACK_DIR (scratch), QUEUE_SECONDS (below).
 //
 // What must follow: eight files picked in the Dashboard and uploaded all
 // succeed; they form one batch (the user has no other), complete, with one
 // link; the ZIP behind it holds the eight files byte for byte; at no moment
 // did the user hold more than five slots, and some files did wait (423).
+//
+// With QUEUE_SECONDS set (tests/integration/87-uppy-queue-hold.sh), the
+// upload is throttled so hard that the three files beyond the limit wait
+// about that long for a slot, far longer than tus-js-client's default
+// retries of a 423 last (about 9 s): the server holds their PATCHes
+// (queue_hold_seconds), and all must still succeed with Uppy's defaults.
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -29,6 +35,8 @@ let n = 0, failed = 0;
 const ok = (cond, what) => { n++; if (!cond) failed++; console.log(`${cond ? "ok" : "not ok"} ${n} - ${what}`); };
 const diag = (s) => console.log("# " + String(s).replace(/\n/g, "\n# "));
 const sha = (b) => createHash("sha256").update(b).digest("hex");
+const queueSeconds = Number(process.env.QUEUE_SECONDS || 0);
+const limit = Number(process.env.LIMIT || 5);
 
 async function waitFor(fn, ms, what) {
   const end = Date.now() + ms;
@@ -84,29 +92,66 @@ try {
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   const statuses = {};
   page.on("response", (r) => { if (r.url().startsWith(base)) statuses[r.status()] = (statuses[r.status()] || 0) + 1; });
+  // Per upload URL: when its first PATCH went out, its first 423, its 204.
+  const firstPatch = {}, first423 = {}, done204 = {};
+  if (queueSeconds > 0) page.on("request", (r) => {
+    if (r.method() !== "PATCH" || !r.url().startsWith(base)) return;
+    firstPatch[r.url()] ??= Date.now();
+  });
+  if (queueSeconds > 0) page.on("response", (r) => {
+    if (r.request().method() !== "PATCH" || !r.url().startsWith(base)) return;
+    if (r.status() === 423) first423[r.url()] ??= Date.now();
+    if (r.status() === 204) done204[r.url()] = Date.now();
+  });
   ok(new URL(base).origin !== pageOrigin, `the page (${pageOrigin}) is of another origin than batchup (${new URL(base).origin})`);
   await page.goto(`${pageOrigin}/?api=${encodeURIComponent(base)}&token=${encodeURIComponent(token)}`);
   ok(await waitFor(() => page.evaluate(() => !!window.uppy), 10000, "Uppy"), "the page loads Uppy (Dashboard + Tus)");
 
   const files = [];
   for (let i = 1; i <= 8; i++)
-    files.push({ name: `photo ${i}.bin`, mimeType: "application/octet-stream", buffer: randomBytes((i % 3 + 1) << 20) });
+    files.push({ name: `photo ${i}.bin`, mimeType: "application/octet-stream",
+                 buffer: randomBytes((i % 3 + 1) << (queueSeconds > 0 ? 18 : 20)) });
   await page.locator("input.uppy-Dashboard-input").first().setInputFiles(files);
   ok(await waitFor(async () => (await page.evaluate(() => window.uppy.getFiles().length)) === 8, 10000, "8 files in Uppy"),
      "eight files are picked in the Dashboard");
   // Throttled (8 MB/s up) so that eight uploads against a limit of five
   // overlap (three wait, 423), without outlasting Uppy's retries of a 423
   // (100 ms, 1 s, 3 s, 5 s).
+  // With QUEUE_SECONDS (and a limit of LIMIT, 2: Chromium sends at most six
+  // requests to one origin at once, so five slots would leave nobody
+  // queued), the files are a quarter of the size and the throttle is set so
+  // that the first file commits after about that long: about 3 MiB go up
+  // before then, across the six connections (the held ones' bodies too).
+  const up = queueSeconds > 0 ? Math.round((3 << 20) / queueSeconds) : 8 << 20;
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Network.enable");
-  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 8 << 20 });
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: up });
+  const started = Date.now();
   await page.click(".uppy-StatusBar-actionBtn--upload");
-  ok(await waitFor(() => page.evaluate(() => !!window.done), 90000, "Uppy's complete event"), "Uppy reports the upload complete");
+  ok(await waitFor(() => page.evaluate(() => !!window.done), 90000 + queueSeconds * 2000, "Uppy's complete event"), "Uppy reports the upload complete");
+  diag(`the upload took ${((Date.now() - started) / 1000).toFixed(1)} s at ${up} bytes/s up`);
+  if (queueSeconds > 0) {
+    const t = await page.evaluate(() => window.successes || []);
+    diag(`seconds from the start to each file's success: ${t.map((w) => w.toFixed(1)).join(" ")}`);
+    const urls = Object.keys(done204);
+    const queued = urls.map((u) => (done204[u] - firstPatch[u]) / 1000);
+    const after423 = urls.filter((u) => first423[u]).map((u) => (done204[u] - first423[u]) / 1000);
+    diag(`seconds from each file's first PATCH to its 204: ${queued.map((w) => w.toFixed(1)).join(" ")}`);
+    diag(`seconds from a file's first 423 to its 204: ${after423.map((w) => w.toFixed(1)).join(" ")}`);
+    const longest = Math.max(0, ...queued), longest423 = Math.max(0, ...after423);
+    ok(longest >= Math.min(queueSeconds * 0.7, queueSeconds - 5),
+       `a file waited ${longest.toFixed(1)} s from its first PATCH to its 204 (a queue of about ${queueSeconds} s asked)`);
+    ok(longest423 > 9, `a file succeeded ${longest423.toFixed(1)} s after its first 423: longer than tus-js-client's default retries of a 423 last (about 9 s)`);
+    // Uppy 6 re-queues a 423 for as long as it comes, so its files survive
+    // a long queue without the hold too; what the hold changes there is
+    // fewer 423s and bodies sent again, and a queued file starting as soon
+    // as its slot frees (tests/integration/87-uppy-queue-hold.sh).
+  }
   const done = await page.evaluate(() => window.done);
   ok(done && done.ok === 8 && done.failed === 0, `all eight files succeeded (${JSON.stringify(done)})`);
   sampling = false;
   await sampler;
-  ok(maxSlots >= 1 && maxSlots <= 5, `the user never held more than five slots (at most ${maxSlots} seen)`);
+  ok(maxSlots >= 1 && maxSlots <= limit, `the user never held more than ${limit} slots (at most ${maxSlots} seen)`);
   diag(`responses from batchup by status: ${JSON.stringify(statuses)}`);
   ok((statuses[423] || 0) >= 1, `the limit made some files wait (${statuses[423] || 0} answers 423), and Uppy retried them`);
   const ids = await page.evaluate(() => [...new Set(window.uppy.getFiles().map((f) => f.meta.batch))]);

@@ -47,7 +47,7 @@ MAX_USERS=8
 # 2) upload at once; with 6 (5 uploads a host) admission control rightly
 # answered one PATCH 503 server_busy, and "no 5xx" below failed.
 export CLUSTER_WORKERS=12 CLUSTER_HOOKS=1
-export CLUSTER_CONF="slot_lease_seconds=$LEASE queue_retry_seconds=1 per_user_limit=$LIMIT \
+export CLUSTER_CONF="slot_lease_seconds=$LEASE queue_retry_seconds=1 queue_hold_seconds=0 per_user_limit=$LIMIT \
 max_active_users=$MAX_USERS gc_interval_seconds=2 ${CLUSTER_CONF:-}"
 
 # shellcheck source=tests/lib/tap.sh

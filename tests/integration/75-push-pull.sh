@@ -14,7 +14,9 @@
 #   only;
 # - a changed file after an interrupted push is refused;
 # - pull round-trips the batch (nested names back), and a pull killed
-#   mid-file resumes its part with Range instead of starting over.
+#   mid-file resumes its part with Range instead of starting over; so does
+#   a pull --zip killed mid-ZIP (Range + If-Range with the kept ETag): the
+#   second run fetches the remainder only, the ZIP byte-exact.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
@@ -151,4 +153,25 @@ tap_ok "$(cmp -s "$W/big/large.bin" "$W/p3/big/large.bin" && cmp -s "$W/big/smal
     "... byte-exact"
 tap_like "$(grep -a "\"GET\" \"/api/v1/download/batch/[^\"]*/files/$fid\"" "$STACK_DIR/batchup.log" | tail -n 1)" \
     " 206 0 $((200 * 1024 * 1024 - part)) " "... asking the rest with Range (206, the remainder only)"
+# A pull --zip killed mid-ZIP resumes its part with Range and If-Range (the
+# ETag it kept before the first byte), fetching only the rest.
+"$B" pull "$LINK3" --zip -o "$W/p4" >/dev/null 2>&1 &
+PULL=$!
+for _ in $(seq 1 300); do
+    zpart=$(find "$W/p4" -name '*.zip.batchup-part' 2>/dev/null | head -n 1)
+    [ -n "$zpart" ] && [ "$(stat -c %s "$zpart")" -gt 0 ] && break
+    sleep 0.02
+done
+kill -KILL "$PULL"
+wait "$PULL" 2>/dev/null
+part=$(stat -c %s "$zpart" 2>/dev/null || echo 0)
+ztotal=$(stat -c %s "$W/z3.zip")
+tap_ok "$([ "$part" -gt 0 ] && [ "$part" -lt "$ztotal" ]; echo $?)" \
+    "pull --zip killed mid-ZIP leaves a part ($part of $ztotal bytes)"
+"$B" pull "$LINK3" --zip -o "$W/p4" >"$W/pull4.out" 2>"$W/pull4.err"
+tap_is "$?" 0 "the same pull --zip again completes"
+tap_ok "$(cmp -s "$W/z3.zip" "$W/p4/$(cat "$W/pull4.out")"; echo $?)" "... and the ZIP is byte-exact"
+tap_like "$(grep -a '"GET" "/api/v1/download/batch/[^"/]*"' "$STACK_DIR/batchup.log" | tail -n 1)" \
+    " 206 0 $((ztotal - part)) " "... asking the rest with Range and If-Range (206, the remainder only)"
+tap_ok "$(find "$W/p4" -name '*.batchup-part*' | grep -q .; echo $((!$?)))" "... leaving no part or ETag file behind"
 tap_done

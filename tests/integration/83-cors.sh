@@ -23,7 +23,7 @@ mkdir -p "$W"
 ANN=$(stack_user_add ann --limit 1) || tap_bail "cannot add ann"
 
 METHODS='POST, GET, HEAD, PATCH, DELETE, OPTIONS'
-REQ='Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Checksum, Upload-Defer-Length, Upload-Concat, X-Requested-With'
+REQ='Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Checksum, Upload-Defer-Length, Upload-Concat, X-Requested-With, Prefer'
 EXPOSE='Upload-Offset, Upload-Length, Location, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, Upload-Expires, Upload-Defer-Length, Upload-Concat, Upload-Queue-Position, Retry-After, Batchup-Max-Chunk-Size'
 
 # req OUT ORIGIN METHOD PATH [curl args]: headers to OUT.h; prints the status.

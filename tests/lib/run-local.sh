@@ -43,6 +43,8 @@ stack_init "$REPO/var" || exit 1
 STACK_SHOW_LOGS=0
 
 stack_pg_start || exit 1
+# make run holds a queued PATCH for its slot, as a production server does.
+STACK_QUEUE_HOLD_SECONDS=${STACK_QUEUE_HOLD_SECONDS:-20}
 stack_write_conf || exit 1
 stack_migrate || { echo "run-local: batchup migrate failed" >&2; exit 1; }
 stack_web_start "$port" || { echo "run-local: $STACK_WEB could not listen on 127.0.0.1:$port (BATCHUP_PORT=... to choose another port)" >&2; exit 1; }

@@ -340,7 +340,9 @@ stack_pgbouncer_stop() {
 # defaults (database: the cluster, or its PgBouncer with STACK_PGBOUNCER=1;
 # listen, workers = $STACK_WORKERS or 8, storage_dir) are overridden by the
 # words of $STACK_CONF, then by the arguments, so a test asks for what it
-# needs: `stack_write_conf workers=3 slot_lease_seconds=3`.
+# needs: `stack_write_conf workers=3 slot_lease_seconds=3`. A queued PATCH
+# is answered 423 at once (queue_hold_seconds = $STACK_QUEUE_HOLD_SECONDS,
+# or 0), as the tests that count 423s expect; a test of the hold asks for it.
 stack_write_conf() {
     local -a keys=() vals=()
     local kv k v i found db="host=$STACK_PG_DIR port=5432"
@@ -349,6 +351,7 @@ stack_write_conf() {
     fi
     for kv in "database=$db dbname=batchup user=postgres" \
         "listen=$STACK_SOCKET" "workers=${STACK_WORKERS:-8}" \
+        "queue_hold_seconds=${STACK_QUEUE_HOLD_SECONDS:-0}" \
         "storage_dir=$STACK_DIR/storage" ${STACK_CONF:-} "$@"; do
         k=${kv%%=*}
         v=${kv#*=}
