@@ -51,6 +51,7 @@
 #include "batchup/pool.h"
 #include "batchup/scoreboard.h"
 #include "batchup/storage.h"
+#include "batchup/storecheck.h"
 #include "batchup/supervisor.h"
 
 static const int master_signals[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
@@ -285,7 +286,7 @@ static int master_init(struct master *m, struct bu_error *err)
 {
     if (config_check_pool(m->cfg, listener_on_stdin(), err) != 0)
         return -1;
-    if (storage_init(m->cfg, err) != 0)
+    if (storage_init(m->cfg, err) != 0 || storecheck_run(m->cfg, err) != 0)
         return -1;
     if (install_signals() != 0 || metrics_init() != 0 || scoreboard_init() != 0)
         return error_set(err, BU_E_INTERNAL, "cannot set up the master: %s", strerror(errno));

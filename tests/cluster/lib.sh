@@ -290,6 +290,22 @@ cluster__write_conf() {
     } >"$file"
 }
 
+# CLUSTER__AS_HOST, a Python script: `python3 -c "$CLUSTER__AS_HOST" NAME
+# COMMAND...` runs COMMAND with host name NAME (in a UTS namespace of its
+# own: network namespaces share the machine's host name, and batchup tells
+# hosts apart by it, in batchup.store_hosts and hook_subscribers) and
+# SIGINT, SIGQUIT and SIGPIPE at their defaults (as a server started by
+# systemd has them). Python execs COMMAND in its own place: the pid
+# started is COMMAND's.
+CLUSTER__AS_HOST='import ctypes, os, signal, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x04000000) != 0:  # CLONE_NEWUTS
+    sys.exit("unshare(CLONE_NEWUTS): " + os.strerror(ctypes.get_errno()))
+socket.sethostname(sys.argv[1])
+for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
+    signal.signal(s, signal.SIG_DFL)
+os.execvp(sys.argv[2], sys.argv[2:])'
+
 # cluster_host_start N: nginx (the shipped conf/nginx.conf, as the tests
 # build it, listening on the host's address, port 80) and batchup serve, in
 # host N's namespace; returns once health answers through that nginx.
@@ -312,10 +328,7 @@ cluster_host_start() {
     echo $! >"$dir/nginx.pid"
     (
         export BATCHUP_CONFIG=$dir/batchup.conf
-        cluster_in "h$n" "$(stack__python)" -c 'import os, signal, sys
-for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
-    signal.signal(s, signal.SIG_DFL)
-os.execvp(sys.argv[1], sys.argv[1:])' "$BATCHUP_BIN" serve -c "$dir/batchup.conf" \
+        cluster_in "h$n" "$(stack__python)" -c "$CLUSTER__AS_HOST" "h$n" "$BATCHUP_BIN" serve -c "$dir/batchup.conf" \
             </dev/null >>"$dir/batchup.log" 2>&1 &
         echo $! >"$dir/batchup.pid"
     )

@@ -5,6 +5,10 @@
 # this machine in network namespaces (tests/cluster/lib.sh), and what the
 # README's "Scaling out" promises, shown with real processes killed:
 #
+#   0. one storage_dir: each host recorded the nonce it wrote into the
+#      shared store (batchup.store_hosts); a fourth host whose storage_dir
+#      is private refuses to start (exit status 2), naming the host whose
+#      nonce it lacks
 #   1. the limit across hosts: users uploading at once through the load
 #      balancer, each PATCH to the next host; a sampler reading
 #      batchup.slots never sees a user above the limit or more users than
@@ -115,6 +119,25 @@ batches_done() {
 live_slots() {
     sql "SELECT count(*) FROM batchup.slots WHERE lease_expires_at > now()"
 }
+
+# ---- 0. one storage_dir: the start-time check ---------------------------------
+
+# Each host recorded the nonce it wrote into the shared store; a fourth
+# host whose storage_dir is a private folder (the shared mount missing)
+# does not find theirs and refuses to start, naming one of them.
+tap_is "$(sql "SELECT string_agg(host, ' ' ORDER BY host) FROM batchup.store_hosts")" "h1 h2 h3" \
+    "storage: the three hosts recorded their nonces in batchup.store_hosts (host names h1 h2 h3)"
+mkdir -p "$W/private"
+cluster__write_conf "$W/h4.conf" "$W/h4.sock"
+sed -i "s|^storage_dir = .*|storage_dir = $W/private|" "$W/h4.conf"
+timeout 20 "$PY" -c "$CLUSTER__AS_HOST" h4 "$BATCHUP_BIN" serve -c "$W/h4.conf" >"$W/h4.out" 2>&1 </dev/null
+rc=$?
+tap_is "$rc" 2 "storage: a fourth host with a private storage_dir refuses to start (exit status 2)"
+tap_like "$(cat "$W/h4.out")" "storage_dir $W/private on host h4 is not the other hosts' store; not starting.*host h[123] \\(storage_dir $CLUSTER_DIR/storage\\) wrote nonce [0-9a-f]{32}, but $W/private/.batchup-hosts/h[123] does not exist" \
+    "storage: ... naming itself, its path, and a host of the shared store with that store's path"
+tap_diag "h4: $(tail -n 1 "$W/h4.out")"
+tap_is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$CLUSTER_URL/api/v1/health")" 200 \
+    "storage: the three shared hosts still answer"
 
 # ---- 1. the limit across hosts --------------------------------------------
 
