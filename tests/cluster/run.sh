@@ -36,7 +36,9 @@
 # (time to resume, failed requests by status) are printed as "# measured:"
 # lines. Bounded: every client has a deadline and the whole run stays
 # under CLUSTER_TIMEOUT (300 s; the Makefile's timeout stops it after that).
-# Needs root (network namespaces) and haproxy.
+# Needs root (network namespaces) and haproxy. CLUSTER_PGBOUNCER=1 runs it
+# all through a PgBouncer on each host (tests/cluster/lib.sh); CI runs it
+# without, once is another three minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
