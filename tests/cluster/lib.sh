@@ -333,6 +333,9 @@ batchup = host=$(cluster_addr "${CLUSTER_PRIMARY:-pg1}") port=5432 dbname=batchu
 [pgbouncer]
 $settings
 reserve_pool_size = 0
+; A failed login to the dead primary would hold every new server connection
+; back for server_login_retry (15 s by default), the new primary included.
+server_login_retry = ${CLUSTER_PGBOUNCER_RETRY:-1}
 listen_addr =
 listen_port = 6432
 unix_socket_dir = $dir

@@ -193,7 +193,22 @@ tap_is "$(sql 'SELECT count(*) FROM batchup.slots')" 0 "limit: no slot left"
 
 # ---- 2. a batch spread across hosts ----------------------------------------
 
-read -r _ btok bid <<<"$(head -n 1 "$W/u.batches")"
+# The first batch whose files went up through all three hosts (with 32
+# clients round robin does not spread every batch over all three).
+bid=$(sql "SELECT batch_id || ' ' || string_agg(id::text, ' ') FROM batchup.files GROUP BY batch_id" |
+    "$PY" -c 'import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+hosts = {}
+for e in ev:
+    if e["m"] == "PATCH" and e["s"] == 204:
+        hosts.setdefault(e["f"], set()).add(e["h"])
+ours = [l.split()[2] for l in open(sys.argv[2])]
+spread = {}
+for line in sys.stdin:
+    b, *files = line.split()
+    spread[b] = len(set().union(*(hosts.get(f, set()) for f in files)))
+print(max(ours, key=lambda b: (spread.get(b, 0), -ours.index(b))))' "$W/u.events" "$W/u.batches")
+btok=$(awk -v b="$bid" '$3 == b {print $2}' "$W/u.batches")
 link=$(curl -s --max-time 10 -H "Authorization: Bearer $btok" "$CLUSTER_URL/api/v1/batches/$bid" |
     "$PY" -c 'import json, sys; print(json.load(sys.stdin)["download_url"] or "")')
 hosts_of_batch=$("$PY" -c 'import json, sys
