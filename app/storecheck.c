@@ -103,9 +103,9 @@ static int nonce_write(const struct bu_config *cfg, const char *host, const char
     snprintf(dir, sizeof dir, "%s/" STORECHECK_DIR, cfg->storage_dir);
     snprintf(path, sizeof path, "%s/%s", dir, host);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
         return -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return -1;
     rc = dprintf(fd, "%s\n", nonce) < 0 || fsync(fd) != 0;
