@@ -73,14 +73,16 @@ test: all unit asan fuzz $(BUILD)/tools/fcgi_floor
 
 # `make run HOSTS=3`: HOSTS batchup hosts behind HAProxy, with a PostgreSQL
 # primary and a streaming standby, in network namespaces (root; see
-# tests/cluster/cluster.sh); without HOSTS, the one-host stack.
+# tests/cluster/cluster.sh); PGBOUNCER=1 puts a PgBouncer in front of each
+# host's batchup; without HOSTS, the one-host stack.
 WEB ?= nginx
 HOSTS ?=
+PGBOUNCER ?= 0
 run: all
 ifeq ($(HOSTS),)
 	WEB=$(WEB) tests/lib/run-local.sh
 else
-	HOSTS=$(HOSTS) tests/cluster/cluster.sh up
+	HOSTS=$(HOSTS) CLUSTER_PGBOUNCER=$(PGBOUNCER) tests/cluster/cluster.sh up
 endif
 
 # The cluster suite (tests/cluster/run.sh: three hosts, a host killed, a

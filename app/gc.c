@@ -45,6 +45,7 @@
 #include "batchup/log.h"
 #include "batchup/disk.h"
 #include "batchup/store.h"
+#include "batchup/storecheck.h"
 
 /* Ids asked about in one round trip. */
 #define GC_SWEEP_CHUNK 256
@@ -252,6 +253,31 @@ int gc_mark_store(const struct bu_config *cfg, struct db *db, struct bu_error *e
     return 0;
 }
 
+int gc_check_marker(const struct bu_config *cfg, const char *id, struct bu_error *err)
+{
+    char found[STORE_ID_SIZE];
+    int rc = marker_read(cfg, found);
+
+    if (rc == 1 && strcmp(found, id) == 0)
+        return 0;
+    if (rc == 0) {
+        log_warn("storage_dir %s has no " GC_MARKER " naming this database (%s): run batchup "
+                 "migrate as the service's user to record it",
+                 cfg->storage_dir, id);
+        return 0;
+    }
+    if (rc == 1)
+        return error_set(err, BU_E_BAD_CONFIG,
+                         "storage_dir %s belongs to database %s, not to this one (%s); not "
+                         "starting: point storage_dir at this database's store, or database at "
+                         "the store's database",
+                         cfg->storage_dir, found, id);
+    return error_set(err, BU_E_BAD_CONFIG,
+                     "%s/" GC_MARKER " is unreadable or malformed; not starting: remove it, then "
+                     "run batchup migrate",
+                     cfg->storage_dir);
+}
+
 /* May the sweep delete in this store?  Its marker must name the database
  * (a store without one is adopted only while it holds no data). */
 static bool sweep_store_is_ours(const struct bu_config *cfg, struct sweep *sw)
@@ -333,6 +359,8 @@ int gc_run(const struct bu_config *cfg, struct bu_error *err)
     n = store_gc(&db, err, cfg, remove_data, (void *)cfg);
     if (n >= 0 && sweep_due(cfg))
         orphans = gc_sweep_orphans(cfg, &db);
+    if (n >= 0)
+        storecheck_renew(&db);
     db_close(&db);
     if (n < 0) {
         log_warn("maintenance pass failed: %s", err->message);

@@ -102,3 +102,40 @@ int store_installation_id(struct db *db, struct bu_error *err, char id[STORE_ID_
     db_free(res);
     return 0;
 }
+
+int store_hosts_others(struct db *db, struct bu_error *err, const char *host, int window_seconds,
+                       void (*each)(const char *host, const char *nonce, const char *dir,
+                                    void *ctx),
+                       void *ctx)
+{
+    struct db_args a;
+    struct pg_result *res;
+    int rows;
+
+    db_args_init(&a);
+    db_args_text(&a, host);
+    db_args_int(&a, window_seconds);
+    rows = store_call(
+        db, err, "SELECT host, nonce, storage_dir FROM batchup.store_hosts_others($1, $2::int)", &a,
+        STORE_ROWS_ANY, &res);
+    if (rows < 0)
+        return -1;
+    for (int i = 0; i < rows; i++)
+        each(store_text(res, i, "host"), store_text(res, i, "nonce"),
+             store_text(res, i, "storage_dir"), ctx);
+    db_free(res);
+    return rows;
+}
+
+int store_host_seen(struct db *db, struct bu_error *err, const char *host, const char *nonce,
+                    const char *dir, bool register_it)
+{
+    struct db_args a;
+
+    db_args_init(&a);
+    db_args_text(&a, host);
+    db_args_text(&a, nonce);
+    db_args_text(&a, dir);
+    db_args_text(&a, register_it ? "true" : "false");
+    return store_command(db, err, "SELECT batchup.store_host_seen($1, $2, $3, $4::boolean)", &a);
+}

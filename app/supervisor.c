@@ -53,6 +53,7 @@
 #include "batchup/scoreboard.h"
 #include "batchup/disk.h"
 #include "batchup/spawn.h"
+#include "batchup/storecheck.h"
 #include "batchup/supervisor.h"
 
 static int sig_pipe[2] = {-1, -1};
@@ -264,7 +265,7 @@ static int master_init(struct master *m, struct bu_error *err)
 {
     if (config_check_pool(m->cfg, listener_on_stdin(), err) != 0)
         return -1;
-    if (disk_init(m->cfg, err) != 0)
+    if (disk_init(m->cfg, err) != 0 || storecheck_run(m->cfg, err) != 0)
         return -1;
     /* libfcgi installs handlers of its own (SIGPIPE among them): the
      * master's table comes after it, so the table is what holds. */

@@ -28,4 +28,11 @@ int gc_sweep_orphans(const struct bu_config *cfg, struct db *db);
  * cannot be written. */
 int gc_mark_store(const struct bu_config *cfg, struct db *db, struct bu_error *err);
 
+/* At start (app/storecheck.c): does storage_dir's marker name the
+ * database whose identity is id?  0 when it does, or when there is no
+ * marker (a warning: migrate writes it); -1 with a configuration error
+ * naming both identities when it names another database, or when it is
+ * unreadable. */
+int gc_check_marker(const struct bu_config *cfg, const char *id, struct bu_error *err);
+
 #endif

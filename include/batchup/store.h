@@ -370,6 +370,17 @@ int store_gc(struct db *db, struct bu_error *err, const struct bu_config *cfg,
 /* This database's identity (batchup.installation_id), for the marker file
  * of storage_dir. */
 int store_installation_id(struct db *db, struct bu_error *err, char id[STORE_ID_SIZE]);
+/* The other hosts sharing storage_dir, seen within window_seconds
+ * (batchup.store_hosts_others): each one's name, nonce and storage_dir
+ * handed to each().  Returns how many, or -1 with err. */
+int store_hosts_others(struct db *db, struct bu_error *err, const char *host, int window_seconds,
+                       void (*each)(const char *host, const char *nonce, const char *dir,
+                                    void *ctx),
+                       void *ctx);
+/* Record host's nonce (register) or renew its row while the nonce is still
+ * its own (batchup.store_host_seen). */
+int store_host_seen(struct db *db, struct bu_error *err, const char *host, const char *nonce,
+                    const char *dir, bool register_it);
 
 /* ---- hooks ---------------------------------------------------------- */
 

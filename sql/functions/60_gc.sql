@@ -153,3 +153,42 @@ END;
 
 COMMENT ON FUNCTION batchup.installation_id() IS
     'This database''s identity (batchup.installation): the orphan sweep deletes files only in a storage_dir whose marker file .batchup-database holds it.';
+
+-- The shared store's check at start (migration 016, app/storecheck.c): the
+-- other hosts seen within p_window_seconds, whose nonce files a starting
+-- host p_host reads back from its storage_dir.  Rows older than the window
+-- are forgotten first (a host removed for good).
+CREATE OR REPLACE FUNCTION batchup.store_hosts_others(p_host text, p_window_seconds integer)
+RETURNS TABLE (host text, nonce text, storage_dir text)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM batchup.check_positive(p_window_seconds, 'p_window_seconds');
+    DELETE FROM batchup.store_hosts s WHERE s.seen_at < now() - make_interval(secs => p_window_seconds);
+    RETURN QUERY SELECT s.host, s.nonce, s.storage_dir FROM batchup.store_hosts s
+                  WHERE s.host <> p_host ORDER BY s.host;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.store_hosts_others(text, integer) IS
+    'The hosts other than p_host that shared storage_dir within the last p_window_seconds (older rows are deleted): their nonces, which a starting host must find in its storage_dir/.batchup-hosts/.';
+
+-- A host that passed the check records the nonce it wrote (p_register), or
+-- a running one renews its row as long as the nonce is still its own.
+CREATE OR REPLACE FUNCTION batchup.store_host_seen(p_host text, p_nonce text, p_storage_dir text,
+                                                   p_register boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF p_register THEN
+        INSERT INTO batchup.store_hosts AS s (host, nonce, storage_dir)
+        VALUES (p_host, p_nonce, p_storage_dir)
+        ON CONFLICT (host) DO UPDATE
+           SET nonce = EXCLUDED.nonce, storage_dir = EXCLUDED.storage_dir, seen_at = now();
+    ELSE
+        UPDATE batchup.store_hosts s SET seen_at = now() WHERE s.host = p_host AND s.nonce = p_nonce;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION batchup.store_host_seen(text, text, text, boolean) IS
+    'Host p_host wrote p_nonce into p_storage_dir/.batchup-hosts/p_host and passed the start check (p_register: its row is written), or is still running with it (its row renewed, unless a newer start of the same host replaced the nonce).';

@@ -13,7 +13,9 @@
 #                                   databases, found by the name prefix)
 #
 # Needs root (network namespaces). CLUSTER_CONF="key=value ..." adds batchup
-# keys; CLUSTER_PREFIX and CLUSTER_NET choose the names and the range.
+# keys; CLUSTER_PGBOUNCER=1 (make run HOSTS=3 PGBOUNCER=1) a PgBouncer in
+# front of each host's batchup; CLUSTER_PREFIX and CLUSTER_NET choose the
+# names and the range.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 export CLUSTER_HOSTS=${HOSTS:-${CLUSTER_HOSTS:-3}}
@@ -70,6 +72,11 @@ token=$("$BATCHUP_BIN" user token demo -c "$CLUSTER_ADMIN_CONF") || exit 1
     echo "  PostgreSQL: primary $(cluster_addr pg1), standby $(cluster_addr pg2) (streaming):"
     echo "    psql -h $(cluster_addr pg1) -U postgres batchup"
     echo "  shared storage_dir: $CLUSTER_DIR/storage"
+    if [ "${CLUSTER_PGBOUNCER:-0}" = 1 ]; then
+        echo "  PgBouncer in each host (transaction mode): $CLUSTER_DIR/hN/pgbouncer/pgbouncer.ini;"
+        echo "    after a failover, point its [databases] line at $(cluster_addr pg2) and"
+        echo "    kill -HUP \$(cat $CLUSTER_DIR/hN/pgbouncer/pgbouncer.pid)"
+    fi
     echo "  faults: kill a host: kill -KILL \$(ip netns pids $(cluster_ns h2))"
     echo "          cut its link: ip -n $(cluster_ns net) link set h2 down"
     echo "          fail over:    runuser -u postgres -- $(stack__pgbin)/pg_ctl -D $CLUSTER_DIR/pg1/data -m immediate stop;"

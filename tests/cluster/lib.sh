@@ -37,7 +37,9 @@
 # ("pg1,pg2": the servers of the connection string), CLUSTER_HOOKS=1 (a
 # hook_command writing each event to the host's hooks.log),
 # CLUSTER_SYNC_STANDBY (a name for the primary's synchronous_standby_names;
-# the standby calls itself "standby"), CLUSTER_KEEP=1 (keep the folder).
+# the standby calls itself "standby"), CLUSTER_PGBOUNCER=1 (a PgBouncer in
+# each host's namespace between batchup and the primary, moved to the new
+# primary by cluster_failover), CLUSTER_KEEP=1 (keep the folder).
 #
 # Exported: CLUSTER_DIR CLUSTER_URL CLUSTER_PORT CLUSTER_HOSTS CLUSTER_PREFIX
 # CLUSTER_NET CLUSTER_ADMIN_CONF (a batchup.conf for commands run from the
@@ -252,6 +254,9 @@ cluster_failover() {
     t0=$(date +%s.%N)
     cluster__pg_ctl pg2 -w -t 30 promote >/dev/null || return 1
     PGHOST=$(cluster_addr pg2)
+    CLUSTER_PRIMARY=pg2
+    export CLUSTER_PRIMARY
+    [ "${CLUSTER_PGBOUNCER:-0}" = 1 ] && cluster__pgbouncer_follow pg2
     CLUSTER_PROMOTE_SECONDS=$("$(stack__python)" -c "print(round($(date +%s.%N) - $t0, 2))")
     export CLUSTER_PROMOTE_SECONDS
 }
@@ -271,11 +276,17 @@ cluster__database() {
     printf 'host=%s port=5432 dbname=batchup user=postgres target_session_attrs=read-write connect_timeout=2' "$hosts"
 }
 
+# cluster__write_conf FILE SOCKET [PGBOUNCER-DIR]: with a PgBouncer folder,
+# batchup's database is that PgBouncer (its unix socket, port 6432).
 cluster__write_conf() {
-    local file=$1 sock=$2 kv
+    local file=$1 sock=$2 bouncer=${3:-} kv
     {
         echo "# Written by tests/cluster/lib.sh for the cluster in $CLUSTER_DIR."
-        echo "database = $(cluster__database)"
+        if [ -n "$bouncer" ]; then
+            echo "database = host=$bouncer port=6432 dbname=batchup user=postgres connect_timeout=2"
+        else
+            echo "database = $(cluster__database)"
+        fi
         echo "listen = $sock"
         echo "storage_dir = $CLUSTER_DIR/storage"
         echo "workers = ${CLUSTER_WORKERS:-6}"
@@ -290,6 +301,92 @@ cluster__write_conf() {
     } >"$file"
 }
 
+# --- PgBouncer (CLUSTER_PGBOUNCER=1) --------------------------------------
+
+# PgBouncer takes one server per database entry and neither follows a
+# failover nor knows target_session_attrs (a comma-separated host list is
+# tried round robin, standby included, and the standby refuses writes).
+# So each host's PgBouncer names the primary, and the failover rewrites
+# that entry to the new primary and reloads PgBouncer (SIGHUP), as an
+# orchestrator (Patroni, a script run on promotion) would.
+
+# cluster__pgbouncer_start N: PgBouncer in host N's namespace, in
+# $CLUSTER_DIR/hN/pgbouncer (unix socket only, port 6432), with the
+# settings of conf/pgbouncer.ini (pool_mode = transaction ...), its pool as
+# large as the host's workers plus the maintenance and hooks children, its
+# database the current primary.
+cluster__pgbouncer_start() {
+    local n=$1 dir=$CLUSTER_DIR/h$1/pgbouncer settings pool deadline
+    pool=$((${CLUSTER_WORKERS:-6} + 4))
+    settings=$(sed -n '/^; BEGIN batchup pgbouncer/,/^; END batchup pgbouncer/p' "$CLUSTER_REPO/conf/pgbouncer.ini" |
+        sed "s/^default_pool_size = .*/default_pool_size = $pool/")
+    printf '%s\n' "$settings" | grep -q '^pool_mode = transaction$' || {
+        cluster__log "conf/pgbouncer.ini: no pool_mode = transaction between the batchup pgbouncer markers"
+        return 1
+    }
+    mkdir -p "$dir" || return 1
+    cat >"$dir/pgbouncer.ini" <<INI || return 1
+; Written by tests/cluster/lib.sh for host h$n of the cluster in $CLUSTER_DIR.
+[databases]
+batchup = host=$(cluster_addr "${CLUSTER_PRIMARY:-pg1}") port=5432 dbname=batchup user=postgres
+
+[pgbouncer]
+$settings
+reserve_pool_size = 0
+; A failed login to the dead primary would hold every new server connection
+; back for server_login_retry (15 s by default), the new primary included.
+server_login_retry = ${CLUSTER_PGBOUNCER_RETRY:-1}
+listen_addr =
+listen_port = 6432
+unix_socket_dir = $dir
+auth_type = trust
+auth_file = $dir/userlist.txt
+admin_users = postgres
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    echo '"postgres" ""' >"$dir/userlist.txt" || return 1
+    chown -R postgres: "$dir" || return 1
+    rm -f "$dir/pgbouncer.pid"
+    cluster_in "h$n" runuser -u postgres -- pgbouncer -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1 || {
+        tail -n 10 "$dir/start.log" "$dir/pgbouncer.log" >&2 2>/dev/null
+        return 1
+    }
+    deadline=$((SECONDS + 10))
+    until [ -S "$dir/.s.PGSQL.6432" ]; do
+        [ "$SECONDS" -ge "$deadline" ] && { cluster__log "h$n: PgBouncer has no socket after 10 s"; return 1; }
+        sleep 0.1
+    done
+}
+
+# cluster__pgbouncer_follow NAME: point every running PgBouncer at NAME (the
+# new primary) and reload it.
+cluster__pgbouncer_follow() {
+    local f pid
+    for f in "$CLUSTER_DIR"/h*/pgbouncer/pgbouncer.ini; do
+        [ -f "$f" ] || continue
+        sed -i "s|^batchup = host=[^ ]* |batchup = host=$(cluster_addr "$1") |" "$f"
+        pid=$(cat "${f%/*}/pgbouncer.pid" 2>/dev/null) && [ -n "$pid" ] && kill -HUP "$pid" 2>/dev/null
+    done
+    return 0
+}
+
+# CLUSTER__AS_HOST, a Python script: `python3 -c "$CLUSTER__AS_HOST" NAME
+# COMMAND...` runs COMMAND with host name NAME (in a UTS namespace of its
+# own: network namespaces share the machine's host name, and batchup tells
+# hosts apart by it, in batchup.store_hosts and hook_subscribers) and
+# SIGINT, SIGQUIT and SIGPIPE at their defaults (as a server started by
+# systemd has them). Python execs COMMAND in its own place: the pid
+# started is COMMAND's.
+CLUSTER__AS_HOST='import ctypes, os, signal, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x04000000) != 0:  # CLONE_NEWUTS
+    sys.exit("unshare(CLONE_NEWUTS): " + os.strerror(ctypes.get_errno()))
+socket.sethostname(sys.argv[1])
+for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
+    signal.signal(s, signal.SIG_DFL)
+os.execvp(sys.argv[2], sys.argv[2:])'
+
 # cluster_host_start N: nginx (the shipped conf/nginx.conf, as the tests
 # build it, listening on the host's address, port 80) and batchup serve, in
 # host N's namespace; returns once health answers through that nginx.
@@ -297,7 +394,12 @@ cluster_host_start() {
     local n=$1 dir=$CLUSTER_DIR/h$1 addr deadline code
     addr=$(cluster_addr "h$n")
     mkdir -p "$dir"
-    cluster__write_conf "$dir/batchup.conf" "$dir/batchup.sock"
+    if [ "${CLUSTER_PGBOUNCER:-0}" = 1 ]; then
+        cluster__pgbouncer_start "$n" || return 1
+        cluster__write_conf "$dir/batchup.conf" "$dir/batchup.sock" "$dir/pgbouncer"
+    else
+        cluster__write_conf "$dir/batchup.conf" "$dir/batchup.sock"
+    fi
     if [ ! -f "$dir/nginx/nginx.conf" ]; then
         (STACK_DIR=$dir STACK_SOCKET=$dir/batchup.sock stack_nginx_conf 80) || return 1
         sed -i -e "s|listen 127.0.0.1:80;|listen $addr:80;|" \
@@ -312,10 +414,7 @@ cluster_host_start() {
     echo $! >"$dir/nginx.pid"
     (
         export BATCHUP_CONFIG=$dir/batchup.conf
-        cluster_in "h$n" "$(stack__python)" -c 'import os, signal, sys
-for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
-    signal.signal(s, signal.SIG_DFL)
-os.execvp(sys.argv[1], sys.argv[1:])' "$BATCHUP_BIN" serve -c "$dir/batchup.conf" \
+        cluster_in "h$n" "$(stack__python)" -c "$CLUSTER__AS_HOST" "h$n" "$BATCHUP_BIN" serve -c "$dir/batchup.conf" \
             </dev/null >>"$dir/batchup.log" 2>&1 &
         echo $! >"$dir/batchup.pid"
     )
