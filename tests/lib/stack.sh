@@ -300,7 +300,12 @@ INI
     if [ "$(id -u)" = 0 ]; then
         chown -R postgres: "$dir" || return 1
     fi
-    if ! stack__as_postgres "$bin" -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1; then
+    # Its soft file descriptor limit raised to the hard one: runuser starts
+    # it with 1024, too few for a pool of a thousand workers (accept() fails
+    # with "Too many open files", tests/bench/liveness.sh).
+    # shellcheck disable=SC2016 # expanded by that shell
+    if ! stack__as_postgres sh -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"' sh \
+        "$bin" -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1; then
         stack__log "pgbouncer did not start:"
         tail -n 10 "$dir/start.log" "$dir/pgbouncer.log" >&2 2>/dev/null
         return 1
