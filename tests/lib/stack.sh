@@ -273,8 +273,10 @@ stack_pgbouncer_start() {
     fi
     settings=$(sed -n '/^; BEGIN batchup pgbouncer/,/^; END batchup pgbouncer/p' "$STACK_REPO/conf/pgbouncer.ini" |
         sed "s/^default_pool_size = .*/default_pool_size = $pool/")
-    if ! printf '%s\n' "$settings" | grep -q '^pool_mode = transaction$' ||
-        ! printf '%s\n' "$settings" | grep -q "^default_pool_size = $pool\$"; then
+    # (Here-strings, not pipes: under pipefail a grep -q that exits at its
+    # match may cut printf's write, and the check would fail by chance.)
+    if ! grep -q '^pool_mode = transaction$' <<<"$settings" ||
+        ! grep -q "^default_pool_size = $pool\$" <<<"$settings"; then
         stack__log "conf/pgbouncer.ini: no BEGIN/END batchup pgbouncer markers around pool_mode = transaction and default_pool_size"
         return 1
     fi
