@@ -206,24 +206,36 @@ static void state_path(const struct bu_config *cfg, const char *file_id, const c
     snprintf(buf, cap, "%s/partial/%s.sha%s", cfg->storage_dir, file_id, suffix);
 }
 
+/* Written in place, never through a temporary file and a rename, and not
+ * synced: with a thousand uploads recording their offsets, a create and a
+ * rename in partial/ per checkpoint queued hundreds of workers on that
+ * directory's lock (tests/bench/liveness.sh, docs/benchmarks.md).  The
+ * state is a cache that checks itself: a save torn or lost in a crash is
+ * refused by its checksum or offset, and the next request hashes from
+ * disk.  Only the first save of a file creates it. */
 int disk_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n)
 {
-    char tmp[DISK_PATH_SIZE], path[DISK_PATH_SIZE];
-    int fd, rc = -1;
+    char path[DISK_PATH_SIZE];
+    struct stat st;
+    int fd, rc;
 
-    state_path(cfg, file_id, ".tmp", tmp, sizeof tmp);
     state_path(cfg, file_id, "", path, sizeof path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd >= 0) {
-        rc = write(fd, buf, n) == (ssize_t)n && fdatasync(fd) == 0 ? 0 : -1;
-        if (close(fd) != 0)
-            rc = -1;
-    }
-    if (rc == 0 && rename(tmp, path) == 0)
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT)
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0)
+        rc = -1;
+    else
+        rc = pwrite(fd, buf, n, 0) == (ssize_t)n && fstat(fd, &st) == 0 &&
+                     (st.st_size == (off_t)n || ftruncate(fd, (off_t)n) == 0)
+                 ? 0
+                 : -1;
+    if (fd >= 0 && close(fd) != 0)
+        rc = -1;
+    if (rc == 0)
         return 0;
     log_warn("cannot save the hash state of %s (the next request hashes from disk): %s", file_id,
              strerror(errno));
-    unlink(tmp);
     return -1;
 }
 

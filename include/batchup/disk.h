@@ -46,11 +46,10 @@ int disk_open_partial(const struct bu_config *cfg, const char *file_id, struct b
 int disk_open_direct(const struct bu_config *cfg, const char *file_id);
 /* Does the completed file exist (moved, possibly before a crash)? */
 int disk_final_exists(const struct bu_config *cfg, const char *file_id);
-/* Replace partial/<id>.sha with the n bytes at buf: written to a temporary
- * name, fdatasync'd, renamed over it (the directory is not fsync'd: a
- * rename lost in a power cut leaves the older state, which its reader
- * refuses for its offset).  0, or -1 (logged; the caller goes on without
- * it). */
+/* Write the n bytes at buf over partial/<id>.sha, in place and not synced
+ * (a save torn or lost in a power cut is refused by its own checksum or
+ * offset, and the next request hashes from disk).  0, or -1 (logged; the
+ * caller goes on without it). */
 int disk_save_state(const struct bu_config *cfg, const char *file_id, const void *buf, size_t n);
 /* Read partial/<id>.sha into buf: its length (at most cap; a longer file is
  * -1), or -1 when it is missing or unreadable. */

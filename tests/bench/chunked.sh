@@ -20,21 +20,55 @@
 # The ratios (chunked / whole) are printed per size: the goal is at most 1.3
 # for CPU and 1.5 for wall time at 1 GiB.
 #
+# Beside them, the same file goes to the reference, @tus/server with
+# @tus/file-store (tests/bench/tus-server.mjs, as upload.sh runs it: one
+# node process behind the same nginx, location /files, request bodies
+# streamed), created with a tus POST and sent as the same PATCHes (one, and
+# the 16 MiB chunks) over one keep-alive connection of one curl; its CPU is
+# the node process's utime + stime, its stored file is checked against the
+# input's SHA-256.  Printed per round: batchup / @tus/server for throughput
+# (the inverse of the wall times) and for CPU, one PATCH and chunked.
+# BENCH_CHUNKED_TUS=0 leaves the reference out.
+#
 # Knobs: BENCH_CHUNKED_SIZES, BENCH_CHUNKED_ROUNDS, BENCH_CHUNK (bytes,
-# default 16777216), STACK_ROOT (where the stack and the inputs live).
+# default 16777216), BENCH_CHUNKED_TUS (1), STACK_ROOT (where the stack and
+# the inputs live).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/stack.sh
+BENCH=tests/bench
+PY=$(stack__python)
 SIZES=${BENCH_CHUNKED_SIZES:-"64M 1G"}
 ROUNDS=${BENCH_CHUNKED_ROUNDS:-2}
 CHUNK=${BENCH_CHUNK:-16777216}
+TUS=${BENCH_CHUNKED_TUS:-1}
 
 die() {
     echo "chunked.sh: $*" >&2
     exit 1
 }
 
+# The tus server (node) is ours to stop, before the stack's own cleanup.
+NODE_PID=''
+bench_cleanup() {
+    local rc=$?
+    [ -z "$NODE_PID" ] || stack__stop_pid "$NODE_PID" 5
+    (exit "$rc")
+    stack_cleanup
+}
+
+if [ "$TUS" = 1 ]; then
+    command -v node >/dev/null || die "node not found (apt-get install nodejs npm)"
+    if [ ! -f "$BENCH/node/node_modules/@tus/server/package.json" ] ||
+        [ ! -f "$BENCH/node/node_modules/@tus/file-store/package.json" ]; then
+        echo "chunked.sh: installing @tus/server into $BENCH/node/node_modules (npm ci)" >&2
+        (cd "$BENCH/node" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >&2) ||
+            die "npm ci failed in $BENCH/node"
+    fi
+fi
+
 stack_init || die "cannot create the stack folder"
+trap bench_cleanup EXIT
 # shellcheck disable=SC2034 # read by stack_cleanup
 STACK_SHOW_LOGS=0
 STACK_WORKERS=3 stack_start per_user_limit=2 >&2 || die "the stack did not start"
@@ -42,6 +76,30 @@ token=$(stack_user_add bench --limit 2) || die "batchup user add failed"
 T=$STACK_DIR/chunked
 mkdir -p "$T"
 tick=$(getconf CLK_TCK)
+
+if [ "$TUS" = 1 ]; then
+    TUS_PORT=$(stack__free_port)
+    mkdir -p "$STACK_DIR/tus" "$STACK_DIR/ceiling"
+    node "$BENCH/tus-server.mjs" "$TUS_PORT" "$STACK_DIR/tus" >"$STACK_DIR/tus.log" 2>&1 </dev/null &
+    NODE_PID=$!
+    # upload.sh's nginx locations (the /files one is @tus/server's).
+    "$PY" "$BENCH/bench.py" nginx-patch "$STACK_DIR/nginx/nginx.conf" --port "$NGINX_PORT" \
+        --tus-port "$TUS_PORT" --ceiling-dir "$STACK_DIR/ceiling" \
+        --static-dir "$STACK_DIR/storage/files" || die "cannot patch nginx.conf"
+    nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" \
+        2>"$STACK_DIR/nginx-t.log" || { cat "$STACK_DIR/nginx-t.log" >&2; die "bad nginx.conf"; }
+    kill -HUP "$NGINX_PID"
+    # shellcheck disable=SC2317 # through stack_wait_until
+    tus_ready() {
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X OPTIONS \
+            -H 'Tus-Resumable: 1.0.0' "$BATCHUP_URL/files")" = 204 ]
+    }
+    stack_wait_until 20 tus_ready || {
+        tail -n 5 "$STACK_DIR/nginx/error.log" "$STACK_DIR/tus.log" >&2
+        die "@tus/server does not answer through nginx"
+    }
+    sleep 1 # nginx's old workers are gone before we measure
+fi
 
 # The CPU seconds of the pool so far: the live workers' own, and those the
 # master reaped (fields 14-15 of a child, 16-17 of the master).
@@ -103,7 +161,56 @@ upload() {
     echo "$((c1 - c0)) $(echo "$t1 - $t0" | bc)"
 }
 
-printf '%-6s %-6s %-22s %10s %10s\n' size round mode "cpu s" "wall s"
+# The CPU ticks of @tus/server so far (one node process).
+node_cpu() {
+    local f
+    f=$(sed 's/^.*) //' "/proc/$NODE_PID/stat")
+    set -- $f
+    echo $((${12} + ${13}))
+}
+
+# tus_upload FILE SIZE CHUNK: upload() for @tus/server: a tus POST, then the
+# PATCHes over one connection; the stored file is checked and removed.
+tus_upload() {
+    local src=$1 size=$2 chunk=$3 sha loc id off=0 code c0 c1 t0 t1 part
+    local -a parts=("$src")
+    sha=$(cat "$src.sha")
+    [ "$chunk" = 0 ] || parts=("$src".part.*)
+    c0=$(node_cpu)
+    t0=$(date +%s.%N)
+    loc=$(curl -s -o /dev/null -w '%header{location}' -X POST -H 'Tus-Resumable: 1.0.0' \
+        -H "Upload-Length: $size" "$BATCHUP_URL/files")
+    id=${loc##*/}
+    [ -n "$id" ] || return 1
+    local -a args=()
+    for part in "${parts[@]}"; do
+        [ "${#args[@]}" = 0 ] || args+=(--next)
+        args+=(-s -o /dev/null -w '%{http_code}\n' --max-time 300 -X PATCH -T "$part"
+            -H 'Tus-Resumable: 1.0.0' -H "Upload-Offset: $off"
+            -H 'Content-Type: application/offset+octet-stream' "$BATCHUP_URL/files/$id")
+        off=$((off + $(stat -c %s "$part")))
+    done
+    code=$(curl "${args[@]}" | sort -u | tr '\n' ' ')
+    [ "$code" = "204 " ] || {
+        echo "@tus/server's PATCHes answered: $code" >&2
+        return 1
+    }
+    t1=$(date +%s.%N)
+    c1=$(node_cpu)
+    [ "$(sha256sum <"$STACK_DIR/tus/$id" | cut -d' ' -f1)" = "$sha" ] || {
+        echo "@tus/server's stored file $id is not the source" >&2
+        return 1
+    }
+    rm -f "$STACK_DIR/tus/$id" "$STACK_DIR/tus/$id.json"
+    echo "$((c1 - c0)) $(echo "$t1 - $t0" | bc)"
+}
+
+# row SIZE ROUND MODE CPU_TICKS WALL: one line of the table.
+row() {
+    printf '%-6s %-6s %-30s %10.2f %10.2f\n' "$1" "$2" "$3" "$(echo "$4 / $tick" | bc -l)" "$5"
+}
+
+printf '%-6s %-6s %-30s %10s %10s\n' size round mode "cpu s" "wall s"
 for s in $SIZES; do
     bytes=$(numfmt --from=iec "$s")
     head -c "$bytes" /dev/urandom >"$T/src"
@@ -114,12 +221,25 @@ for s in $SIZES; do
         read -r wc ww <<<"$(upload "$T/src" "$bytes" 0)" || die "one-PATCH upload failed"
         read -r cc cw <<<"$(upload "$T/src" "$bytes" "$CHUNK")" || die "chunked upload failed"
         [ -n "$wc" ] && [ -n "$cc" ] || die "an upload failed"
-        printf '%-6s %-6s %-22s %10.2f %10.2f\n' "$s" "$r" "one PATCH" \
-            "$(echo "$wc / $tick" | bc -l)" "$ww"
-        printf '%-6s %-6s %-22s %10.2f %10.2f\n' "$s" "$r" "$((CHUNK / 1048576)) MiB PATCHes" \
-            "$(echo "$cc / $tick" | bc -l)" "$cw"
-        printf '%-6s %-6s %-22s %10.2f %10.2f\n' "$s" "$r" "ratio chunked/whole" \
+        mib=$((CHUNK / 1048576))
+        row "$s" "$r" "one PATCH" "$wc" "$ww"
+        row "$s" "$r" "$mib MiB PATCHes" "$cc" "$cw"
+        printf '%-6s %-6s %-30s %10.2f %10.2f\n' "$s" "$r" "ratio chunked/whole" \
             "$(echo "$cc / ($wc + 0.000001)" | bc -l)" "$(echo "$cw / $ww" | bc -l)"
+        [ "$TUS" = 1 ] || continue
+        read -r twc tww <<<"$(tus_upload "$T/src" "$bytes" 0)" || die "@tus/server one-PATCH upload failed"
+        read -r tcc tcw <<<"$(tus_upload "$T/src" "$bytes" "$CHUNK")" || die "@tus/server chunked upload failed"
+        [ -n "$twc" ] && [ -n "$tcc" ] || die "an @tus/server upload failed"
+        row "$s" "$r" "@tus/server one PATCH" "$twc" "$tww"
+        row "$s" "$r" "@tus/server $mib MiB PATCHes" "$tcc" "$tcw"
+        # batchup / @tus/server: throughput (MB/s, so the inverse of the
+        # wall times) and CPU.
+        printf '%-6s %-6s %-30s %10.2f %10.2f\n' "$s" "$r" "batchup/@tus one PATCH" \
+            "$(echo "$wc / ($twc + 0.000001)" | bc -l)" "$(echo "$tww / $ww" | bc -l)"
+        printf '%-6s %-6s %-30s %10.2f %10.2f\n' "$s" "$r" "batchup/@tus chunked" \
+            "$(echo "$cc / ($tcc + 0.000001)" | bc -l)" "$(echo "$tcw / $cw" | bc -l)"
     done
 done
 rm -f "$T/src" "$T"/src.part.*
+echo "cpu s: batchup's workers, or @tus/server's node process; batchup/@tus rows: CPU ratio"
+echo "under \"cpu s\", throughput ratio (@tus/server's wall time over batchup's) under \"wall s\"."

@@ -44,13 +44,22 @@
 # BENCH_LIVE_RATE (bytes/s per upload, K and M suffixes: 64K),
 # BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic; static for a pool forked
 # in advance), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_LIVE_HEAD_IN_FLIGHT (0),
+# BENCH_LIVE_PGBOUNCER (1), BENCH_LIVE_PG_POOL (32),
 # BENCH_OUT (where liveness.json, every sample and every PATCH, goes;
 # default the stack folder, removed at exit). The stack gets
 # max_active_users = users + 1 (the probe's user), status_path =
-# /batchup-status, PostgreSQL max_connections = workers + 30 (each worker
-# holds one connection), and nginx worker_connections for two per upload.
-# The whole part takes about a minute (the uploads, plus start, checks and
-# stop).
+# /batchup-status, and nginx worker_connections for two per upload.
+#
+# PgBouncer: by default (BENCH_LIVE_PGBOUNCER=1) batchup reaches PostgreSQL
+# through a PgBouncer in transaction pooling mode (tests/lib/stack.sh,
+# STACK_PGBOUNCER=1, the settings of conf/pgbouncer.ini) with
+# default_pool_size BENCH_LIVE_PG_POOL (32) and its max_client_conn (2000),
+# so a thousand workers share at most 32 server connections
+# (PostgreSQL max_connections = pool + 30). BENCH_LIVE_PGBOUNCER=0 connects
+# every worker straight to PostgreSQL (max_connections = workers + 30: each
+# worker holds one connection), as before.
+# The whole part takes about a minute at 40 users, two at 200 (the
+# uploads, plus start, checks and stop).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib/stack.sh disable=SC1091
@@ -64,6 +73,8 @@ SECS=${BENCH_LIVE_SECONDS:-30}
 PM=${BENCH_LIVE_PM:-dynamic}
 PROBE_TIMEOUT=${BENCH_LIVE_PROBE_TIMEOUT:-5}
 HEAD_IN_FLIGHT=${BENCH_LIVE_HEAD_IN_FLIGHT:-0}
+PGBOUNCER=${BENCH_LIVE_PGBOUNCER:-1}
+PG_POOL=${BENCH_LIVE_PG_POOL:-32}
 
 die() {
     echo "liveness.sh: $*" >&2
@@ -74,7 +85,7 @@ case $RATE in
     *K) RATE=$((${RATE%K} << 10)) ;;
     *M) RATE=$((${RATE%M} << 20)) ;;
 esac
-for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS" PROBE_TIMEOUT:"$PROBE_TIMEOUT"; do
+for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS" PROBE_TIMEOUT:"$PROBE_TIMEOUT" PG_POOL:"$PG_POOL"; do
     if ! [[ ${v#*:} =~ ^[0-9]+$ ]] || [ "${v#*:}" -eq 0 ]; then
         die "BENCH_LIVE_${v%%:*} must be a positive integer (bytes/s for RATE: 64K, 1M)"
     fi
@@ -84,8 +95,13 @@ done
 UPLOADS=$((USERS * FILES))
 WORKERS=$((UPLOADS + 20))
 [ "$WORKERS" -le 1024 ] || die "$UPLOADS uploads need more than 1024 workers (the pool's maximum)"
-# Read by stack_pg_start.
-STACK_PG_MAX_CONNECTIONS=$((WORKERS + 30))
+# Read by stack_pg_start (and stack_pgbouncer_start).
+if [ "$PGBOUNCER" = 1 ]; then
+    export STACK_PGBOUNCER=1 STACK_PGBOUNCER_POOL=$PG_POOL
+    STACK_PG_MAX_CONNECTIONS=$((PG_POOL + 30))
+else
+    STACK_PG_MAX_CONNECTIONS=$((WORKERS + 30))
+fi
 
 # The client is ours to stop, before the stack's own cleanup.
 PY_PID=
@@ -114,6 +130,20 @@ stack_start workers=$WORKERS pm="$PM" per_user_limit="$FILES" max_active_users="
     pool_upload_share=100 pool_reserve_share=$((2000 / WORKERS)) \
     status_path=/batchup-status || die "the stack did not start"
 PG_PID=$(head -n 1 "$STACK_PG_DIR/data/postmaster.pid")
+PGB_PID=
+if [ "$PGBOUNCER" = 1 ]; then
+    # Every worker is a PgBouncer client once it has run a query: room for
+    # all of them, the master's children and the commands (max_client_conn
+    # of conf/pgbouncer.ini), and file descriptors for them (stack.sh
+    # starts it with its hard limit, not runuser's 1024).
+    PGB_PID=$(cat "$STACK_PGBOUNCER_DIR/pgbouncer.pid")
+    clients=$(stack_pgbouncer_admin 'SHOW CONFIG' | awk -F'|' '$1 == "max_client_conn" { print $2 }')
+    [ "${clients:-0}" -ge $((WORKERS + 64)) ] ||
+        die "PgBouncer's max_client_conn (${clients:-?}, conf/pgbouncer.ini) is below $((WORKERS + 64))"
+    nofile=$(awk '/^Max open files/ { print $4 }' "/proc/$PGB_PID/limits")
+    [ "$nofile" = unlimited ] || [ "$nofile" -ge $((2 * WORKERS + 64)) ] ||
+        die "PgBouncer may open $nofile files, fewer than $((2 * WORKERS + 64))"
+fi
 
 # nginx: two connections per upload (client and FastCGI) and some to spare.
 conns=$((UPLOADS * 2 + 128))
@@ -154,6 +184,7 @@ head_flag=()
     --rate "$RATE" --seconds "$SECS" --master-pid "$BATCHUP_PID" \
     --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \
     --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --pg-pid "$PG_PID" --nginx-pid "$NGINX_PID" \
+    ${PGB_PID:+--pgbouncer-pid "$PGB_PID" --pgbouncer-pool "$PG_POOL"} \
     --probe-timeout "$PROBE_TIMEOUT" --out "$OUT/liveness.json" &
 PY_PID=$!
 wait "$PY_PID"

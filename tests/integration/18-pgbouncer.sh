@@ -26,6 +26,11 @@
 #      when not linked", or pass it to whichever worker runs a transaction).
 #   4. PgBouncer paused: a request waits at most query_wait_timeout (5 s),
 #      then answers 503; resumed, health answers 200 again.
+#   5. (on the stack of 2) 1100 connections opened at once, as a pool of a
+#      thousand workers does when it starts: PgBouncer queues every one
+#      (listen_backlog) and holds them all (its file descriptor limit; the
+#      default backlog, 128, refused some at once, and runuser's 1024
+#      descriptors made accept() fail).
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib/tap.sh disable=SC1091
 . tests/lib/tap.sh
@@ -109,6 +114,48 @@ pgb() {
             { out = ""; for (j = 1; j <= n; j++) out = out (j > 1 ? "|" : "") $(col[w[j]]); print out }'
 }
 auth() { printf 'Authorization: Bearer %s' "$1"; }
+
+# A pool starting or growing by hundreds of workers connects them all in
+# the same second (tests/bench/liveness.sh: a thousand): PgBouncer must
+# queue them (listen_backlog of conf/pgbouncer.ini, not the default 128)
+# and hold them (file descriptors: stack.sh starts it with its hard
+# limit, not runuser's 1024).  1100 connections opened at once, none
+# waiting for another, each sending its startup packet; then every one
+# must be a PgBouncer client (SHOW CLIENTS) and none refused.
+BURST=1100
+"$(stack__python)" - "$STACK_PGBOUNCER_DIR/.s.PGSQL.$STACK_PGBOUNCER_PORT" "$BURST" >"$T/burst" 2>&1 <<'PY' &
+import socket, struct, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+start = struct.pack("!ii", 196608, 0)
+body = b"user\0postgres\0database\0batchup\0application_name\0burst\0\0"
+packet = struct.pack("!i", 8 + len(body)) + struct.pack("!i", 196608) + body
+socks, refused = [], 0
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(path)
+        socks.append(s)
+    except BlockingIOError:
+        refused += 1
+        s.close()
+for s in socks:
+    s.setblocking(True)
+    s.sendall(packet)
+print(f"connected {len(socks)} refused {refused}", flush=True)
+time.sleep(8)
+PY
+BURST_PID=$!
+got=0
+for _ in $(seq 1 60); do
+    got=$(pgb 'SHOW CLIENTS' application_name | grep -c '^burst$')
+    [ "$got" -ge "$BURST" ] && break
+    sleep 0.1
+done
+wait "$BURST_PID"
+tap_is "$(head -n 1 "$T/burst")|$got" "connected $BURST refused 0|$BURST" \
+    "$BURST connections at once: PgBouncer queued and accepted every one (listen_backlog, file descriptors)"
+tap_is "$(grep -c 'accept() failed' "$STACK_DIR/pgbouncer/pgbouncer.log")" 0 "PgBouncer's accept() never failed (Too many open files)"
 
 N=8
 SIZE=300000

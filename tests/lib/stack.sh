@@ -273,8 +273,10 @@ stack_pgbouncer_start() {
     fi
     settings=$(sed -n '/^; BEGIN batchup pgbouncer/,/^; END batchup pgbouncer/p' "$STACK_REPO/conf/pgbouncer.ini" |
         sed "s/^default_pool_size = .*/default_pool_size = $pool/")
-    if ! printf '%s\n' "$settings" | grep -q '^pool_mode = transaction$' ||
-        ! printf '%s\n' "$settings" | grep -q "^default_pool_size = $pool\$"; then
+    # (Here-strings, not pipes: under pipefail a grep -q that exits at its
+    # match may cut printf's write, and the check would fail by chance.)
+    if ! grep -q '^pool_mode = transaction$' <<<"$settings" ||
+        ! grep -q "^default_pool_size = $pool\$" <<<"$settings"; then
         stack__log "conf/pgbouncer.ini: no BEGIN/END batchup pgbouncer markers around pool_mode = transaction and default_pool_size"
         return 1
     fi
@@ -300,7 +302,12 @@ INI
     if [ "$(id -u)" = 0 ]; then
         chown -R postgres: "$dir" || return 1
     fi
-    if ! stack__as_postgres "$bin" -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1; then
+    # Its soft file descriptor limit raised to the hard one: runuser starts
+    # it with 1024, too few for a pool of a thousand workers (accept() fails
+    # with "Too many open files", tests/bench/liveness.sh).
+    # shellcheck disable=SC2016 # expanded by that shell
+    if ! stack__as_postgres sh -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"' sh \
+        "$bin" -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1; then
         stack__log "pgbouncer did not start:"
         tail -n 10 "$dir/start.log" "$dir/pgbouncer.log" >&2 2>/dev/null
         return 1
