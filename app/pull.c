@@ -384,9 +384,10 @@ static int pull_zip(CURL *c, int dirfd, const char *link, const char *token, uin
     return rc;
 }
 
+/* A bad command line: main adds the usage line from its command table. */
 static int pull_usage(struct bu_error *err, const char *what)
 {
-    return error_set(err, BU_E_USAGE, "%s; usage: batchup pull LINK [-o DIR] [--zip]", what);
+    return error_set(err, BU_E_USAGE, "%s", what);
 }
 
 /* The words after "pull": the link, -o DIR, --zip. */

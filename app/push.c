@@ -997,12 +997,10 @@ static void *push_worker(void *arg)
 
 /* ---- the command ------------------------------------------------------------ */
 
+/* A bad command line: main adds the usage line from its command table. */
 static int push_usage(struct bu_error *err, const char *what)
 {
-    return error_set(err, BU_E_USAGE,
-                     "%s; usage: batchup push [--url URL] [--token TOKEN] [--parallel N] "
-                     "[--json] PATH...",
-                     what);
+    return error_set(err, BU_E_USAGE, "%s", what);
 }
 
 /* Upload every file with run->parallel workers, showing progress. */
