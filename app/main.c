@@ -213,6 +213,19 @@ static const struct main_command *main_find(int nargs, char **args, struct bu_er
     return NULL;
 }
 
+/* A command's own usage error (a bad option, a missing operand) ends
+ * with the command's usage line from the table, so that no command keeps
+ * a usage text of its own. */
+static void main_add_usage(const struct main_command *c, struct bu_error *err)
+{
+    size_t len = strlen(err->message);
+
+    if (err->id != BU_E_USAGE || strstr(err->message, "usage: ") != NULL)
+        return;
+    snprintf(err->message + len, sizeof err->message - len, "; usage: batchup %s%s%s", c->words,
+             c->args[0] ? " " : "", c->args);
+}
+
 /* Read the options (-c FILE, --help, --version) and gather the other
  * words into args.  -1 to go on, else the exit status. */
 static int main_options(int argc, char **argv, char **args, int *nargs)
@@ -266,6 +279,7 @@ int main(int argc, char **argv)
         log_set_level(cfg.log_level);
         if (cmd->run(&call, &err) == 0)
             return 0;
+        main_add_usage(cmd, &err);
     }
     if (err.message[0] != '\0')
         fprintf(stderr, "batchup: %s\n", err.message);

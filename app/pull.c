@@ -152,7 +152,6 @@ static long pull_get(CURL *c, const char *url, uint64_t range_from, const char *
     long status = 0;
 
     s->c = c;
-    curl_easy_reset(c);
     if (range_from > 0) {
         snprintf(hdr, sizeof hdr, "Range: bytes=%llu-", (unsigned long long)range_from);
         h = curl_slist_append(h, hdr);
@@ -161,16 +160,9 @@ static long pull_get(CURL *c, const char *url, uint64_t range_from, const char *
             h = curl_slist_append(h, hdr);
         }
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, pull_header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, pull_write_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+    push_curl_begin(c, url, h, pull_header_cb, pull_write_cb, s);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     rc = curl_easy_perform(c);
     curl_slist_free_all(h);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -248,6 +240,53 @@ static int pull_sha256_fd(int fd, char hex[DIGEST_HEX_SIZE])
     return n < 0 ? -1 : 0;
 }
 
+/* Whether base in pfd already is the file (its size and SHA-256). */
+static bool pull_in_place(int pfd, const char *base, uint64_t size, const char *sha)
+{
+    char hex[DIGEST_HEX_SIZE];
+    struct stat st;
+    int fd = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    bool same;
+
+    if (fd < 0)
+        return false;
+    same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size &&
+           pull_sha256_fd(fd, hex) == 0 && strcmp(hex, sha) == 0;
+    close(fd);
+    return same;
+}
+
+/* Bring the part fd, which holds have bytes, to the file's size from url:
+ * the rest asked for with Range, and If-Range with the file's ETag (its
+ * SHA-256, quoted) so that a range of another content is never appended.
+ * A part longer than the file starts over.  0, or -1 with err. */
+static int pull_rest(CURL *c, int fd, const char *url, uint64_t have, uint64_t size,
+                     const char *sha, uint64_t *got, struct bu_error *err)
+{
+    struct pull_sink s = {.fd = fd, .etag_dir = -1};
+    char etag[80];
+    long status;
+    int rc = 0;
+
+    if (have > size) {
+        if (ftruncate(fd, 0) != 0)
+            return error_set(err, BU_E_INTERNAL, "%s: %s", url, strerror(errno));
+        have = 0;
+    }
+    if (have == size)
+        return 0;
+    lseek(fd, 0, SEEK_END);
+    snprintf(etag, sizeof etag, "\"%s\"", sha);
+    status = pull_get(c, url, have, etag, &s, err);
+    if (status >= 0 && status != 200 && status != 206)
+        rc = error_set(err, BU_E_NOT_FOUND, "%s: HTTP %ld", url, status);
+    else if (status < 0)
+        rc = -1;
+    *got += s.bytes;
+    free(s.mem);
+    return rc;
+}
+
 /* Fetch one file of the manifest into dirfd, resuming its part. */
 static int pull_file(CURL *c, int dirfd, const char *origin, json_t *file, uint64_t *got,
                      struct bu_error *err)
@@ -258,57 +297,25 @@ static int pull_file(CURL *c, int dirfd, const char *origin, json_t *file, uint6
     uint64_t size = (uint64_t)json_integer_value(json_object_get(file, "size"));
     char full[2048], part[NAME_MAX + sizeof PULL_PART_SUFFIX], hex[DIGEST_HEX_SIZE];
     const char *base = NULL;
-    struct pull_sink s = {.fd = -1, .etag_dir = -1};
     struct stat st;
-    int pfd, fd, rc = 0;
+    int pfd, fd, rc;
 
     if (name == NULL || url == NULL || sha == NULL || url[0] != '/')
         return error_set(err, BU_E_INTERNAL, "the manifest has a file without name, url or sha256");
     pfd = pull_open_parent(dirfd, name, &base, err);
     if (pfd < 0)
         return -1;
-    if (base == NULL) {
+    if (base == NULL || pull_in_place(pfd, base, size, sha)) {
         close(pfd);
-        return error_set(err, BU_E_INTERNAL, "%s: no file name", name);
-    }
-    /* Already in place and right: nothing to fetch. */
-    fd = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        bool same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size &&
-                    pull_sha256_fd(fd, hex) == 0 && strcmp(hex, sha) == 0;
-        close(fd);
-        if (same) {
-            close(pfd);
-            return 0;
-        }
+        return base == NULL ? error_set(err, BU_E_INTERNAL, "%s: no file name", name) : 0;
     }
     snprintf(part, sizeof part, "%s%s", base, PULL_PART_SUFFIX);
-    fd = openat(pfd, part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        rc = error_set(err, BU_E_INTERNAL, "%s: %s", name, strerror(errno));
-        goto out;
-    }
-    if ((uint64_t)st.st_size > size) {
-        if (ftruncate(fd, 0) != 0)
-            rc = error_set(err, BU_E_INTERNAL, "%s: %s", name, strerror(errno));
-        st.st_size = 0;
-    }
     snprintf(full, sizeof full, "%s%s", origin, url);
-    s.fd = fd;
-    if (rc == 0 && (uint64_t)st.st_size < size) {
-        long status;
-        lseek(fd, 0, SEEK_END);
-        /* The file's ETag is its SHA-256, quoted: If-Range keeps a range of
-         * another content from being appended. */
-        char etag[80];
-        snprintf(etag, sizeof etag, "\"%s\"", sha);
-        status = pull_get(c, full, (uint64_t)st.st_size, etag, &s, err);
-        if (status >= 0 && status != 200 && status != 206)
-            rc = error_set(err, BU_E_NOT_FOUND, "%s: HTTP %ld", full, status);
-        else if (status < 0)
-            rc = -1;
-        *got += s.bytes;
-    }
+    fd = openat(pfd, part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        rc = error_set(err, BU_E_INTERNAL, "%s: %s", name, strerror(errno));
+    else
+        rc = pull_rest(c, fd, full, (uint64_t)st.st_size, size, sha, got, err);
     if (rc == 0 && (pull_sha256_fd(fd, hex) != 0 || strcmp(hex, sha) != 0)) {
         /* A wrong part is useless for a resume: drop it. */
         unlinkat(pfd, part, 0);
@@ -316,8 +323,6 @@ static int pull_file(CURL *c, int dirfd, const char *origin, json_t *file, uint6
     }
     if (rc == 0 && (fsync(fd) != 0 || renameat(pfd, part, pfd, base) != 0))
         rc = error_set(err, BU_E_INTERNAL, "%s: %s", name, strerror(errno));
-out:
-    free(s.mem);
     if (fd >= 0)
         close(fd);
     close(pfd);
@@ -379,39 +384,91 @@ static int pull_zip(CURL *c, int dirfd, const char *link, const char *token, uin
     return rc;
 }
 
+/* A bad command line: main adds the usage line from its command table. */
 static int pull_usage(struct bu_error *err, const char *what)
 {
-    return error_set(err, BU_E_USAGE, "%s; usage: batchup pull LINK [-o DIR] [--zip]", what);
+    return error_set(err, BU_E_USAGE, "%s", what);
+}
+
+/* The words after "pull": the link, -o DIR, --zip. */
+static int pull_parse(int argc, char **argv, const char **link, const char **dir, bool *zip,
+                      struct bu_error *err)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            *dir = argv[++i];
+        else if (strcmp(argv[i], "--zip") == 0)
+            *zip = true;
+        else if (argv[i][0] == '-' || *link != NULL)
+            return pull_usage(err, "unknown option or a second link");
+        else
+            *link = argv[i];
+    }
+    return *link == NULL ? pull_usage(err, "no link") : 0;
+}
+
+/* Split a batch link into its origin (scheme, host, port) and its token. */
+static int pull_split_link(const char *link, char *origin, size_t cap, const char **token,
+                           struct bu_error *err)
+{
+    static const char mark[] = "/api/v1/download/batch/";
+    const char *at = strstr(link, mark);
+
+    if (at == NULL || at == link || strlen(at + strlen(mark)) < 8 ||
+        strchr(at + strlen(mark), '/') || (size_t)(at - link) >= cap)
+        return pull_usage(err, "not a batch link (http://host/api/v1/download/batch/TOKEN)");
+    memcpy(origin, link, (size_t)(at - link));
+    origin[at - link] = '\0';
+    *token = at + strlen(mark);
+    return 0;
+}
+
+/* Every file of the link's manifest, each unpacked under dirfd with its
+ * path (its name printed once it is in place). */
+static int pull_files(CURL *c, int dirfd, const char *link, const char *origin, uint64_t *got,
+                      struct bu_error *err)
+{
+    struct pull_sink s = {.fd = -1, .etag_dir = -1};
+    json_t *root = NULL, *files = NULL, *it;
+    char murl[2048];
+    long status;
+    size_t i;
+    int rc = 0;
+
+    snprintf(murl, sizeof murl, "%s/manifest", link);
+    status = pull_get(c, murl, 0, NULL, &s, err);
+    if (status >= 0 && status != 200)
+        rc = error_set(err, status == 410 ? BU_E_LINK_EXPIRED : BU_E_NOT_FOUND, "%s: HTTP %ld",
+                       murl, status);
+    else if (status < 0)
+        rc = -1;
+    if (rc == 0 && ((root = json_loads(s.mem, 0, NULL)) == NULL ||
+                    !json_is_array(files = json_object_get(root, "files"))))
+        rc = error_set(err, BU_E_INTERNAL, "%s: not a batch manifest", murl);
+    if (rc == 0)
+        json_array_foreach(files, i, it)
+        {
+            if ((rc = pull_file(c, dirfd, origin, it, got, err)) != 0)
+                break;
+            printf("%s\n", json_string_value(json_object_get(it, "name")));
+        }
+    json_decref(root);
+    free(s.mem);
+    return rc;
 }
 
 int pull_command(int argc, char **argv, struct bu_error *err)
 {
-    const char *link = NULL, *dir = ".", *mark = "/api/v1/download/batch/", *token;
-    char origin[1024], murl[2048];
+    const char *link = NULL, *dir = ".", *token = NULL;
+    char origin[1024];
     bool zip = false;
-    int dirfd, rc = 0;
+    int dirfd, rc;
     CURL *c;
     uint64_t got = 0;
 
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-            dir = argv[++i];
-        else if (strcmp(argv[i], "--zip") == 0)
-            zip = true;
-        else if (argv[i][0] == '-' || link != NULL)
-            return pull_usage(err, "unknown option or a second link");
-        else
-            link = argv[i];
-    }
-    if (link == NULL)
-        return pull_usage(err, "no link");
-    token = strstr(link, mark);
-    if (token == NULL || token == link || strlen(token + strlen(mark)) < 8 ||
-        strchr(token + strlen(mark), '/') || (size_t)(token - link) >= sizeof origin)
-        return pull_usage(err, "not a batch link (http://host/api/v1/download/batch/TOKEN)");
-    memcpy(origin, link, (size_t)(token - link));
-    origin[token - link] = '\0';
-    token += strlen(mark);
+    if (pull_parse(argc, argv, &link, &dir, &zip, err) != 0 ||
+        pull_split_link(link, origin, sizeof origin, &token, err) != 0)
+        return -1;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return error_set(err, BU_E_INTERNAL, "%s: %s", dir, strerror(errno));
     dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -423,34 +480,8 @@ int pull_command(int argc, char **argv, struct bu_error *err)
         close(dirfd);
         return error_set(err, BU_E_INTERNAL, "libcurl cannot start");
     }
-    if (zip) {
-        rc = pull_zip(c, dirfd, link, token, &got, err);
-    } else {
-        struct pull_sink s = {.fd = -1, .etag_dir = -1};
-        long status;
-        json_t *root = NULL, *files = NULL, *it;
-        size_t i;
-
-        snprintf(murl, sizeof murl, "%s/manifest", link);
-        status = pull_get(c, murl, 0, NULL, &s, err);
-        if (status >= 0 && status != 200)
-            rc = error_set(err, status == 410 ? BU_E_LINK_EXPIRED : BU_E_NOT_FOUND, "%s: HTTP %ld",
-                           murl, status);
-        else if (status < 0)
-            rc = -1;
-        if (rc == 0 && ((root = json_loads(s.mem, 0, NULL)) == NULL ||
-                        !json_is_array(files = json_object_get(root, "files"))))
-            rc = error_set(err, BU_E_INTERNAL, "%s: not a batch manifest", murl);
-        if (rc == 0)
-            json_array_foreach(files, i, it)
-            {
-                if ((rc = pull_file(c, dirfd, origin, it, &got, err)) != 0)
-                    break;
-                printf("%s\n", json_string_value(json_object_get(it, "name")));
-            }
-        json_decref(root);
-        free(s.mem);
-    }
+    rc = zip ? pull_zip(c, dirfd, link, token, &got, err)
+             : pull_files(c, dirfd, link, origin, &got, err);
     if (isatty(STDERR_FILENO))
         fprintf(stderr, "batchup: received %llu bytes\n", (unsigned long long)got);
     curl_easy_cleanup(c);

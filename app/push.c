@@ -218,41 +218,59 @@ static void push_resp_reset(struct push_resp *r)
     r->queue_pos = -1;
 }
 
+void push_curl_begin(CURL *c, const char *url, struct curl_slist *headers,
+                     curl_write_callback on_header, curl_write_callback on_body, void *data)
+{
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, data);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}
+
+/* The headers of every request of push: the token, tus's version, no
+ * 100-continue, and "Prefer: wait=0" (push shows the queue itself: a
+ * queued file's 423 at once, not held); then a content type and an
+ * Upload-Offset when given (offset < 0: none). */
+static struct curl_slist *push_headers(const struct push_run *run, const char *content_type,
+                                       long long offset)
+{
+    struct curl_slist *h = NULL;
+    char line[160];
+
+    h = curl_slist_append(h, run->auth);
+    h = curl_slist_append(h, "Tus-Resumable: 1.0.0");
+    h = curl_slist_append(h, "Prefer: wait=0");
+    h = curl_slist_append(h, "Expect:");
+    if (content_type) {
+        snprintf(line, sizeof line, "Content-Type: %s", content_type);
+        h = curl_slist_append(h, line);
+    }
+    if (offset >= 0) {
+        snprintf(line, sizeof line, "Upload-Offset: %lld", offset);
+        h = curl_slist_append(h, line);
+    }
+    return h;
+}
+
 /* One request with a small body (or none) to base + path.  Returns 0 with
  * resp filled (any status), or -1 with err when no answer came. */
 static int push_request(const struct push_run *run, CURL *c, const char *method, const char *path,
                         const char *content_type, const char *body, long long upload_offset,
                         struct push_resp *resp, struct bu_error *err)
 {
-    char url[2048], h_ct[128], h_off[64];
-    struct curl_slist *h = NULL;
+    char url[2048];
+    struct curl_slist *h = push_headers(run, content_type, upload_offset);
     CURLcode rc;
 
     push_resp_reset(resp);
     snprintf(url, sizeof url, "%s%s", run->base, path);
-    curl_easy_reset(c);
-    h = curl_slist_append(h, run->auth);
-    h = curl_slist_append(h, "Tus-Resumable: 1.0.0");
-    /* push shows the queue itself: a queued file's 423 at once, not held. */
-    h = curl_slist_append(h, "Prefer: wait=0");
-    h = curl_slist_append(h, "Expect:");
-    if (content_type) {
-        snprintf(h_ct, sizeof h_ct, "Content-Type: %s", content_type);
-        h = curl_slist_append(h, h_ct);
-    }
-    if (upload_offset >= 0) {
-        snprintf(h_off, sizeof h_off, "Upload-Offset: %lld", upload_offset);
-        h = curl_slist_append(h, h_off);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, push_header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, push_body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+    push_curl_begin(c, url, h, push_header_cb, push_body_cb, resp);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "GET") != 0) {
@@ -723,38 +741,24 @@ static size_t push_read_cb(char *buf, size_t size, size_t nitems, void *ud)
 static int push_send(struct push_run *run, CURL *c, struct push_file *f, int fd,
                      struct push_resp *resp, struct bu_error *err)
 {
-    char url[2048], h_off[64];
-    struct curl_slist *h = NULL;
+    char url[2048];
+    struct curl_slist *h =
+        push_headers(run, "application/offset+octet-stream", (long long)f->offset);
     struct push_body body = {.f = f, .fd = fd, .pos = f->offset};
     CURLcode rc;
 
     push_resp_reset(resp);
     snprintf(url, sizeof url, "%s%s", run->base, f->url);
-    snprintf(h_off, sizeof h_off, "Upload-Offset: %" PRIu64, f->offset);
-    curl_easy_reset(c);
-    h = curl_slist_append(h, run->auth);
-    h = curl_slist_append(h, "Tus-Resumable: 1.0.0");
-    h = curl_slist_append(h, "Content-Type: application/offset+octet-stream");
-    h = curl_slist_append(h, "Prefer: wait=0");
-    h = curl_slist_append(h, "Expect:");
-    h = curl_slist_append(h, h_off);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    push_curl_begin(c, url, h, push_header_cb, push_body_cb, resp);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
     curl_easy_setopt(c, CURLOPT_READFUNCTION, push_read_cb);
     curl_easy_setopt(c, CURLOPT_READDATA, &body);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(f->size - f->offset));
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, push_header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, push_body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
     /* A stalled connection (network down, laptop closed) is given up after
      * 60 s below 1 byte/s; the file is then resumed from the server's offset. */
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     rc = curl_easy_perform(c);
     curl_slist_free_all(h);
     if (rc != CURLE_OK)
@@ -811,89 +815,145 @@ static int push_queued(struct push_run *run, struct push_file *f, const struct p
     return rc;
 }
 
-/* Upload one file to its end: HEAD for the server's offset, claim a slot
- * with an empty PATCH (waiting in the queue as the server says), send the
- * rest.  Network failures are retried from the server's offset. */
+/* What one step of a file's upload says to the next. */
+enum push_step {
+    PUSH_STEP_AGAIN,   /* go round: claim again (queued, another offset) */
+    PUSH_STEP_SENT,    /* bytes went: go round with the network tries reset */
+    PUSH_STEP_DONE,    /* the server has the whole file */
+    PUSH_STEP_NETWORK, /* no answer: retry from the server's offset */
+    PUSH_STEP_ERROR    /* give up (err says why) */
+};
+
+/* For `return push_step_error(error_set(err, ...));`. */
+static enum push_step push_step_error(int rc)
+{
+    (void)rc;
+    return PUSH_STEP_ERROR;
+}
+
+static void push_offset(struct push_file *f, long long offset)
+{
+    __atomic_store_n(&f->offset, (uint64_t)offset, __ATOMIC_RELAXED);
+}
+
+/* Whether the file still is what the batch declared (size, mtime). */
+static int push_unchanged(const struct push_file *f, int fd, struct bu_error *err)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != f->size ||
+        (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != f->mtime_ns)
+        return error_set(err, BU_E_BAD_REQUEST,
+                         "%s changed during the push (size or modification time)", f->path);
+    return 0;
+}
+
+/* Learn the server's offset of f. */
+static enum push_step push_head(struct push_run *run, CURL *c, struct push_file *f,
+                                struct push_resp *resp, struct bu_error *neterr,
+                                struct bu_error *err)
+{
+    if (push_request(run, c, "HEAD", f->url, NULL, NULL, -1, resp, neterr) != 0)
+        return PUSH_STEP_NETWORK;
+    if (resp->status != 200 || resp->upload_offset < 0)
+        return push_step_error(error_set(err, BU_E_UPLOAD_GONE, "%s: HEAD %s answered %ld", f->path,
+                                         f->url, resp->status));
+    push_offset(f, resp->upload_offset);
+    return PUSH_STEP_AGAIN;
+}
+
+/* The server's answer as the reason to give up on f. */
+static enum push_step push_refused(const struct push_file *f, const struct push_resp *resp,
+                                   struct bu_error *err)
+{
+    char msg[512];
+
+    push_server_message(resp, msg, sizeof msg);
+    return push_step_error(error_set(err, BU_E_INTERNAL, "%s: %s", f->path, msg));
+}
+
+/* One round from the known offset: claim (or renew) the slot with an
+ * empty PATCH, waiting in the queue as the server says, then send the
+ * rest. */
+static enum push_step push_round(struct push_run *run, CURL *c, struct push_file *f, int fd,
+                                 struct push_resp *resp, struct bu_error *neterr,
+                                 struct bu_error *err)
+{
+    if (f->offset >= f->size) {
+        push_set_state(run, f, PUSH_DONE);
+        return PUSH_STEP_DONE;
+    }
+    if (push_request(run, c, "PATCH", f->url, "application/offset+octet-stream", NULL,
+                     (long long)f->offset, resp, neterr) != 0)
+        return PUSH_STEP_NETWORK;
+    if (resp->status == 423)
+        return push_queued(run, f, resp, err) == 0 ? PUSH_STEP_AGAIN : PUSH_STEP_ERROR;
+    if (resp->status == 409 && resp->upload_offset >= 0) {
+        push_offset(f, resp->upload_offset);
+        return PUSH_STEP_AGAIN;
+    }
+    if (resp->status != 204)
+        return push_refused(f, resp, err);
+    __atomic_store_n(&f->progress, f->offset, __ATOMIC_RELAXED);
+    push_set_state(run, f, PUSH_SENDING);
+    if (push_send(run, c, f, fd, resp, neterr) != 0)
+        return PUSH_STEP_NETWORK;
+    if (resp->upload_offset >= 0)
+        push_offset(f, resp->upload_offset);
+    /* Done, the slot lost meanwhile, or another offset: go round. */
+    if (resp->status == 204 || resp->status == 423 || resp->status == 409)
+        return PUSH_STEP_SENT;
+    return push_refused(f, resp, err);
+}
+
+/* No answer: wait longer each time, and give up after PUSH_NET_TRIES. */
+static int push_network(struct push_run *run, struct push_file *f, int *tries,
+                        const struct bu_error *neterr, struct bu_error *err)
+{
+    if (++*tries >= PUSH_NET_TRIES)
+        return error_set(err, BU_E_INTERNAL,
+                         "%s; giving up after %d tries (run the same command again to continue)",
+                         neterr->message, *tries);
+    push_event(run, json_pack("{s:s,s:s,s:s}", "event", "retry", "name", f->name, "error",
+                              neterr->message));
+    push_wait(run, 1L << (*tries < 5 ? *tries : 5));
+    return 0;
+}
+
+/* Upload one file to its end: HEAD for the server's offset, then rounds
+ * of claim and send.  Network failures are retried from the server's
+ * offset. */
 static int push_file_upload(struct push_run *run, CURL *c, struct push_file *f,
                             struct bu_error *err)
 {
     struct push_resp resp = {0};
-    char msg[512];
-    int tries = 0, rc = 0, fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    struct bu_error neterr;
+    enum push_step step = PUSH_STEP_AGAIN;
+    int tries = 0, fd = open(f->path, O_RDONLY | O_CLOEXEC);
     bool need_head = true;
 
     if (fd < 0)
         return error_set(err, BU_E_BAD_REQUEST, "%s: %s", f->path, strerror(errno));
-    while (rc == 0) {
-        struct stat st;
-        struct bu_error neterr;
-
-        if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != f->size ||
-            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != f->mtime_ns) {
-            rc = error_set(err, BU_E_BAD_REQUEST,
-                           "%s changed during the push (size or modification time)", f->path);
-            break;
-        }
-        if (need_head) {
-            if (push_request(run, c, "HEAD", f->url, NULL, NULL, -1, &resp, &neterr) != 0)
-                goto network;
-            if (resp.status != 200 || resp.upload_offset < 0) {
-                rc = error_set(err, BU_E_UPLOAD_GONE, "%s: HEAD %s answered %ld", f->path, f->url,
-                               resp.status);
-                break;
-            }
-            __atomic_store_n(&f->offset, (uint64_t)resp.upload_offset, __ATOMIC_RELAXED);
+    while (step != PUSH_STEP_DONE && step != PUSH_STEP_ERROR) {
+        if (push_unchanged(f, fd, err) != 0)
+            step = PUSH_STEP_ERROR;
+        else if (need_head)
+            step = push_head(run, c, f, &resp, &neterr, err);
+        else
+            step = push_round(run, c, f, fd, &resp, &neterr, err);
+        if (step == PUSH_STEP_AGAIN)
             need_head = false;
+        if (step == PUSH_STEP_SENT)
+            tries = 0;
+        if (step == PUSH_STEP_NETWORK) {
+            need_head = true;
+            if (push_network(run, f, &tries, &neterr, err) != 0)
+                step = PUSH_STEP_ERROR;
         }
-        if (f->offset >= f->size) {
-            push_set_state(run, f, PUSH_DONE);
-            break;
-        }
-        /* Claim (or renew) the slot without sending a byte. */
-        if (push_request(run, c, "PATCH", f->url, "application/offset+octet-stream", NULL,
-                         (long long)f->offset, &resp, &neterr) != 0)
-            goto network;
-        if (resp.status == 423) {
-            rc = push_queued(run, f, &resp, err);
-            continue;
-        }
-        if (resp.status == 409 && resp.upload_offset >= 0) {
-            __atomic_store_n(&f->offset, (uint64_t)resp.upload_offset, __ATOMIC_RELAXED);
-            continue;
-        }
-        if (resp.status != 204) {
-            push_server_message(&resp, msg, sizeof msg);
-            rc = error_set(err, BU_E_INTERNAL, "%s: %s", f->path, msg);
-            break;
-        }
-        __atomic_store_n(&f->progress, f->offset, __ATOMIC_RELAXED);
-        push_set_state(run, f, PUSH_SENDING);
-        if (push_send(run, c, f, fd, &resp, &neterr) != 0)
-            goto network;
-        tries = 0;
-        if (resp.upload_offset >= 0)
-            __atomic_store_n(&f->offset, (uint64_t)resp.upload_offset, __ATOMIC_RELAXED);
-        if (resp.status == 204 || resp.status == 423 || resp.status == 409)
-            continue; /* done, slot lost meanwhile, or another offset: go round */
-        push_server_message(&resp, msg, sizeof msg);
-        rc = error_set(err, BU_E_INTERNAL, "%s: %s", f->path, msg);
-        break;
-    network:
-        if (++tries >= PUSH_NET_TRIES) {
-            rc = error_set(err, BU_E_INTERNAL,
-                           "%s; giving up after %d tries (run the same "
-                           "command again to continue)",
-                           neterr.message, tries);
-            break;
-        }
-        push_event(run, json_pack("{s:s,s:s,s:s}", "event", "retry", "name", f->name, "error",
-                                  neterr.message));
-        push_wait(run, 1L << (tries < 5 ? tries : 5));
-        need_head = true;
     }
     close(fd);
     push_resp_reset(&resp);
-    return rc;
+    return step == PUSH_STEP_ERROR ? -1 : 0;
 }
 
 static void *push_worker(void *arg)
@@ -937,12 +997,10 @@ static void *push_worker(void *arg)
 
 /* ---- the command ------------------------------------------------------------ */
 
+/* A bad command line: main adds the usage line from its command table. */
 static int push_usage(struct bu_error *err, const char *what)
 {
-    return error_set(err, BU_E_USAGE,
-                     "%s; usage: batchup push [--url URL] [--token TOKEN] [--parallel N] "
-                     "[--json] PATH...",
-                     what);
+    return error_set(err, BU_E_USAGE, "%s", what);
 }
 
 /* Upload every file with run->parallel workers, showing progress. */

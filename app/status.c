@@ -244,7 +244,7 @@ int status_command(const struct bu_config *cfg, bool json, struct bu_error *err)
     int fd, ok;
 
     if (cfg->status_path[0] == '\0')
-        return error_set(err, BU_E_USAGE,
+        return error_set(err, BU_E_BAD_CONFIG,
                          "the status page is off: set status_path (for example "
                          "status_path = /batchup-status) and reload");
     snprintf(uri, sizeof uri, "%s%s", cfg->status_path, json ? "?json" : "");

@@ -14,8 +14,6 @@
 #include "batchup/cli.h"
 #include "batchup/store.h"
 
-#define USERS_USAGE "usage: batchup user add NAME [--limit N] | token NAME | limit NAME N | list"
-
 static int parse_limit(const char *s, int *out, struct bu_error *err)
 {
     char *end;
@@ -117,7 +115,8 @@ static int parse_args(int argc, char **argv, int *limit, struct bu_error *err)
             return -1;
     } else if (!(strcmp(cmd, "token") == 0 && argc == 2) &&
                !(strcmp(cmd, "list") == 0 && argc == 1)) {
-        return error_set(err, BU_E_USAGE, USERS_USAGE);
+        /* main adds the command's usage line from its command table. */
+        return error_set(err, BU_E_USAGE, "wrong operands for 'user %s'", cmd);
     }
     if (argc >= 2 && !check_user_name(argv[1]))
         return error_set(err, BU_E_USAGE,

@@ -9,11 +9,19 @@
 #ifndef BATCHUP_PUSH_H
 #define BATCHUP_PUSH_H
 
+#include <curl/curl.h>
+
 #include "batchup/error.h"
 
 /* `batchup push ...`: argv holds the words after "push". */
 int push_command(int argc, char **argv, struct bu_error *err);
 /* `batchup pull ...`: argv holds the words after "pull". */
 int pull_command(int argc, char **argv, struct bu_error *err);
+/* The options every request of push and pull sets on c, reset here first:
+ * its URL and headers, where the answer's headers and body go (both
+ * callbacks get data), a 20 s connect timeout, and no signals (push's
+ * requests run in threads). */
+void push_curl_begin(CURL *c, const char *url, struct curl_slist *headers,
+                     curl_write_callback on_header, curl_write_callback on_body, void *data);
 
 #endif

@@ -5,7 +5,8 @@
 #     `batchup --help` prints, every command with its one line of help, and
 #     what man/batchup.8's COMMANDS and docs/operations.md name; an unknown
 #     command exits 2 with one line naming --help; a known one with the
-#     wrong operands exits 2 with its own usage; no command prints the usage
+#     wrong operands, or operands its handler refuses, exits 2 with its own
+#     usage line from the table; no command prints the usage
 #     on stderr and exits 2;
 #   - on a running server, the master, each worker and the hooks child
 #     handle, ignore and block the signals their role tables say (read from
@@ -64,6 +65,13 @@ expect_usage "serve with an operand" "usage: batchup serve" serve extra
 expect_usage "status --bogus" "usage: batchup status [--json]" status --bogus
 expect_usage "user alone" "user add NAME [--limit N] | user token NAME | user limit NAME N | user list" user
 expect_usage "user limit, one operand" "usage: batchup user limit NAME N" user limit alice
+# A command's own usage error ends with the usage line of the table, not
+# with a text of its own.
+expect_usage "push without a path" \
+    "no file or directory to push; usage: batchup push [--url URL] [--token T] [--parallel N] [--json] PATH..." \
+    push
+expect_usage "pull without a link" "no link; usage: batchup pull LINK [-o DIR] [--zip]" pull
+expect_usage "user add, a bad limit" "; usage: batchup user add NAME [--limit N]" user add bob --limit x
 "$BATCHUP_BIN" >"$T/out" 2>"$T/err"
 tap_is "$?" 2 "no command: exit status 2"
 tap_is "$(cat "$T/err")" "$help" "... with the usage on stderr"

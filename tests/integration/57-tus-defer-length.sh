@@ -79,12 +79,5 @@ tap_is "$(create -H 'Upload-Defer-Length: 1')" 400 \
     "a deferred creation that joins a batch: 400"
 tap_is "$(code_of "$W/c.b")" defer_length_unsupported "... defer_length_unsupported"
 
-while IFS= read -r line; do
-    case $line in
-        "ok - "*) tap_ok 0 "${line#ok - }" ;;
-        "not ok - "*) tap_ok 1 "${line#not ok - }" ;;
-        "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "the node driver exited 0" ;;
-        *) printf '%s\n' "$line" ;;
-    esac
-done < <(timeout -k 5 70 node tests/node/tus-defer.mjs 2>&1; echo "# driver-exit $?")
+node_tap 70 tests/node/tus-defer.mjs
 tap_done

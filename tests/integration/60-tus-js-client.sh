@@ -16,13 +16,9 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
-command -v node >/dev/null && command -v npm >/dev/null || tap_bail "node and npm are needed (apt-get install nodejs npm)"
-if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
-    echo "# installing tests/node dependencies (npm ci)"
-    (cd tests/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2 ||
-        tap_bail "npm ci in tests/node failed"
-fi
+node_deps
 
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=8 slot_lease_seconds=3 queue_retry_seconds=1 ||
@@ -32,14 +28,7 @@ TOKEN_B=$(stack_user_add bob --limit 1) || tap_bail "cannot add user bob"
 export TOKEN_A TOKEN_B
 
 # The driver prints "ok - ...", "not ok - ..." and "# ..." lines; number them.
-while IFS= read -r line; do
-    case $line in
-        "ok - "*) tap_ok 0 "${line#ok - }" ;;
-        "not ok - "*) tap_ok 1 "${line#not ok - }" ;;
-        "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "the node driver exited 0" ;;
-        *) printf '%s\n' "$line" ;;
-    esac
-done < <(DRIVER_SECONDS=120 timeout -k 5 150 node tests/node/tus-batch.mjs 2>&1; echo "# driver-exit $?")
+DRIVER_SECONDS=120 node_tap 150 tests/node/tus-batch.mjs
 
 while IFS= read -r line; do
     case $line in

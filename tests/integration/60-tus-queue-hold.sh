@@ -12,13 +12,9 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
-command -v node >/dev/null && command -v npm >/dev/null || tap_bail "node and npm are needed (apt-get install nodejs npm)"
-if [ ! -f tests/node/node_modules/tus-js-client/package.json ]; then
-    echo "# installing tests/node dependencies (npm ci)"
-    (cd tests/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2 ||
-        tap_bail "npm ci in tests/node failed"
-fi
+node_deps
 
 QUEUE_SECONDS=${QUEUE_SECONDS:-30}
 export STACK_QUEUE_HOLD_SECONDS=20
@@ -27,14 +23,7 @@ stack_start workers=4 pm=static per_user_limit=1 gc_interval_seconds=3600 || tap
 TOKEN=$(stack_user_add alice) || tap_bail "cannot add user alice"
 export TOKEN QUEUE_SECONDS
 
-while IFS= read -r line; do
-    case $line in
-        "ok - "*) tap_ok 0 "${line#ok - }" ;;
-        "not ok - "*) tap_ok 1 "${line#not ok - }" ;;
-        "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "the node driver exited 0" ;;
-        *) printf '%s\n' "$line" ;;
-    esac
-done < <(timeout -k 5 $((QUEUE_SECONDS + 100)) node tests/node/tus-queue.mjs 2>&1; echo "# driver-exit $?")
+node_tap $((QUEUE_SECONDS + 100)) tests/node/tus-queue.mjs
 tap_is "$(psql -XAtq -c "SELECT count(*) FROM batchup.files WHERE status = 'completed'")" 2 \
     "both files are completed in the database"
 tap_done

@@ -15,26 +15,15 @@
 // Environment: BATCHUP_URL, TOKEN. Prints "ok - ..." / "not ok - ..." /
 // "# ..." lines; exit status 0 when every check passed.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import * as tus from 'tus-js-client';
+import { check, deadline, finish, sha256 } from './tap.mjs';
 
 const URL_BASE = process.env.BATCHUP_URL;
 const TOKEN = process.env.TOKEN;
 const AUTH = { Authorization: `Bearer ${TOKEN}` };
-let failures = 0;
-const check = (cond, what, ...diag) => {
-  console.log(`${cond ? 'ok' : 'not ok'} - ${what}`);
-  if (!cond) {
-    failures++;
-    for (const d of diag) console.log(`# ${String(d).replace(/\n/g, '\n# ')}`);
-  }
-};
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-setTimeout(() => {
-  console.log('not ok - the driver finished within 60 s');
-  process.exit(1);
-}, 60000); // not unref'd: an upload that never settles must fail, not end quietly
+deadline(60);
 
 function upload(input, options) {
   const sent = [];
@@ -114,4 +103,4 @@ if (!d.error) {
   check(s.status === 200 && sha256(s.body) === sha256(data),
     `the deferred-length stream is stored byte for byte (${s.body.length} bytes)`);
 }
-process.exit(failures ? 1 : 0);
+finish();

@@ -12,26 +12,15 @@
 // Environment: BATCHUP_URL, TOKEN. Prints "ok - ..." / "not ok - ..." /
 // "# ..." lines; exit status 0 when every check passed.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import * as tus from 'tus-js-client';
+import { check, deadline, finish, sha256 } from './tap.mjs';
 
 const URL_BASE = process.env.BATCHUP_URL;
 const TOKEN = process.env.TOKEN;
 const CHUNK = 256 * 1024;
-let failures = 0;
-const check = (cond, what, ...diag) => {
-  console.log(`${cond ? 'ok' : 'not ok'} - ${what}`);
-  if (!cond) {
-    failures++;
-    for (const d of diag) console.log(`# ${String(d).replace(/\n/g, '\n# ')}`);
-  }
-};
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-setTimeout(() => {
-  console.log('not ok - the driver finished within 60 s');
-  process.exit(1);
-}, 60000); // not unref'd: an upload that never settles must fail, not end quietly
+deadline(60);
 
 // A stream of data in pieces of 100,000 bytes: nothing tells its length.
 function streamOf(data) {
@@ -80,4 +69,4 @@ async function verify(what, name, data) {
 
 await verify('a stream of 1,000,037 bytes', 'stream-a.bin', randomBytes(1000037));
 await verify('a stream of 5,000 bytes', 'stream-b.bin', randomBytes(5000));
-process.exit(failures ? 1 : 0);
+finish();

@@ -17,27 +17,16 @@
 // (60). Prints "ok - ..." / "not ok - ..." / "# ..." lines; exit status 0
 // when every check passed.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import * as tus from 'tus-js-client';
+import { check, deadline, finish, sha256 } from './tap.mjs';
 
 const URL_BASE = process.env.BATCHUP_URL;
 const TOKEN = process.env.TOKEN_A;
 const SIZE = 8 * 1024 * 1024 + 13;
 const DROP_AFTER = 2 * 1024 * 1024; // body bytes forwarded before the drop
-let failures = 0;
-const check = (cond, what, ...diag) => {
-  console.log(`${cond ? 'ok' : 'not ok'} - ${what}`);
-  if (!cond) {
-    failures++;
-    for (const d of diag) console.log(`# ${String(d).replace(/\n/g, '\n# ')}`);
-  }
-};
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-setTimeout(() => {
-  console.log(`not ok - the driver finished within ${process.env.DRIVER_SECONDS || 60} s`);
-  process.exit(1);
-}, 1000 * Number(process.env.DRIVER_SECONDS || 60)).unref();
+deadline(Number(process.env.DRIVER_SECONDS || 60), true);
 
 // The proxy: every connection is forwarded both ways; the first one that
 // carries a PATCH is cut on the client's side after DROP_AFTER bytes of it,
@@ -115,4 +104,4 @@ check(got.status === 200 && sha256(body) === sha256(data), 'the stored file is b
   `status ${got.status}, ${body.length} bytes`);
 for (const s of proxy.held) s.destroy();
 server.close();
-process.exit(failures === 0 ? 0 : 1);
+finish();

@@ -16,10 +16,11 @@
 // "ok - ..." / "not ok - ..." / "# ..." lines; exit status 0 when every
 // check passed.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as tus from 'tus-js-client';
+import { check, deadline, finish, sha256 } from './tap.mjs';
 
 const URL_BASE = process.env.BATCHUP_URL;
 const TOKEN = process.env.TOKEN;
@@ -27,21 +28,9 @@ const QUEUE = Number(process.env.QUEUE_SECONDS || 30);
 const PIECE = 16 * 1024; // A's stream yields this much every PIECE_MS
 const PIECE_MS = 250;
 const A_SIZE = Math.round((QUEUE * 1000) / PIECE_MS) * PIECE;
-let failures = 0;
-const check = (cond, what, ...diag) => {
-  console.log(`${cond ? 'ok' : 'not ok'} - ${what}`);
-  if (!cond) {
-    failures++;
-    for (const d of diag) console.log(`# ${String(d).replace(/\n/g, '\n# ')}`);
-  }
-};
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 const t0 = Date.now();
 const now = () => (Date.now() - t0) / 1000;
-setTimeout(() => {
-  console.log(`not ok - the driver finished within ${QUEUE + 90} s`);
-  process.exit(1);
-}, (QUEUE + 90) * 1000); // not unref'd: an upload that never settles must fail
+deadline(QUEUE + 90);
 
 // A's bytes, PIECE every PIECE_MS: the throttle.
 async function* trickle(data) {
@@ -99,4 +88,4 @@ if (b.errors.length === 0) {
 } else {
   check(false, 'B\'s stored file is its bytes, exactly (B failed)');
 }
-process.exit(failures === 0 ? 0 : 1);
+finish();
