@@ -4,12 +4,26 @@
  * three forms, tus joins and deferred lengths, closing, the JSON views,
  * deletion and the download link.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batchup/store.h"
 #include "batchup/store_call.h"
+
+/* The limits every new batch is checked against, after a call's own
+ * arguments: the link's lifetime, the user's byte quota when quota is set
+ * (a deferred upload meets it only when its length is set), the open
+ * batches and the user's files. */
+static void store_args_limits(struct db_args *a, const struct bu_config *cfg, bool quota)
+{
+    db_args_int(a, cfg->link_ttl_seconds);
+    if (quota)
+        db_args_int(a, (long long)cfg->max_user_bytes);
+    db_args_int(a, cfg->max_open_batches);
+    db_args_int(a, cfg->max_user_files);
+}
 
 /* A batch from a JSON file list, by sql (batchup.create_batch or
  * batchup.create_open_batch, which take the same arguments). */
@@ -23,10 +37,7 @@ static int store_batch_from_list(struct db *db, struct bu_error *err, const char
     db_args_init(&a);
     db_args_int(&a, user_id);
     db_args_text(&a, files_json);
-    db_args_int(&a, cfg->link_ttl_seconds);
-    db_args_int(&a, (long long)cfg->max_user_bytes);
-    db_args_int(&a, cfg->max_open_batches);
-    db_args_int(&a, cfg->max_user_files);
+    store_args_limits(&a, cfg, true);
     if (store_call(db, err, sql, &a, STORE_ROW_ONE, &res) < 0)
         return -1;
     store_copy(batch_id, STORE_ID_SIZE, res, 0, "id");
@@ -44,33 +55,6 @@ int store_create_batch(struct db *db, struct bu_error *err, const struct bu_conf
         cfg, user_id, files_json, batch_id);
 }
 
-int store_create_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                        int user_id, const char *name, const char *media_type, uint64_t size,
-                        char batch_id[STORE_ID_SIZE], char file_id[STORE_ID_SIZE])
-{
-    struct db_args a;
-    struct pg_result *res;
-
-    db_args_init(&a);
-    db_args_int(&a, user_id);
-    db_args_text(&a, name);
-    db_args_text(&a, media_type);
-    db_args_int(&a, (long long)size);
-    db_args_int(&a, cfg->link_ttl_seconds);
-    db_args_int(&a, (long long)cfg->max_user_bytes);
-    db_args_int(&a, cfg->max_open_batches);
-    db_args_int(&a, cfg->max_user_files);
-    if (store_call(db, err,
-                   "SELECT batch_id, file_id FROM batchup.create_upload($1::int, $2, $3,"
-                   " $4::bigint, $5::int, $6::bigint, $7::int, $8::int)",
-                   &a, STORE_ROW_ONE, &res) < 0)
-        return -1;
-    store_copy(batch_id, STORE_ID_SIZE, res, 0, "batch_id");
-    store_copy(file_id, STORE_ID_SIZE, res, 0, "file_id");
-    db_free(res);
-    return 0;
-}
-
 int store_create_open_batch(struct db *db, struct bu_error *err, const struct bu_config *cfg,
                             int user_id, const char *files_json, char batch_id[STORE_ID_SIZE])
 {
@@ -79,6 +63,81 @@ int store_create_open_batch(struct db *db, struct bu_error *err, const struct bu
         "SELECT batchup.create_open_batch($1::int, $2::jsonb, $3::int, $4::bigint,"
         " $5::int, $6::int) AS id",
         cfg, user_id, files_json, batch_id);
+}
+
+/* The three tus creations of a batch holding one upload differ only in
+ * what they pass: a partial upload has no name nor media type, and a
+ * deferred one meets the byte quota later.  Each returns the batch and the
+ * file. */
+struct store_new_form {
+    const char *sql;
+    bool named; /* passes the file's name and media type */
+    bool quota; /* passes max_user_bytes */
+};
+
+static const struct store_new_form store_new_upload_form = {
+    "SELECT batch_id, file_id FROM batchup.create_upload($1::int, $2, $3, $4::bigint, $5::int,"
+    " $6::bigint, $7::int, $8::int)",
+    true, true};
+static const struct store_new_form store_new_deferred_form = {
+    "SELECT batch_id, file_id FROM batchup.create_deferred_upload($1::int, $2, $3, $4::bigint,"
+    " $5::int, $6::int, $7::int)",
+    true, false};
+static const struct store_new_form store_new_partial_form = {
+    "SELECT batch_id, file_id FROM batchup.create_partial_upload($1::int, $2::bigint, $3::int,"
+    " $4::bigint, $5::int, $6::int)",
+    false, true};
+
+/* One tus creation by form: size is the upload's length (for a deferred
+ * one the most it may take); batch_id may be NULL when the caller does not
+ * want it. */
+static int store_new_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                            const struct store_new_form *form, int user_id, const char *name,
+                            const char *media_type, uint64_t size, char batch_id[STORE_ID_SIZE],
+                            char file_id[STORE_ID_SIZE])
+{
+    struct db_args a;
+    struct pg_result *res;
+
+    db_args_init(&a);
+    db_args_int(&a, user_id);
+    if (form->named) {
+        db_args_text(&a, name);
+        db_args_text(&a, media_type);
+    }
+    db_args_int(&a, (long long)size);
+    store_args_limits(&a, cfg, form->quota);
+    if (store_call(db, err, form->sql, &a, STORE_ROW_ONE, &res) < 0)
+        return -1;
+    if (batch_id != NULL)
+        store_copy(batch_id, STORE_ID_SIZE, res, 0, "batch_id");
+    store_copy(file_id, STORE_ID_SIZE, res, 0, "file_id");
+    db_free(res);
+    return 0;
+}
+
+int store_create_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                        int user_id, const char *name, const char *media_type, uint64_t size,
+                        char batch_id[STORE_ID_SIZE], char file_id[STORE_ID_SIZE])
+{
+    return store_new_upload(db, err, cfg, &store_new_upload_form, user_id, name, media_type, size,
+                            batch_id, file_id);
+}
+
+int store_create_deferred_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                 int user_id, const char *name, const char *media_type,
+                                 uint64_t max_size, char batch_id[STORE_ID_SIZE],
+                                 char file_id[STORE_ID_SIZE])
+{
+    return store_new_upload(db, err, cfg, &store_new_deferred_form, user_id, name, media_type,
+                            max_size, batch_id, file_id);
+}
+
+int store_create_partial_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
+                                int user_id, uint64_t size, char file_id[STORE_ID_SIZE])
+{
+    return store_new_upload(db, err, cfg, &store_new_partial_form, user_id, NULL, NULL, size, NULL,
+                            file_id);
 }
 
 /* The words of batchup.join_batch's result. */
@@ -121,29 +180,6 @@ int store_join_batch(struct db *db, struct bu_error *err, const struct bu_config
         store_copy(file_id, STORE_ID_SIZE, res, 0, "file_id");
         *offset = (uint64_t)store_int(res, 0, "upload_offset");
     }
-    db_free(res);
-    return 0;
-}
-
-int store_create_partial_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                                int user_id, uint64_t size, char file_id[STORE_ID_SIZE])
-{
-    struct db_args a;
-    struct pg_result *res;
-
-    db_args_init(&a);
-    db_args_int(&a, user_id);
-    db_args_int(&a, (long long)size);
-    db_args_int(&a, cfg->link_ttl_seconds);
-    db_args_int(&a, (long long)cfg->max_user_bytes);
-    db_args_int(&a, cfg->max_open_batches);
-    db_args_int(&a, cfg->max_user_files);
-    if (store_call(db, err,
-                   "SELECT file_id FROM batchup.create_partial_upload($1::int, $2::bigint, $3::int,"
-                   " $4::bigint, $5::int, $6::int)",
-                   &a, STORE_ROW_ONE, &res) < 0)
-        return -1;
-    store_copy(file_id, STORE_ID_SIZE, res, 0, "file_id");
     db_free(res);
     return 0;
 }
@@ -205,33 +241,6 @@ int store_create_final(struct db *db, struct bu_error *err, const struct bu_conf
                    &a, STORE_ROW_ONE, &res) < 0)
         return -1;
     store_final_read(res, out);
-    db_free(res);
-    return 0;
-}
-
-int store_create_deferred_upload(struct db *db, struct bu_error *err, const struct bu_config *cfg,
-                                 int user_id, const char *name, const char *media_type,
-                                 uint64_t max_size, char batch_id[STORE_ID_SIZE],
-                                 char file_id[STORE_ID_SIZE])
-{
-    struct db_args a;
-    struct pg_result *res;
-
-    db_args_init(&a);
-    db_args_int(&a, user_id);
-    db_args_text(&a, name);
-    db_args_text(&a, media_type);
-    db_args_int(&a, (long long)max_size);
-    db_args_int(&a, cfg->link_ttl_seconds);
-    db_args_int(&a, cfg->max_open_batches);
-    db_args_int(&a, cfg->max_user_files);
-    if (store_call(db, err,
-                   "SELECT batch_id, file_id FROM batchup.create_deferred_upload($1::int, $2, $3,"
-                   " $4::bigint, $5::int, $6::int, $7::int)",
-                   &a, STORE_ROW_ONE, &res) < 0)
-        return -1;
-    store_copy(batch_id, STORE_ID_SIZE, res, 0, "batch_id");
-    store_copy(file_id, STORE_ID_SIZE, res, 0, "file_id");
     db_free(res);
     return 0;
 }

@@ -93,21 +93,27 @@ struct meta_pair {
     size_t valuelen;
 };
 
-/* The pair at *p, advancing *p past it: 1 found, 0 at the end, -1 malformed
- * (an empty pair). */
-static int meta_next(const char **p, struct meta_pair *pair)
+/* What meta_next found at *p. */
+enum meta_step {
+    META_PAIR,      /* a pair, *p past it */
+    META_END,       /* the end of the header */
+    META_MALFORMED, /* an empty pair */
+};
+
+/* The pair at *p, advancing *p past it. */
+static enum meta_step meta_next(const char **p, struct meta_pair *pair)
 {
     const char *s = *p, *end, *sp;
 
     if (*s == '\0')
-        return 0;
+        return META_END;
     end = strchr(s, ',');
     if (end == NULL)
         end = s + strlen(s);
     while (s < end && *s == ' ')
         s++;
     if (s == end)
-        return -1;
+        return META_MALFORMED;
     sp = memchr(s, ' ', (size_t)(end - s));
     pair->key = s;
     pair->keylen = sp ? (size_t)(sp - s) : (size_t)(end - s);
@@ -116,30 +122,31 @@ static int meta_next(const char **p, struct meta_pair *pair)
     while (pair->valuelen > 0 && pair->value[pair->valuelen - 1] == ' ')
         pair->valuelen--;
     *p = *end ? end + 1 : end;
-    return 1;
+    return META_PAIR;
 }
 
-int tus_metadata_get(const char *header, const char *key, char *out, size_t cap)
+enum tus_metadata tus_metadata_get(const char *header, const char *key, char *out, size_t cap)
 {
     struct meta_pair pair;
     const char *p = header;
-    int rc;
+    enum meta_step step;
 
     if (header == NULL)
-        return 1;
-    while ((rc = meta_next(&p, &pair)) == 1) {
+        return TUS_METADATA_ABSENT;
+    while ((step = meta_next(&p, &pair)) == META_PAIR) {
         long n;
         if (pair.keylen != strlen(key) || memcmp(pair.key, key, pair.keylen) != 0)
             continue;
         if (cap == 0)
-            return -1;
+            return TUS_METADATA_BAD;
         n = tus_base64_decode(pair.value, pair.valuelen, (unsigned char *)out, cap - 1);
         if (n < 0)
-            return -1;
+            return TUS_METADATA_BAD;
         out[n] = '\0';
-        return strlen(out) == (size_t)n ? 0 : -1; /* -1: an embedded NUL */
+        /* An embedded NUL would cut the value short: refused. */
+        return strlen(out) == (size_t)n ? TUS_METADATA_FOUND : TUS_METADATA_BAD;
     }
-    return rc < 0 ? -1 : 1;
+    return step == META_MALFORMED ? TUS_METADATA_BAD : TUS_METADATA_ABSENT;
 }
 
 int tus_metadata_valid(const char *header)
@@ -147,12 +154,12 @@ int tus_metadata_valid(const char *header)
     unsigned char scratch[4096];
     struct meta_pair pair;
     const char *p = header;
-    int rc;
+    enum meta_step step;
 
-    while ((rc = meta_next(&p, &pair)) == 1)
+    while ((step = meta_next(&p, &pair)) == META_PAIR)
         if (tus_base64_decode(pair.value, pair.valuelen, scratch, sizeof scratch) < 0)
             return 0;
-    return rc == 0;
+    return step == META_END;
 }
 
 enum tus_checksum_parse tus_parse_checksum(const char *header, struct tus_checksum *out)
@@ -273,18 +280,18 @@ int tus_options(struct http_request *req, struct bu_error *err)
 
 /* ---- POST: creation (and creation-with-upload) ------------------------ */
 
-/* The value of the first of two metadata keys that is present: 0 found, 1
- * neither, -1 present but undecodable here (too long, or a NUL byte). */
-static int metadata_either(const char *meta, const char *key, const char *alt, char *out,
-                           size_t cap)
+/* The value of the first of two metadata keys that is present; out is ""
+ * when neither is. */
+static enum tus_metadata metadata_either(const char *meta, const char *key, const char *alt,
+                                         char *out, size_t cap)
 {
-    int rc = tus_metadata_get(meta, key, out, cap);
+    enum tus_metadata got = tus_metadata_get(meta, key, out, cap);
 
-    if (rc == 1)
-        rc = tus_metadata_get(meta, alt, out, cap);
-    if (rc == 1)
+    if (got == TUS_METADATA_ABSENT)
+        got = tus_metadata_get(meta, alt, out, cap);
+    if (got == TUS_METADATA_ABSENT)
         out[0] = '\0';
-    return rc;
+    return got;
 }
 
 /* The file's name and media type from Upload-Metadata, checked by the same
@@ -296,14 +303,15 @@ static int creation_metadata(struct http_request *req, char *name, size_t name_c
 
     if (meta != NULL && !tus_metadata_valid(meta))
         return error_set(err, BU_E_BAD_METADATA, "Upload-Metadata is not 'key base64,key base64'");
-    if (metadata_either(meta, "filename", "name", name, name_cap) < 0 ||
+    if (metadata_either(meta, "filename", "name", name, name_cap) == TUS_METADATA_BAD ||
         (name[0] != '\0' && !check_file_name(name)))
         return error_set(err, BU_E_BAD_NAME,
                          "the filename must be 1 to %d bytes of UTF-8 without control characters",
                          CHECK_FILE_NAME_MAX);
     if (name[0] == '\0')
         snprintf(name, name_cap, "file");
-    if (metadata_either(meta, "filetype", "type", type, type_cap) < 0 || !check_media_type(type))
+    if (metadata_either(meta, "filetype", "type", type, type_cap) == TUS_METADATA_BAD ||
+        !check_media_type(type))
         return error_set(err, BU_E_BAD_TYPE, "the filetype must be a printable ASCII media type");
     return 0;
 }
@@ -338,20 +346,28 @@ static int creation_length(struct http_request *req, uint64_t *length, bool *def
     return 0;
 }
 
-/* The batch a creation joins: Upload-Metadata "batch", a batch id.  0 and
- * batch_id set, 1 when absent (the creation makes a batch of its own). */
-static int creation_batch(struct http_request *req, char batch_id[STORE_ID_SIZE],
-                          struct bu_error *err)
+/* Where a creation's file goes (creation_batch). */
+enum creation_into {
+    INTO_BATCH, /* the batch the metadata "batch" names: batch_id */
+    INTO_OWN,   /* a batch of its own (no "batch") */
+    INTO_ERROR, /* a "batch" that is no batch id: err is set */
+};
+
+/* The batch a creation joins: Upload-Metadata "batch", a batch id. */
+static enum creation_into creation_batch(struct http_request *req, char batch_id[STORE_ID_SIZE],
+                                         struct bu_error *err)
 {
-    int rc =
+    enum tus_metadata got =
         tus_metadata_get(http_header(req, "Upload-Metadata"), "batch", batch_id, STORE_ID_SIZE);
 
-    if (rc == 1)
-        return 1;
-    if (rc < 0 || !check_uuid(batch_id))
-        return error_set(err, BU_E_BAD_METADATA,
-                         "the metadata 'batch' must be a batch id (a lower-case UUID)");
-    return 0;
+    if (got == TUS_METADATA_ABSENT)
+        return INTO_OWN;
+    if (got == TUS_METADATA_BAD || !check_uuid(batch_id)) {
+        error_set(err, BU_E_BAD_METADATA,
+                  "the metadata 'batch' must be a batch id (a lower-case UUID)");
+        return INTO_ERROR;
+    }
+    return INTO_BATCH;
 }
 
 static int creation_join_refused(struct http_request *req, enum store_join_result result,
@@ -480,34 +496,44 @@ static int concat_list(struct http_request *req, const char *list,
     return 0;
 }
 
-/* What create_final answered, as the client is told it.  0 for a final
- * to assemble (or already assembled), else -1 (err). */
-static int final_outcome(struct http_request *req, const struct store_final *f,
-                         struct bu_error *err)
+/* What a final upload comes to (final_outcome). */
+enum final_next {
+    FINAL_ASSEMBLE,     /* a final to assemble (or already assembled) */
+    FINAL_REFUSED,      /* refused for its parts or length: err is set */
+    FINAL_JOIN_REFUSED, /* its batch refused it: creation_join_refused says why */
+};
+
+/* What create_final answered, as the client is told it. */
+static enum final_next final_outcome(struct http_request *req, const struct store_final *f,
+                                     struct bu_error *err)
 {
     switch (f->result) {
     case STORE_FINAL_NEW:
     case STORE_FINAL_EXISTING:
-        return 0;
+        return FINAL_ASSEMBLE;
     case STORE_FINAL_PART_NOT_FOUND:
-        return error_set(err, BU_E_NOT_FOUND, "a partial upload of the list does not exist");
-    case STORE_FINAL_PART_GONE:
-        return error_set(err, BU_E_UPLOAD_GONE,
-                         "a partial upload of the list was aborted or expired");
-    case STORE_FINAL_INCOMPLETE:
-        return error_set(err, BU_E_CONCAT_INCOMPLETE,
-                         "a partial upload of the list has not received all its bytes yet");
-    case STORE_FINAL_TOO_LARGE:
-        return error_set(err, BU_E_FILE_TOO_LARGE,
-                         "the partial uploads sum to %llu bytes, over the maximum of %llu",
-                         (unsigned long long)f->size, (unsigned long long)req->cfg->max_file_size);
-    case STORE_FINAL_TAKEN:
-        return error_set(err, BU_E_CONCAT_PART_TAKEN,
-                         "a partial upload of the list belongs to another final upload");
-    case STORE_FINAL_JOIN_REFUSED:
+        error_set(err, BU_E_NOT_FOUND, "a partial upload of the list does not exist");
         break;
+    case STORE_FINAL_PART_GONE:
+        error_set(err, BU_E_UPLOAD_GONE, "a partial upload of the list was aborted or expired");
+        break;
+    case STORE_FINAL_INCOMPLETE:
+        error_set(err, BU_E_CONCAT_INCOMPLETE,
+                  "a partial upload of the list has not received all its bytes yet");
+        break;
+    case STORE_FINAL_TOO_LARGE:
+        error_set(err, BU_E_FILE_TOO_LARGE,
+                  "the partial uploads sum to %llu bytes, over the maximum of %llu",
+                  (unsigned long long)f->size, (unsigned long long)req->cfg->max_file_size);
+        break;
+    case STORE_FINAL_TAKEN:
+        error_set(err, BU_E_CONCAT_PART_TAKEN,
+                  "a partial upload of the list belongs to another final upload");
+        break;
+    case STORE_FINAL_JOIN_REFUSED:
+        return FINAL_JOIN_REFUSED;
     }
-    return -2; /* the batch's refusal: creation_join_refused */
+    return FINAL_REFUSED;
 }
 
 /* POST with "Upload-Concat: final;<url> <url>...": the final upload, its
@@ -522,12 +548,13 @@ static int create_final(struct http_request *req, const char *list, struct bu_er
     struct upload_request in = {.file_id = f.file_id};
     struct upload_result res;
     size_t n;
-    int joins, rc;
+    enum creation_into into;
+    enum final_next next;
     uint64_t declared = 0;
 
     if (concat_list(req, list, ids, &n, array, sizeof array, err) != 0 ||
         creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0 ||
-        (joins = creation_batch(req, batch_id, err)) < 0)
+        (into = creation_batch(req, batch_id, err)) == INTO_ERROR)
         return -1;
     if (http_header(req, "Upload-Defer-Length") != NULL ||
         (length != NULL && tus_parse_u64(length, &declared) != 0))
@@ -536,12 +563,12 @@ static int create_final(struct http_request *req, const char *list, struct bu_er
         return error_set(err, BU_E_BAD_CONCAT, "a final upload takes no body");
     if (auth_request(req, err) != 0 ||
         store_create_final(req->db, err, req->cfg, req->user_id, array, name, type,
-                           joins == 0 ? batch_id : NULL, &f) != 0)
+                           into == INTO_BATCH ? batch_id : NULL, &f) != 0)
         return -1;
-    rc = final_outcome(req, &f, err);
-    if (rc == -2)
+    next = final_outcome(req, &f, err);
+    if (next == FINAL_JOIN_REFUSED)
         return creation_join_refused(req, f.join, name, f.size, err);
-    if (rc != 0)
+    if (next == FINAL_REFUSED)
         return -1;
     if (length != NULL && declared != f.size)
         return error_set(err, BU_E_BAD_LENGTH,
@@ -561,12 +588,12 @@ static int create_final(struct http_request *req, const char *list, struct bu_er
 
 /* A partial upload ("Upload-Concat: partial") has its length, and belongs
  * to no batch: its final does.  0, or -1 (err). */
-static int partial_allowed(bool deferred, int joins, struct bu_error *err)
+static int partial_allowed(bool deferred, enum creation_into into, struct bu_error *err)
 {
     if (deferred)
         return error_set(err, BU_E_DEFER_LENGTH_UNSUPPORTED,
                          "a partial upload needs its Upload-Length");
-    if (joins == 0)
+    if (into == INTO_BATCH)
         return error_set(err, BU_E_BAD_CONCAT,
                          "a partial upload joins no batch; name the batch in its final upload");
     return 0;
@@ -574,67 +601,94 @@ static int partial_allowed(bool deferred, int joins, struct bu_error *err)
 
 /* ---- POST: the creation itself ------------------------------------------- */
 
-int tus_create(struct http_request *req, struct bu_error *err)
-{
+/* One creation: what its headers declare, and the file it made. */
+struct creation {
     char name[CHECK_FILE_NAME_MAX + 2], type[CHECK_MEDIA_TYPE_MAX + 2];
     char batch_id[STORE_ID_SIZE], file_id[STORE_ID_SIZE];
-    struct upload_request in = {.file_id = file_id, .offset = 0};
-    struct upload_result res = {0};
+    uint64_t length;
+    bool deferred, partial, has_body;
+    enum creation_into into;
     struct tus_checksum ck;
-    uint64_t length = 0;
-    const char *concat = http_header(req, "Upload-Concat");
-    bool deferred, partial = concat != NULL && strcmp(concat, "partial") == 0;
-    int has_body, joins;
+    struct upload_request in;
+    struct upload_result res;
+};
 
-    if (check_resumable(req, err) != 0)
+/* The creation's headers into c, each refused in this order, then the
+ * user: a client's mistake is told before its credentials are checked. */
+static int creation_read(struct http_request *req, struct creation *c, struct bu_error *err)
+{
+    if (creation_length(req, &c->length, &c->deferred, err) != 0 ||
+        creation_metadata(req, c->name, sizeof c->name, c->type, sizeof c->type, err) != 0 ||
+        (c->into = creation_batch(req, c->batch_id, err)) == INTO_ERROR ||
+        (c->partial && partial_allowed(c->deferred, c->into, err) != 0))
         return -1;
-    if (concat != NULL && !partial)
-        return strncmp(concat, "final;", 6) == 0
-                   ? create_final(req, concat + 6, err)
-                   : error_set(err, BU_E_BAD_CONCAT,
-                               "Upload-Concat is 'partial' or 'final;<urls>'");
-    if (creation_length(req, &length, &deferred, err) != 0 ||
-        creation_metadata(req, name, sizeof name, type, sizeof type, err) != 0 ||
-        (joins = creation_batch(req, batch_id, err)) < 0 ||
-        (partial && partial_allowed(deferred, joins, err) != 0))
+    c->has_body = is_offset_stream(req) && req->content_length != 0;
+    if (c->has_body && chunk_too_large(req, err) != 0)
         return -1;
-    has_body = is_offset_stream(req) && req->content_length != 0;
-    if (has_body && chunk_too_large(req, err) != 0)
+    if ((c->has_body && read_checksum(req, &c->ck, &c->in, err) != 0) ||
+        auth_request(req, err) != 0)
         return -1;
-    if ((has_body && read_checksum(req, &ck, &in, err) != 0) || auth_request(req, err) != 0)
-        return -1;
-    if (joins == 0 && deferred) {
+    return 0;
+}
+
+/* The upload itself, by the data layer's creation that fits c: 0 and
+ * c->file_id set (c->res.offset where a joined file stands), or -1. */
+static int creation_store(struct http_request *req, struct creation *c, struct bu_error *err)
+{
+    if (c->into == INTO_BATCH && c->deferred)
         /* A declared file is matched by its size, and an open batch's
          * quota counts it: both need the length. */
         return error_set(err, BU_E_DEFER_LENGTH_UNSUPPORTED,
                          "a creation that joins a batch needs its Upload-Length");
-    } else if (deferred) {
-        if (store_create_deferred_upload(req->db, err, req->cfg, req->user_id, name, type, length,
-                                         batch_id, file_id) != 0)
-            return -1;
-    } else if (joins == 0) {
-        if (creation_join(req, batch_id, name, type, length, file_id, &res.offset, err) != 0)
-            return -1;
-    } else if (partial) {
-        if (store_create_partial_upload(req->db, err, req->cfg, req->user_id, length, file_id) != 0)
-            return -1;
-    } else if (store_create_upload(req->db, err, req->cfg, req->user_id, name, type, length,
-                                   batch_id, file_id) != 0) {
-        return -1;
-    }
+    if (c->deferred)
+        return store_create_deferred_upload(req->db, err, req->cfg, req->user_id, c->name, c->type,
+                                            c->length, c->batch_id, c->file_id);
+    if (c->into == INTO_BATCH)
+        return creation_join(req, c->batch_id, c->name, c->type, c->length, c->file_id,
+                             &c->res.offset, err);
+    if (c->partial)
+        return store_create_partial_upload(req->db, err, req->cfg, req->user_id, c->length,
+                                           c->file_id);
+    return store_create_upload(req->db, err, req->cfg, req->user_id, c->name, c->type, c->length,
+                               c->batch_id, c->file_id);
+}
+
+/* The body's bytes, if any, then 201 with the upload's URL. */
+static void creation_answer(struct http_request *req, struct creation *c, struct bu_error *err)
+{
     /* A body is the upload's first bytes: it goes in only where the upload
      * stands at 0 (a retried creation of a file under way does not). */
-    if (has_body && length > 0 && res.offset == 0 && upload_receive(req, &in, &res, err) != 0) {
+    if (c->has_body && c->length > 0 && c->res.offset == 0 &&
+        upload_receive(req, &c->in, &c->res, err) != 0) {
         /* The upload exists; only its first bytes did not go in (no slot,
          * a checksum mismatch...).  The client goes on with HEAD/PATCH. */
-        log_info("creation-with-upload of %s stored no body: %s", file_id, err->message);
+        log_info("creation-with-upload of %s stored no body: %s", c->file_id, err->message);
     }
     req->out.status = 201;
-    http_add_header(req, "Location", "/api/v1/files/%s", file_id);
-    http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)res.offset);
-    if (!res.completed && (deferred || res.offset < length))
+    http_add_header(req, "Location", "/api/v1/files/%s", c->file_id);
+    http_add_header(req, "Upload-Offset", "%llu", (unsigned long long)c->res.offset);
+    if (!c->res.completed && (c->deferred || c->res.offset < c->length))
         expires_header(req, time(NULL));
     http_send_empty(req, 201);
+}
+
+int tus_create(struct http_request *req, struct bu_error *err)
+{
+    const char *concat = http_header(req, "Upload-Concat");
+    struct creation c = {0};
+
+    if (check_resumable(req, err) != 0)
+        return -1;
+    if (concat != NULL && strcmp(concat, "partial") != 0)
+        return strncmp(concat, "final;", 6) == 0
+                   ? create_final(req, concat + 6, err)
+                   : error_set(err, BU_E_BAD_CONCAT,
+                               "Upload-Concat is 'partial' or 'final;<urls>'");
+    c.partial = concat != NULL;
+    c.in.file_id = c.file_id;
+    if (creation_read(req, &c, err) != 0 || creation_store(req, &c, err) != 0)
+        return -1;
+    creation_answer(req, &c, err);
     return 0;
 }
 

@@ -23,9 +23,17 @@ struct tus_checksum {
 /* Strict base64 (RFC 4648, padding optional).  Returns the decoded length,
  * or -1 when src is not base64 or does not fit in cap. */
 long tus_base64_decode(const char *src, size_t srclen, unsigned char *out, size_t cap);
+/* What tus_metadata_get found. */
+enum tus_metadata {
+    TUS_METADATA_FOUND,  /* out holds the value, NUL-terminated */
+    TUS_METADATA_ABSENT, /* no such key, or no header */
+    TUS_METADATA_BAD,    /* a malformed pair before it, a value that is not
+                            base64, longer than out holds, or with a NUL byte */
+};
+
 /* Find key in an Upload-Metadata header ("key b64,key b64,key") and decode
- * its value into out (NUL-terminated).  0 found, 1 absent, -1 malformed. */
-int tus_metadata_get(const char *header, const char *key, char *out, size_t cap);
+ * its value into out. */
+enum tus_metadata tus_metadata_get(const char *header, const char *key, char *out, size_t cap);
 /* Is the whole Upload-Metadata header well formed? */
 int tus_metadata_valid(const char *header);
 /* What an Upload-Checksum header came to. */

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s[size] = '\0';
 
     if (tus_metadata_valid(s)) {
-        if (tus_metadata_get(s, "filename", value, sizeof value) == 0 &&
+        if (tus_metadata_get(s, "filename", value, sizeof value) == TUS_METADATA_FOUND &&
             strlen(value) >= sizeof value)
             abort();
     }

@@ -40,21 +40,22 @@ static void test_metadata(void **state)
     /* filename "a b.txt", filetype "text/plain", and a key without value. */
     const char *h = "filename YSBiLnR4dA==,filetype dGV4dC9wbGFpbg==,is_confidential";
     assert_true(tus_metadata_valid(h));
-    assert_int_equal(tus_metadata_get(h, "filename", v, sizeof v), 0);
+    assert_int_equal(tus_metadata_get(h, "filename", v, sizeof v), TUS_METADATA_FOUND);
     assert_string_equal(v, "a b.txt");
-    assert_int_equal(tus_metadata_get(h, "filetype", v, sizeof v), 0);
+    assert_int_equal(tus_metadata_get(h, "filetype", v, sizeof v), TUS_METADATA_FOUND);
     assert_string_equal(v, "text/plain");
-    assert_int_equal(tus_metadata_get(h, "is_confidential", v, sizeof v), 0);
+    assert_int_equal(tus_metadata_get(h, "is_confidential", v, sizeof v), TUS_METADATA_FOUND);
     assert_string_equal(v, "");
-    assert_int_equal(tus_metadata_get(h, "name", v, sizeof v), 1);
-    assert_int_equal(tus_metadata_get(NULL, "name", v, sizeof v), 1);
+    assert_int_equal(tus_metadata_get(h, "name", v, sizeof v), TUS_METADATA_ABSENT);
+    assert_int_equal(tus_metadata_get(NULL, "name", v, sizeof v), TUS_METADATA_ABSENT);
     assert_false(tus_metadata_valid("filename ***"));
     assert_false(tus_metadata_valid("filename YQ==,,x"));
     assert_false(tus_metadata_valid("filename YQ== x"));
     /* A value with an embedded NUL ("a\0b") is refused, not truncated. */
-    assert_int_equal(tus_metadata_get("filename YQBi", "filename", v, sizeof v), -1);
+    assert_int_equal(tus_metadata_get("filename YQBi", "filename", v, sizeof v), TUS_METADATA_BAD);
     /* A value too long for the buffer is refused. */
-    assert_int_equal(tus_metadata_get("filename YWJjZGVmZ2hpams=", "filename", v, 4), -1);
+    assert_int_equal(tus_metadata_get("filename YWJjZGVmZ2hpams=", "filename", v, 4),
+                     TUS_METADATA_BAD);
 }
 
 static void test_checksum(void **state)
