@@ -412,7 +412,7 @@ static int pull_split_link(const char *link, char *origin, size_t cap, const cha
                            struct bu_error *err)
 {
     static const char mark[] = "/api/v1/download/batch/";
-    const char *at = strstr(link, mark);
+    const char *at = link != NULL ? strstr(link, mark) : NULL;
 
     if (at == NULL || at == link || strlen(at + strlen(mark)) < 8 ||
         strchr(at + strlen(mark), '/') || (size_t)(at - link) >= cap)
