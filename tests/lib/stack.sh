@@ -350,15 +350,20 @@ stack_pgbouncer_stop() {
 # needs: `stack_write_conf workers=3 slot_lease_seconds=3`. A queued PATCH
 # is answered 423 at once (queue_hold_seconds = $STACK_QUEUE_HOLD_SECONDS,
 # or 0), as the tests that count 423s expect; a test of the hold asks for it.
+# STACK_QUEUE_HOLD_SECONDS set and empty leaves the key out, for a release
+# that does not know it (92-package-upgrade runs 0.1.0 on this file).
 stack_write_conf() {
-    local -a keys=() vals=()
+    local -a keys=() vals=() hold=()
     local kv k v i found db="host=$STACK_PG_DIR port=5432"
+    if [ -n "${STACK_QUEUE_HOLD_SECONDS-0}" ]; then
+        hold=("queue_hold_seconds=${STACK_QUEUE_HOLD_SECONDS-0}")
+    fi
     if [ "${STACK_PGBOUNCER:-0}" = 1 ]; then
         db="host=$(stack__pgbouncer_dir) port=${STACK_PGBOUNCER_PORT:-6432}"
     fi
     for kv in "database=$db dbname=batchup user=postgres" \
         "listen=$STACK_SOCKET" "workers=${STACK_WORKERS:-8}" \
-        "queue_hold_seconds=${STACK_QUEUE_HOLD_SECONDS:-0}" \
+        "${hold[@]}" \
         "storage_dir=$STACK_DIR/storage" ${STACK_CONF:-} "$@"; do
         k=${kv%%=*}
         v=${kv#*=}
