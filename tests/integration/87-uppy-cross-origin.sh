@@ -8,15 +8,9 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/stack.sh
+. tests/lib/api.sh
 
-if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null; then
-    echo "not ok 1 - Chromium (/usr/bin/chromium) and node are needed: apt-get install -y chromium"
-    exit 1
-fi
-if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/uppy ]; then
-    (cd tests/browser && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
-        { echo "not ok 1 - npm ci in tests/browser failed"; exit 1; }
-fi
+uppy_deps
 stack_init || tap_bail "cannot create the stack folder"
 PAGE_PORT=$(stack__free_port) || tap_bail "no free port for the page"
 export PAGE_PORT

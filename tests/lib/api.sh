@@ -98,6 +98,20 @@ node_deps() {
     fi
 }
 
+# uppy_deps: Chromium, node, and the packages of tests/browser that the
+# Uppy tests load (npm ci the first time); without them, a failing first
+# check and exit 1.
+uppy_deps() {
+    if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null; then
+        echo "not ok 1 - Chromium (/usr/bin/chromium) and node are needed: apt-get install -y chromium"
+        exit 1
+    fi
+    if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/uppy ]; then
+        (cd tests/browser && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
+            { echo "not ok 1 - npm ci in tests/browser failed"; exit 1; }
+    fi
+}
+
 # node_tap SECONDS SCRIPT: run a node driver of tests/node for at most
 # SECONDS and relay its "ok - ...", "not ok - ..." and "# ..." lines as
 # numbered TAP, then check that it exited 0.
