@@ -128,35 +128,62 @@ static int fsync_path(const char *path, int flags)
     return rc;
 }
 
-int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err)
+/* fdatasync the file at path, then fsync dir.  0, or -1 (errno). */
+static int sync_at(const char *path, const char *dir)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = fd < 0 ? -1 : fdatasync(fd);
+
+    if (fd >= 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return rc == 0 ? fsync_path(dir, O_RDONLY | O_DIRECTORY) : -1;
+}
+
+/* fdatasync, not fsync: the file's length, all a reader needs besides its
+ * bytes, is data in fdatasync's sense; its times are not.  files/ itself
+ * exists (disk_init); only the shard may be missing, and is made when the
+ * rename says so. */
+static int move_synced(int fd, const char *partial, const char *final, const char *dir)
+{
+    int rc = fdatasync(fd);
+
+    if (rc == 0) {
+        rc = rename(partial, final);
+        if (rc != 0 && errno == ENOENT && (mkdir(dir, 0750) == 0 || errno == EEXIST))
+            rc = rename(partial, final);
+    }
+    return rc == 0 ? fsync_path(dir, O_RDONLY | O_DIRECTORY) : -1;
+}
+
+int disk_commit(const struct bu_config *cfg, const char *file_id, int fd, struct bu_error *err)
 {
     char partial[DISK_PATH_SIZE], final[DISK_PATH_SIZE], dir[DISK_PATH_SIZE];
-    struct stat st;
-    int fd;
+    int rc;
 
     disk_partial_path(cfg, file_id, partial, sizeof partial);
     disk_final_path(cfg, file_id, final, sizeof final);
-    if (stat(partial, &st) != 0 && stat(final, &st) == 0)
-        return 0; /* an earlier attempt moved it already */
     snprintf(dir, sizeof dir, "%s/files/%.2s", cfg->storage_dir, file_id);
-    /* files/ itself exists (disk_init); only the shard may be missing.
-     * fdatasync, not fsync: the file's length, all a reader needs besides
-     * its bytes, is data in fdatasync's sense; its times are not. */
-    fd = open(partial, O_RDONLY | O_CLOEXEC);
-    if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || fd < 0 || fdatasync(fd) != 0 ||
-        rename(partial, final) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+    if (fd >= 0) {
+        rc = move_synced(fd, partial, final, dir);
+    } else if ((fd = open(partial, O_RDONLY | O_CLOEXEC)) >= 0) {
+        rc = move_synced(fd, partial, final, dir);
+        close(fd);
+    } else {
+        /* An earlier request moved it and died, maybe before the folder's
+         * fsync: both syncs are made again before the database hears. */
+        rc = sync_at(final, dir);
+    }
+    if (rc != 0) {
         int saved = errno;
-        if (fd >= 0)
-            close(fd);
         log_error("cannot commit %s: %s", file_id, strerror(saved));
         return disk_error(saved, err);
     }
-    close(fd);
     /* No fsync of partial/: should the old name's removal be lost in a
      * power cut, the file is complete under both names, and every reader
-     * looks in files/ first (upload.c's open, disk_remove removes both).
-     * The hash state is of no use once the file is complete. */
-    disk_drop_state(cfg, file_id);
+     * looks in files/ first (upload.c's open, disk_remove removes both). */
     return 0;
 }
 

@@ -420,7 +420,7 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
     if (expected[0] != '\0' && strcmp(expected, sha256) != 0)
         return error_set(err, BU_E_CHECKSUM_MISMATCH,
                          "the file's SHA-256 (%s) is not the one declared for it", sha256);
-    if (disk_commit(cfg, up->in->file_id, err) != 0 ||
+    if (disk_commit(cfg, up->in->file_id, up->fd, err) != 0 ||
         store_complete_file(up->req->db, err, up->in->file_id, sha256, crc32, cfg->link_ttl_seconds,
                             up->writer, &done) != 0) {
         /* upload_locked: another request holds the lock now (a takeover
@@ -430,6 +430,10 @@ static int commit(struct upload *up, const char *sha256, uint32_t crc32, struct 
         return -1;
     }
     up->locked = false;
+    /* The hash state is of no use once the file is complete; only a file
+     * that recorded an offset can have one (save_state). */
+    if (up->in->offset > 0 || up->durable > 0)
+        disk_drop_state(cfg, up->in->file_id);
     if (done.partial) {
         /* A partial upload's last byte (tus concatenation): its bytes are
          * durable in files/, its slot is free; its final takes them. */

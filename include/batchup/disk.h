@@ -29,10 +29,12 @@ void disk_partial_path(const struct bu_config *cfg, const char *file_id, char *b
 void disk_final_path(const struct bu_config *cfg, const char *file_id, char *buf, size_t cap);
 /* The completed file's path relative to storage_dir (for X-Accel-Redirect). */
 void disk_final_relpath(const char *file_id, char *buf, size_t cap);
-/* Make a partial file complete: fdatasync it, rename it into
- * files/<shard>/, fsync that directory.  Idempotent when it was already
- * moved.  A full disk is 507 storage_full. */
-int disk_commit(const struct bu_config *cfg, const char *file_id, struct bu_error *err);
+/* Make a partial file complete: fdatasync it through fd (its open
+ * descriptor), rename it into files/<shard>/, fsync that directory.  With
+ * fd -1, for a file an earlier request moved (and may have died before
+ * the directory's fsync): it is synced again where it lies.  A full disk
+ * is 507 storage_full. */
+int disk_commit(const struct bu_config *cfg, const char *file_id, int fd, struct bu_error *err);
 /* fsync partial/: the names of the partial files created in it.  0, or -1
  * (errno). */
 int disk_sync_partial_dir(const struct bu_config *cfg);

@@ -536,10 +536,12 @@ def fmt_size(n):
 
 def cmd_upload(a):
     up = Upload(a)
+    # The app floor runs right before batchup in each round, so that the
+    # two see the same machine: their ratio is also given round by round.
     systems = [("floor", "durable floor (dd, fdatasync)", a.url, []),
                ("ceiling", "nginx ceiling", a.url, ["nginx"]),
-               ("appfloor", "app floor (fcgi_floor)", a.url, ["nginx", "appfloor"]),
                ("tus", f"@tus/server {a.tus_version}", a.url, ["nginx", "node"]),
+               ("appfloor", "app floor (fcgi_floor)", a.url, ["nginx", "appfloor"]),
                ("batchup", "batchup", a.url, ["nginx", "batchup", "postgres"])]
     if a.tuned_url:
         systems.append(("batchup", "batchup, tuned nginx*", a.tuned_url,
@@ -585,6 +587,29 @@ def agg(rs):
             cpu[g] = cpu.get(g, 0) + v
     per = {g: v / (nbytes / 1e9) for g, v in cpu.items()}
     return mbs, mbs_sync, per, all(r["verified"] for r in rs)
+
+
+def print_paired(results):
+    """batchup / app floor round by round: the two run one after the other
+    in each round, so a machine whose speed drifts between rounds (another
+    job starting) moves both, and the median of the paired ratios is
+    steadier than the ratio of the medians."""
+    rows = []
+    for size in sorted({r["size"] for r in results}):
+        mbs = {}
+        for r in results:
+            if r["size"] == size and (r["system"] == "batchup" or r["system"].startswith("app floor")):
+                mbs[(r["system"] == "batchup", r["rep"])] = r["bytes"] / r["seconds"] / 1e6
+        ratios = [mbs[(True, k)] / mbs[(False, k)] for (b, k) in sorted(mbs)
+                  if b and (False, k) in mbs]
+        if ratios:
+            rows.append([fmt_size(size), " ".join(f"{x:.2f}" for x in ratios),
+                         f"{statistics.median(ratios):.2f}",
+                         "yes" if statistics.median(ratios) >= 0.85 else "no"])
+    if rows:
+        print("batchup / app floor, MB/s, round by round (each round runs the app floor, then batchup)")
+        print(table(rows, ["size", "rounds", "median", ">= 0.85"]))
+        print()
 
 
 def print_upload(results, a):
@@ -648,6 +673,7 @@ def print_upload(results, a):
         head += ["tuned*/ceiling", "tuned*/@tus"]
     print(table(rrows, head))
     print()
+    print_paired(results)
     crows = []
     for size, nf, _ in keys:
         per = {s: v for (sz, n, s), v in cpu_per.items() if sz == size and n == nf}

@@ -35,6 +35,10 @@
 #        them): a what-if row for experimenting with other sizes, not the shipped
 #        configuration.
 #
+# Each round runs the systems in the order (0), (a), (b), (d), (c): the app
+# floor right before batchup, so that the ratio of the two, also printed
+# round by round with its median, compares runs on the same machine state.
+#
 # Each lane is one curl process sending its share of the files over one
 # keep-alive connection (`-T file -X PATCH`, streamed from the file; the body
 # is the same as with --data-binary).  Every stored file is checked against
