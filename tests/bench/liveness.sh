@@ -145,8 +145,13 @@ if [ "$PGBOUNCER" = 1 ]; then
         die "PgBouncer may open $nofile files, fewer than $((2 * WORKERS + 64))"
 fi
 
-# nginx: two connections per upload (client and FastCGI) and some to spare.
-conns=$((UPLOADS * 2 + 128))
+# nginx: two connections per upload (client and FastCGI), and room for the
+# probes that wait meanwhile (three every 0.5 s, each for up to
+# BENCH_LIVE_PROBE_TIMEOUT, two connections each). With 128 to spare, a
+# thousand uploads ran nginx out ("worker_connections are not enough,
+# reusing connections"): nginx then closed connections whose request it had
+# not read yet, and their uploads were reset (3 or 4 of 1000 a run).
+conns=$((UPLOADS * 2 + 12 * PROBE_TIMEOUT * 2 + 512))
 sed -i "s/worker_connections [0-9]*;/worker_connections $conns;/" "$STACK_DIR/nginx/nginx.conf"
 nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" \
     2>"$STACK_DIR/nginx-t.log" || { cat "$STACK_DIR/nginx-t.log" >&2; die "bad nginx.conf"; }
