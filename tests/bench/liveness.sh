@@ -12,13 +12,16 @@
 # BENCH_LIVE_RATE (64K bytes/s, far above body_min_rate's 500 B/s) for
 # BENCH_LIVE_SECONDS (30), i.e. files of rate x seconds (1.9 MiB). The client
 # is tests/bench/liveness.py (Python asyncio, raw HTTP/1.1 to nginx; the
-# uploads start together, a burst). While they run, four threads, each every
+# uploads start together, a burst), its uploads spread over
+# BENCH_LIVE_CLIENTS processes (0: one per 250 uploads), apart from the
+# process that samples and probes. While they run, four threads, each every
 # 0.5 s and none waiting for another (the first three at nice -10 as root, so
 # that they keep time on a saturated machine):
 #
 #   - the pool as the kernel sees it: the processes below the batchup master
-#     (/proc), the sum of their VmRSS and of their Pss (smaps_rollup), and
-#     the connections waiting in batchup's accept queue (ss);
+#     (/proc), the sum of their VmRSS and of their Pss (smaps_rollup, only
+#     every 5 s: it costs 0.5 ms a process), and the connections waiting in
+#     batchup's accept queue (ss);
 #   - PostgreSQL's client backends (pg_stat_activity, less psql's own);
 #   - the status page (status_path, ?json): workers, how many receive;
 #   - GET /api/v1/health through nginx, and a tus HEAD, each started on time
@@ -44,7 +47,7 @@
 # BENCH_LIVE_RATE (bytes/s per upload, K and M suffixes: 64K),
 # BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic; static for a pool forked
 # in advance), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_LIVE_HEAD_IN_FLIGHT (0),
-# BENCH_LIVE_PGBOUNCER (1), BENCH_LIVE_PG_POOL (32),
+# BENCH_LIVE_PGBOUNCER (1), BENCH_LIVE_PG_POOL (32), BENCH_LIVE_CLIENTS (0),
 # BENCH_OUT (where liveness.json, every sample and every PATCH, goes;
 # default the stack folder, removed at exit). The stack gets
 # max_active_users = users + 1 (the probe's user), status_path =
@@ -75,6 +78,7 @@ PROBE_TIMEOUT=${BENCH_LIVE_PROBE_TIMEOUT:-5}
 HEAD_IN_FLIGHT=${BENCH_LIVE_HEAD_IN_FLIGHT:-0}
 PGBOUNCER=${BENCH_LIVE_PGBOUNCER:-1}
 PG_POOL=${BENCH_LIVE_PG_POOL:-32}
+CLIENTS=${BENCH_LIVE_CLIENTS:-0}
 
 die() {
     echo "liveness.sh: $*" >&2
@@ -90,6 +94,7 @@ for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS" PROBE_TIMEOU
         die "BENCH_LIVE_${v%%:*} must be a positive integer (bytes/s for RATE: 64K, 1M)"
     fi
 done
+[[ $CLIENTS =~ ^[0-9]+$ ]] || die "BENCH_LIVE_CLIENTS must be a number (0: one process per 250 uploads)"
 [ "$RATE" -ge 2000 ] || die "BENCH_LIVE_RATE must be at least 2000 B/s (body_min_rate is 500)"
 [ "$SECS" -le 600 ] || die "BENCH_LIVE_SECONDS is at most 600"
 UPLOADS=$((USERS * FILES))
@@ -190,7 +195,7 @@ head_flag=()
     --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \
     --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --pg-pid "$PG_PID" --nginx-pid "$NGINX_PID" \
     ${PGB_PID:+--pgbouncer-pid "$PGB_PID" --pgbouncer-pool "$PG_POOL"} \
-    --probe-timeout "$PROBE_TIMEOUT" --out "$OUT/liveness.json" &
+    --probe-timeout "$PROBE_TIMEOUT" --clients "$CLIENTS" --out "$OUT/liveness.json" &
 PY_PID=$!
 wait "$PY_PID"
 rc=$?
