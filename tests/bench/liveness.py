@@ -8,9 +8,10 @@ processes (by default one per 250 uploads: one Python process pacing a
 thousand sockets was the busiest part of the machine and fell behind), while
 threads of the parent process sample what the pool carries and probe it:
 
-  every SAMPLE s (0.5)  the batchup master and every process below it (VmRSS
-                        from /proc/PID/status; Pss from smaps_rollup only
-                        every --pss-every s, 5: it costs 0.5 ms a process), the
+  every SAMPLE s (0.5)  the batchup master and every process below it (their
+                        number, from /proc/PID/task/*/children; VmRSS from
+                        /proc/PID/status and Pss from smaps_rollup only every
+                        --mem-every s, 5: it costs 0.5 ms a process), the
                         status page (?json: workers, states, listen queue),
                         PostgreSQL's client backends (pg_stat_activity, the
                         sampling session itself left out)
@@ -43,7 +44,7 @@ import time
 from urllib.parse import urlsplit
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree for importing bench.py
-from bench import cpu_seconds, cpu_snapshot, descendants, log, status_kib, table  # noqa: E402
+from bench import cpu_seconds, cpu_snapshot, log, status_kib, table  # noqa: E402
 
 MIB = 1 << 20
 POOL = 1 << 20
@@ -110,6 +111,25 @@ def pss_kib(pid):
     return None
 
 
+def process_tree(root):
+    """root and every process below it, from the kernel's list of each
+    thread's children (no walk of all /proc, which costs 50 ms on a busy
+    machine); [] when root is gone."""
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        kids = []
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+        out.append(p)
+        todo += kids
+    return out
+
+
 def machine_idle():
     """(idle + iowait ticks, all ticks) of every CPU, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -147,7 +167,8 @@ class Sampler:
         self.a, self.t0, self.client = a, t0, client
         self.pool, self.status, self.probes, self.pg = [], [], [], []
         self.head_target = None  # (path, token)
-        self._pss_t = float("-inf")  # when PSS was last read
+        self._mem_t = float("-inf")  # when the memory was last read
+        self._psql = None  # the PostgreSQL sampler's session
         self._running = []  # probes in flight: (record, key, Popen)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(f,), daemon=True)
@@ -176,14 +197,20 @@ class Sampler:
         c0 = time.thread_time()
         s = {"t": t, "in_flight": self.client.in_flight, "sent": self.client.sent,
              "listen_queue": listen_queue(self.a.socket)}
-        pids = descendants([self.a.master_pid])
-        # PSS (smaps_rollup, Linux >= 4.14) walks every page table of every
-        # process: 0.5 ms a worker, half a core for a thousand every 0.5 s
-        # at nice -10, taken from the pool it measures.  So only every
-        # --pss-every seconds; VmRSS (0.06 ms) every sample.
-        rollup = os.path.exists("/proc/self/smaps_rollup") and t - self._pss_t >= self.a.pss_every
-        if rollup:
-            self._pss_t = t
+        pids = process_tree(self.a.master_pid)
+        s.update(procs=len(pids), children=max(0, len(pids) - 1))
+        # The memory only every --mem-every seconds: PSS (smaps_rollup,
+        # Linux >= 4.14) walks every page table of every process, 0.5 ms a
+        # worker, so for a thousand workers every 0.5 s it took a whole core
+        # at nice -10 from the pool it measures.
+        if t - self._mem_t >= self.a.mem_every:
+            self._mem_t = t
+            s.update(self._memory(pids))
+        s["cost_s"] = time.thread_time() - c0
+        self.pool.append(s)
+
+    def _memory(self, pids):
+        rollup = os.path.exists("/proc/self/smaps_rollup")
         rss = pss = 0
         each = []
         for p in pids:
@@ -195,21 +222,17 @@ class Sampler:
             pss += q
             if p != self.a.master_pid:
                 each.append(v)
-        s.update(procs=len(each) + 1, children=len(each), rss_kib=rss,
-                 pss_kib=pss if rollup else None,
-                 child_rss_median_kib=statistics.median(each) if each else 0,
-                 cost_s=time.thread_time() - c0)
-        self.pool.append(s)
+        return {"mem_procs": len(each) + 1, "rss_kib": rss, "pss_kib": pss if rollup else None,
+                "child_rss_median_kib": statistics.median(each) if each else 0}
 
     def _pg_once(self):
         t = time.monotonic() - self.t0
-        rc, out = run(["psql", "-XAtq", "-c",
-                       "SELECT count(*), count(*) FILTER (WHERE application_name = 'batchup') "
-                       "FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                       "AND pid <> pg_backend_pid()"], 10)
+        out = self._pg_query("SELECT count(*), count(*) FILTER (WHERE application_name = 'batchup') "
+                             "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                             "AND pid <> pg_backend_pid()")
         # PostgreSQL's memory: every process of the cluster (PSS, so the
         # shared buffers count once).
-        pids = descendants([self.a.pg_pid])
+        pids = process_tree(self.a.pg_pid)
         pg_pss = sum(q for q in (pss_kib(p) for p in pids) if q is not None)
         try:
             n, nb = out.strip().split("|")
@@ -217,6 +240,20 @@ class Sampler:
                             "pg_pss_kib": pg_pss})
         except ValueError:
             self.pg.append({"t": t, "pg": None})
+
+    def _pg_query(self, sql):
+        """The answer's one line, from a psql kept open: a psql and a
+        backend started every 0.5 s cost more than the query."""
+        try:
+            if self._psql is None or self._psql.poll() is not None:
+                self._psql = subprocess.Popen(["psql", "-XAtq"], stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, text=True)
+            self._psql.stdin.write(sql + ";\n")
+            self._psql.stdin.flush()
+            return self._psql.stdout.readline()
+        except (OSError, ValueError):
+            self._psql = None
+            return ""
 
     def _status_once(self):
         t = time.monotonic() - self.t0
@@ -275,6 +312,9 @@ class Sampler:
         self._stop.set()
         for t in self._threads:
             t.join(30)
+        if self._psql is not None:
+            self._psql.stdin.close()
+            self._psql.wait(10)
         self._collect(wait=True)
 
 
@@ -524,8 +564,9 @@ def main():
                     help=f"client processes for the uploads (0: one per {PER_CLIENT} uploads)")
     ap.add_argument("--pg-max-connections", type=int, default=0)
     ap.add_argument("--sample", type=float, default=0.5)
-    ap.add_argument("--pss-every", type=float, default=5.0,
-                    help="seconds between two readings of the pool's PSS (costly: smaps_rollup)")
+    ap.add_argument("--mem-every", type=float, default=5.0,
+                    help="seconds between two readings of the pool's RSS and PSS (smaps_rollup "
+                         "costs 0.5 ms a process)")
     ap.add_argument("--tail", type=float, default=3.0, help="seconds sampled after the last upload")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -632,8 +673,9 @@ def main():
     t_drained = first_t(pool, lambda x: x["t"] >= t_qpeak and x["listen_queue"] == 0)
     ends = [x["end"] for x in ups if x.get("end") is not None]
     all_in = max(0.0, min(ends) - max(x["start"] for x in ups)) if len(ends) == n else 0.0
-    rss_peak = max(dp, key=lambda x: x["rss_kib"]) if dp else None
-    pss_s = [x for x in dp if x.get("pss_kib") is not None]
+    mem = [x for x in dp if x.get("rss_kib") is not None]
+    rss_peak = max(mem, key=lambda x: x["rss_kib"]) if mem else None
+    pss_s = [x for x in mem if x.get("pss_kib") is not None]
     pss_peak = max(pss_s, key=lambda x: x["pss_kib"]) if pss_s else None
     pg = [x["pg"] for x in during(sampler.pg) if x.get("pg") is not None]
     pgb = [x["pg_batchup"] for x in during(sampler.pg) if x.get("pg") is not None]
@@ -687,12 +729,12 @@ def main():
          f"{q_peak} at t={t_qpeak:.1f} s; empty at t={when(t_drained)}; max children reached "
          f"{max((x.get('max_reached') or 0 for x in st_ok), default=0)}"],
         ["pool RSS peak (master + children)",
-         f"{rss_peak['rss_kib'] / 1024:.0f} MiB in {rss_peak['procs']} processes; "
-         f"{rss_peak['rss_kib'] / 1024 / max(1, rss_peak['procs']):.1f} MiB each "
+         f"{rss_peak['rss_kib'] / 1024:.0f} MiB in {rss_peak['mem_procs']} processes; "
+         f"{rss_peak['rss_kib'] / 1024 / max(1, rss_peak['mem_procs']):.1f} MiB each "
          f"(median child {rss_peak['child_rss_median_kib'] / 1024:.1f})" if rss_peak else "-"],
         ["pool PSS peak",
          f"{pss_peak['pss_kib'] / 1024:.0f} MiB; "
-         f"{pss_peak['pss_kib'] / 1024 / max(1, pss_peak['procs']):.2f} MiB a process"
+         f"{pss_peak['pss_kib'] / 1024 / max(1, pss_peak['mem_procs']):.2f} MiB a process"
          if pss_peak else "- (no smaps_rollup)"],
         ["PostgreSQL connections (peak)",
          f"{max(pg, default=0)} ({max(pgb, default=0)} batchup's) of max_connections "
@@ -740,9 +782,9 @@ def main():
         tl.append(after[-1])
     trows = []
 
-    def pss_at(t):  # the last PSS read at or before t
-        got = [y["pss_kib"] for y in pool if y["t"] <= t and y.get("pss_kib") is not None]
-        return got[-1] if got else None
+    def mem_at(t, key):  # the last memory reading at or before t
+        got = [y[key] for y in pool if y["t"] <= t and y.get(key) is not None]
+        return f"{got[-1] / 1024:.0f}" if got else "-"
 
     for i, x in enumerate(tl):
         t1 = tl[i + 1]["t"] if i + 1 < len(tl) else x["t"] + a.sample
@@ -753,8 +795,8 @@ def main():
         pgx = [y["pg"] for y in sampler.pg if abs(y["t"] - x["t"]) <= a.sample and y["pg"] is not None]
         trows.append([f"{x['t']:.1f}", str(x["in_flight"]), str(x["children"]),
                       str(x["listen_queue"]) if x["listen_queue"] is not None else "-",
-                      str(stx[0]["receiving"]) if stx else "-", f"{x['rss_kib'] / 1024:.0f}",
-                      f"{pss_at(x['t']) / 1024:.0f}" if pss_at(x["t"]) is not None else "-",
+                      str(stx[0]["receiving"]) if stx else "-", mem_at(x["t"], "rss_kib"),
+                      mem_at(x["t"], "pss_kib"),
                       str(pgx[0]) if pgx else "-", worst])
     print(table(trows, ["t (s)", "in flight", "workers", "queue", "receiving", "RSS MiB",
                         "PSS MiB", "pg conns", "health worst ms"]))
