@@ -2,12 +2,16 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """liveness.py: the measuring half of tests/bench/liveness.sh.
 
-Many slow uploads at once, each one PATCH paced at a fixed rate, from one
-asyncio client (raw HTTP/1.1 over loopback sockets to nginx), while two
-threads sample what the pool carries:
+Many slow uploads at once, each one PATCH paced at a fixed rate, from
+asyncio clients (raw HTTP/1.1 over loopback sockets to nginx) in --clients
+processes (by default one per 250 uploads: one Python process pacing a
+thousand sockets was the busiest part of the machine and fell behind), while
+threads of the parent process sample what the pool carries and probe it:
 
-  every SAMPLE s (0.5)  the batchup master and every process below it (VmRSS
-                        from /proc/PID/status, Pss from smaps_rollup), the
+  every SAMPLE s (0.5)  the batchup master and every process below it (their
+                        number, from /proc/PID/task/*/children; VmRSS from
+                        /proc/PID/status and Pss from smaps_rollup only every
+                        --mem-every s, 5: it costs 0.5 ms a process), the
                         status page (?json: workers, states, listen queue),
                         PostgreSQL's client backends (pg_stat_activity, the
                         sampling session itself left out)
@@ -28,6 +32,7 @@ import asyncio
 import hashlib
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -39,10 +44,11 @@ import time
 from urllib.parse import urlsplit
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree for importing bench.py
-from bench import cpu_seconds, cpu_snapshot, descendants, log, status_kib, table  # noqa: E402
+from bench import cpu_seconds, cpu_snapshot, log, status_kib, table  # noqa: E402
 
 MIB = 1 << 20
 POOL = 1 << 20
+PER_CLIENT = 250  # uploads one client process paces at most (--clients 0)
 
 
 # ---- the files -------------------------------------------------------------
@@ -105,6 +111,25 @@ def pss_kib(pid):
     return None
 
 
+def process_tree(root):
+    """root and every process below it, from the kernel's list of each
+    thread's children (no walk of all /proc, which costs 50 ms on a busy
+    machine); [] when root is gone."""
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        kids = []
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+        out.append(p)
+        todo += kids
+    return out
+
+
 def machine_idle():
     """(idle + iowait ticks, all ticks) of every CPU, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -142,6 +167,8 @@ class Sampler:
         self.a, self.t0, self.client = a, t0, client
         self.pool, self.status, self.probes, self.pg = [], [], [], []
         self.head_target = None  # (path, token)
+        self._mem_t = float("-inf")  # when the memory was last read
+        self._psql = None  # the PostgreSQL sampler's session
         self._running = []  # probes in flight: (record, key, Popen)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(f,), daemon=True)
@@ -167,10 +194,23 @@ class Sampler:
 
     def _pool_once(self):
         t = time.monotonic() - self.t0
+        c0 = time.thread_time()
         s = {"t": t, "in_flight": self.client.in_flight, "sent": self.client.sent,
              "listen_queue": listen_queue(self.a.socket)}
-        pids = descendants([self.a.master_pid])
-        rollup = os.path.exists("/proc/self/smaps_rollup")  # Linux >= 4.14
+        pids = process_tree(self.a.master_pid)
+        s.update(procs=len(pids), children=max(0, len(pids) - 1))
+        # The memory only every --mem-every seconds: PSS (smaps_rollup,
+        # Linux >= 4.14) walks every page table of every process, 0.5 ms a
+        # worker, so for a thousand workers every 0.5 s it took a whole core
+        # at nice -10 from the pool it measures.
+        if t - self._mem_t >= self.a.mem_every:
+            self._mem_t = t
+            s.update(self._memory(pids))
+        s["cost_s"] = time.thread_time() - c0
+        self.pool.append(s)
+
+    def _memory(self, pids):
+        rollup = os.path.exists("/proc/self/smaps_rollup")
         rss = pss = 0
         each = []
         for p in pids:
@@ -182,20 +222,17 @@ class Sampler:
             pss += q
             if p != self.a.master_pid:
                 each.append(v)
-        s.update(procs=len(each) + 1, children=len(each), rss_kib=rss,
-                 pss_kib=pss if rollup else None,
-                 child_rss_median_kib=statistics.median(each) if each else 0)
-        self.pool.append(s)
+        return {"mem_procs": len(each) + 1, "rss_kib": rss, "pss_kib": pss if rollup else None,
+                "child_rss_median_kib": statistics.median(each) if each else 0}
 
     def _pg_once(self):
         t = time.monotonic() - self.t0
-        rc, out = run(["psql", "-XAtq", "-c",
-                       "SELECT count(*), count(*) FILTER (WHERE application_name = 'batchup') "
-                       "FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                       "AND pid <> pg_backend_pid()"], 10)
+        out = self._pg_query("SELECT count(*), count(*) FILTER (WHERE application_name = 'batchup') "
+                             "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                             "AND pid <> pg_backend_pid()")
         # PostgreSQL's memory: every process of the cluster (PSS, so the
         # shared buffers count once).
-        pids = descendants([self.a.pg_pid])
+        pids = process_tree(self.a.pg_pid)
         pg_pss = sum(q for q in (pss_kib(p) for p in pids) if q is not None)
         try:
             n, nb = out.strip().split("|")
@@ -203,6 +240,20 @@ class Sampler:
                             "pg_pss_kib": pg_pss})
         except ValueError:
             self.pg.append({"t": t, "pg": None})
+
+    def _pg_query(self, sql):
+        """The answer's one line, from a psql kept open: a psql and a
+        backend started every 0.5 s cost more than the query."""
+        try:
+            if self._psql is None or self._psql.poll() is not None:
+                self._psql = subprocess.Popen(["psql", "-XAtq"], stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, text=True)
+            self._psql.stdin.write(sql + ";\n")
+            self._psql.stdin.flush()
+            return self._psql.stdout.readline()
+        except (OSError, ValueError):
+            self._psql = None
+            return ""
 
     def _status_once(self):
         t = time.monotonic() - self.t0
@@ -261,6 +312,9 @@ class Sampler:
         self._stop.set()
         for t in self._threads:
             t.join(30)
+        if self._psql is not None:
+            self._psql.stdin.close()
+            self._psql.wait(10)
         self._collect(wait=True)
 
 
@@ -284,12 +338,32 @@ async def read_response(reader):
 
 
 class Client:
-    def __init__(self, a, content):
+    """The uploads of one client process.  Its two counters (uploads in
+    flight, body bytes sent) live in an array shared with the sampling
+    process (slot i of `shared`), which reads them without a lock: each is
+    written by this process only."""
+
+    def __init__(self, a, content, shared, i):
         self.a, self.content = a, content
+        self.shared, self.i = shared, i
         u = urlsplit(a.url)
         self.host, self.port = u.hostname, u.port or 80
-        self.in_flight = 0
-        self.sent = 0
+
+    @property
+    def in_flight(self):
+        return self.shared[2 * self.i]
+
+    @in_flight.setter
+    def in_flight(self, v):
+        self.shared[2 * self.i] = v
+
+    @property
+    def sent(self):
+        return self.shared[2 * self.i + 1]
+
+    @sent.setter
+    def sent(self, v):
+        self.shared[2 * self.i + 1] = v
 
     async def patch(self, up, offset, deadline):
         """One PATCH from offset to the end, paced at the rate; its answer."""
@@ -400,6 +474,66 @@ class Client:
         await asyncio.gather(*(self.upload(u, deadline) for u in ups))
 
 
+class Clients:
+    """The uploads spread over `count` client processes (upload k goes to
+    process k mod count), so that no one Python process paces more than a
+    few hundred sockets: one process pacing a thousand used most of a core
+    and fell behind its own schedule.  The processes are forked before the
+    sampling threads start, wait for go(), run their uploads, send each
+    upload's record back through a pipe with the CPU seconds they used,
+    and leave.  The parent samples and probes, and reads the counters."""
+
+    def __init__(self, a, content, ups, count, mono0):
+        self.count = max(1, min(count, len(ups)))
+        self.shared = multiprocessing.RawArray("q", 2 * self.count)
+        ctx = multiprocessing.get_context("fork")
+        self._go = ctx.Event()
+        self.procs, self.pipes, self.cpu = [], [], []
+        for i in range(self.count):
+            mine = [u for u in ups if u["k"] % self.count == i]
+            rd, wr = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=self._child, args=(a, content, mine, i, mono0, wr), daemon=True)
+            p.start()
+            wr.close()
+            self.procs.append(p)
+            self.pipes.append((rd, mine))
+
+    def _child(self, a, content, mine, i, mono0, wr):
+        client = Client(a, content, self.shared, i)
+        client.mono0 = mono0
+        self._go.wait()
+        t0 = os.times()
+        asyncio.run(client.run_all(mine, a.seconds * 3 + 60))
+        t1 = os.times()
+        wr.send((mine, t1.user + t1.system - t0.user - t0.system))
+        wr.close()
+
+    @property
+    def in_flight(self):
+        return sum(self.shared[0::2])
+
+    @property
+    def sent(self):
+        return sum(self.shared[1::2])
+
+    def run(self, ups):
+        """Start every process's uploads at once; wait for their records and
+        put them in ups (by k)."""
+        self._go.set()
+        by_k = {u["k"]: u for u in ups}
+        for rd, mine in self.pipes:
+            try:
+                got, cpu = rd.recv()
+            except EOFError:  # the process died: its uploads stay unanswered
+                got, cpu = [dict(u, status=0, error="client process died", attempts=[])
+                            for u in mine], 0.0
+            for u in got:
+                by_k[u["k"]].update(u)
+            self.cpu.append(cpu)
+        for p in self.procs:
+            p.join(10)
+
+
 # ---- the benchmark ---------------------------------------------------------
 
 def main():
@@ -426,8 +560,13 @@ def main():
                     help="the PgBouncer between batchup and PostgreSQL, if any")
     ap.add_argument("--pgbouncer-pool", type=int, default=0, help="its default_pool_size")
     ap.add_argument("--pm", default="dynamic")
+    ap.add_argument("--clients", type=int, default=0,
+                    help=f"client processes for the uploads (0: one per {PER_CLIENT} uploads)")
     ap.add_argument("--pg-max-connections", type=int, default=0)
     ap.add_argument("--sample", type=float, default=0.5)
+    ap.add_argument("--mem-every", type=float, default=5.0,
+                    help="seconds between two readings of the pool's RSS and PSS (smaps_rollup "
+                         "costs 0.5 ms a process)")
     ap.add_argument("--tail", type=float, default=3.0, help="seconds sampled after the last upload")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -458,8 +597,10 @@ def main():
                         "path": bf["upload_url"], "sha256": sums[k]})
     log(f"liveness: {len(batches)} batches created; {n} uploads of {a.rate} B/s for {a.seconds} s")
 
-    client = Client(a, content)
-    client.mono0 = time.monotonic()
+    clients = a.clients or (n + PER_CLIENT - 1) // PER_CLIENT
+    mono0 = time.monotonic()
+    client = Clients(a, content, ups, clients, mono0)
+    client.mono0 = mono0
     sampler = Sampler(a, client.mono0, client)
     if a.head_in_flight:
         sampler.head_target = (ups[0]["path"], ups[0]["token"])
@@ -476,8 +617,7 @@ def main():
         groups["PgBouncer"] = [a.pgbouncer_pid]
     cpu0, idle0 = cpu_snapshot(groups), machine_idle()
     t_start = time.monotonic() - client.mono0
-    deadline_s = a.seconds * 3 + 60
-    asyncio.run(client.run_all(ups, deadline_s))
+    client.run(ups)
     t_end = time.monotonic() - client.mono0
     cpu, idle1 = cpu_seconds(cpu0, cpu_snapshot(groups)), machine_idle()
     time.sleep(a.tail)
@@ -533,8 +673,9 @@ def main():
     t_drained = first_t(pool, lambda x: x["t"] >= t_qpeak and x["listen_queue"] == 0)
     ends = [x["end"] for x in ups if x.get("end") is not None]
     all_in = max(0.0, min(ends) - max(x["start"] for x in ups)) if len(ends) == n else 0.0
-    rss_peak = max(dp, key=lambda x: x["rss_kib"]) if dp else None
-    pss_s = [x for x in dp if x.get("pss_kib") is not None]
+    mem = [x for x in dp if x.get("rss_kib") is not None]
+    rss_peak = max(mem, key=lambda x: x["rss_kib"]) if mem else None
+    pss_s = [x for x in mem if x.get("pss_kib") is not None]
     pss_peak = max(pss_s, key=lambda x: x["pss_kib"]) if pss_s else None
     pg = [x["pg"] for x in during(sampler.pg) if x.get("pg") is not None]
     pgb = [x["pg_batchup"] for x in during(sampler.pg) if x.get("pg") is not None]
@@ -588,12 +729,12 @@ def main():
          f"{q_peak} at t={t_qpeak:.1f} s; empty at t={when(t_drained)}; max children reached "
          f"{max((x.get('max_reached') or 0 for x in st_ok), default=0)}"],
         ["pool RSS peak (master + children)",
-         f"{rss_peak['rss_kib'] / 1024:.0f} MiB in {rss_peak['procs']} processes; "
-         f"{rss_peak['rss_kib'] / 1024 / max(1, rss_peak['procs']):.1f} MiB each "
+         f"{rss_peak['rss_kib'] / 1024:.0f} MiB in {rss_peak['mem_procs']} processes; "
+         f"{rss_peak['rss_kib'] / 1024 / max(1, rss_peak['mem_procs']):.1f} MiB each "
          f"(median child {rss_peak['child_rss_median_kib'] / 1024:.1f})" if rss_peak else "-"],
         ["pool PSS peak",
          f"{pss_peak['pss_kib'] / 1024:.0f} MiB; "
-         f"{pss_peak['pss_kib'] / 1024 / max(1, pss_peak['procs']):.2f} MiB a process"
+         f"{pss_peak['pss_kib'] / 1024 / max(1, pss_peak['mem_procs']):.2f} MiB a process"
          if pss_peak else "- (no smaps_rollup)"],
         ["PostgreSQL connections (peak)",
          f"{max(pg, default=0)} ({max(pgb, default=0)} batchup's) of max_connections "
@@ -608,7 +749,9 @@ def main():
         ["CPU while uploading (cores)",
          ", ".join(f"{g} {v / wall:.2f}" for g, v in cpu.items())
          + f"; machine idle {100 * (idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]):.0f}% "
-         f"of {os.cpu_count()} CPUs"],
+         f"of {os.cpu_count()} CPUs; of it the pool sampler "
+         f"{sum(x.get('cost_s', 0) for x in dp) / wall:.2f} and the {client.count} upload processes "
+         f"{sum(client.cpu) / wall:.2f} (at most {max(client.cpu, default=0) / wall:.2f} each)"],
         ["PATCH time p50 / max",
          f"{pctl(durs, 50):.1f} / {max(durs, default=0):.1f} s (each body paced over {a.seconds} s)"
          if durs else "-"],
@@ -619,7 +762,8 @@ def main():
     ]
     print(f"Liveness: {len(users)} users x {a.files} files = {n} uploads at once, one PATCH each "
           f"of {size / MIB:.2f} MiB at {a.rate / 1024:.0f} KiB/s,")
-    print(f"through nginx; pool pm {a.pm}, workers {a.workers}; sampled every {a.sample} s; "
+    print(f"from {client.count} client processes, through nginx; pool pm {a.pm}, workers "
+          f"{a.workers}; sampled every {a.sample} s; "
           f"uploads took {wall:.1f} s; probes time out after {a.probe_timeout} s")
     print(table(rows, ["figure", "value"], align=["<", "<"]))
     # The goals of a thousand slow uploads on one host (issue 26), shown at
@@ -637,6 +781,11 @@ def main():
     if after and tl and tl[-1] is not after[-1]:
         tl.append(after[-1])
     trows = []
+
+    def mem_at(t, key):  # the last memory reading at or before t
+        got = [y[key] for y in pool if y["t"] <= t and y.get(key) is not None]
+        return f"{got[-1] / 1024:.0f}" if got else "-"
+
     for i, x in enumerate(tl):
         t1 = tl[i + 1]["t"] if i + 1 < len(tl) else x["t"] + a.sample
         near = [p for p in sampler.probes if x["t"] <= p["t"] < t1 and "health" in p]
@@ -646,8 +795,8 @@ def main():
         pgx = [y["pg"] for y in sampler.pg if abs(y["t"] - x["t"]) <= a.sample and y["pg"] is not None]
         trows.append([f"{x['t']:.1f}", str(x["in_flight"]), str(x["children"]),
                       str(x["listen_queue"]) if x["listen_queue"] is not None else "-",
-                      str(stx[0]["receiving"]) if stx else "-", f"{x['rss_kib'] / 1024:.0f}",
-                      f"{x['pss_kib'] / 1024:.0f}" if x.get("pss_kib") is not None else "-",
+                      str(stx[0]["receiving"]) if stx else "-", mem_at(x["t"], "rss_kib"),
+                      mem_at(x["t"], "pss_kib"),
                       str(pgx[0]) if pgx else "-", worst])
     print(table(trows, ["t (s)", "in flight", "workers", "queue", "receiving", "RSS MiB",
                         "PSS MiB", "pg conns", "health worst ms"]))

@@ -5,20 +5,26 @@
 #   tests/bench/liveness.sh          (make bench runs it through run.sh)
 #
 # One private stack (tests/lib/stack.sh: PostgreSQL, batchup, nginx on a free
-# loopback port) with a pool larger than the uploads (pm dynamic, workers =
-# uploads + 20, starting from pm_start_servers 4), BENCH_LIVE_USERS (40)
+# loopback port) with a pool larger than the uploads (workers = uploads +
+# 20, pm static: forked in advance, as an operator who expects that many
+# slow uploads at once would set it; a dynamic pool growing from
+# pm_start_servers 4 kept a thousand connections, the probes among them,
+# 13 to 34 s in its accept queue), BENCH_LIVE_USERS (40)
 # users with per_user_limit BENCH_LIVE_FILES (5), one batch each, and every
 # file of every batch uploaded at once: 200 uploads, each ONE PATCH paced at
 # BENCH_LIVE_RATE (64K bytes/s, far above body_min_rate's 500 B/s) for
 # BENCH_LIVE_SECONDS (30), i.e. files of rate x seconds (1.9 MiB). The client
 # is tests/bench/liveness.py (Python asyncio, raw HTTP/1.1 to nginx; the
-# uploads start together, a burst). While they run, four threads, each every
+# uploads start together, a burst), its uploads spread over
+# BENCH_LIVE_CLIENTS processes (0: one per 250 uploads), apart from the
+# process that samples and probes. While they run, four threads, each every
 # 0.5 s and none waiting for another (the first three at nice -10 as root, so
 # that they keep time on a saturated machine):
 #
 #   - the pool as the kernel sees it: the processes below the batchup master
-#     (/proc), the sum of their VmRSS and of their Pss (smaps_rollup), and
-#     the connections waiting in batchup's accept queue (ss);
+#     (/proc), the sum of their VmRSS and of their Pss (smaps_rollup, only
+#     every 5 s: it costs 0.5 ms a process), and the connections waiting in
+#     batchup's accept queue (ss);
 #   - PostgreSQL's client backends (pg_stat_activity, less psql's own);
 #   - the status page (status_path, ?json): workers, how many receive;
 #   - GET /api/v1/health through nginx, and a tus HEAD, each started on time
@@ -42,9 +48,10 @@
 #
 # Knobs: BENCH_LIVE_USERS (40), BENCH_LIVE_FILES (5, also per_user_limit),
 # BENCH_LIVE_RATE (bytes/s per upload, K and M suffixes: 64K),
-# BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (dynamic; static for a pool forked
-# in advance), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_LIVE_HEAD_IN_FLIGHT (0),
-# BENCH_LIVE_PGBOUNCER (1), BENCH_LIVE_PG_POOL (32),
+# BENCH_LIVE_SECONDS (30), BENCH_LIVE_PM (static; dynamic or ondemand to
+# watch the pool grow), BENCH_LIVE_PROBE_TIMEOUT (5), BENCH_LIVE_HEAD_IN_FLIGHT (0),
+# BENCH_LIVE_PGBOUNCER (1), BENCH_LIVE_PG_POOL (32), BENCH_LIVE_CLIENTS (0),
+# BENCH_LIVE_NGINX_PRIORITY (nginx's worker_priority: -10 as root, else 0),
 # BENCH_OUT (where liveness.json, every sample and every PATCH, goes;
 # default the stack folder, removed at exit). The stack gets
 # max_active_users = users + 1 (the probe's user), status_path =
@@ -70,11 +77,14 @@ USERS=${BENCH_LIVE_USERS:-40}
 FILES=${BENCH_LIVE_FILES:-5}
 RATE=${BENCH_LIVE_RATE:-64K}
 SECS=${BENCH_LIVE_SECONDS:-30}
-PM=${BENCH_LIVE_PM:-dynamic}
+PM=${BENCH_LIVE_PM:-static}
 PROBE_TIMEOUT=${BENCH_LIVE_PROBE_TIMEOUT:-5}
 HEAD_IN_FLIGHT=${BENCH_LIVE_HEAD_IN_FLIGHT:-0}
 PGBOUNCER=${BENCH_LIVE_PGBOUNCER:-1}
 PG_POOL=${BENCH_LIVE_PG_POOL:-32}
+CLIENTS=${BENCH_LIVE_CLIENTS:-0}
+# A negative priority needs root; otherwise nginx keeps the default.
+if [ "$(id -u)" = 0 ]; then NGINX_PRIORITY=${BENCH_LIVE_NGINX_PRIORITY:--10}; else NGINX_PRIORITY=0; fi
 
 die() {
     echo "liveness.sh: $*" >&2
@@ -90,6 +100,7 @@ for v in USERS:"$USERS" FILES:"$FILES" RATE:"$RATE" SECONDS:"$SECS" PROBE_TIMEOU
         die "BENCH_LIVE_${v%%:*} must be a positive integer (bytes/s for RATE: 64K, 1M)"
     fi
 done
+[[ $CLIENTS =~ ^[0-9]+$ ]] || die "BENCH_LIVE_CLIENTS must be a number (0: one process per 250 uploads)"
 [ "$RATE" -ge 2000 ] || die "BENCH_LIVE_RATE must be at least 2000 B/s (body_min_rate is 500)"
 [ "$SECS" -le 600 ] || die "BENCH_LIVE_SECONDS is at most 600"
 UPLOADS=$((USERS * FILES))
@@ -145,9 +156,21 @@ if [ "$PGBOUNCER" = 1 ]; then
         die "PgBouncer may open $nofile files, fewer than $((2 * WORKERS + 64))"
 fi
 
-# nginx: two connections per upload (client and FastCGI) and some to spare.
-conns=$((UPLOADS * 2 + 128))
-sed -i "s/worker_connections [0-9]*;/worker_connections $conns;/" "$STACK_DIR/nginx/nginx.conf"
+# nginx: two connections per upload (client and FastCGI), and room for the
+# probes that wait meanwhile (three every 0.5 s, each for up to
+# BENCH_LIVE_PROBE_TIMEOUT, two connections each). With 128 to spare, a
+# thousand uploads ran nginx out ("worker_connections are not enough,
+# reusing connections"): nginx then closed connections whose request it had
+# not read yet, and their uploads were reset (3 or 4 of 1000 a run).
+conns=$((UPLOADS * 2 + 12 * PROBE_TIMEOUT * 2 + 512))
+# nginx's worker at worker_priority NGINX_PRIORITY: one process feeds every
+# upload's worker, and at its fair share of a saturated machine (one of 30
+# runnable processes) it turned its event loop about once a second: a
+# health request waited over 5 s in nginx while batchup, asked directly
+# over FastCGI, answered it in 0.12 to 0.17 s.
+sed -i -e "s/worker_connections [0-9]*;/worker_connections $conns;/" \
+    -e "s/^worker_processes \(.*\)/worker_processes \1\nworker_priority $NGINX_PRIORITY;/" \
+    "$STACK_DIR/nginx/nginx.conf"
 nginx -t -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" -e "$STACK_DIR/nginx/error.log" \
     2>"$STACK_DIR/nginx-t.log" || { cat "$STACK_DIR/nginx-t.log" >&2; die "bad nginx.conf"; }
 old_workers=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
@@ -185,7 +208,7 @@ head_flag=()
     --storage-dir "$STACK_DIR/storage" --socket "$STACK_SOCKET" --workers "$WORKERS" --pm "$PM" \
     --pg-max-connections "$STACK_PG_MAX_CONNECTIONS" --pg-pid "$PG_PID" --nginx-pid "$NGINX_PID" \
     ${PGB_PID:+--pgbouncer-pid "$PGB_PID" --pgbouncer-pool "$PG_POOL"} \
-    --probe-timeout "$PROBE_TIMEOUT" --out "$OUT/liveness.json" &
+    --probe-timeout "$PROBE_TIMEOUT" --clients "$CLIENTS" --out "$OUT/liveness.json" &
 PY_PID=$!
 wait "$PY_PID"
 rc=$?

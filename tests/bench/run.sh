@@ -14,7 +14,7 @@
 #   3. download.sh  single-file and ZIP download throughput next to nginx
 #                   serving the same bytes as static files
 #   4. liveness.sh  200 slow uploads at once (40 users x 5 files, one paced
-#                   PATCH each): pool growth, pool RSS and PSS, PostgreSQL
+#                   PATCH each; pool forked in advance): pool RSS and PSS, PostgreSQL
 #                   connections, health latency while they run
 #
 # Each part starts what it needs itself (tests/lib/stack.sh: PostgreSQL,
