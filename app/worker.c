@@ -198,6 +198,14 @@ static void accept_wait_open(int listen_fd)
     accept_epoll = -1;
 }
 
+/* An exclusive wakeup goes to one waiting worker.  Should that worker not
+ * accept (a kernel before 6.1 may wake a worker already woken), the
+ * connection would wait for the next one to arrive, however many workers
+ * sleep.  So the wait has a deadline, after which the worker tries an
+ * accept all the same: a connection waits at most this long for an idle
+ * worker, at the price of one wakeup a second for each. */
+#define ACCEPT_RECHECK_MS 1000
+
 /* Wait until a connection may be waiting or a stop signal came: 0, or -1
  * with errno. */
 static int accept_wait(int listen_fd)
@@ -207,12 +215,14 @@ static int accept_wait(int listen_fd)
     struct epoll_event ev[2];
 
     if (accept_epoll >= 0)
-        return epoll_wait(accept_epoll, ev, 2, -1) < 0 ? -1 : 0;
+        return epoll_wait(accept_epoll, ev, 2, ACCEPT_RECHECK_MS) < 0 ? -1 : 0;
     return poll(pfd, 2, -1) < 0 ? -1 : 0;
 }
 
 /* Wait for a connection or a stop request; returns a connected fd, or -1
- * when the worker should stop. */
+ * when the worker should stop.  A worker told to stop as it was woken
+ * still takes a connection that is there (and answers it before it
+ * leaves): the wakeup may have been that connection's only one. */
 static int next_connection(int listen_fd)
 {
     while (!stopping) {
@@ -224,8 +234,6 @@ static int next_connection(int listen_fd)
             log_error("accept wait: %s", strerror(errno));
             return -1;
         }
-        if (stopping)
-            break;
         fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0)
             return fd;
