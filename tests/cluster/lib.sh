@@ -311,52 +311,17 @@ cluster__write_conf() {
 # orchestrator (Patroni, a script run on promotion) would.
 
 # cluster__pgbouncer_start N: PgBouncer in host N's namespace, in
-# $CLUSTER_DIR/hN/pgbouncer (unix socket only, port 6432), with the
-# settings of conf/pgbouncer.ini (pool_mode = transaction ...), its pool as
-# large as the host's workers plus the maintenance and hooks children, its
-# database the current primary.
+# $CLUSTER_DIR/hN/pgbouncer, started as a stack's is (stack_pgbouncer_launch
+# of tests/lib/stack.sh: the settings of conf/pgbouncer.ini, unix socket
+# only, port 6432), its pool as large as the host's workers plus the
+# maintenance and hooks children, its database the current primary.
 cluster__pgbouncer_start() {
-    local n=$1 dir=$CLUSTER_DIR/h$1/pgbouncer settings pool deadline
-    pool=$((${CLUSTER_WORKERS:-6} + 4))
-    settings=$(sed -n '/^; BEGIN batchup pgbouncer/,/^; END batchup pgbouncer/p' "$CLUSTER_REPO/conf/pgbouncer.ini" |
-        sed "s/^default_pool_size = .*/default_pool_size = $pool/")
-    printf '%s\n' "$settings" | grep -q '^pool_mode = transaction$' || {
-        cluster__log "conf/pgbouncer.ini: no pool_mode = transaction between the batchup pgbouncer markers"
-        return 1
-    }
-    mkdir -p "$dir" || return 1
-    cat >"$dir/pgbouncer.ini" <<INI || return 1
-; Written by tests/cluster/lib.sh for host h$n of the cluster in $CLUSTER_DIR.
-[databases]
-batchup = host=$(cluster_addr "${CLUSTER_PRIMARY:-pg1}") port=5432 dbname=batchup user=postgres
-
-[pgbouncer]
-$settings
-reserve_pool_size = 0
-; A failed login to the dead primary would hold every new server connection
-; back for server_login_retry (15 s by default), the new primary included.
-server_login_retry = ${CLUSTER_PGBOUNCER_RETRY:-1}
-listen_addr =
-listen_port = 6432
-unix_socket_dir = $dir
-auth_type = trust
-auth_file = $dir/userlist.txt
-admin_users = postgres
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
-INI
-    echo '"postgres" ""' >"$dir/userlist.txt" || return 1
-    chown -R postgres: "$dir" || return 1
-    rm -f "$dir/pgbouncer.pid"
-    cluster_in "h$n" runuser -u postgres -- pgbouncer -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1 || {
-        tail -n 10 "$dir/start.log" "$dir/pgbouncer.log" >&2 2>/dev/null
-        return 1
-    }
-    deadline=$((SECONDS + 10))
-    until [ -S "$dir/.s.PGSQL.6432" ]; do
-        [ "$SECONDS" -ge "$deadline" ] && { cluster__log "h$n: PgBouncer has no socket after 10 s"; return 1; }
-        sleep 0.1
-    done
+    # A failed login to the dead primary would hold every new server
+    # connection back for server_login_retry (15 s by default), the new
+    # primary included.
+    STACK_PGBOUNCER_PORT=6432 stack_pgbouncer_launch "$CLUSTER_DIR/h$1/pgbouncer" \
+        $((${CLUSTER_WORKERS:-6} + 4)) "$(cluster_addr "${CLUSTER_PRIMARY:-pg1}")" \
+        "server_login_retry = ${CLUSTER_PGBOUNCER_RETRY:-1}" cluster_in "h$1"
 }
 
 # cluster__pgbouncer_follow NAME: point every running PgBouncer at NAME (the

@@ -21,7 +21,7 @@ T=$STACK_DIR/t25
 mkdir -p "$T"
 
 OWNER=$(stack_user_add owner) || tap_bail "cannot add owner"
-SIZE=$((3 * 1024 * 1024))
+SIZE=$((2 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$T/data"
 id=$(batch_create "$OWNER" "{\"files\":[{\"name\":\"data.bin\",\"size\":$SIZE}]}" | jq -r '.files[0].id')
 code=$(patch "$OWNER" "/api/v1/files/$id" "$T/data")

@@ -59,8 +59,9 @@ for u in "${urls[@]}"; do
 done
 tap_is "$left" 4 "... and so are their files"
 
-workers_back() { [ "$(stack_worker_pids | wc -l)" -ge 6 ]; }
-stack_wait_until 20 workers_back || true
+# The pool answers again. (Not "6 workers back": pm is dynamic, so the pool
+# regrows to its spare servers only, and that wait ran out its 20 s.)
+stack_wait_health 20 || true
 for _ in 1 2 3 4 5 6 7 8 9 10; do
     st=$(tus POST -H "Upload-Concat: final;${urls[*]}")
     [ "$st" = 201 ] && break

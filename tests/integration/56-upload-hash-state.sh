@@ -50,6 +50,15 @@ newfile() {
 refusals() { grep -c "upload $1: its saved hash state is not the one" "$LOG"; }
 readbacks() { grep -c "upload $1: .*hashing its first" "$LOG"; }
 
+# workers_aged: every child of the master has run for a second or more.
+workers_aged() {
+    local p age
+    for p in $(stack_worker_pids); do
+        age=$(ps -o etimes= -p "$p" 2>/dev/null | tr -d ' ')
+        [ "${age:-0}" -ge 1 ] || return 1
+    done
+}
+
 # send ID SRC MODE: every chunk, and after each PATCH but the last, MODE:
 # keep (check the state, keep a copy for f), remove, garbage, flip, stale,
 # foreign, kill (SIGKILL every worker). Sets BAD to what went wrong.
@@ -88,6 +97,11 @@ send() {
             ;;
         foreign) cp "$T/a.$off" "$P/$id.sha" ;;
         kill)
+            # Workers a second old at least: the master holds back the
+            # replacement of one that dies younger (a crash loop; the hold
+            # doubles with each such death, up to 5 s: app/supervisor.c),
+            # and that wait, not the test, took most of this case's time.
+            stack_wait_until 5 workers_aged
             # shellcheck disable=SC2046
             kill -KILL $(stack_worker_pids)
             stack_wait_until 20 sh -c "[ \$(pgrep -c -P $BATCHUP_PID) -ge 6 ]"

@@ -51,6 +51,20 @@ refused() {
     tap_diag "stderr: $(head -c 600 "$STACK_DIR/err")"
 }
 
+# starts WHAT CONF OUT: serve with CONF in the background (its output in
+# OUT); it must create CONF's socket within 15 s and still run a second
+# later. Sets SERVE_PID.
+starts() {
+    local sock
+    sock=$(sed -n 's/^listen = //p' "$2")
+    "$BATCHUP_BIN" serve -c "$2" >"$3" 2>&1 </dev/null &
+    SERVE_PID=$!
+    stack_wait_until 15 test -S "$sock"
+    sleep 1
+    stack__alive "$SERVE_PID"
+    tap_ok $? "$1"
+}
+
 # --- the marker: storage dirs swapped ------------------------------------------
 conf "$STACK_DIR/a-on-b.conf" batchup "$B_STORE" "$STACK_DIR/x.sock"
 refused "database a, storage b" "$STACK_DIR/a-on-b.conf" \
@@ -62,17 +76,12 @@ tap_is "$(cat "$A_STORE/.batchup-database")|$(cat "$B_STORE/.batchup-database")"
     "neither marker was touched"
 
 # --- the right store starts and registers itself ---------------------------------
-"$BATCHUP_BIN" serve -c "$STACK_DIR/b.conf" >"$STACK_DIR/b.out" 2>&1 </dev/null &
-B_PID=$!
-stack_wait_until 15 test -S "$STACK_DIR/b.sock"
-sleep 1
-stack__alive "$B_PID"
-tap_ok $? "database b with its own store starts"
+starts "database b with its own store starts" "$STACK_DIR/b.conf" "$STACK_DIR/b.out"
 NONCE=$(cat "$B_STORE/.batchup-hosts/$HOST" 2>/dev/null)
 tap_like "$NONCE" '^[0-9a-f]{32}$' "it wrote a random nonce into storage_dir/.batchup-hosts/$HOST"
 tap_is "$(psql -XAtq -d batchup_b -c "SELECT nonce || '|' || storage_dir FROM batchup.store_hosts WHERE host = '$HOST'")" \
     "$NONCE|$B_STORE" "... and the same nonce and its storage_dir into batchup.store_hosts"
-stack__stop_pid "$B_PID" 20
+stack__stop_pid "$SERVE_PID" 20
 
 # --- another host's nonce -----------------------------------------------------------
 # A host "far" registered on database a with a nonce that a's store does
@@ -91,25 +100,15 @@ tap_is "$(cat "$A_STORE/.batchup-hosts/$HOST" 2>/dev/null)|$(psql -XAtqc "SELECT
     "$A_NONCE|$A_NONCE" "a refused start changed neither this host's nonce file nor its row"
 
 echo "$FAR" >"$A_STORE/.batchup-hosts/far"
-"$BATCHUP_BIN" serve -c "$STACK_DIR/a2.conf" >"$STACK_DIR/a2.out" 2>&1 </dev/null &
-A2_PID=$!
-stack_wait_until 15 test -S "$STACK_DIR/a2.sock"
-sleep 1
-stack__alive "$A2_PID"
-tap_ok $? "with far's nonce in the store, a second server on database a starts"
-stack__stop_pid "$A2_PID" 20
+starts "with far's nonce in the store, a second server on database a starts" "$STACK_DIR/a2.conf" "$STACK_DIR/a2.out"
+stack__stop_pid "$SERVE_PID" 20
 
 # A host not seen for a day is forgotten.
 psql -XAtqc "UPDATE batchup.store_hosts SET seen_at = now() - interval '25 hours', nonce = '$FAR' WHERE host = 'far'"
 rm -f "$A_STORE/.batchup-hosts/far"
-"$BATCHUP_BIN" serve -c "$STACK_DIR/a2.conf" >"$STACK_DIR/a3.out" 2>&1 </dev/null &
-A2_PID=$!
-stack_wait_until 15 test -S "$STACK_DIR/a2.sock"
-sleep 1
-stack__alive "$A2_PID"
-tap_ok $? "a host not seen for a day is no longer compared with: the server starts"
+starts "a host not seen for a day is no longer compared with: the server starts" "$STACK_DIR/a2.conf" "$STACK_DIR/a3.out"
 tap_is "$(psql -XAtqc "SELECT count(*) FROM batchup.store_hosts WHERE host = 'far'")" 0 "... and its row is gone"
-stack__stop_pid "$A2_PID" 20
+stack__stop_pid "$SERVE_PID" 20
 
 tap_is "$(stack_health_codes 5 0.05 | sort -u | tr -d '\n')" 200 "the first server kept answering health 200"
 tap_done

@@ -3,7 +3,8 @@
 # Every status code and header of the upload API (docs/api.md), with curl
 # through nginx: tus OPTIONS, creation and creation-with-upload, HEAD, PATCH
 # (412, 415, 409, 413, 460, 423 slot_unavailable, takeover and upload_locked, 404,
-# 410, 401), termination, the batches API (201 and its shape, malformed
+# 410, 401), termination, the batches API (201 and its shape, the list
+# with its files and a files parameter other than 0 or 1 refused, malformed
 # bodies rejected with nothing created, another user's batch, DELETE),
 # chunked request bodies, and a client that disconnects mid-body (what
 # arrived is kept, and the upload resumes from HEAD to a byte-identical file).
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 stack_init || tap_bail "cannot create the stack folder"
 stack_start workers=8 slot_lease_seconds=30 queue_retry_seconds=3 max_file_size=1048576 \
-    max_batch_files=20 || tap_bail "the stack did not start"
+    max_batch_files=20 max_chunk_size=2097152 || tap_bail "the stack did not start"
 TA=$(stack_user_add alice) || tap_bail "cannot add alice"
 TC=$(stack_user_add carol --limit 1) || tap_bail "cannot add carol"
 TM=$(stack_user_add mallory) || tap_bail "cannot add mallory"
@@ -113,6 +114,7 @@ tap_is "${missing:-none}" none "OPTIONS: Tus-Extension lists creation, creation-
 algos=$(hdr Tus-Checksum-Algorithm | tr -d ' ')
 tap_ok "$([[ ",$algos," == *,sha1,* && ",$algos," == *,sha256,* ]]; echo $?)" "OPTIONS: Tus-Checksum-Algorithm has sha1 and sha256 ($algos)"
 tap_is "$(hdr Tus-Max-Size)" 1048576 "OPTIONS: Tus-Max-Size is max_file_size"
+tap_is "$(hdr Batchup-Max-Chunk-Size)" 2097152 "OPTIONS: Batchup-Max-Chunk-Size is max_chunk_size"
 
 # --- creation --------------------------------------------------------------
 batches_before=$(sql 'SELECT count(*) FROM batchup.batches')
@@ -448,6 +450,11 @@ tap_is "$shape" "true,true,true,true,true,true,true,true,true,true,true" "the 20
 code=$(req GET "/api/v1/batches/$NB" -H "$(auth "$TA")")
 tap_is "$code|$(jq -r '.id + "|" + .status + "|" + (.files | length | tostring)' "$T/body")" "200|$NB|uploading|3" \
     "GET /api/v1/batches/<id>: 200, the same batch"
+code=$(req GET "/api/v1/batches?files=1" -H "$(auth "$TA")")
+tap_is "$code|$(jq -r --arg id "$NB" '.batches[] | select(.id == $id) | .files | length' "$T/body")" "200|3" \
+    "GET /api/v1/batches?files=1: 200, each batch with its files"
+code=$(req GET "/api/v1/batches?files=2" -H "$(auth "$TA")")
+tap_is "$code|$(ecode)" "400|bad_request" "GET /api/v1/batches?files=2: 400 bad_request (files is 0 or 1)"
 code=$(req GET "/api/v1/batches/$NB" -H "$(auth "$TM")")
 b_other="$code $(cat "$T/body")"
 code=$(req GET "/api/v1/batches/$nobody" -H "$(auth "$TM")")

@@ -249,28 +249,42 @@ stack__pgbouncer_dir() {
 }
 
 # stack_pgbouncer_start: (STACK_PGBOUNCER=1: stack_pg_start calls it) start a
-# PgBouncer in front of the cluster unless one already runs, as the postgres
-# user when root (it refuses root), in $STACK_DIR/pgbouncer: its
-# pgbouncer.ini, its unix socket .s.PGSQL.$STACK_PGBOUNCER_PORT (6432; no
-# TCP: listen_addr is empty), pgbouncer.pid and pgbouncer.log. Its settings
-# are those of conf/pgbouncer.ini (between "BEGIN/END batchup pgbouncer":
-# pool_mode = transaction...) with default_pool_size $STACK_PGBOUNCER_POOL
-# (4), for one database, batchup, with auth_type trust (tests only) and user
-# postgres the admin of its console (stack_pgbouncer_admin 'SHOW POOLS').
-# Exports STACK_PGBOUNCER_DIR STACK_PGBOUNCER_PORT STACK_PGBOUNCER_POOL.
+# PgBouncer in front of the cluster unless one already runs, in
+# $STACK_DIR/pgbouncer, through stack_pgbouncer_launch: pool
+# $STACK_PGBOUNCER_POOL (4), port $STACK_PGBOUNCER_PORT (6432), its database
+# the stack's cluster. Exports STACK_PGBOUNCER_DIR STACK_PGBOUNCER_PORT
+# STACK_PGBOUNCER_POOL.
 stack_pgbouncer_start() {
-    local dir port pool bin settings deadline
+    local dir
     dir=$(stack__pgbouncer_dir)
-    port=${STACK_PGBOUNCER_PORT:-6432}
-    pool=${STACK_PGBOUNCER_POOL:-4}
-    bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
-    [ -x "$bin" ] || { stack__log "pgbouncer not found (tests/lib/deps.sh installs it)"; return 1; }
-    STACK_PGBOUNCER_DIR=$dir STACK_PGBOUNCER_PORT=$port STACK_PGBOUNCER_POOL=$pool
+    STACK_PGBOUNCER_DIR=$dir STACK_PGBOUNCER_PORT=${STACK_PGBOUNCER_PORT:-6432}
+    STACK_PGBOUNCER_POOL=${STACK_PGBOUNCER_POOL:-4}
     export STACK_PGBOUNCER_DIR STACK_PGBOUNCER_PORT STACK_PGBOUNCER_POOL
     if stack_pgbouncer_admin 'SHOW VERSION' >/dev/null 2>&1; then
         stack__log "PgBouncer already runs in $dir: using it"
         return 0
     fi
+    stack_pgbouncer_launch "$dir" "$STACK_PGBOUNCER_POOL" "$STACK_PG_DIR" ''
+}
+
+# stack_pgbouncer_launch DIR POOL HOST EXTRA [PREFIX...]: start a PgBouncer
+# in DIR (the stack's, or a cluster host's: tests/cluster/lib.sh) and wait
+# until its console answers (10 s at most). As the postgres user when root
+# (it refuses root); its pgbouncer.ini, its unix socket
+# .s.PGSQL.$STACK_PGBOUNCER_PORT (6432; no TCP: listen_addr is empty),
+# pgbouncer.pid and pgbouncer.log in DIR. Its settings are those of
+# conf/pgbouncer.ini (between "BEGIN/END batchup pgbouncer": pool_mode =
+# transaction...) with default_pool_size POOL and the lines of EXTRA, for one
+# database, batchup, on the server HOST (a socket folder or an address, port
+# 5432), with auth_type trust (tests only) and user postgres the admin of its
+# console (stack_pgbouncer_admin 'SHOW POOLS'). PREFIX, when given, is the
+# command it runs under (cluster_in h1: a host's network namespace).
+stack_pgbouncer_launch() {
+    local dir=$1 pool=$2 host=$3 extra=$4 port=${STACK_PGBOUNCER_PORT:-6432} bin settings deadline
+    local -a as=()
+    shift 4
+    bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+    [ -x "$bin" ] || { stack__log "pgbouncer not found (tests/lib/deps.sh installs it)"; return 1; }
     settings=$(sed -n '/^; BEGIN batchup pgbouncer/,/^; END batchup pgbouncer/p' "$STACK_REPO/conf/pgbouncer.ini" |
         sed "s/^default_pool_size = .*/default_pool_size = $pool/")
     # (Here-strings, not pipes: under pipefail a grep -q that exits at its
@@ -282,13 +296,14 @@ stack_pgbouncer_start() {
     fi
     mkdir -p "$dir" || return 1
     cat >"$dir/pgbouncer.ini" <<INI || return 1
-; Written by tests/lib/stack.sh for the stack in $STACK_DIR.
+; Written by tests/lib/stack.sh (stack_pgbouncer_launch) in $dir.
 [databases]
-batchup = host=$STACK_PG_DIR port=5432 dbname=batchup user=postgres
+batchup = host=$host port=5432 dbname=batchup user=postgres
 
 [pgbouncer]
 $settings
 reserve_pool_size = 0
+$extra
 listen_addr =
 listen_port = $port
 unix_socket_dir = $dir
@@ -301,19 +316,23 @@ INI
     echo '"postgres" ""' >"$dir/userlist.txt" || return 1
     if [ "$(id -u)" = 0 ]; then
         chown -R postgres: "$dir" || return 1
+        as=(runuser -u postgres --)
     fi
+    # A pid file left by one that was killed (a cluster host's) is stale.
+    rm -f "$dir/pgbouncer.pid"
     # Its soft file descriptor limit raised to the hard one: runuser starts
     # it with 1024, too few for a pool of a thousand workers (accept() fails
-    # with "Too many open files", tests/bench/liveness.sh).
+    # with "Too many open files", tests/bench/liveness.sh). From /: the
+    # caller's folder may be out of the postgres user's reach.
     # shellcheck disable=SC2016 # expanded by that shell
-    if ! stack__as_postgres sh -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"' sh \
-        "$bin" -d -q "$dir/pgbouncer.ini" >>"$dir/start.log" 2>&1; then
+    if ! (cd / && "$@" "${as[@]}" sh -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"' sh \
+        "$bin" -d -q "$dir/pgbouncer.ini") >>"$dir/start.log" 2>&1; then
         stack__log "pgbouncer did not start:"
         tail -n 10 "$dir/start.log" "$dir/pgbouncer.log" >&2 2>/dev/null
         return 1
     fi
     deadline=$((SECONDS + 10))
-    until stack_pgbouncer_admin 'SHOW VERSION' >/dev/null 2>&1; do
+    until stack__pgbouncer_answers "$dir" "$port"; do
         if [ "$SECONDS" -ge "$deadline" ]; then
             stack__log "pgbouncer does not answer on $dir after 10 s; end of its log:"
             tail -n 10 "$dir/pgbouncer.log" >&2 2>/dev/null
@@ -321,6 +340,13 @@ INI
         fi
         sleep 0.1
     done
+}
+
+# stack__pgbouncer_answers DIR PORT: the PgBouncer of DIR answers on its
+# console.
+stack__pgbouncer_answers() {
+    PGCONNECT_TIMEOUT=3 timeout 10 psql -XAtq -h "$1" -p "$2" -U postgres -d pgbouncer \
+        -c 'SHOW VERSION' >/dev/null 2>&1
 }
 
 # stack_pgbouncer_admin COMMAND: run COMMAND (SHOW POOLS...) on the stack's
