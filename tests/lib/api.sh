@@ -112,16 +112,16 @@ uppy_deps() {
     fi
 }
 
-# node_tap SECONDS SCRIPT: run a node driver of tests/node for at most
-# SECONDS and relay its "ok - ...", "not ok - ..." and "# ..." lines as
-# numbered TAP, then check that it exited 0.
+# node_tap SECONDS SCRIPT [PREFIX]: run a node driver of tests/node for at
+# most SECONDS and relay its "ok - ...", "not ok - ..." and "# ..." lines as
+# numbered TAP (each check's text after PREFIX), then check that it exited 0.
 node_tap() {
-    local seconds=$1 script=$2 line
+    local seconds=$1 script=$2 prefix=${3:-} line
     while IFS= read -r line; do
         case $line in
-            "ok - "*) tap_ok 0 "${line#ok - }" ;;
-            "not ok - "*) tap_ok 1 "${line#not ok - }" ;;
-            "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "the node driver exited 0" ;;
+            "ok - "*) tap_ok 0 "$prefix${line#ok - }" ;;
+            "not ok - "*) tap_ok 1 "$prefix${line#not ok - }" ;;
+            "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "${prefix}the node driver exited 0" ;;
             *) printf '%s\n' "$line" ;;
         esac
     done < <(timeout -k 5 "$seconds" node "$script" 2>&1; echo "# driver-exit $?")

@@ -121,15 +121,7 @@ PY
     sleep 0.5
     tap_diag "$STACK_WEB: mod_fcgid runs $(sort -u "$STACK_DIR/batchup-spawned.pids" | wc -l) batchup processes after the warm-up"
 fi
-while IFS= read -r line; do
-    case $line in
-        "ok - "*) tap_ok 0 "${line#ok - }" ;;
-        "not ok - "*) tap_ok 1 "${line#not ok - }" ;;
-        "# driver-exit "*) tap_is "${line#\# driver-exit }" 0 "$STACK_WEB: the tus-js-client driver exited 0" ;;
-        *) printf '%s\n' "$line" ;;
-    esac
-done < <(CHUNK=$CHUNK SCALE=$SCALE DRIVER_SECONDS=90 timeout -k 5 100 node tests/node/tus-web.mjs 2>&1
-    echo "# driver-exit $?")
+CHUNK=$CHUNK SCALE=$SCALE DRIVER_SECONDS=90 node_tap 100 tests/node/tus-web.mjs "$STACK_WEB: "
 
 lap "tus-js-client"
 # --- 423 before the body? ---------------------------------------------------
