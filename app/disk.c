@@ -116,30 +116,23 @@ int disk_error(int errnum, struct bu_error *err)
     return write_failed(errnum, err, "the file could not be stored");
 }
 
-static int fsync_path(const char *path, int flags)
+/* Open path with flags and sync it with sync (fsync, or fdatasync for a
+ * file's data).  0, or -1 (errno). */
+static int sync_path(const char *path, int flags, int (*sync)(int))
 {
     int fd = open(path, flags | O_CLOEXEC);
     int rc;
 
     if (fd < 0)
         return -1;
-    rc = fsync(fd);
+    rc = sync(fd);
     close(fd);
     return rc;
 }
 
-/* fdatasync the file at path, then fsync dir.  0, or -1 (errno). */
-static int sync_at(const char *path, const char *dir)
+static int fsync_path(const char *path, int flags)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = fd < 0 ? -1 : fdatasync(fd);
-
-    if (fd >= 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-    }
-    return rc == 0 ? fsync_path(dir, O_RDONLY | O_DIRECTORY) : -1;
+    return sync_path(path, flags, fsync);
 }
 
 /* fdatasync, not fsync: the file's length, all a reader needs besides its
@@ -174,7 +167,8 @@ int disk_commit(const struct bu_config *cfg, const char *file_id, int fd, struct
     } else {
         /* An earlier request moved it and died, maybe before the folder's
          * fsync: both syncs are made again before the database hears. */
-        rc = sync_at(final, dir);
+        rc = sync_path(final, O_RDONLY, fdatasync) == 0 ? fsync_path(dir, O_RDONLY | O_DIRECTORY)
+                                                        : -1;
     }
     if (rc != 0) {
         int saved = errno;
