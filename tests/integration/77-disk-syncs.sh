@@ -57,7 +57,8 @@ send() {
         -H 'Content-Type: application/offset+octet-stream' --data-binary @"$T/chunk" \
         "$BATCHUP_URL/api/v1/files/$1"
 }
-# The syncs and renames traced since line FROM, in order, one a line: the
+# The syncs and renames traced since line FROM, in order, one a line (strace
+# pads the pid to five columns: one space or more after it): the
 # call and its paths relative to storage_dir ("fdatasync files/ab/ID",
 # "rename partial/ID files/ab/ID").
 syncs_since() {
@@ -69,8 +70,8 @@ syncs_since() {
         sleep 0.1
     done
     tail -n +"$(($1 + 1))" "$T/trace" |
-        sed -n -e 's/^[0-9]* \(f[a-z]*sync\)([0-9]*<\([^>]*\)>).*/\1 \2/p' \
-            -e 's/^[0-9]* rename("\([^"]*\)", "\([^"]*\)") *= 0$/rename \1 \2/p' | sed "s#$S/##g"
+        sed -n -e 's/^[0-9][0-9]*  *\(f[a-z]*sync\)([0-9]*<\([^>]*\)>).*/\1 \2/p' \
+            -e 's/^[0-9][0-9]*  *rename("\([^"]*\)", "\([^"]*\)") *= 0$/rename \1 \2/p' | sed "s#$S/##g"
 }
 lines() { wc -l <"$T/trace"; }
 stored_ok() {
