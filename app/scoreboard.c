@@ -230,7 +230,10 @@ void scoreboard_upload(const char *file_id, const char *lock_token)
     if (self == NULL)
         return;
     write_begin();
-    set_state(file_id[0] != '\0' ? SB_RECEIVING : SB_HANDLING);
+    /* A held request claims again every half second (upload.c's hold): it
+     * stays queued, since the hold began, until the hold ends. */
+    if (file_id[0] == '\0' || self->w.state != SB_QUEUED)
+        set_state(file_id[0] != '\0' ? SB_RECEIVING : SB_HANDLING);
     snprintf(self->w.upload, sizeof self->w.upload, "%s", file_id);
     snprintf(self->w.lock_token, sizeof self->w.lock_token, "%s", lock_token);
     self->w.last_byte = clock_now();

@@ -609,8 +609,9 @@ static int hold(struct upload *up, int seconds, struct bu_error *err)
             return -1;
         if (up->claim.result != STORE_CLAIM_QUEUED)
             break;
-        scoreboard_state(SB_QUEUED);
     }
+    if (up->claim.result != STORE_CLAIM_QUEUED)
+        scoreboard_state(SB_RECEIVING);
     if (up->claim.result == STORE_CLAIM_GRANTED && !scoreboard_unhold())
         return error_set(err, BU_E_SERVER_BUSY,
                          "the server is busy with other uploads: retry in a moment");

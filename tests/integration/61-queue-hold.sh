@@ -87,6 +87,11 @@ sleep 1
 "$BATCHUP_BIN" status -c "$BATCHUP_CONF" >"$T/status" 2>&1
 grep -q ' queued ' "$T/status"
 tap_ok $? "while B is held, batchup status shows a worker in state queued"
+# Held a second, B has been queued a second: its claims every 0.5 s leave
+# it queued (they once showed it receiving for each round trip, and its
+# time in the state restarted).
+tap_like "$(awk -v id="$BF" 'index($0, id) { print $2, $3 }' "$T/status")" '^queued (0\.[7-9]|[1-9])' \
+    "... B's worker, queued since the hold began"
 [ -s "$T/status" ] && grep -q ' queued ' "$T/status" || tap_diag "$(cat "$T/status")"
 wait "$a"
 wait "$b"
