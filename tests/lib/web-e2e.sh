@@ -121,7 +121,7 @@ PY
     sleep 0.5
     tap_diag "$STACK_WEB: mod_fcgid runs $(sort -u "$STACK_DIR/batchup-spawned.pids" | wc -l) batchup processes after the warm-up"
 fi
-CHUNK=$CHUNK SCALE=$SCALE DRIVER_SECONDS=90 node_tap 100 tests/node/tus-web.mjs "$STACK_WEB: "
+CHUNK=$CHUNK SCALE=$SCALE DRIVER_SECONDS=90 node_tap 100 tests/node/tus-web.mjs
 
 lap "tus-js-client"
 # --- 423 before the body? ---------------------------------------------------
